@@ -1,0 +1,198 @@
+import FluentKit
+import Foundation
+import Hummingbird
+import LatchkeyCore
+import LatchkeyStore
+
+/// `/api/v1/auth/*`: the sign-in flow as JSON. After login, calls authenticate with the session cookie
+/// plus the `X-CSRF-Token` header.
+struct AuthAPIController {
+    let services: AppServices
+
+    func register(on router: Router<AppRequestContext>) {
+        let group = router.group("/api/v1/auth")
+        group.post("/login", use: login)
+        group.post("/mfa", use: mfa)
+        group.post("/enrollment", use: beginEnrollment)
+        group.post("/enrollment/confirm", use: confirmEnrollment)
+        group.post("/logout", use: logout)
+        group.get("/session", use: session)
+        group.post("/step-up", use: stepUp)
+    }
+
+    var secure: Bool { services.config.secureCookies }
+
+    struct LoginBody: StrictJSONBody {
+        static let allowedFields: Set<String> = ["email", "password"]
+        var email: String
+        var password: String
+    }
+
+    struct LoginResponse: Encodable {
+        var status: String
+        var csrfToken: String
+    }
+
+    struct StatusResponse: Encodable {
+        var status: String
+    }
+
+    @Sendable func login(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let body = try await Body.json(LoginBody.self, from: request, context: context)
+        let outcome = try await services.auth.login(
+            email: body.email, password: body.password, meta: request.meta(requestID: context.requestID, ip: context.remoteIP))
+        var response = JSONResponse.make(LoginResponse(status: outcome.state.apiStatus, csrfToken: outcome.csrfToken))
+        response.setCookie(Cookies.set(Cookies.session, outcome.token, secure: secure))
+        return response
+    }
+
+    struct MFABody: StrictJSONBody {
+        static let allowedFields: Set<String> = ["code", "recoveryCode"]
+        var code: String?
+        var recoveryCode: String?
+    }
+
+    @Sendable func mfa(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let auth = try requireSession(context)
+        let body = try await Body.json(MFABody.self, from: request, context: context)
+        guard (body.code == nil) != (body.recoveryCode == nil) else {
+            throw LatchkeyError.badRequest("invalid_body", "Send exactly one of \"code\" or \"recoveryCode\".")
+        }
+        let token = try await services.auth.completeSignIn(
+            auth: auth, code: body.code, recoveryCode: body.recoveryCode,
+            meta: request.meta(requestID: context.requestID, ip: context.remoteIP))
+        var response = JSONResponse.make(StatusResponse(status: "signed_in"))
+        response.setCookie(Cookies.set(Cookies.session, token, secure: secure))
+        return response
+    }
+
+    struct EnrollmentBody: StrictJSONBody {
+        static let allowedFields: Set<String> = ["currentCode"]
+        var currentCode: String?
+    }
+
+    struct EnrollmentResponse: Encodable {
+        var secret: String
+        var otpauthUri: String
+    }
+
+    /// Begins enrollment: for a session that must enroll, or a signed-in member setting up or replacing
+    /// their authenticator (replacing requires `currentCode` from the existing one).
+    @Sendable func beginEnrollment(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let auth = try requireSession(context)
+        guard auth.state == .enrollmentRequired || auth.state == .signedIn else {
+            throw LatchkeyError.forbidden("mfa_required", "Complete sign-in first.")
+        }
+        let body = try await Body.json(EnrollmentBody.self, from: request, context: context, allowEmpty: true)
+        if auth.state == .signedIn, try await services.auth.confirmedCredential(memberID: auth.memberID, on: services.db) != nil {
+            guard let code = body.currentCode else {
+                throw LatchkeyError.badRequest("current_code_required", "Send \"currentCode\" from your current authenticator app.")
+            }
+            try await services.auth.verifyTOTP(
+                auth: auth, code: code, action: .stepUp, meta: request.meta(requestID: context.requestID, ip: context.remoteIP))
+        }
+        let enrollment = try await services.auth.beginEnrollment(
+            memberID: auth.memberID, email: auth.memberEmail, organizationName: auth.organizationName)
+        return JSONResponse.make(EnrollmentResponse(secret: enrollment.secret, otpauthUri: enrollment.otpauthURI))
+    }
+
+    struct ConfirmBody: StrictJSONBody {
+        static let allowedFields: Set<String> = ["code"]
+        var code: String
+    }
+
+    struct ConfirmResponse: Encodable {
+        var status: String
+        var recoveryCodes: [String]
+    }
+
+    @Sendable func confirmEnrollment(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let auth = try requireSession(context)
+        guard auth.state == .enrollmentRequired || auth.state == .signedIn else {
+            throw LatchkeyError.forbidden("mfa_required", "Complete sign-in first.")
+        }
+        let body = try await Body.json(ConfirmBody.self, from: request, context: context)
+        let (codes, token) = try await services.auth.confirmEnrollment(
+            auth: auth, code: body.code, nextState: .signedIn, meta: request.meta(requestID: context.requestID, ip: context.remoteIP))
+        var response = JSONResponse.make(ConfirmResponse(status: "signed_in", recoveryCodes: codes))
+        response.setCookie(Cookies.set(Cookies.session, token, secure: secure))
+        return response
+    }
+
+    @Sendable func logout(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let auth = try requireSession(context)
+        try await services.sessions.delete(auth.sessionID, on: services.db)
+        try await services.audit.append(
+            auth.actor(action: .signOut, result: .success, request: request.meta(requestID: context.requestID, ip: context.remoteIP)),
+            at: services.now, on: services.db)
+        var response = JSONResponse.make(StatusResponse(status: "signed_out"))
+        response.setCookie(Cookies.clear(Cookies.session, secure: secure))
+        return response
+    }
+
+    struct SessionResponse: Encodable {
+        struct Member: Encodable {
+            var id: UUID
+            var name: String
+            var email: String
+            var mfaStatus: String
+        }
+        struct Organization: Encodable {
+            var id: UUID
+            var name: String
+        }
+        var member: Member
+        var organization: Organization
+        var role: String
+        var permissions: [String]
+        var status: String
+        var mfaVerifiedAt: Date?
+    }
+
+    @Sendable func session(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let auth = try requireSession(context)
+        return JSONResponse.make(
+            SessionResponse(
+                member: .init(id: auth.memberID, name: auth.memberName, email: auth.memberEmail, mfaStatus: auth.mfaStatus.rawValue),
+                organization: .init(id: auth.organizationID, name: auth.organizationName), role: auth.roleName,
+                permissions: auth.permissions.sorted().map(\.rawValue), status: auth.state.apiStatus,
+                mfaVerifiedAt: auth.mfaVerifiedAt))
+    }
+
+    struct StepUpBody: StrictJSONBody {
+        static let allowedFields: Set<String> = ["code"]
+        var code: String
+    }
+
+    struct StepUpResponse: Encodable {
+        var status: String
+        var mfaVerifiedAt: Date
+    }
+
+    @Sendable func stepUp(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let member = try OrgMemberContext(context: context)
+        let body = try await Body.json(StepUpBody.self, from: request, context: context)
+        try await services.auth.stepUp(
+            auth: member.auth, code: body.code, meta: request.meta(requestID: context.requestID, ip: context.remoteIP))
+        return JSONResponse.make(StepUpResponse(status: "verified", mfaVerifiedAt: services.now))
+    }
+
+    func requireSession(_ context: AppRequestContext) throws -> AuthState {
+        guard let auth = context.auth else {
+            throw LatchkeyError.unauthorized("not_signed_in", "Sign in first: no session.")
+        }
+        return auth
+    }
+}
+
+extension SessionState {
+    /// The status names of the public API.
+    var apiStatus: String {
+        switch self {
+        case .mfaPending: "mfa_required"
+        case .enrollmentRequired: "enrollment_required"
+        case .recoveryCodesPending: "recovery_codes_pending"
+        case .signedIn: "signed_in"
+        }
+    }
+}

@@ -1,0 +1,71 @@
+import Foundation
+import LatchkeyCore
+import LatchkeyStore
+import Logging
+
+/// Everything the server needs to start, from flags and environment.
+public struct AppConfig: Sendable {
+    public var host: String = "127.0.0.1"
+    public var port: Int = 8080
+    public var database: DatabaseLocation
+    /// Where the SQLite file and the generated server key live.
+    public var dataDirectory: String
+    /// Raw 32-byte server key; nil means "read or create `secret.key` in the data directory".
+    public var secretKey: [UInt8]?
+    /// Mark cookies `Secure` (set when served over TLS, directly or behind a proxy).
+    public var secureCookies: Bool = false
+    /// bcrypt cost for passwords.
+    public var bcryptCost: UInt8 = 12
+    /// Demo mode shows the demo mailbox.
+    public var demoMode: Bool = false
+    public var logLevel: Logger.Level = .info
+
+    public init(database: DatabaseLocation, dataDirectory: String) {
+        self.database = database
+        self.dataDirectory = dataDirectory
+    }
+
+    /// Builds a configuration from the environment: `LATCHKEY_DATA_DIR` (default `./data`), `DATABASE_URL`
+    /// (default an SQLite file in the data directory), `LATCHKEY_SECRET_KEY`, `LATCHKEY_SECURE_COOKIES`,
+    /// `LOG_LEVEL`.
+    public static func fromEnvironment(_ env: [String: String] = ProcessInfo.processInfo.environment) throws -> AppConfig {
+        let dataDirectory = env["LATCHKEY_DATA_DIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "data"
+        let database: DatabaseLocation
+        if let url = env["DATABASE_URL"], !url.isEmpty {
+            database = try DatabaseLocation.parse(url)
+        } else {
+            database = .sqlite(path: (dataDirectory as NSString).appendingPathComponent("latchkey.sqlite"))
+        }
+        var config = AppConfig(database: database, dataDirectory: dataDirectory)
+        if let key = env["LATCHKEY_SECRET_KEY"], !key.isEmpty {
+            guard let material = ServerKey.parse(key) else {
+                throw LatchkeyError.badRequest(
+                    "bad_secret_key", "LATCHKEY_SECRET_KEY must be 32 bytes as 64 hex digits or base64.")
+            }
+            config.secretKey = material
+        }
+        if let secure = env["LATCHKEY_SECURE_COOKIES"] { config.secureCookies = ["1", "true", "yes"].contains(secure.lowercased()) }
+        if let level = env["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) { config.logLevel = level }
+        return config
+    }
+
+    /// The server key: from configuration, else read from `secret.key` in the data directory, else
+    /// generated there once with permissions 0600.
+    public func loadServerKey(random: RandomSource = .system) throws -> ServerKey {
+        if let secretKey { return try ServerKey(material: secretKey) }
+        let fileManager = FileManager.default
+        try fileManager.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
+        let path = (dataDirectory as NSString).appendingPathComponent("secret.key")
+        if let existing = fileManager.contents(atPath: path) {
+            guard let material = ServerKey.parse(String(decoding: existing, as: UTF8.self)) else {
+                throw LatchkeyError.badRequest("bad_secret_key", "\(path) does not hold a 32-byte key.")
+            }
+            return try ServerKey(material: material)
+        }
+        let material = random.bytes(32)
+        let created = fileManager.createFile(
+            atPath: path, contents: Data(hex(material).utf8), attributes: [.posixPermissions: 0o600])
+        guard created else { throw LatchkeyError.badRequest("secret_key_unwritable", "Could not write \(path).") }
+        return try ServerKey(material: material)
+    }
+}

@@ -1,0 +1,12 @@
+import HTTPTypes
+
+/// Header names HTTPTypes does not predefine.
+extension HTTPField.Name {
+    static let frameOptions = Self("X-Frame-Options")!
+    static let referrer = Self("Referrer-Policy")!
+    static let permissionsPolicy = Self("Permissions-Policy")!
+    static let openerPolicy = Self("Cross-Origin-Opener-Policy")!
+    static let requestID = Self("X-Request-Id")!
+    static let csrfToken = Self("X-CSRF-Token")!
+    static let idempotencyKey = Self("Idempotency-Key")!
+}

@@ -1,0 +1,163 @@
+import FluentKit
+import Foundation
+import LatchkeyCore
+import LatchkeyStore
+
+/// Seeds the demo organizations: Acme (MFA required, a few hundred members in every MFA state) and Globex
+/// (MFA optional). Idempotent: an existing Acme is left as it is.
+public struct DemoSeeder: Sendable {
+    let services: AppServices
+
+    public init(services: AppServices) { self.services = services }
+
+    /// The password of every demo account (demo data only).
+    public static let password = "latchkey-demo-pass"
+
+    /// One seeded account as written to the credentials file.
+    public struct Credential: Codable, Sendable {
+        public var email: String
+        public var name: String
+        public var organization: String
+        public var role: String
+        public var password: String
+        public var mfaStatus: String
+        public var totpSecret: String?
+    }
+
+    static let firstNames = [
+        "Jane", "Sam", "Ana", "Priya", "Tom", "Lena", "Omar", "Grace", "Ken", "Maya", "Luis", "Ivy", "Noah", "Zoe", "Raj",
+        "Elena", "Felix", "Hana", "Ivan", "Julia", "Kofi", "Mina", "Nils", "Olga", "Pablo",
+    ]
+    static let lastNames = [
+        "Doe", "Lee", "Ruiz", "Shah", "Berg", "Novak", "Haddad", "Kim", "Sato", "Okafor", "Costa", "Muller", "Rossi",
+        "Larsen", "Tanaka", "Silva",
+    ]
+
+    struct Plan {
+        var email: String
+        var name: String
+        var role: String
+        var mfa: MFAStatus
+    }
+
+    /// Seeds when absent; returns every demo account's credentials as they stand in the database.
+    @discardableResult
+    public func seed(acmeMembers: Int = 320) async throws -> [Credential] {
+        let db = services.db
+        if try await OrganizationModel.query(on: db).filter(\.$slug == "acme").first() == nil {
+            try await seedAcme(memberCount: acmeMembers)
+            try await seedGlobex()
+        }
+        return try await credentials()
+    }
+
+    private func seedAcme(memberCount: Int) async throws {
+        let orgs = OrganizationService(services: services)
+        let acme = try await orgs.createOrganization(name: "Acme", slug: "acme", requireMFA: true)
+        let helpDesk = try await orgs.createRole(
+            organizationID: acme.organizationID, name: "Help desk", permissions: [.membersView, .membersManage, .membersResetMFA])
+        var plans = [
+            Plan(email: "owner@acme.test", name: "Olivia Owner", role: "owner", mfa: .enabled),
+            Plan(email: "admin@acme.test", name: "Adam Admin", role: "admin", mfa: .enabled),
+            Plan(email: "admin2@acme.test", name: "Ada Admin", role: "admin", mfa: .enabled),
+            Plan(email: "helpdesk@acme.test", name: "Hank Helpdesk", role: "helpdesk", mfa: .enabled),
+            Plan(email: "jane.doe@acme.test", name: "Jane Doe", role: "member", mfa: .enabled),
+            Plan(email: "sam.lee@acme.test", name: "Sam Lee", role: "member", mfa: .notSetUp),
+            Plan(email: "ana.ruiz@acme.test", name: "Ana Ruiz", role: "member", mfa: .resetPending),
+        ]
+        for index in 0..<max(0, memberCount - plans.count) {
+            let first = Self.firstNames[index % Self.firstNames.count]
+            let last = Self.lastNames[(index / Self.firstNames.count) % Self.lastNames.count]
+            // Six in ten enabled, three not set up, one pending after a reset.
+            let mfa: MFAStatus = index % 10 < 6 ? .enabled : (index % 10 < 9 ? .notSetUp : .resetPending)
+            plans.append(
+                Plan(email: "\(first.lowercased()).\(last.lowercased())\(index + 1)@acme.test", name: "\(first) \(last)",
+                    role: "member", mfa: mfa))
+        }
+        var roleIDs = acme.roles.reduce(into: [String: UUID]()) { $0[$1.key.rawValue] = $1.value }
+        roleIDs["helpdesk"] = helpDesk
+        try await insert(plans, organizationID: acme.organizationID, roleIDs: roleIDs)
+    }
+
+    private func seedGlobex() async throws {
+        let orgs = OrganizationService(services: services)
+        let globex = try await orgs.createOrganization(name: "Globex", slug: "globex", requireMFA: false)
+        var plans = [
+            Plan(email: "owner@globex.test", name: "Grace Globex", role: "owner", mfa: .enabled),
+            Plan(email: "admin@globex.test", name: "Gus Admin", role: "admin", mfa: .enabled),
+        ]
+        for index in 0..<20 {
+            let first = Self.firstNames[(index * 7) % Self.firstNames.count]
+            let last = Self.lastNames[(index * 3) % Self.lastNames.count]
+            plans.append(
+                Plan(email: "\(first.lowercased()).\(last.lowercased())\(index + 1)@globex.test", name: "\(first) \(last)",
+                    role: "member", mfa: index % 2 == 0 ? .enabled : .notSetUp))
+        }
+        let roleIDs = globex.roles.reduce(into: [String: UUID]()) { $0[$1.key.rawValue] = $1.value }
+        try await insert(plans, organizationID: globex.organizationID, roleIDs: roleIDs)
+    }
+
+    /// Set-based inserts: one statement per table (one bcrypt hash shared by every demo account).
+    private func insert(_ plans: [Plan], organizationID: UUID, roleIDs: [String: UUID]) async throws {
+        let db = services.db
+        let now = services.now
+        let hash = try await services.passwords.hash(Self.password)
+        var members: [MemberModel] = []
+        var credentials: [TOTPCredentialModel] = []
+        var codes: [RecoveryCodeModel] = []
+        for (index, plan) in plans.enumerated() {
+            let member = MemberModel(
+                organizationID: organizationID, roleID: roleIDs[plan.role]!, email: plan.email, name: plan.name,
+                passwordHash: hash, mfaStatus: plan.mfa, createdAt: now.addingTimeInterval(-86400 * 90))
+            if index % 4 != 3 { member.lastSignInAt = now.addingTimeInterval(-Double((index * 7919) % (86400 * 30))) }
+            members.append(member)
+            guard plan.mfa == .enabled, let memberID = member.id else { continue }
+            let sealed = try services.serverKey.seal(services.random.bytes(20), context: memberID.uuidString)
+            credentials.append(TOTPCredentialModel(memberID: memberID, secretCiphertext: sealed, confirmed: true, createdAt: now))
+            for code in RecoveryCodes.generate(using: services.random) {
+                codes.append(
+                    RecoveryCodeModel(
+                        memberID: memberID, codeHash: services.serverKey.hashRecoveryCode(RecoveryCodes.normalize(code)!),
+                        createdAt: now))
+            }
+        }
+        let (members_, credentials_, codes_) = (members, credentials, codes)
+        try await db.transaction { tx in
+            for chunk in members_.chunked(500) { try await chunk.create(on: tx) }
+            for chunk in credentials_.chunked(500) { try await chunk.create(on: tx) }
+            for chunk in codes_.chunked(1000) { try await chunk.create(on: tx) }
+        }
+    }
+
+    /// Every account of the demo organizations with its current TOTP secret (decrypted; demo only).
+    public func credentials() async throws -> [Credential] {
+        let db = services.db
+        let organizations = try await OrganizationModel.query(on: db).filter(\.$slug ~~ ["acme", "globex"]).all()
+        var result: [Credential] = []
+        for organization in organizations.sorted(by: { $0.slug < $1.slug }) {
+            let roles = try await RoleModel.query(on: db).filter(\.$organizationID == organization.id!).all()
+            let roleNames = Dictionary(uniqueKeysWithValues: roles.map { ($0.id!, $0.name) })
+            let members = try await MemberModel.query(on: db).filter(\.$organizationID == organization.id!).sort(\.$email).all()
+            let secrets = try await TOTPCredentialModel.query(on: db).filter(\.$memberID ~~ members.compactMap(\.id))
+                .filter(\.$confirmed == true).all()
+            let secretByMember = Dictionary(secrets.map { ($0.memberID, $0.secretCiphertext) }, uniquingKeysWith: { a, _ in a })
+            for member in members {
+                let secret = try secretByMember[member.id!].map {
+                    Base32.encode(try services.serverKey.open($0, context: member.id!.uuidString))
+                }
+                result.append(
+                    Credential(
+                        email: member.email, name: member.name, organization: organization.name,
+                        role: roleNames[member.roleID] ?? "", password: Self.password, mfaStatus: member.mfaStatus,
+                        totpSecret: secret))
+            }
+        }
+        return result
+    }
+}
+
+extension Array {
+    func chunked(_ size: Int) -> [ArraySlice<Element>] {
+        stride(from: 0, to: count, by: size).map { self[$0..<Swift.min($0 + size, count)] }
+    }
+}

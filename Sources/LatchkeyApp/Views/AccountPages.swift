@@ -1,0 +1,146 @@
+import Foundation
+import LatchkeyCore
+
+/// The signed-in member's pages: overview and My security.
+enum AccountPages {
+    /// The invitation to set up MFA where the organization does not require it.
+    static func optionalMFABanner(_ auth: AuthState) -> HTML {
+        guard auth.mfaStatus != .enabled, !auth.requireMFA else { return .empty }
+        return """
+            <div class="banner" role="region" aria-label="Security recommendation">
+              <strong>Protect your account with two-step verification.</strong>
+              <span>Set up an authenticator app so a stolen password is not enough to sign in.</span>
+              <a class="button button-primary" href="/security">Set up MFA</a>
+            </div>
+            """
+    }
+
+    static func home(auth: AuthState) -> HTML {
+        Layout.app(
+            title: "Overview", auth: auth, current: "home",
+            content: """
+                <h1>Welcome, \(auth.memberName)</h1>
+                <dl class="facts">
+                  <div><dt>Organization</dt><dd id="org-name">\(auth.organizationName)</dd></div>
+                  <div><dt>Role</dt><dd id="role-name">\(auth.roleName)</dd></div>
+                  <div><dt>Email</dt><dd>\(auth.memberEmail)</dd></div>
+                  <div><dt>Multi-factor authentication</dt><dd>\(StatusBadge.mfa(auth.mfaStatus))</dd></div>
+                </dl>
+                """, banner: optionalMFABanner(auth))
+    }
+
+    struct SessionRow {
+        var id: UUID
+        var createdAt: Date
+        var lastSeenAt: Date
+        var ip: String
+        var userAgent: String
+        var current: Bool
+    }
+
+    static func security(
+        auth: AuthState, hasAuthenticator: Bool, recoveryCodesLeft: Int, sessions: [SessionRow], notice: String? = nil,
+        error: String? = nil
+    ) -> HTML {
+        let rows = sessions.map { row -> HTML in
+            let action: HTML =
+                row.current
+                ? "<span class=\"badge badge-neutral\">This device</span>"
+                : """
+                <form method="post" action="/security/sessions/\(row.id.uuidString)/revoke" class="inline-form">
+                  \(Layout.csrfField(auth.csrfToken))
+                  <button type="submit" class="button button-small">Sign out</button>
+                </form>
+                """
+            return """
+                <tr>
+                  <td>\(DateText.short(row.createdAt))</td>
+                  <td>\(DateText.short(row.lastSeenAt))</td>
+                  <td>\(row.ip)</td>
+                  <td class="ua">\(String(row.userAgent.prefix(80)))</td>
+                  <td>\(action)</td>
+                </tr>
+                """
+        }
+        let codeField: HTML = """
+            <label for="current-code-%">Code from your current authenticator app</label>
+            <input id="current-code-%" name="code" class="code-input" inputmode="numeric" autocomplete="one-time-code"
+                   pattern="[0-9]{6}" maxlength="6" required>
+            """
+        let authenticator: HTML
+        if hasAuthenticator {
+            authenticator = """
+                <p>\(StatusBadge.mfa(.enabled)) An authenticator app is set up.</p>
+                <form method="post" action="/security/authenticator" class="stack narrow">
+                  \(Layout.csrfField(auth.csrfToken))
+                  \(HTML(unsafe: codeField.raw.replacingOccurrences(of: "%", with: "replace")))
+                  <button type="submit" class="button">Replace authenticator app</button>
+                </form>
+                """
+        } else {
+            authenticator = """
+                <p>\(StatusBadge.mfa(auth.mfaStatus)) No authenticator app is set up.</p>
+                <form method="post" action="/security/authenticator" class="stack narrow">
+                  \(Layout.csrfField(auth.csrfToken))
+                  <button type="submit" class="button button-primary">Set up authenticator app</button>
+                </form>
+                """
+        }
+        let recovery: HTML =
+            hasAuthenticator
+            ? """
+            <p>\(recoveryCodesLeft) of \(RecoveryCodes.count) recovery codes left.</p>
+            <form method="post" action="/security/recovery-codes" class="stack narrow">
+              \(Layout.csrfField(auth.csrfToken))
+              \(HTML(unsafe: codeField.raw.replacingOccurrences(of: "%", with: "recovery")))
+              <button type="submit" class="button">Generate new recovery codes</button>
+            </form>
+            """
+            : "<p class=\"muted\">Recovery codes come with an authenticator app.</p>"
+        return Layout.app(
+            title: "My security", auth: auth, current: "security",
+            content: """
+                <h1>My security</h1>
+                \(Layout.alert(notice, kind: "success"))
+                \(Layout.alert(error))
+                <section class="card section" aria-labelledby="authenticator-heading">
+                  <h2 id="authenticator-heading">Authenticator app</h2>
+                  \(authenticator)
+                </section>
+                <section class="card section" aria-labelledby="recovery-heading">
+                  <h2 id="recovery-heading">Recovery codes</h2>
+                  \(recovery)
+                </section>
+                <section class="card section" aria-labelledby="sessions-heading">
+                  <h2 id="sessions-heading">Where you're signed in</h2>
+                  <div class="table-wrap">
+                  <table class="table">
+                    <thead><tr><th scope="col">Signed in</th><th scope="col">Last active</th><th scope="col">IP address</th>
+                      <th scope="col">Browser</th><th scope="col"><span class="visually-hidden">Action</span></th></tr></thead>
+                    <tbody>\(rows)</tbody>
+                  </table>
+                  </div>
+                </section>
+                """, banner: optionalMFABanner(auth))
+    }
+}
+
+enum StatusBadge {
+    static func mfa(_ status: MFAStatus) -> HTML {
+        switch status {
+        case .enabled: "<span class=\"badge badge-success\"><span aria-hidden=\"true\">●</span> \(status.label)</span>"
+        case .notSetUp: "<span class=\"badge badge-neutral\"><span aria-hidden=\"true\">○</span> \(status.label)</span>"
+        case .resetPending: "<span class=\"badge badge-warning\"><span aria-hidden=\"true\">◐</span> \(status.label)</span>"
+        }
+    }
+}
+
+enum DateText {
+    /// UTC time, e.g. "2026-11-29 10:04 UTC".
+    static func short(_ date: Date) -> String {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        let c = calendar.dateComponents([.year, .month, .day, .hour, .minute], from: date)
+        return String(format: "%04d-%02d-%02d %02d:%02d UTC", c.year!, c.month!, c.day!, c.hour!, c.minute!)
+    }
+}

@@ -1,0 +1,97 @@
+import LatchkeyCore
+
+/// The page frame: header with the organization and the member's menu, left navigation, content.
+enum Layout {
+    struct Nav {
+        var current: String
+    }
+
+    /// A full page for a signed-in member.
+    static func app(title: String, auth: AuthState, current: String, content: HTML, banner: HTML = .empty) -> HTML {
+        let items: [(String, String, String)] = [
+            ("home", "/", "Overview"),
+            ("security", "/security", "My security"),
+        ]
+        let nav = items.map { key, href, label -> HTML in
+            key == current
+                ? "<li><a href=\"\(href)\" aria-current=\"page\">\(label)</a></li>"
+                : "<li><a href=\"\(href)\">\(label)</a></li>"
+        }
+        let body: HTML = """
+            <header class="topbar">
+              <a class="brand" href="/"><span class="brand-mark" aria-hidden="true">L</span> Latchkey</a>
+              <span class="org-name">\(auth.organizationName)</span>
+              <div class="account">
+                <span class="account-name">\(auth.memberName) <span class="muted">· \(auth.roleName)</span></span>
+                <form method="post" action="/logout" class="inline-form">
+                  <input type="hidden" name="_csrf" value="\(auth.csrfToken)">
+                  <button type="submit" class="button button-quiet">Sign out</button>
+                </form>
+              </div>
+            </header>
+            <div class="shell">
+              <nav class="sidenav" aria-label="Main"><ul>\(nav)</ul></nav>
+              <main id="main" class="content">
+                \(banner)
+                \(content)
+              </main>
+            </div>
+            """
+        return document(title: title, body: body)
+    }
+
+    /// A centred card for the sign-in and enrollment steps.
+    static func card(title: String, content: HTML, wide: Bool = false) -> HTML {
+        let body: HTML = """
+            <main id="main" class="auth-shell">
+              <div class="auth-brand"><span class="brand-mark" aria-hidden="true">L</span> Latchkey</div>
+              <section class="card auth-card\(wide ? " auth-card-wide" : "")">
+                \(content)
+              </section>
+            </main>
+            """
+        return document(title: title, body: body)
+    }
+
+    static func document(title: String, body: HTML) -> HTML {
+        """
+        <!doctype html>
+        <html lang="en">
+        <head>
+          <meta charset="utf-8">
+          <meta name="viewport" content="width=device-width, initial-scale=1">
+          <title>\(title) · Latchkey</title>
+          <link rel="stylesheet" href="/static/app.css">
+          <script src="/static/app.js" defer></script>
+        </head>
+        <body>
+        <a class="skip-link" href="#main">Skip to content</a>
+        \(body)
+        </body>
+        </html>
+        """
+    }
+
+    /// An error or notice box; `role="alert"` so screen readers announce it.
+    static func alert(_ message: String?, kind: String = "error") -> HTML {
+        guard let message, !message.isEmpty else { return .empty }
+        return "<div class=\"alert alert-\(kind)\" role=\"alert\">\(message)</div>"
+    }
+
+    static func csrfField(_ token: String) -> HTML {
+        "<input type=\"hidden\" name=\"_csrf\" value=\"\(token)\">"
+    }
+}
+
+enum ErrorPage {
+    static func render(title: String, message: String) -> HTML {
+        Layout.card(
+            title: title,
+            content: """
+                <h1>\(title)</h1>
+                <p>\(message)</p>
+                <p><a href="/">Go to the start page</a></p>
+                """)
+    }
+}
+

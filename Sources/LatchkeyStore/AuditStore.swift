@@ -1,0 +1,164 @@
+import FluentKit
+import Foundation
+import LatchkeyCore
+import SQLKit
+
+/// What a caller knows about an event; the store assigns chain position, time and hashes.
+public struct AuditEntry: Sendable {
+    public var organizationID: UUID?
+    public var actorID: UUID?
+    public var actorEmail: String
+    public var actorRole: String
+    public var action: AuditAction
+    public var targetID: UUID?
+    public var targetEmail: String
+    public var result: AuditResult
+    public var reason: String
+    public var batchID: UUID?
+    public var requestID: String
+    public var ip: String
+    public var userAgent: String
+    public var ticket: String
+
+    public init(
+        organizationID: UUID?, actorID: UUID? = nil, actorEmail: String = "", actorRole: String = "",
+        action: AuditAction, targetID: UUID? = nil, targetEmail: String = "", result: AuditResult, reason: String = "",
+        batchID: UUID? = nil, requestID: String = "", ip: String = "", userAgent: String = "", ticket: String = ""
+    ) {
+        self.organizationID = organizationID
+        self.actorID = actorID
+        self.actorEmail = actorEmail
+        self.actorRole = actorRole
+        self.action = action
+        self.targetID = targetID
+        self.targetEmail = targetEmail
+        self.result = result
+        self.reason = reason
+        self.batchID = batchID
+        self.requestID = requestID
+        self.ip = ip
+        self.userAgent = userAgent
+        self.ticket = ticket
+    }
+}
+
+/// The append-only, hash-chained audit log. Each organization has its own chain; events with no
+/// organization (e.g. a sign-in attempt for an unknown email) go to the `instance` chain.
+public struct AuditStore: Sendable {
+    public init() {}
+
+    static func chainName(_ organizationID: UUID?) -> String {
+        organizationID?.uuidString.lowercased() ?? "instance"
+    }
+
+    /// Appends one event. A concurrent writer taking the same position makes the insert fail on the
+    /// (chain, seq) unique constraint; the append then re-reads the head and tries again.
+    @discardableResult
+    public func append(_ entry: AuditEntry, at now: Date, on db: any Database) async throws -> AuditEventModel {
+        let chain = Self.chainName(entry.organizationID)
+        var lastError: (any Error)?
+        for _ in 0..<20 {
+            let head = try await AuditEventModel.query(on: db).filter(\.$chain == chain).sort(\.$seq, .descending).first()
+            let millis = Int64((now.timeIntervalSince1970 * 1000).rounded(.down))
+            let record = AuditRecord(
+                chain: chain, seq: (head?.seq ?? 0) + 1, organizationID: entry.organizationID, occurredAtMillis: millis,
+                actorID: entry.actorID, actorEmail: entry.actorEmail, actorRole: entry.actorRole,
+                action: entry.action.rawValue, targetID: entry.targetID, targetEmail: entry.targetEmail,
+                result: entry.result.rawValue, reason: entry.reason, batchID: entry.batchID, requestID: entry.requestID,
+                ip: entry.ip, userAgent: entry.userAgent, ticket: entry.ticket)
+            let model = AuditEventModel(record: record, prevHash: head?.hash ?? AuditRecord.genesisHash)
+            do {
+                try await model.create(on: db)
+                return model
+            } catch {
+                guard let databaseError = error as? any DatabaseError, databaseError.isConstraintFailure else { throw error }
+                lastError = error
+                continue
+            }
+        }
+        throw lastError ?? LatchkeyError(.internalError, "audit_contention", "Could not append to the audit log.")
+    }
+
+    /// The outcome of walking a chain.
+    public enum Verification: Sendable, Equatable {
+        case intact(events: Int)
+        /// `seq` is the first event whose stored hash, previous hash or position does not follow.
+        case broken(chain: String, seq: Int64, eventID: UUID?, reason: String)
+    }
+
+    /// Walks every chain (or one organization's) from the start and checks each link.
+    public func verify(organizationID: UUID? = nil, on db: any Database) async throws -> Verification {
+        var chains: [String]
+        if let organizationID {
+            chains = [Self.chainName(organizationID)]
+        } else {
+            let sql = db as! any SQLDatabase
+            chains = try await sql.select().distinct().column("chain").from(AuditEventModel.schema).all()
+                .map { try $0.decode(column: "chain", as: String.self) }
+            chains.sort()
+        }
+        var total = 0
+        for chain in chains {
+            var expectedSeq: Int64 = 1
+            var previous = AuditRecord.genesisHash
+            var lastSeq: Int64 = 0
+            while true {
+                let page = try await AuditEventModel.query(on: db).filter(\.$chain == chain).filter(\.$seq > lastSeq)
+                    .sort(\.$seq, .ascending).limit(1000).all()
+                if page.isEmpty { break }
+                for event in page {
+                    if event.seq != expectedSeq {
+                        return .broken(chain: chain, seq: expectedSeq, eventID: nil, reason: "event \(expectedSeq) is missing")
+                    }
+                    if event.prevHash != previous {
+                        return .broken(chain: chain, seq: event.seq, eventID: event.id, reason: "previous hash does not match")
+                    }
+                    if event.record.hash(previous: previous) != event.hash {
+                        return .broken(chain: chain, seq: event.seq, eventID: event.id, reason: "event content was changed")
+                    }
+                    previous = event.hash
+                    expectedSeq += 1
+                    lastSeq = event.seq
+                    total += 1
+                }
+            }
+        }
+        return .intact(events: total)
+    }
+}
+
+extension AuditEventModel {
+    convenience init(record: AuditRecord, prevHash: String) {
+        self.init()
+        self.id = UUID()
+        self.chain = record.chain
+        self.seq = record.seq
+        self.organizationID = record.organizationID
+        self.occurredAt = Date(timeIntervalSince1970: Double(record.occurredAtMillis) / 1000)
+        self.actorID = record.actorID
+        self.actorEmail = record.actorEmail
+        self.actorRole = record.actorRole
+        self.action = record.action
+        self.targetID = record.targetID
+        self.targetEmail = record.targetEmail
+        self.result = record.result
+        self.reason = record.reason
+        self.batchID = record.batchID
+        self.requestID = record.requestID
+        self.ip = record.ip
+        self.userAgent = record.userAgent
+        self.ticket = record.ticket
+        self.prevHash = prevHash
+        self.hash = record.hash(previous: prevHash)
+    }
+
+    /// The hashed fields as stored.
+    public var record: AuditRecord {
+        AuditRecord(
+            chain: chain, seq: seq, organizationID: organizationID,
+            occurredAtMillis: Int64((occurredAt.timeIntervalSince1970 * 1000).rounded()), actorID: actorID,
+            actorEmail: actorEmail, actorRole: actorRole, action: action, targetID: targetID, targetEmail: targetEmail,
+            result: result, reason: reason, batchID: batchID, requestID: requestID, ip: ip, userAgent: userAgent,
+            ticket: ticket)
+    }
+}

@@ -1,0 +1,95 @@
+import FluentKit
+import FluentPostgresDriver
+import FluentSQLiteDriver
+import Foundation
+import LatchkeyCore
+import Logging
+import NIOCore
+import NIOPosix
+import SQLKit
+
+/// Where the data lives.
+public enum DatabaseLocation: Sendable, Equatable, CustomStringConvertible {
+    /// An SQLite file (created when absent).
+    case sqlite(path: String)
+    /// A PostgreSQL server; `searchPath` selects a schema (tests use one schema each).
+    case postgres(url: String, searchPath: [String]? = nil)
+
+    /// Parses `postgres://…`, `postgresql://…`, `sqlite://PATH` or a plain file path.
+    public static func parse(_ text: String) throws -> DatabaseLocation {
+        if text.hasPrefix("postgres://") || text.hasPrefix("postgresql://") { return .postgres(url: text) }
+        if text.hasPrefix("sqlite://") { return .sqlite(path: String(text.dropFirst("sqlite://".count))) }
+        if text.contains("://") {
+            throw LatchkeyError.badRequest("bad_database_url", "Unsupported database URL; use postgres:// or a file path.")
+        }
+        return .sqlite(path: text)
+    }
+
+    /// A description without credentials, safe to log.
+    public var description: String {
+        switch self {
+        case .sqlite(let path): "sqlite:\(path)"
+        case .postgres(let url, _):
+            if let parsed = URL(string: url) { "postgres://\(parsed.host ?? "localhost"):\(parsed.port ?? 5432)\(parsed.path)" } else { "postgres" }
+        }
+    }
+
+    public var isPostgres: Bool {
+        if case .postgres = self { return true }
+        return false
+    }
+}
+
+/// The database connection pool, its migrations and its shutdown.
+public final class LatchkeyDatabase: Sendable {
+    public let location: DatabaseLocation
+    let databases: Databases
+    let ownedEventLoopGroup: MultiThreadedEventLoopGroup?
+    let logger: Logger
+
+    /// Opens (but does not migrate) the database.
+    public init(location: DatabaseLocation, logger: Logger) throws {
+        self.location = location
+        self.logger = logger
+        switch location {
+        case .sqlite(let path):
+            // One connection on one loop: SQLite has one writer, and a single connection never meets
+            // SQLITE_BUSY upgrading a read transaction.
+            let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+            ownedEventLoopGroup = group
+            databases = Databases(threadPool: NIOThreadPool.singleton, on: group)
+            let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            databases.use(.sqlite(.file(path), maxConnectionsPerEventLoop: 1, connectionPoolTimeout: .seconds(30)), as: .sqlite)
+        case .postgres(let url, let searchPath):
+            ownedEventLoopGroup = nil
+            databases = Databases(threadPool: NIOThreadPool.singleton, on: MultiThreadedEventLoopGroup.singleton)
+            var configuration = try SQLPostgresConfiguration(url: url)
+            configuration.searchPath = searchPath
+            databases.use(.postgres(configuration: configuration, maxConnectionsPerEventLoop: 8, connectionPoolTimeout: .seconds(30)), as: .psql)
+        }
+    }
+
+    /// A handle for queries.
+    public var db: any Database {
+        databases.database(logger: logger, on: databases.eventLoopGroup.any())!
+    }
+
+    /// The same handle as an SQLKit database, for set-based statements.
+    public var sql: any SQLDatabase { db as! any SQLDatabase }
+
+    /// Applies every pending migration.
+    public func migrate() async throws {
+        let migrations = Migrations()
+        migrations.add(LatchkeyMigrations.all)
+        let migrator = Migrator(databases: databases, migrations: migrations, logger: logger, on: databases.eventLoopGroup.any())
+        try await migrator.setupIfNeeded().get()
+        try await migrator.prepareBatch().get()
+    }
+
+    /// Closes every connection.
+    public func shutdown() async {
+        await databases.shutdownAsync()
+        try? await ownedEventLoopGroup?.shutdownGracefully()
+    }
+}

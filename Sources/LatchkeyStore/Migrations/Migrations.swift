@@ -1,0 +1,195 @@
+import FluentKit
+import SQLKit
+
+/// Every migration, in order. Append only: never edit or reorder a migration that has shipped.
+public enum LatchkeyMigrations {
+    public static let all: [any AsyncMigration] = [
+        M001CreateOrganizations(),
+        M002CreateRoles(),
+        M003CreateMembers(),
+        M004CreateTOTPCredentials(),
+        M005CreateRecoveryCodes(),
+        M006CreateSessions(),
+        M007CreateAuditEvents(),
+    ]
+}
+
+extension Database {
+    /// Creates a non-unique index (Fluent's schema builder only makes unique constraints).
+    func createIndex(_ name: String, on table: String, columns: [String]) async throws {
+        guard let sql = self as? any SQLDatabase else { return }
+        var builder = sql.create(index: name).on(table)
+        for column in columns { builder = builder.column(column) }
+        try await builder.run()
+    }
+
+    func dropIndex(_ name: String) async throws {
+        guard let sql = self as? any SQLDatabase else { return }
+        try await sql.drop(index: name).run()
+    }
+}
+
+struct M001CreateOrganizations: AsyncMigration {
+    func prepare(on database: any Database) async throws {
+        try await database.schema("organizations")
+            .id()
+            .field("name", .string, .required)
+            .field("slug", .string, .required)
+            .field("require_mfa", .bool, .required)
+            .field("step_up_window_seconds", .int, .required)
+            .field("session_lifetime_seconds", .int, .required)
+            .field("idle_timeout_seconds", .int, .required)
+            .field("notify_owners_on_reset", .bool, .required)
+            .field("created_at", .datetime, .required)
+            .unique(on: "slug")
+            .create()
+    }
+
+    func revert(on database: any Database) async throws {
+        try await database.schema("organizations").delete()
+    }
+}
+
+struct M002CreateRoles: AsyncMigration {
+    func prepare(on database: any Database) async throws {
+        try await database.schema("roles")
+            .id()
+            .field("organization_id", .uuid, .required, .references("organizations", "id", onDelete: .cascade))
+            .field("name", .string, .required)
+            .field("built_in", .string)
+            .field("permissions", .string, .required)
+            .field("created_at", .datetime, .required)
+            .unique(on: "organization_id", "name")
+            .create()
+    }
+
+    func revert(on database: any Database) async throws {
+        try await database.schema("roles").delete()
+    }
+}
+
+struct M003CreateMembers: AsyncMigration {
+    func prepare(on database: any Database) async throws {
+        try await database.schema("members")
+            .id()
+            .field("organization_id", .uuid, .required, .references("organizations", "id", onDelete: .cascade))
+            .field("role_id", .uuid, .required, .references("roles", "id"))
+            .field("email", .string, .required)
+            .field("name", .string, .required)
+            .field("password_hash", .string, .required)
+            .field("status", .string, .required)
+            .field("mfa_status", .string, .required)
+            .field("last_sign_in_at", .datetime)
+            .field("failed_attempts", .int, .required)
+            .field("last_failed_at", .datetime)
+            .field("created_at", .datetime, .required)
+            .unique(on: "email")
+            .create()
+        // Manage Members filters and sorts within one organization.
+        try await database.createIndex("members_org_name", on: "members", columns: ["organization_id", "name", "id"])
+        try await database.createIndex("members_org_email", on: "members", columns: ["organization_id", "email"])
+        try await database.createIndex("members_org_role", on: "members", columns: ["organization_id", "role_id", "name"])
+        try await database.createIndex("members_org_mfa", on: "members", columns: ["organization_id", "mfa_status", "name"])
+    }
+
+    func revert(on database: any Database) async throws {
+        try await database.schema("members").delete()
+    }
+}
+
+struct M004CreateTOTPCredentials: AsyncMigration {
+    func prepare(on database: any Database) async throws {
+        try await database.schema("totp_credentials")
+            .id()
+            .field("member_id", .uuid, .required, .references("members", "id", onDelete: .cascade))
+            .field("secret_ciphertext", .string, .required)
+            .field("confirmed", .bool, .required)
+            .field("last_used_step", .int64)
+            .field("created_at", .datetime, .required)
+            .create()
+        try await database.createIndex("totp_member", on: "totp_credentials", columns: ["member_id", "confirmed"])
+    }
+
+    func revert(on database: any Database) async throws {
+        try await database.schema("totp_credentials").delete()
+    }
+}
+
+struct M005CreateRecoveryCodes: AsyncMigration {
+    func prepare(on database: any Database) async throws {
+        try await database.schema("recovery_codes")
+            .id()
+            .field("member_id", .uuid, .required, .references("members", "id", onDelete: .cascade))
+            .field("code_hash", .string, .required)
+            .field("used_at", .datetime)
+            .field("created_at", .datetime, .required)
+            .create()
+        try await database.createIndex("recovery_member_hash", on: "recovery_codes", columns: ["member_id", "code_hash"])
+    }
+
+    func revert(on database: any Database) async throws {
+        try await database.schema("recovery_codes").delete()
+    }
+}
+
+struct M006CreateSessions: AsyncMigration {
+    func prepare(on database: any Database) async throws {
+        try await database.schema("sessions")
+            .id()
+            .field("token_hash", .string, .required)
+            .field("member_id", .uuid, .required, .references("members", "id", onDelete: .cascade))
+            .field("organization_id", .uuid, .required, .references("organizations", "id", onDelete: .cascade))
+            .field("state", .string, .required)
+            .field("csrf_token", .string, .required)
+            .field("created_at", .datetime, .required)
+            .field("last_seen_at", .datetime, .required)
+            .field("expires_at", .datetime, .required)
+            .field("mfa_verified_at", .datetime)
+            .field("ip", .string, .required)
+            .field("user_agent", .string, .required)
+            .unique(on: "token_hash")
+            .create()
+        try await database.createIndex("sessions_member", on: "sessions", columns: ["member_id"])
+    }
+
+    func revert(on database: any Database) async throws {
+        try await database.schema("sessions").delete()
+    }
+}
+
+struct M007CreateAuditEvents: AsyncMigration {
+    func prepare(on database: any Database) async throws {
+        try await database.schema("audit_events")
+            .id()
+            .field("chain", .string, .required)
+            .field("seq", .int64, .required)
+            .field("organization_id", .uuid)
+            .field("occurred_at", .datetime, .required)
+            .field("actor_id", .uuid)
+            .field("actor_email", .string, .required)
+            .field("actor_role", .string, .required)
+            .field("action", .string, .required)
+            .field("target_id", .uuid)
+            .field("target_email", .string, .required)
+            .field("result", .string, .required)
+            .field("reason", .string, .required)
+            .field("batch_id", .uuid)
+            .field("request_id", .string, .required)
+            .field("ip", .string, .required)
+            .field("user_agent", .string, .required)
+            .field("ticket", .string, .required)
+            .field("prev_hash", .string, .required)
+            .field("hash", .string, .required)
+            // One event per position in a chain: concurrent writers cannot fork it.
+            .unique(on: "chain", "seq")
+            .create()
+        try await database.createIndex("audit_org_time", on: "audit_events", columns: ["organization_id", "occurred_at"])
+        try await database.createIndex("audit_org_action", on: "audit_events", columns: ["organization_id", "action", "occurred_at"])
+        try await database.createIndex("audit_org_target", on: "audit_events", columns: ["organization_id", "target_id"])
+        try await database.createIndex("audit_org_actor", on: "audit_events", columns: ["organization_id", "actor_id"])
+    }
+
+    func revert(on database: any Database) async throws {
+        try await database.schema("audit_events").delete()
+    }
+}

@@ -1,0 +1,173 @@
+import ArgumentParser
+import Foundation
+import LatchkeyApp
+import LatchkeyCore
+import LatchkeyStore
+import Logging
+
+@main
+struct Latchkey: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "latchkey",
+        abstract: "Member accounts with multi-factor authentication, and MFA reset for the people who lose their phone.",
+        subcommands: [Serve.self, Migrate.self, Demo.self, Org.self, Audit.self])
+}
+
+/// Options every command that touches the database shares.
+struct DatabaseOptions: ParsableArguments {
+    @Option(help: "Database: postgres://… or an SQLite file path (default: $DATABASE_URL, else data/latchkey.sqlite).")
+    var database: String?
+
+    func config() throws -> AppConfig {
+        var config = try AppConfig.fromEnvironment()
+        if let database { config.database = try DatabaseLocation.parse(database) }
+        return config
+    }
+}
+
+struct ServerOptions: ParsableArguments {
+    @Option(help: "Address to listen on.") var host = "127.0.0.1"
+    @Option(help: "Port to listen on.") var port = 8080
+}
+
+func makeLogger(_ config: AppConfig) -> Logger {
+    var logger = Logger(label: "latchkey")
+    logger.logLevel = config.logLevel
+    return logger
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the server.")
+    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var server: ServerOptions
+
+    func run() async throws {
+        var config = try database.config()
+        config.host = server.host
+        config.port = server.port
+        let services = try await AppServices.start(config: config, logger: makeLogger(config))
+        services.logger.info("Latchkey listening", metadata: ["address": "http://\(config.host):\(config.port)", "database": "\(config.database)"])
+        try await runServer(services: services)
+    }
+}
+
+struct Migrate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Apply database migrations.")
+    @OptionGroup var database: DatabaseOptions
+
+    func run() async throws {
+        let config = try database.config()
+        let services = try await AppServices.start(config: config, logger: makeLogger(config))
+        await services.database.shutdown()
+        print("Migrations applied to \(config.database).")
+    }
+}
+
+struct Demo: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Seed the demo organizations (Acme, Globex) if absent, then serve.")
+    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var server: ServerOptions
+    @Option(help: "Write every seeded account (email, organization, role, password, TOTP secret) as JSON to this file.")
+    var credentialsFile: String?
+    @Flag(help: "Seed and write the credentials file, then exit without serving.")
+    var seedOnly = false
+
+    func run() async throws {
+        var config = try database.config()
+        config.host = server.host
+        config.port = server.port
+        config.demoMode = true
+        let services = try await AppServices.start(config: config, logger: makeLogger(config))
+        let credentials: [DemoSeeder.Credential]
+        do {
+            credentials = try await DemoSeeder(services: services).seed()
+        } catch {
+            await services.database.shutdown()
+            throw error
+        }
+        if let credentialsFile {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            try encoder.encode(credentials).write(to: URL(fileURLWithPath: credentialsFile))
+        }
+        let owner = credentials.first { $0.email == "owner@acme.test" }
+        print(
+            """
+
+            Latchkey demo — \(credentials.count) accounts in Acme (MFA required) and Globex (MFA optional).
+              Open       http://\(config.host):\(config.port)/login
+              Sign in    owner@acme.test / \(DemoSeeder.password)
+              Code       oathtool --totp -b \(owner?.totpSecret ?? "<secret>")
+              Enrolment  sam.lee@acme.test / \(DemoSeeder.password)  (no MFA yet: you will set it up)
+            \(credentialsFile.map { "  Accounts   \($0)" } ?? "  Accounts   pass --credentials-file PATH for every account and secret")
+
+            """)
+        if seedOnly {
+            await services.database.shutdown()
+            return
+        }
+        try await runServer(services: services)
+    }
+}
+
+struct Org: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "org", abstract: "Manage organizations.", subcommands: [Create.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create an organization with its first owner (password read from standard input).")
+        @OptionGroup var database: DatabaseOptions
+        @Option(help: "Organization name.") var name: String
+        @Option(help: "URL slug: lower-case letters, digits, dashes.") var slug: String
+        @Option(help: "Owner's email.") var ownerEmail: String
+        @Option(help: "Owner's display name.") var ownerName: String
+        @Flag(inversion: .prefixedNo, help: "Require MFA for every member.") var requireMfa = true
+
+        func run() async throws {
+            guard let password = readLine(strippingNewline: true), !password.isEmpty else {
+                throw ValidationError("Type the owner's password on standard input.")
+            }
+            let config = try database.config()
+            let services = try await AppServices.start(config: config, logger: makeLogger(config))
+            defer { Task { await services.database.shutdown() } }
+            do {
+                let orgs = OrganizationService(services: services)
+                let created = try await orgs.createOrganization(name: name, slug: slug, requireMFA: requireMfa)
+                _ = try await orgs.createMember(
+                    organizationID: created.organizationID, roleID: created.roles[.owner]!, email: ownerEmail, name: ownerName,
+                    password: password)
+                print("Created \(name) (\(slug)) with owner \(ownerEmail).")
+                await services.database.shutdown()
+            } catch let error as LatchkeyError {
+                await services.database.shutdown()
+                throw ValidationError(error.message)
+            }
+        }
+    }
+}
+
+struct Audit: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Audit log tools.", subcommands: [Verify.self])
+
+    struct Verify: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Walk the audit hash chains and report the first break.")
+        @OptionGroup var database: DatabaseOptions
+
+        func run() async throws {
+            let config = try database.config()
+            let services = try await AppServices.start(config: config, logger: makeLogger(config))
+            let result = try await services.audit.verify(on: services.db)
+            await services.database.shutdown()
+            switch result {
+            case .intact(let events):
+                print("Audit log intact: \(events) events verified.")
+            case .broken(let chain, let seq, let eventID, let reason):
+                print("Audit log BROKEN in chain \(chain) at event \(seq)\(eventID.map { " (\($0))" } ?? ""): \(reason).")
+                throw ExitCode(2)
+            }
+        }
+    }
+}

@@ -1,0 +1,95 @@
+import FluentKit
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import LatchkeyCore
+import LatchkeyStore
+import SQLKit
+import Testing
+
+@testable import LatchkeyApp
+
+@Suite("Audit chain and demo data")
+struct AuditAndDemoTests {
+    @Test("the audit chain verifies, and names the first event changed or deleted")
+    func chain() async throws {
+        try await Harness.withApp { h, client in
+            let (_, secret) = try await h.member("jane@acme.test", totp: true)
+            var session = try await client.signIn("jane@acme.test", code: try h.code(secret!))
+            _ = try await client.api(.post, "/api/v1/auth/logout", session: &session)
+            let audit = h.services.audit
+            guard case .intact(let count) = try await audit.verify(on: h.db) else {
+                Issue.record("chain should be intact")
+                return
+            }
+            #expect(count == (try await AuditEventModel.query(on: h.db).count()))
+            let chain = h.acme.organizationID.uuidString.lowercased()
+            let events = try await AuditEventModel.query(on: h.db).filter(\.$chain == chain).sort(\.$seq).all()
+            #expect(events.count >= 4)
+            // Every event carries actor, target, request id and address.
+            let mfa = try #require(events.first { $0.action == AuditAction.signInMFA.rawValue })
+            #expect(mfa.actorEmail == "jane@acme.test")
+            #expect(!mfa.requestID.isEmpty)
+
+            // Change one event's result: the chain breaks exactly there.
+            let victim = events[2]
+            try await h.sql.update("audit_events").set("result", to: "failure").where("id", .equal, victim.id!).run()
+            #expect(try await audit.verify(on: h.db) == .broken(chain: chain, seq: victim.seq, eventID: victim.id, reason: "event content was changed"))
+            try await h.sql.update("audit_events").set("result", to: victim.result).where("id", .equal, victim.id!).run()
+            // Delete one: the chain breaks at the gap.
+            try await h.sql.delete(from: "audit_events").where("id", .equal, victim.id!).run()
+            #expect(try await audit.verify(on: h.db) == .broken(chain: chain, seq: victim.seq, eventID: nil, reason: "event \(victim.seq) is missing"))
+        }
+    }
+
+    @Test("concurrent appends never fork a chain")
+    func concurrentAppends() async throws {
+        try await Harness.withApp { h, _ in
+            let services = h.services
+            let org = h.acme.organizationID
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for index in 0..<20 {
+                    group.addTask {
+                        try await services.audit.append(
+                            AuditEntry(organizationID: org, action: .settingsChanged, result: .success, reason: "\(index)"),
+                            at: services.now, on: services.db)
+                    }
+                }
+                try await group.waitForAll()
+            }
+            guard case .intact = try await services.audit.verify(on: services.db) else {
+                Issue.record("chain forked")
+                return
+            }
+        }
+    }
+
+    @Test("demo data: Acme with 300+ members in every MFA state, Globex, idempotent, secrets that work")
+    func demo() async throws {
+        try await Harness.withApp { h, client in
+            // The harness made empty Acme/Globex organizations; the seeder's own live in a fresh database,
+            // so drop those first.
+            try await OrganizationModel.query(on: h.db).delete()
+            let seeder = DemoSeeder(services: h.services)
+            let first = try await seeder.seed()
+            let second = try await seeder.seed()
+            #expect(first.count == second.count)
+            let acme = first.filter { $0.organization == "Acme" }
+            #expect(acme.count >= 300)
+            #expect(Set(acme.map(\.mfaStatus)) == ["enabled", "not_set_up", "reset_pending"])
+            #expect(Set(acme.map(\.role)).isSuperset(of: ["Owner", "Admin", "Help desk", "Member"]))
+            #expect(first.contains { $0.organization == "Globex" && $0.role == "Owner" })
+            #expect(acme.allSatisfy { ($0.totpSecret != nil) == ($0.mfaStatus == "enabled") })
+            let memberCount = try await MemberModel.query(on: h.db).count()
+            #expect(memberCount == first.count)
+
+            let owner = try #require(acme.first { $0.email == "owner@acme.test" })
+            let code = try oathtool(secret: Base32.decode(owner.totpSecret!)!, unix: h.clock.unix)
+            var (session, _) = try await client.login(owner.email, password: owner.password)
+            let mfa = try await client.api(.post, "/api/v1/auth/mfa", #"{"code":"\#(code)"}"#, session: &session)
+            #expect(mfa.status == .ok)
+            let me = try await client.api(.get, "/api/v1/auth/session", session: &session)
+            #expect(me.json["role"] as? String == "Owner")
+        }
+    }
+}

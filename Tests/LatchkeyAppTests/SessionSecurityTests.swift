@@ -1,0 +1,142 @@
+import FluentKit
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import LatchkeyCore
+import LatchkeyStore
+import SQLKit
+import Testing
+
+@testable import LatchkeyApp
+
+@Suite("Sessions, CSRF and headers")
+struct SessionSecurityTests {
+    @Test("sign-out deletes the session: the old cookie no longer works")
+    func signOut() async throws {
+        try await Harness.withApp { h, client in
+            let (_, secret) = try await h.member("jane@acme.test", totp: true)
+            var session = try await client.signIn("jane@acme.test", code: try h.code(secret!))
+            let stolen = session
+            #expect(try await SessionModel.query(on: h.db).count() == 1)
+            let out = try await client.api(.post, "/api/v1/auth/logout", session: &session)
+            #expect(out.status == .ok)
+            #expect(try await SessionModel.query(on: h.db).count() == 0)
+            var replay = stolen
+            let me = try await client.api(.get, "/api/v1/auth/session", session: &replay)
+            #expect(me.status == .unauthorized)
+            #expect(try await client.page("/", session: &replay).location == "/login")
+            #expect(try await h.auditEvents(action: .signOut).count == 1)
+        }
+    }
+
+    @Test("a missing or wrong CSRF token is refused with 403 and changes nothing")
+    func csrf() async throws {
+        try await Harness.withApp { h, client in
+            let (id, secret) = try await h.member("jane@acme.test", totp: true)
+            var session = try await client.signIn("jane@acme.test", code: try h.code(secret!))
+            let codesBefore = try await RecoveryCodeModel.query(on: h.db).filter(\.$memberID == id).count()
+
+            let noHeader = try await client.api(.post, "/api/v1/auth/logout", session: &session, csrf: false)
+            #expect(noHeader.status == .forbidden)
+            #expect(noHeader.errorCode == "csrf_failed")
+            var forged = session
+            forged.csrf = "forged-token-forged-token-forged-token-123"
+            let wrongHeader = try await client.api(.post, "/api/v1/auth/logout", session: &forged)
+            #expect(wrongHeader.status == .forbidden)
+            #expect(try await SessionModel.query(on: h.db).count() == 1)
+
+            h.clock.advance(30)
+            let form = try await client.form("/security/recovery-codes", ["code": try h.code(secret!)], session: &session)
+            #expect(form.status == .forbidden)
+            let wrongForm = try await client.form(
+                "/security/recovery-codes", ["_csrf": "nope", "code": try h.code(secret!)], session: &session)
+            #expect(wrongForm.status == .forbidden)
+            #expect(try await RecoveryCodeModel.query(on: h.db).filter(\.$memberID == id).count() == codesBefore)
+            #expect(try await h.auditEvents(action: .recoveryCodesRegenerated).isEmpty)
+
+            // With the token, the same form works.
+            let ok = try await client.form(
+                "/security/recovery-codes", ["_csrf": session.csrf!, "code": try h.code(secret!)], session: &session)
+            #expect(ok.status == .ok)
+            #expect(ok.text.contains("Save your recovery codes"))
+            #expect(try await h.auditEvents(action: .recoveryCodesRegenerated).count == 1)
+        }
+    }
+
+    @Test("idle timeout and absolute lifetime come from the organization's settings")
+    func lifetimes() async throws {
+        try await Harness.withApp { h, client in
+            let (_, secret) = try await h.member("jane@acme.test", totp: true)
+            try await OrganizationModel.query(on: h.db).filter(\.$id == h.acme.organizationID)
+                .set(\.$idleTimeoutSeconds, to: 300).set(\.$sessionLifetimeSeconds, to: 900).update()
+            var session = try await client.signIn("jane@acme.test", code: try h.code(secret!))
+            h.clock.advance(299)
+            #expect(try await client.api(.get, "/api/v1/auth/session", session: &session).status == .ok)
+            h.clock.advance(299)
+            #expect(try await client.api(.get, "/api/v1/auth/session", session: &session).status == .ok)
+            h.clock.advance(301)  // active all along, but past the absolute lifetime
+            #expect(try await client.api(.get, "/api/v1/auth/session", session: &session).status == .unauthorized)
+            #expect(try await SessionModel.query(on: h.db).count() == 0)
+
+            var idle = try await client.signIn("jane@acme.test", code: try h.code(secret!))
+            h.clock.advance(301)
+            #expect(try await client.api(.get, "/api/v1/auth/session", session: &idle).status == .unauthorized)
+        }
+    }
+
+    @Test("a role's permissions change on the next request, not the next sign-in")
+    func permissionsLive() async throws {
+        try await Harness.withApp { h, client in
+            let (_, secret) = try await h.member("ada@acme.test", role: .admin, totp: true)
+            var session = try await client.signIn("ada@acme.test", code: try h.code(secret!))
+            let before = try await client.api(.get, "/api/v1/auth/session", session: &session)
+            #expect((before.json["permissions"] as? [String])?.contains("members.reset_mfa") == true)
+            try await RoleModel.query(on: h.db).filter(\.$id == h.acme.roles[.admin]!)
+                .set(\.$permissionList, to: "members.view").update()
+            let after = try await client.api(.get, "/api/v1/auth/session", session: &session)
+            #expect(after.json["permissions"] as? [String] == ["members.view"])
+        }
+    }
+
+    @Test("every response carries the security headers; cookies are HttpOnly and SameSite")
+    func headers() async throws {
+        try await Harness.withApp { h, client in
+            try await h.member("jane@acme.test", totp: true)
+            var browser = Session()
+            for path in ["/login", "/nope", "/static/app.css"] {
+                let response = try await client.page(path, session: &browser)
+                let csp = try #require(response.headers[.contentSecurityPolicy])
+                #expect(csp.contains("script-src 'self'"))
+                #expect(!csp.contains("unsafe-inline"))
+                #expect(response.headers[.frameOptions] == "DENY")
+                #expect(response.headers[.xContentTypeOptions] == "nosniff")
+                #expect(response.headers[.referrer] != nil)
+            }
+            let (_, login) = try await client.login("jane@acme.test")
+            let cookie = try #require(login.headers[.setCookie])
+            #expect(cookie.contains("HttpOnly"))
+            #expect(cookie.contains("SameSite=Lax"))
+            #expect(!cookie.contains("Secure"))
+        }
+    }
+
+    @Test("step-up refreshes the time of the last MFA; a session cannot revoke another member's session")
+    func stepUpAndRevoke() async throws {
+        try await Harness.withApp { h, client in
+            let (_, secret) = try await h.member("jane@acme.test", totp: true)
+            let (_, otherSecret) = try await h.member("omar@acme.test", totp: true)
+            var session = try await client.signIn("jane@acme.test", code: try h.code(secret!))
+            var other = try await client.signIn("omar@acme.test", code: try h.code(otherSecret!))
+            h.clock.advance(600)
+            let stepped = try await client.api(.post, "/api/v1/auth/step-up", #"{"code":"\#(try h.code(secret!))"}"#, session: &session)
+            #expect(stepped.status == .ok)
+            let me = try await client.api(.get, "/api/v1/auth/session", session: &session)
+            #expect(me.json["mfaVerifiedAt"] as? String == ISO8601DateFormatter().string(from: h.clock.now))
+
+            let otherID = try #require(try await SessionModel.query(on: h.db).filter(\.$memberID != (try await MemberModel.query(on: h.db).filter(\.$email == "jane@acme.test").first()!.id!)).first()?.id)
+            let attempt = try await client.form("/security/sessions/\(otherID.uuidString)/revoke", ["_csrf": session.csrf!], session: &session)
+            #expect(attempt.status == .notFound)
+            #expect(try await client.api(.get, "/api/v1/auth/session", session: &other).status == .ok)
+        }
+    }
+}

@@ -1,0 +1,186 @@
+import FluentKit
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import LatchkeyCore
+import LatchkeyStore
+import Testing
+
+@testable import LatchkeyApp
+
+@Suite("Password + TOTP sign-in")
+struct SignInTests {
+    @Test("password then an oathtool code signs in; the same code a second time is refused and audited")
+    func signInAndReplay() async throws {
+        try await Harness.withApp { h, client in
+            let (id, secret) = try await h.member("jane@acme.test", name: "Jane Doe", totp: true)
+            let code = try h.code(secret!)
+            var session = try await client.signIn("jane@acme.test", code: code)
+            let me = try await client.api(.get, "/api/v1/auth/session", session: &session)
+            #expect(me.status == .ok)
+            #expect(me.json["status"] as? String == "signed_in")
+            #expect((me.json["member"] as? [String: Any])?["email"] as? String == "jane@acme.test")
+            #expect(me.json["role"] as? String == "Member")
+
+            // The same code again, on a new sign-in: refused as reused, and audited.
+            var (second, _) = try await client.login("jane@acme.test")
+            let replay = try await client.api(.post, "/api/v1/auth/mfa", #"{"code":"\#(code)"}"#, session: &second)
+            #expect(replay.status == .unauthorized)
+            #expect(replay.errorCode == "code_reused")
+            let reuse = try await h.auditEvents(action: .codeReuse)
+            #expect(reuse.count == 1)
+            #expect(reuse.first?.targetID == id)
+            // The second session is still only half signed in.
+            let state = try await client.api(.get, "/api/v1/auth/session", session: &second)
+            #expect(state.json["status"] as? String == "mfa_required")
+            // The member's last sign-in was recorded.
+            let member = try await MemberModel.find(id, on: h.db)
+            #expect(member?.lastSignInAt == h.clock.now)
+        }
+    }
+
+    @Test("codes one step old or new are accepted; two steps away are refused")
+    func window() async throws {
+        try await Harness.withApp { h, client in
+            let (_, secret) = try await h.member("jane@acme.test", totp: true)
+            _ = try await client.signIn("jane@acme.test", code: try h.code(secret!, offsetSteps: -1))
+            h.clock.advance(60)
+            _ = try await client.signIn("jane@acme.test", code: try h.code(secret!, offsetSteps: 1))
+            h.clock.advance(120)
+            var (session, _) = try await client.login("jane@acme.test")
+            for offset: Int64 in [-2, 2] {
+                let response = try await client.api(
+                    .post, "/api/v1/auth/mfa", #"{"code":"\#(try h.code(secret!, offsetSteps: offset))"}"#, session: &session)
+                #expect(response.status == .unauthorized)
+                #expect(response.errorCode == "invalid_code")
+            }
+        }
+    }
+
+    @Test("two concurrent submissions of one valid code: exactly one succeeds")
+    func concurrentCode() async throws {
+        try await Harness.withApp { h, client in
+            let (_, secret) = try await h.member("jane@acme.test", totp: true)
+            let (first, _) = try await client.login("jane@acme.test")
+            let (second, _) = try await client.login("jane@acme.test")
+            let code = try h.code(secret!)
+            let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
+                for var session in [first, second] {
+                    group.addTask {
+                        try await client.api(.post, "/api/v1/auth/mfa", #"{"code":"\#(code)"}"#, session: &session).status
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(statuses.filter { $0 == .ok }.count == 1)
+            #expect(statuses.filter { $0 == .unauthorized }.count == 1)
+            let signedIn = try await SessionModel.query(on: h.db).filter(\.$state == SessionState.signedIn.rawValue).count()
+            #expect(signedIn == 1)
+        }
+    }
+
+    @Test("unknown email and wrong password get the same answer")
+    func sameAnswer() async throws {
+        try await Harness.withApp { h, client in
+            try await h.member("jane@acme.test", totp: true)
+            let (_, unknown) = try await client.login("nobody@acme.test")
+            let (_, wrong) = try await client.login("jane@acme.test", password: "not the password")
+            #expect(unknown.status == .unauthorized)
+            #expect(wrong.status == .unauthorized)
+            #expect(unknown.text == wrong.text)
+            #expect(unknown.headers[.setCookie] == nil)
+            #expect(try await SessionModel.query(on: h.db).count() == 0)
+            let failures = try await h.auditEvents(action: .signInPassword)
+            #expect(failures.map(\.result) == ["failure", "failure"])
+        }
+    }
+
+    @Test("wrong codes lock the account with back-off; even the right code waits; 429 with Retry-After")
+    func lockout() async throws {
+        try await Harness.withApp { h, client in
+            let (id, secret) = try await h.member("jane@acme.test", totp: true)
+            var (session, _) = try await client.login("jane@acme.test")
+            let wrong = try h.code(secret!) == "000000" ? "111111" : "000000"
+            for _ in 0..<5 {
+                let response = try await client.api(.post, "/api/v1/auth/mfa", #"{"code":"\#(wrong)"}"#, session: &session)
+                #expect(response.status == .unauthorized)
+            }
+            let locked = try await client.api(.post, "/api/v1/auth/mfa", #"{"code":"\#(try h.code(secret!))"}"#, session: &session)
+            #expect(locked.status == .tooManyRequests)
+            #expect(locked.errorCode == "too_many_attempts")
+            #expect(locked.headers[.retryAfter] == "30")
+            #expect(try await MemberModel.find(id, on: h.db)?.failedAttempts == 5)
+            #expect(try await h.auditEvents(action: .lockout).count == 1)
+            // After the wait, the right code works and the counter resets.
+            h.clock.advance(31)
+            let ok = try await client.api(.post, "/api/v1/auth/mfa", #"{"code":"\#(try h.code(secret!))"}"#, session: &session)
+            #expect(ok.status == .ok)
+            #expect(try await MemberModel.find(id, on: h.db)?.failedAttempts == 0)
+        }
+    }
+
+    @Test("a locked account's password step answers like a wrong password")
+    func lockedPassword() async throws {
+        try await Harness.withApp { h, client in
+            let (id, _) = try await h.member("jane@acme.test", totp: true)
+            try await MemberModel.query(on: h.db).filter(\.$id == id).set(\.$failedAttempts, to: 60)
+                .set(\.$lastFailedAt, to: h.clock.now).update()
+            let (_, locked) = try await client.login("jane@acme.test")
+            let (_, unknown) = try await client.login("nobody@acme.test")
+            #expect(locked.status == .unauthorized)
+            #expect(locked.text == unknown.text)
+        }
+    }
+
+    @Test("web sign-in: form with double-submit CSRF, then the code page, then the overview")
+    func webSignIn() async throws {
+        try await Harness.withApp { h, client in
+            let (_, secret) = try await h.member("jane@acme.test", name: "Jane Doe", role: .admin, totp: true)
+            var browser = Session()
+            let loginPage = try await client.page("/login", session: &browser)
+            #expect(loginPage.status == .ok)
+            let token = try #require(csrfField(in: loginPage.text))
+            #expect(browser.cookies[Cookies.preSessionCSRF] == token)
+
+            // Without the token the form is refused.
+            var noToken = browser
+            let refused = try await client.form("/login", ["email": "jane@acme.test", "password": Harness.password], session: &noToken)
+            #expect(refused.status == .forbidden)
+            #expect(try await SessionModel.query(on: h.db).count() == 0)
+
+            let posted = try await client.form(
+                "/login", ["_csrf": token, "email": "jane@acme.test", "password": Harness.password], session: &browser)
+            #expect(posted.status == .seeOther)
+            #expect(posted.location == "/login/mfa")
+            let codePage = try await client.page("/login/mfa", session: &browser)
+            #expect(codePage.text.contains("Enter the 6-digit code from your authenticator app"))
+            let sessionCSRF = try #require(csrfField(in: codePage.text))
+
+            let wrong = try await client.form("/login/mfa", ["_csrf": sessionCSRF, "code": "12345"], session: &browser)
+            #expect(wrong.status == .badRequest)
+            #expect(wrong.text.contains("Enter the 6-digit code"))
+
+            let before = browser.cookies[Cookies.session]
+            let done = try await client.form("/login/mfa", ["_csrf": sessionCSRF, "code": try h.code(secret!)], session: &browser)
+            #expect(done.status == .seeOther)
+            #expect(done.location == "/")
+            #expect(browser.cookies[Cookies.session] != before, "the session token is rotated at sign-in")
+            let home = try await client.page("/", session: &browser)
+            #expect(home.status == .ok)
+            #expect(home.text.contains("<dd id=\"org-name\">Acme</dd>"))
+            #expect(home.text.contains("<dd id=\"role-name\">Admin</dd>"))
+        }
+    }
+
+    @Test("optional MFA: sign-in completes without a code and the page invites enrollment")
+    func optionalMFA() async throws {
+        try await Harness.withApp(requireMFA: false) { h, client in
+            try await h.member("sam@acme.test", totp: false)
+            var (session, response) = try await client.login("sam@acme.test")
+            #expect(response.json["status"] as? String == "signed_in")
+            let home = try await client.page("/", session: &session)
+            #expect(home.status == .ok)
+            #expect(home.text.contains("Protect your account with two-step verification"))
+        }
+    }
+}

@@ -4,8 +4,8 @@ import LatchkeyCore
 import LatchkeyStore
 import Logging
 import NIOCore
-import ServiceLifecycle
 import SQLKit
+import ServiceLifecycle
 
 /// Builds the HTTP application on top of started services. The CLI and the tests both call this.
 public func buildApplication(services: AppServices) -> some ApplicationProtocol {
@@ -21,7 +21,8 @@ public func buildApplication(services: AppServices) -> some ApplicationProtocol 
     }
     router.get("/static/app.js") { _, _ in
         Response(
-            status: .ok, headers: [.contentType: "text/javascript; charset=utf-8", .cacheControl: "public, max-age=3600"],
+            status: .ok,
+            headers: [.contentType: "text/javascript; charset=utf-8", .cacheControl: "public, max-age=3600"],
             body: .init(byteBuffer: ByteBuffer(string: Assets.js)))
     }
     router.get("/healthz") { _, _ in JSONResponse.make(["status": "ok"]) }
@@ -36,7 +37,8 @@ public func buildApplication(services: AppServices) -> some ApplicationProtocol 
 
     var app = Application(
         router: router,
-        configuration: .init(address: .hostname(services.config.host, port: services.config.port), serverName: "Latchkey"),
+        configuration: .init(
+            address: .hostname(services.config.host, port: services.config.port), serverName: "Latchkey"),
         logger: services.logger)
     app.addServices(DatabaseService(database: services.database))
     return app

@@ -77,7 +77,8 @@ public struct TOTP: Sendable {
         for offset in -window...window {
             let candidate = current + offset
             guard candidate >= 0 else { continue }
-            let expected = Array(HOTP.code(secret: secret, counter: UInt64(candidate), digits: digits, algorithm: algorithm).utf8)
+            let expected = Array(
+                HOTP.code(secret: secret, counter: UInt64(candidate), digits: digits, algorithm: algorithm).utf8)
             // Evaluate every candidate so the time taken does not depend on which (if any) matched.
             if constantTimeEquals(expected, given), found == nil {
                 found = candidate

@@ -58,7 +58,8 @@ public struct AuditStore: Sendable {
         let chain = Self.chainName(entry.organizationID)
         var lastError: (any Error)?
         for _ in 0..<20 {
-            let head = try await AuditEventModel.query(on: db).filter(\.$chain == chain).sort(\.$seq, .descending).first()
+            let head = try await AuditEventModel.query(on: db).filter(\.$chain == chain).sort(\.$seq, .descending)
+                .first()
             let millis = Int64((now.timeIntervalSince1970 * 1000).rounded(.down))
             let record = AuditRecord(
                 chain: chain, seq: (head?.seq ?? 0) + 1, organizationID: entry.organizationID, occurredAtMillis: millis,
@@ -71,7 +72,9 @@ public struct AuditStore: Sendable {
                 try await model.create(on: db)
                 return model
             } catch {
-                guard let databaseError = error as? any DatabaseError, databaseError.isConstraintFailure else { throw error }
+                guard let databaseError = error as? any DatabaseError, databaseError.isConstraintFailure else {
+                    throw error
+                }
                 lastError = error
                 continue
             }
@@ -108,13 +111,16 @@ public struct AuditStore: Sendable {
                 if page.isEmpty { break }
                 for event in page {
                     if event.seq != expectedSeq {
-                        return .broken(chain: chain, seq: expectedSeq, eventID: nil, reason: "event \(expectedSeq) is missing")
+                        return .broken(
+                            chain: chain, seq: expectedSeq, eventID: nil, reason: "event \(expectedSeq) is missing")
                     }
                     if event.prevHash != previous {
-                        return .broken(chain: chain, seq: event.seq, eventID: event.id, reason: "previous hash does not match")
+                        return .broken(
+                            chain: chain, seq: event.seq, eventID: event.id, reason: "previous hash does not match")
                     }
                     if event.record.hash(previous: previous) != event.hash {
-                        return .broken(chain: chain, seq: event.seq, eventID: event.id, reason: "event content was changed")
+                        return .broken(
+                            chain: chain, seq: event.seq, eventID: event.id, reason: "event content was changed")
                     }
                     previous = event.hash
                     expectedSeq += 1

@@ -20,7 +20,8 @@ public enum DatabaseLocation: Sendable, Equatable, CustomStringConvertible {
         if text.hasPrefix("postgres://") || text.hasPrefix("postgresql://") { return .postgres(url: text) }
         if text.hasPrefix("sqlite://") { return .sqlite(path: String(text.dropFirst("sqlite://".count))) }
         if text.contains("://") {
-            throw LatchkeyError.badRequest("bad_database_url", "Unsupported database URL; use postgres:// or a file path.")
+            throw LatchkeyError.badRequest(
+                "bad_database_url", "Unsupported database URL; use postgres:// or a file path.")
         }
         return .sqlite(path: text)
     }
@@ -30,7 +31,11 @@ public enum DatabaseLocation: Sendable, Equatable, CustomStringConvertible {
         switch self {
         case .sqlite(let path): "sqlite:\(path)"
         case .postgres(let url, _):
-            if let parsed = URL(string: url) { "postgres://\(parsed.host ?? "localhost"):\(parsed.port ?? 5432)\(parsed.path)" } else { "postgres" }
+            if let parsed = URL(string: url) {
+                "postgres://\(parsed.host ?? "localhost"):\(parsed.port ?? 5432)\(parsed.path)"
+            } else {
+                "postgres"
+            }
         }
     }
 
@@ -60,13 +65,17 @@ public final class LatchkeyDatabase: Sendable {
             databases = Databases(threadPool: NIOThreadPool.singleton, on: group)
             let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            databases.use(.sqlite(.file(path), maxConnectionsPerEventLoop: 1, connectionPoolTimeout: .seconds(30)), as: .sqlite)
+            databases.use(
+                .sqlite(.file(path), maxConnectionsPerEventLoop: 1, connectionPoolTimeout: .seconds(30)), as: .sqlite)
         case .postgres(let url, let searchPath):
             ownedEventLoopGroup = nil
             databases = Databases(threadPool: NIOThreadPool.singleton, on: MultiThreadedEventLoopGroup.singleton)
             var configuration = try SQLPostgresConfiguration(url: url)
             configuration.searchPath = searchPath
-            databases.use(.postgres(configuration: configuration, maxConnectionsPerEventLoop: 8, connectionPoolTimeout: .seconds(30)), as: .psql)
+            databases.use(
+                .postgres(
+                    configuration: configuration, maxConnectionsPerEventLoop: 8, connectionPoolTimeout: .seconds(30)),
+                as: .psql)
         }
     }
 
@@ -82,7 +91,8 @@ public final class LatchkeyDatabase: Sendable {
     public func migrate() async throws {
         let migrations = Migrations()
         migrations.add(LatchkeyMigrations.all)
-        let migrator = Migrator(databases: databases, migrations: migrations, logger: logger, on: databases.eventLoopGroup.any())
+        let migrator = Migrator(
+            databases: databases, migrations: migrations, logger: logger, on: databases.eventLoopGroup.any())
         try await migrator.setupIfNeeded().get()
         try await migrator.prepareBatch().get()
     }

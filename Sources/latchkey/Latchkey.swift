@@ -9,7 +9,8 @@ import Logging
 struct Latchkey: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "latchkey",
-        abstract: "Member accounts with multi-factor authentication, and MFA reset for the people who lose their phone.",
+        abstract:
+            "Member accounts with multi-factor authentication, and MFA reset for the people who lose their phone.",
         subcommands: [Serve.self, Migrate.self, Demo.self, Org.self, Audit.self])
 }
 
@@ -46,7 +47,9 @@ struct Serve: AsyncParsableCommand {
         config.host = server.host
         config.port = server.port
         let services = try await AppServices.start(config: config, logger: makeLogger(config))
-        services.logger.info("Latchkey listening", metadata: ["address": "http://\(config.host):\(config.port)", "database": "\(config.database)"])
+        services.logger.info(
+            "Latchkey listening",
+            metadata: ["address": "http://\(config.host):\(config.port)", "database": "\(config.database)"])
         try await runServer(services: services)
     }
 }
@@ -136,7 +139,8 @@ struct Org: AsyncParsableCommand {
                 let orgs = OrganizationService(services: services)
                 let created = try await orgs.createOrganization(name: name, slug: slug, requireMFA: requireMfa)
                 _ = try await orgs.createMember(
-                    organizationID: created.organizationID, roleID: created.roles[.owner]!, email: ownerEmail, name: ownerName,
+                    organizationID: created.organizationID, roleID: created.roles[.owner]!, email: ownerEmail,
+                    name: ownerName,
                     password: password)
                 print("Created \(name) (\(slug)) with owner \(ownerEmail).")
                 await services.database.shutdown()
@@ -153,7 +157,8 @@ struct Audit: AsyncParsableCommand {
         abstract: "Audit log tools.", subcommands: [Verify.self])
 
     struct Verify: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Walk the audit hash chains and report the first break.")
+        static let configuration = CommandConfiguration(
+            abstract: "Walk the audit hash chains and report the first break.")
         @OptionGroup var database: DatabaseOptions
 
         func run() async throws {
@@ -165,7 +170,8 @@ struct Audit: AsyncParsableCommand {
             case .intact(let events):
                 print("Audit log intact: \(events) events verified.")
             case .broken(let chain, let seq, let eventID, let reason):
-                print("Audit log BROKEN in chain \(chain) at event \(seq)\(eventID.map { " (\($0))" } ?? ""): \(reason).")
+                print(
+                    "Audit log BROKEN in chain \(chain) at event \(seq)\(eventID.map { " (\($0))" } ?? ""): \(reason).")
                 throw ExitCode(2)
             }
         }

@@ -34,11 +34,16 @@ struct AuditAndDemoTests {
             // Change one event's result: the chain breaks exactly there.
             let victim = events[2]
             try await h.sql.update("audit_events").set("result", to: "failure").where("id", .equal, victim.id!).run()
-            #expect(try await audit.verify(on: h.db) == .broken(chain: chain, seq: victim.seq, eventID: victim.id, reason: "event content was changed"))
-            try await h.sql.update("audit_events").set("result", to: victim.result).where("id", .equal, victim.id!).run()
+            #expect(
+                try await audit.verify(on: h.db)
+                    == .broken(chain: chain, seq: victim.seq, eventID: victim.id, reason: "event content was changed"))
+            try await h.sql.update("audit_events").set("result", to: victim.result).where("id", .equal, victim.id!)
+                .run()
             // Delete one: the chain breaks at the gap.
             try await h.sql.delete(from: "audit_events").where("id", .equal, victim.id!).run()
-            #expect(try await audit.verify(on: h.db) == .broken(chain: chain, seq: victim.seq, eventID: nil, reason: "event \(victim.seq) is missing"))
+            #expect(
+                try await audit.verify(on: h.db)
+                    == .broken(chain: chain, seq: victim.seq, eventID: nil, reason: "event \(victim.seq) is missing"))
         }
     }
 
@@ -51,7 +56,8 @@ struct AuditAndDemoTests {
                 for index in 0..<20 {
                     group.addTask {
                         try await services.audit.append(
-                            AuditEntry(organizationID: org, action: .settingsChanged, result: .success, reason: "\(index)"),
+                            AuditEntry(
+                                organizationID: org, action: .settingsChanged, result: .success, reason: "\(index)"),
                             at: services.now, on: services.db)
                     }
                 }

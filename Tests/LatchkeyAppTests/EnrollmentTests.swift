@@ -56,7 +56,8 @@ struct EnrollmentTests {
             #expect(secret.count == 20)
             #expect(Base32.encode(secret) == begun.json["secret"] as? String)
             let wrongCode = try h.code(secret) == "000000" ? "111111" : "000000"
-            let wrong = try await client.api(.post, "/api/v1/auth/enrollment/confirm", #"{"code":"\#(wrongCode)"}"#, session: &session)
+            let wrong = try await client.api(
+                .post, "/api/v1/auth/enrollment/confirm", #"{"code":"\#(wrongCode)"}"#, session: &session)
             #expect(wrong.status == .unauthorized)
             #expect(try await MemberModel.find(id, on: h.db)?.mfa == .notSetUp)
             #expect(try await client.page("/", session: &session).location == "/enroll")
@@ -81,10 +82,13 @@ struct EnrollmentTests {
             var (browser, _) = try await client.login("sam@acme.test")
             let page = try await client.page("/enroll", session: &browser)
             let csrf = try #require(csrfField(in: page.text))
-            let uri = try #require(page.text.range(of: "otpauth://totp/[^<\"]+", options: .regularExpression).map { String(page.text[$0]) })
+            let uri = try #require(
+                page.text.range(of: "otpauth://totp/[^<\"]+", options: .regularExpression).map { String(page.text[$0]) }
+            )
             let secret = try #require(self.secret(fromURI: uri.replacingOccurrences(of: "&amp;", with: "&")))
 
-            let codesPage = try await client.form("/enroll/confirm", ["_csrf": csrf, "code": try h.code(secret)], session: &browser)
+            let codesPage = try await client.form(
+                "/enroll/confirm", ["_csrf": csrf, "code": try h.code(secret)], session: &browser)
             #expect(codesPage.status == .ok)
             #expect(codesPage.text.contains("Save your recovery codes"))
             #expect(codesPage.text.contains("I have saved these codes"))
@@ -121,10 +125,13 @@ struct EnrollmentTests {
             #expect(left == 9)
 
             var (second, _) = try await client.login("sam@acme.test")
-            let again = try await client.api(.post, "/api/v1/auth/mfa", #"{"recoveryCode":"\#(code)"}"#, session: &second)
+            let again = try await client.api(
+                .post, "/api/v1/auth/mfa", #"{"recoveryCode":"\#(code)"}"#, session: &second)
             #expect(again.status == .unauthorized)
             #expect(again.errorCode == "invalid_recovery_code")
-            #expect(try await client.api(.get, "/api/v1/auth/session", session: &second).json["status"] as? String == "mfa_required")
+            #expect(
+                try await client.api(.get, "/api/v1/auth/session", session: &second).json["status"] as? String
+                    == "mfa_required")
         }
     }
 
@@ -150,7 +157,8 @@ struct EnrollmentTests {
                 .map { try $0.decode(column: "code_hash", as: String.self) }
             #expect(hashes.count == 10)
             for code in codes {
-                #expect(!hashes.contains { $0.contains(code) || $0.contains(code.replacingOccurrences(of: "-", with: "")) })
+                #expect(
+                    !hashes.contains { $0.contains(code) || $0.contains(code.replacingOccurrences(of: "-", with: "")) })
             }
         }
     }
@@ -170,7 +178,9 @@ struct EnrollmentTests {
             #expect(begun.status == .ok)
             let newSecret = try #require(Base32.decode(begun.json["secret"] as! String))
             // The old authenticator keeps working until the new one is confirmed.
-            #expect(try await TOTPCredentialModel.query(on: h.db).filter(\.$memberID == id).filter(\.$confirmed == true).count() == 1)
+            #expect(
+                try await TOTPCredentialModel.query(on: h.db).filter(\.$memberID == id).filter(\.$confirmed == true)
+                    .count() == 1)
             let confirmed = try await client.api(
                 .post, "/api/v1/auth/enrollment/confirm", #"{"code":"\#(try h.code(newSecret))"}"#, session: &session)
             #expect(confirmed.status == .ok)

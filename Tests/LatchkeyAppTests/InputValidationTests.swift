@@ -25,7 +25,10 @@ struct InputValidationTests {
                 ("/api/v1/auth/login", "[]", "invalid_json"),
                 ("/api/v1/auth/login", #"{"email": 5, "password": "x"}"#, "invalid_field"),
                 ("/api/v1/auth/login", #"{"email": "jane@acme.test"}"#, "missing_field"),
-                ("/api/v1/auth/login", #"{"email": "jane@acme.test", "password": "x", "admin": true}"#, "unknown_field"),
+                (
+                    "/api/v1/auth/login", #"{"email": "jane@acme.test", "password": "x", "admin": true}"#,
+                    "unknown_field"
+                ),
                 ("/api/v1/auth/login", #"{"email": "not-an-email", "password": "x"}"#, "invalid_email"),
                 ("/api/v1/auth/login", #"{"email": null, "password": "x"}"#, "invalid_field"),
             ]
@@ -36,28 +39,35 @@ struct InputValidationTests {
                 #expect(response.errorCode == code, "\(body ?? "") → \(response.text)")
             }
             for code in ["12345", "1234567", "12 456", "abcdef", "١٢٣٤٥٦", "１２３４５６", ""] {
-                let response = try await client.api(.post, "/api/v1/auth/mfa", #"{"code":"\#(code)"}"#, session: &pending)
+                let response = try await client.api(
+                    .post, "/api/v1/auth/mfa", #"{"code":"\#(code)"}"#, session: &pending)
                 #expect(response.status == .badRequest)
                 #expect(response.errorCode == "invalid_code_format")
-                let stepUp = try await client.api(.post, "/api/v1/auth/step-up", #"{"code":"\#(code)"}"#, session: &signedIn)
+                let stepUp = try await client.api(
+                    .post, "/api/v1/auth/step-up", #"{"code":"\#(code)"}"#, session: &signedIn)
                 #expect(stepUp.errorCode == "invalid_code_format")
             }
             let numeric = try await client.api(.post, "/api/v1/auth/mfa", #"{"code":123456}"#, session: &pending)
             #expect(numeric.errorCode == "invalid_field")
-            let both = try await client.api(.post, "/api/v1/auth/mfa", #"{"code":"123456","recoveryCode":"x"}"#, session: &pending)
+            let both = try await client.api(
+                .post, "/api/v1/auth/mfa", #"{"code":"123456","recoveryCode":"x"}"#, session: &pending)
             #expect(both.status == .badRequest)
-            let badRecovery = try await client.api(.post, "/api/v1/auth/mfa", #"{"recoveryCode":"!!!"}"#, session: &pending)
+            let badRecovery = try await client.api(
+                .post, "/api/v1/auth/mfa", #"{"recoveryCode":"!!!"}"#, session: &pending)
             #expect(badRecovery.errorCode == "invalid_recovery_code_format")
             let wrongType = try await client.api(
-                .post, "/api/v1/auth/login", #"{"email":"a@b.c","password":"x"}"#, session: &pending, contentType: "text/plain")
+                .post, "/api/v1/auth/login", #"{"email":"a@b.c","password":"x"}"#, session: &pending,
+                contentType: "text/plain")
             #expect(wrongType.status == .unsupportedMediaType)
-            let confirm = try await client.api(.post, "/api/v1/auth/enrollment/confirm", #"{"code":"abc"}"#, session: &signedIn)
+            let confirm = try await client.api(
+                .post, "/api/v1/auth/enrollment/confirm", #"{"code":"abc"}"#, session: &signedIn)
             #expect(confirm.status == .badRequest)
 
             // Oversize body, invalid UTF-8.
             var anonymous = Session()
             let huge = try await client.api(
-                .post, "/api/v1/auth/login", #"{"email":"\#(String(repeating: "a", count: 100_000))@x.test","password":"x"}"#,
+                .post, "/api/v1/auth/login",
+                #"{"email":"\#(String(repeating: "a", count: 100_000))@x.test","password":"x"}"#,
                 session: &anonymous)
             #expect(huge.status == .contentTooLarge)
             #expect(huge.errorCode == "body_too_large")
@@ -87,7 +97,9 @@ struct InputValidationTests {
             #expect((400..<500).contains(badForm.status.code))
 
             #expect(try await SessionModel.query(on: h.db).count() == sessionsBefore)
-            #expect(try await SessionModel.query(on: h.db).filter(\.$state == SessionState.mfaPending.rawValue).count() == 1)
+            #expect(
+                try await SessionModel.query(on: h.db).filter(\.$state == SessionState.mfaPending.rawValue).count() == 1
+            )
             // Only the bad-code attempts were audited (as failures); nothing else changed.
             let failures = try await AuditEventModel.query(on: h.db).count() - auditBefore
             #expect(try await AuditEventModel.query(on: h.db).filter(\.$result == "success").count() <= auditBefore)

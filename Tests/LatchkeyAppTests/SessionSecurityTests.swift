@@ -46,7 +46,8 @@ struct SessionSecurityTests {
             #expect(try await SessionModel.query(on: h.db).count() == 1)
 
             h.clock.advance(30)
-            let form = try await client.form("/security/recovery-codes", ["code": try h.code(secret!)], session: &session)
+            let form = try await client.form(
+                "/security/recovery-codes", ["code": try h.code(secret!)], session: &session)
             #expect(form.status == .forbidden)
             let wrongForm = try await client.form(
                 "/security/recovery-codes", ["_csrf": "nope", "code": try h.code(secret!)], session: &session)
@@ -128,13 +129,19 @@ struct SessionSecurityTests {
             var session = try await client.signIn("jane@acme.test", code: try h.code(secret!))
             var other = try await client.signIn("omar@acme.test", code: try h.code(otherSecret!))
             h.clock.advance(600)
-            let stepped = try await client.api(.post, "/api/v1/auth/step-up", #"{"code":"\#(try h.code(secret!))"}"#, session: &session)
+            let stepped = try await client.api(
+                .post, "/api/v1/auth/step-up", #"{"code":"\#(try h.code(secret!))"}"#, session: &session)
             #expect(stepped.status == .ok)
             let me = try await client.api(.get, "/api/v1/auth/session", session: &session)
             #expect(me.json["mfaVerifiedAt"] as? String == ISO8601DateFormatter().string(from: h.clock.now))
 
-            let otherID = try #require(try await SessionModel.query(on: h.db).filter(\.$memberID != (try await MemberModel.query(on: h.db).filter(\.$email == "jane@acme.test").first()!.id!)).first()?.id)
-            let attempt = try await client.form("/security/sessions/\(otherID.uuidString)/revoke", ["_csrf": session.csrf!], session: &session)
+            let otherID = try #require(
+                try await SessionModel.query(on: h.db).filter(
+                    \.$memberID
+                        != (try await MemberModel.query(on: h.db).filter(\.$email == "jane@acme.test").first()!.id!)
+                ).first()?.id)
+            let attempt = try await client.form(
+                "/security/sessions/\(otherID.uuidString)/revoke", ["_csrf": session.csrf!], session: &session)
             #expect(attempt.status == .notFound)
             #expect(try await client.api(.get, "/api/v1/auth/session", session: &other).status == .ok)
         }

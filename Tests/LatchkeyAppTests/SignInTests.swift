@@ -50,7 +50,8 @@ struct SignInTests {
             var (session, _) = try await client.login("jane@acme.test")
             for offset: Int64 in [-2, 2] {
                 let response = try await client.api(
-                    .post, "/api/v1/auth/mfa", #"{"code":"\#(try h.code(secret!, offsetSteps: offset))"}"#, session: &session)
+                    .post, "/api/v1/auth/mfa", #"{"code":"\#(try h.code(secret!, offsetSteps: offset))"}"#,
+                    session: &session)
                 #expect(response.status == .unauthorized)
                 #expect(response.errorCode == "invalid_code")
             }
@@ -67,14 +68,16 @@ struct SignInTests {
             let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
                 for var session in [first, second] {
                     group.addTask {
-                        try await client.api(.post, "/api/v1/auth/mfa", #"{"code":"\#(code)"}"#, session: &session).status
+                        try await client.api(.post, "/api/v1/auth/mfa", #"{"code":"\#(code)"}"#, session: &session)
+                            .status
                     }
                 }
                 return try await group.reduce(into: []) { $0.append($1) }
             }
             #expect(statuses.filter { $0 == .ok }.count == 1)
             #expect(statuses.filter { $0 == .unauthorized }.count == 1)
-            let signedIn = try await SessionModel.query(on: h.db).filter(\.$state == SessionState.signedIn.rawValue).count()
+            let signedIn = try await SessionModel.query(on: h.db).filter(\.$state == SessionState.signedIn.rawValue)
+                .count()
             #expect(signedIn == 1)
         }
     }
@@ -102,10 +105,12 @@ struct SignInTests {
             var (session, _) = try await client.login("jane@acme.test")
             let wrong = try h.code(secret!) == "000000" ? "111111" : "000000"
             for _ in 0..<5 {
-                let response = try await client.api(.post, "/api/v1/auth/mfa", #"{"code":"\#(wrong)"}"#, session: &session)
+                let response = try await client.api(
+                    .post, "/api/v1/auth/mfa", #"{"code":"\#(wrong)"}"#, session: &session)
                 #expect(response.status == .unauthorized)
             }
-            let locked = try await client.api(.post, "/api/v1/auth/mfa", #"{"code":"\#(try h.code(secret!))"}"#, session: &session)
+            let locked = try await client.api(
+                .post, "/api/v1/auth/mfa", #"{"code":"\#(try h.code(secret!))"}"#, session: &session)
             #expect(locked.status == .tooManyRequests)
             #expect(locked.errorCode == "too_many_attempts")
             #expect(locked.headers[.retryAfter] == "30")
@@ -113,7 +118,8 @@ struct SignInTests {
             #expect(try await h.auditEvents(action: .lockout).count == 1)
             // After the wait, the right code works and the counter resets.
             h.clock.advance(31)
-            let ok = try await client.api(.post, "/api/v1/auth/mfa", #"{"code":"\#(try h.code(secret!))"}"#, session: &session)
+            let ok = try await client.api(
+                .post, "/api/v1/auth/mfa", #"{"code":"\#(try h.code(secret!))"}"#, session: &session)
             #expect(ok.status == .ok)
             #expect(try await MemberModel.find(id, on: h.db)?.failedAttempts == 0)
         }
@@ -144,7 +150,8 @@ struct SignInTests {
 
             // Without the token the form is refused.
             var noToken = browser
-            let refused = try await client.form("/login", ["email": "jane@acme.test", "password": Harness.password], session: &noToken)
+            let refused = try await client.form(
+                "/login", ["email": "jane@acme.test", "password": Harness.password], session: &noToken)
             #expect(refused.status == .forbidden)
             #expect(try await SessionModel.query(on: h.db).count() == 0)
 
@@ -161,7 +168,8 @@ struct SignInTests {
             #expect(wrong.text.contains("Enter the 6-digit code"))
 
             let before = browser.cookies[Cookies.session]
-            let done = try await client.form("/login/mfa", ["_csrf": sessionCSRF, "code": try h.code(secret!)], session: &browser)
+            let done = try await client.form(
+                "/login/mfa", ["_csrf": sessionCSRF, "code": try h.code(secret!)], session: &browser)
             #expect(done.status == .seeOther)
             #expect(done.location == "/")
             #expect(browser.cookies[Cookies.session] != before, "the session token is rotated at sign-in")

@@ -29,7 +29,9 @@ struct OTPTests {
 
     @Test("RFC 4226 Appendix D")
     func rfc4226() {
-        let expected = ["755224", "287082", "359152", "969429", "338314", "254676", "287922", "162583", "399871", "520489"]
+        let expected = [
+            "755224", "287082", "359152", "969429", "338314", "254676", "287922", "162583", "399871", "520489",
+        ]
         for (counter, code) in expected.enumerated() {
             #expect(HOTP.code(secret: Self.seed20, counter: UInt64(counter)) == code)
         }

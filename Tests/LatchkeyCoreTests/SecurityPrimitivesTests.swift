@@ -34,13 +34,17 @@ struct SecurityPrimitivesTests {
         #expect(Set(codes).count == 10)
         for code in codes {
             #expect(code.count == 11)
-            #expect(RecoveryCodes.normalize(code.uppercased().replacingOccurrences(of: "-", with: " ")) == code.replacingOccurrences(of: "-", with: ""))
+            #expect(
+                RecoveryCodes.normalize(code.uppercased().replacingOccurrences(of: "-", with: " "))
+                    == code.replacingOccurrences(of: "-", with: ""))
         }
         #expect(RecoveryCodes.normalize("short") == nil)
         #expect(RecoveryCodes.normalize("abcde-fghi0") == nil)  // 0 is not in the alphabet
         let normalized = RecoveryCodes.normalize(codes[0])!
         #expect(key.hashRecoveryCode(normalized) == key.hashRecoveryCode(normalized))
-        #expect(key.hashRecoveryCode(normalized) != (try! ServerKey(material: RandomSource.system.bytes(32))).hashRecoveryCode(normalized))
+        #expect(
+            key.hashRecoveryCode(normalized)
+                != (try! ServerKey(material: RandomSource.system.bytes(32))).hashRecoveryCode(normalized))
     }
 
     @Test("lockout: free attempts, then growing waits, then locked until reset, below NIST's 100")

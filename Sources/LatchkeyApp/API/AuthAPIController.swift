@@ -40,7 +40,8 @@ struct AuthAPIController {
     @Sendable func login(_ request: Request, context: AppRequestContext) async throws -> Response {
         let body = try await Body.json(LoginBody.self, from: request, context: context)
         let outcome = try await services.auth.login(
-            email: body.email, password: body.password, meta: request.meta(requestID: context.requestID, ip: context.remoteIP))
+            email: body.email, password: body.password,
+            meta: request.meta(requestID: context.requestID, ip: context.remoteIP))
         var response = JSONResponse.make(LoginResponse(status: outcome.state.apiStatus, csrfToken: outcome.csrfToken))
         response.setCookie(Cookies.set(Cookies.session, outcome.token, secure: secure))
         return response
@@ -84,12 +85,16 @@ struct AuthAPIController {
             throw LatchkeyError.forbidden("mfa_required", "Complete sign-in first.")
         }
         let body = try await Body.json(EnrollmentBody.self, from: request, context: context, allowEmpty: true)
-        if auth.state == .signedIn, try await services.auth.confirmedCredential(memberID: auth.memberID, on: services.db) != nil {
+        if auth.state == .signedIn,
+            try await services.auth.confirmedCredential(memberID: auth.memberID, on: services.db) != nil
+        {
             guard let code = body.currentCode else {
-                throw LatchkeyError.badRequest("current_code_required", "Send \"currentCode\" from your current authenticator app.")
+                throw LatchkeyError.badRequest(
+                    "current_code_required", "Send \"currentCode\" from your current authenticator app.")
             }
             try await services.auth.verifyTOTP(
-                auth: auth, code: code, action: .stepUp, meta: request.meta(requestID: context.requestID, ip: context.remoteIP))
+                auth: auth, code: code, action: .stepUp,
+                meta: request.meta(requestID: context.requestID, ip: context.remoteIP))
         }
         let enrollment = try await services.auth.beginEnrollment(
             memberID: auth.memberID, email: auth.memberEmail, organizationName: auth.organizationName)
@@ -113,7 +118,8 @@ struct AuthAPIController {
         }
         let body = try await Body.json(ConfirmBody.self, from: request, context: context)
         let (codes, token) = try await services.auth.confirmEnrollment(
-            auth: auth, code: body.code, nextState: .signedIn, meta: request.meta(requestID: context.requestID, ip: context.remoteIP))
+            auth: auth, code: body.code, nextState: .signedIn,
+            meta: request.meta(requestID: context.requestID, ip: context.remoteIP))
         var response = JSONResponse.make(ConfirmResponse(status: "signed_in", recoveryCodes: codes))
         response.setCookie(Cookies.set(Cookies.session, token, secure: secure))
         return response
@@ -123,7 +129,9 @@ struct AuthAPIController {
         let auth = try requireSession(context)
         try await services.sessions.delete(auth.sessionID, on: services.db)
         try await services.audit.append(
-            auth.actor(action: .signOut, result: .success, request: request.meta(requestID: context.requestID, ip: context.remoteIP)),
+            auth.actor(
+                action: .signOut, result: .success,
+                request: request.meta(requestID: context.requestID, ip: context.remoteIP)),
             at: services.now, on: services.db)
         var response = JSONResponse.make(StatusResponse(status: "signed_out"))
         response.setCookie(Cookies.clear(Cookies.session, secure: secure))
@@ -153,7 +161,9 @@ struct AuthAPIController {
         let auth = try requireSession(context)
         return JSONResponse.make(
             SessionResponse(
-                member: .init(id: auth.memberID, name: auth.memberName, email: auth.memberEmail, mfaStatus: auth.mfaStatus.rawValue),
+                member: .init(
+                    id: auth.memberID, name: auth.memberName, email: auth.memberEmail,
+                    mfaStatus: auth.mfaStatus.rawValue),
                 organization: .init(id: auth.organizationID, name: auth.organizationName), role: auth.roleName,
                 permissions: auth.permissions.sorted().map(\.rawValue), status: auth.state.apiStatus,
                 mfaVerifiedAt: auth.mfaVerifiedAt))

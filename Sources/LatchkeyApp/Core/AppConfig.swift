@@ -28,7 +28,9 @@ public struct AppConfig: Sendable {
     /// Builds a configuration from the environment: `LATCHKEY_DATA_DIR` (default `./data`), `DATABASE_URL`
     /// (default an SQLite file in the data directory), `LATCHKEY_SECRET_KEY`, `LATCHKEY_SECURE_COOKIES`,
     /// `LOG_LEVEL`.
-    public static func fromEnvironment(_ env: [String: String] = ProcessInfo.processInfo.environment) throws -> AppConfig {
+    public static func fromEnvironment(_ env: [String: String] = ProcessInfo.processInfo.environment) throws
+        -> AppConfig
+    {
         let dataDirectory = env["LATCHKEY_DATA_DIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "data"
         let database: DatabaseLocation
         if let url = env["DATABASE_URL"], !url.isEmpty {
@@ -44,7 +46,9 @@ public struct AppConfig: Sendable {
             }
             config.secretKey = material
         }
-        if let secure = env["LATCHKEY_SECURE_COOKIES"] { config.secureCookies = ["1", "true", "yes"].contains(secure.lowercased()) }
+        if let secure = env["LATCHKEY_SECURE_COOKIES"] {
+            config.secureCookies = ["1", "true", "yes"].contains(secure.lowercased())
+        }
         if let level = env["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) { config.logLevel = level }
         return config
     }

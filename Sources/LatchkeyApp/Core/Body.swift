@@ -66,7 +66,8 @@ enum Body {
     /// Reads an HTML form body (`application/x-www-form-urlencoded`).
     static func form(from request: Request, context: some RequestContext) async throws -> FormFields {
         guard isForm(request) else {
-            throw LatchkeyError(.unsupportedMediaType, "unsupported_media_type", "Send the form as application/x-www-form-urlencoded.")
+            throw LatchkeyError(
+                .unsupportedMediaType, "unsupported_media_type", "Send the form as application/x-www-form-urlencoded.")
         }
         let buffer = try await request.body.collect(upTo: context.maxUploadSize)
         return try FormFields.parse(String(buffer: buffer))

@@ -21,7 +21,8 @@ struct ErrorMiddleware: RouterMiddleware {
             let failure = Self.classify(error)
             if failure.status.code >= 500 {
                 context.logger.error(
-                    "request failed", metadata: ["request_id": "\(context.requestID)", "error_type": "\(type(of: error))"])
+                    "request failed",
+                    metadata: ["request_id": "\(context.requestID)", "error_type": "\(type(of: error))"])
             }
             return Self.render(failure, request: request, context: context)
         }
@@ -59,9 +60,11 @@ struct ErrorMiddleware: RouterMiddleware {
             switch error.status {
             case .notFound: return Failure(status: .notFound, code: "not_found", message: "There is nothing here.")
             case .contentTooLarge:
-                return Failure(status: .contentTooLarge, code: "body_too_large", message: "The request body is too large.")
+                return Failure(
+                    status: .contentTooLarge, code: "body_too_large", message: "The request body is too large.")
             case .methodNotAllowed:
-                return Failure(status: .methodNotAllowed, code: "method_not_allowed", message: "That method is not allowed here.")
+                return Failure(
+                    status: .methodNotAllowed, code: "method_not_allowed", message: "That method is not allowed here.")
             case let status where status.code < 500:
                 return Failure(status: status, code: "bad_request", message: "The request could not be processed.")
             default: break
@@ -70,7 +73,8 @@ struct ErrorMiddleware: RouterMiddleware {
         if error is NIOTooManyBytesError {
             return Failure(status: .contentTooLarge, code: "body_too_large", message: "The request body is too large.")
         }
-        return Failure(status: .internalServerError, code: "internal_error", message: "Something went wrong on our side.")
+        return Failure(
+            status: .internalServerError, code: "internal_error", message: "Something went wrong on our side.")
     }
 
     /// Web requests that lack a session step are sent to that step instead of an error page.
@@ -86,7 +90,8 @@ struct ErrorMiddleware: RouterMiddleware {
                 struct Inner: Encodable { var code: String; var message: String }
                 var error: Inner
             }
-            response = JSONResponse.make(Envelope(error: .init(code: failure.code, message: failure.message)), status: failure.status)
+            response = JSONResponse.make(
+                Envelope(error: .init(code: failure.code, message: failure.message)), status: failure.status)
         } else if request.method == .get || request.method == .head, let target = webRedirects[failure.code] {
             response = .redirect(to: target, type: .found)
         } else {

@@ -69,7 +69,8 @@ struct SessionMiddleware: RouterMiddleware {
         guard let expected, !expected.isEmpty, let presented,
             constantTimeEquals(Array(expected.utf8), Array(presented.utf8))
         else {
-            throw LatchkeyError.forbidden("csrf_failed", "The form expired or came from another site. Reload the page and try again.")
+            throw LatchkeyError.forbidden(
+                "csrf_failed", "The form expired or came from another site. Reload the page and try again.")
         }
     }
 }

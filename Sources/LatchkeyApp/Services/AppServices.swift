@@ -1,6 +1,6 @@
 import FluentKit
-import HummingbirdBcrypt
 import Foundation
+import HummingbirdBcrypt
 import LatchkeyCore
 import LatchkeyStore
 import Logging

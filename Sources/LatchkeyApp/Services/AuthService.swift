@@ -48,7 +48,10 @@ struct AuthService: Sendable {
         guard passwordOK, !locked, member.status == AccountStatus.active.rawValue else {
             let reason = locked ? "account locked" : (passwordOK ? "account suspended" : "wrong password")
             try await services.audit.append(entry(.failure, reason), at: now, on: db)
-            if !passwordOK, !locked { try await recordFailure(memberID: memberID, organizationID: member.organizationID, email: email, meta: meta) }
+            if !passwordOK, !locked {
+                try await recordFailure(
+                    memberID: memberID, organizationID: member.organizationID, email: email, meta: meta)
+            }
             throw LatchkeyError.invalidCredentials
         }
         guard let organization = try await OrganizationModel.find(member.organizationID, on: db) else {
@@ -61,7 +64,9 @@ struct AuthService: Sendable {
             memberID: memberID, organizationID: member.organizationID, state: state, mfaVerified: false,
             lifetime: TimeInterval(organization.sessionLifetimeSeconds), meta: meta, on: db)
         if state == .signedIn { try await markSignedIn(memberID: memberID, on: db) }
-        if state == .enrollmentRequired { _ = try await beginEnrollment(memberID: memberID, email: email, organizationName: organization.name) }
+        if state == .enrollmentRequired {
+            _ = try await beginEnrollment(memberID: memberID, email: email, organizationName: organization.name)
+        }
         try await services.audit.append(
             entry(.success, state == .signedIn ? "signed in without MFA (optional)" : "second step: \(state.rawValue)"),
             at: now, on: db)
@@ -71,7 +76,8 @@ struct AuthService: Sendable {
     // MARK: Second factor
 
     /// Completes sign-in with a TOTP code or a recovery code. Returns the session's new token.
-    func completeSignIn(auth: AuthState, code: String?, recoveryCode: String?, meta: RequestMeta) async throws -> String {
+    func completeSignIn(auth: AuthState, code: String?, recoveryCode: String?, meta: RequestMeta) async throws -> String
+    {
         guard auth.state == .mfaPending else {
             throw LatchkeyError(.conflict, "not_pending", "This session is not waiting for a verification code.")
         }
@@ -105,7 +111,8 @@ struct AuthService: Sendable {
             throw LatchkeyError.unauthorized("not_signed_in", "Sign in again.")
         }
         try throwIfLocked(member, now: now)
-        guard let credential = try await confirmedCredential(memberID: auth.memberID, on: db), let credentialID = credential.id
+        guard let credential = try await confirmedCredential(memberID: auth.memberID, on: db),
+            let credentialID = credential.id
         else {
             throw LatchkeyError.badRequest("no_authenticator", "No authenticator app is set up for this account.")
         }
@@ -123,18 +130,25 @@ struct AuthService: Sendable {
             accepted = !claimed.isEmpty
         }
         if accepted {
-            try await services.audit.append(auth.actor(action: action, result: .success, request: meta), at: now, on: db)
+            try await services.audit.append(
+                auth.actor(action: action, result: .success, request: meta), at: now, on: db)
             return
         }
         if services.totp.matchesIgnoringReplay(code: code, secret: secret, at: unix) {
             try await services.audit.append(
-                auth.actor(action: .codeReuse, result: .denied, reason: "code already used", request: meta), at: now, on: db)
-            try await recordFailure(memberID: auth.memberID, organizationID: auth.organizationID, email: auth.memberEmail, meta: meta)
-            throw LatchkeyError.unauthorized("code_reused", "That code was already used. Wait for the next code and try again.")
+                auth.actor(action: .codeReuse, result: .denied, reason: "code already used", request: meta), at: now,
+                on: db)
+            try await recordFailure(
+                memberID: auth.memberID, organizationID: auth.organizationID, email: auth.memberEmail, meta: meta)
+            throw LatchkeyError.unauthorized(
+                "code_reused", "That code was already used. Wait for the next code and try again.")
         }
-        try await services.audit.append(auth.actor(action: action, result: .failure, reason: "wrong code", request: meta), at: now, on: db)
-        try await recordFailure(memberID: auth.memberID, organizationID: auth.organizationID, email: auth.memberEmail, meta: meta)
-        throw LatchkeyError.unauthorized("invalid_code", "That code is not correct. Check your authenticator app and try again.")
+        try await services.audit.append(
+            auth.actor(action: action, result: .failure, reason: "wrong code", request: meta), at: now, on: db)
+        try await recordFailure(
+            memberID: auth.memberID, organizationID: auth.organizationID, email: auth.memberEmail, meta: meta)
+        throw LatchkeyError.unauthorized(
+            "invalid_code", "That code is not correct. Check your authenticator app and try again.")
     }
 
     /// Spends one recovery code (atomically: two concurrent uses of one code cannot both pass).
@@ -158,14 +172,20 @@ struct AuthService: Sendable {
         ).all()
         guard !used.isEmpty else {
             try await services.audit.append(
-                auth.actor(action: .signInRecoveryCode, result: .failure, reason: "wrong or used recovery code", request: meta),
+                auth.actor(
+                    action: .signInRecoveryCode, result: .failure, reason: "wrong or used recovery code", request: meta),
                 at: now, on: db)
-            try await recordFailure(memberID: auth.memberID, organizationID: auth.organizationID, email: auth.memberEmail, meta: meta)
-            throw LatchkeyError.unauthorized("invalid_recovery_code", "That recovery code is not valid or was already used.")
+            try await recordFailure(
+                memberID: auth.memberID, organizationID: auth.organizationID, email: auth.memberEmail, meta: meta)
+            throw LatchkeyError.unauthorized(
+                "invalid_recovery_code", "That recovery code is not valid or was already used.")
         }
-        let left = try await RecoveryCodeModel.query(on: db).filter(\.$memberID == auth.memberID).filter(\.$usedAt == nil).count()
+        let left = try await RecoveryCodeModel.query(on: db).filter(\.$memberID == auth.memberID).filter(
+            \.$usedAt == nil
+        ).count()
         try await services.audit.append(
-            auth.actor(action: .signInRecoveryCode, result: .success, reason: "\(left) recovery codes left", request: meta),
+            auth.actor(
+                action: .signInRecoveryCode, result: .success, reason: "\(left) recovery codes left", request: meta),
             at: now, on: db)
     }
 
@@ -181,10 +201,13 @@ struct AuthService: Sendable {
     func beginEnrollment(memberID: UUID, email: String, organizationName: String) async throws -> Enrollment {
         let db = services.db
         let secret = services.random.bytes(20)
-        try await TOTPCredentialModel.query(on: db).filter(\.$memberID == memberID).filter(\.$confirmed == false).delete()
+        try await TOTPCredentialModel.query(on: db).filter(\.$memberID == memberID).filter(\.$confirmed == false)
+            .delete()
         let sealed = try services.serverKey.seal(secret, context: memberID.uuidString)
-        try await TOTPCredentialModel(memberID: memberID, secretCiphertext: sealed, confirmed: false, createdAt: services.now)
-            .create(on: db)
+        try await TOTPCredentialModel(
+            memberID: memberID, secretCiphertext: sealed, confirmed: false, createdAt: services.now
+        )
+        .create(on: db)
         return Self.enrollment(secret: secret, email: email, organizationName: organizationName)
     }
 
@@ -201,17 +224,22 @@ struct AuthService: Sendable {
     static func enrollment(secret: [UInt8], email: String, organizationName: String) -> Enrollment {
         let encoded = Base32.encode(secret)
         let issuer = "Latchkey (\(organizationName))"
-        let label = "\(issuer):\(email)".addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(.init(charactersIn: "@.-_"))) ?? email
+        let label =
+            "\(issuer):\(email)".addingPercentEncoding(
+                withAllowedCharacters: .alphanumerics.union(.init(charactersIn: "@.-_"))) ?? email
         let issuerParam = issuer.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "Latchkey"
         return Enrollment(
             secret: encoded,
-            otpauthURI: "otpauth://totp/\(label)?secret=\(encoded)&issuer=\(issuerParam)&algorithm=SHA1&digits=6&period=30")
+            otpauthURI:
+                "otpauth://totp/\(label)?secret=\(encoded)&issuer=\(issuerParam)&algorithm=SHA1&digits=6&period=30")
     }
 
     /// Confirms the unfinished enrollment with a code from the new authenticator: it replaces any earlier
     /// authenticator and all recovery codes, in one transaction. Returns the new recovery codes (shown once)
     /// and the session's new token.
-    func confirmEnrollment(auth: AuthState, code: String, nextState: SessionState, meta: RequestMeta) async throws -> (codes: [String], token: String) {
+    func confirmEnrollment(auth: AuthState, code: String, nextState: SessionState, meta: RequestMeta) async throws -> (
+        codes: [String], token: String
+    ) {
         try Validation.sixDigits(code)
         let db = services.db
         let now = services.now
@@ -228,8 +256,10 @@ struct AuthService: Sendable {
         let secret = try services.serverKey.open(pending.secretCiphertext, context: auth.memberID.uuidString)
         let unix = Int64(now.timeIntervalSince1970.rounded(.down))
         guard let step = services.totp.matchingStep(code: code, secret: secret, at: unix, after: nil) else {
-            try await recordFailure(memberID: auth.memberID, organizationID: auth.organizationID, email: auth.memberEmail, meta: meta)
-            throw LatchkeyError.unauthorized("invalid_code", "That code is not correct. Check the time on your phone and try again.")
+            try await recordFailure(
+                memberID: auth.memberID, organizationID: auth.organizationID, email: auth.memberEmail, meta: meta)
+            throw LatchkeyError.unauthorized(
+                "invalid_code", "That code is not correct. Check the time on your phone and try again.")
         }
         let codes = RecoveryCodes.generate(using: services.random)
         let hashes = codes.map { services.serverKey.hashRecoveryCode(RecoveryCodes.normalize($0)!) }
@@ -250,14 +280,19 @@ struct AuthService: Sendable {
             try await TOTPCredentialModel.query(on: tx).filter(\.$memberID == memberID).filter(\.$confirmed == true)
                 .filter(\.$id != pendingID).delete()
             try await Self.replaceRecoveryCodes(memberID: memberID, hashes: hashes, now: now, on: tx)
-            try await MemberModel.query(on: tx).filter(\.$id == memberID).set(\.$mfaStatus, to: MFAStatus.enabled.rawValue)
-                .set(\.$failedAttempts, to: 0).update()
+            try await MemberModel.query(on: tx).filter(\.$id == memberID).set(
+                \.$mfaStatus, to: MFAStatus.enabled.rawValue
+            )
+            .set(\.$failedAttempts, to: 0).update()
             return previous > 0
         }
         let token = try await services.sessions.promote(auth.sessionID, to: nextState, mfaVerified: true, on: db)
-        if nextState == .signedIn || auth.state == .enrollmentRequired { try await markSignedIn(memberID: memberID, on: db) }
+        if nextState == .signedIn || auth.state == .enrollmentRequired {
+            try await markSignedIn(memberID: memberID, on: db)
+        }
         try await services.audit.append(
-            auth.actor(action: replaced ? .mfaReplaced : .mfaEnrolled, result: .success, request: meta), at: now, on: db)
+            auth.actor(action: replaced ? .mfaReplaced : .mfaEnrolled, result: .success, request: meta), at: now, on: db
+        )
         return (codes, token)
     }
 
@@ -293,7 +328,8 @@ struct AuthService: Sendable {
     }
 
     func isLocked(_ member: MemberModel, now: Date) -> Bool {
-        guard let last = member.lastFailedAt, let until = services.lockout.lockedUntil(failures: member.failedAttempts, lastFailure: last)
+        guard let last = member.lastFailedAt,
+            let until = services.lockout.lockedUntil(failures: member.failedAttempts, lastFailure: last)
         else { return false }
         return until > now
     }

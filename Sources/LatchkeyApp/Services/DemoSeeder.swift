@@ -25,7 +25,8 @@ public struct DemoSeeder: Sendable {
     }
 
     static let firstNames = [
-        "Jane", "Sam", "Ana", "Priya", "Tom", "Lena", "Omar", "Grace", "Ken", "Maya", "Luis", "Ivy", "Noah", "Zoe", "Raj",
+        "Jane", "Sam", "Ana", "Priya", "Tom", "Lena", "Omar", "Grace", "Ken", "Maya", "Luis", "Ivy", "Noah", "Zoe",
+        "Raj",
         "Elena", "Felix", "Hana", "Ivan", "Julia", "Kofi", "Mina", "Nils", "Olga", "Pablo",
     ]
     static let lastNames = [
@@ -55,7 +56,8 @@ public struct DemoSeeder: Sendable {
         let orgs = OrganizationService(services: services)
         let acme = try await orgs.createOrganization(name: "Acme", slug: "acme", requireMFA: true)
         let helpDesk = try await orgs.createRole(
-            organizationID: acme.organizationID, name: "Help desk", permissions: [.membersView, .membersManage, .membersResetMFA])
+            organizationID: acme.organizationID, name: "Help desk",
+            permissions: [.membersView, .membersManage, .membersResetMFA])
         var plans = [
             Plan(email: "owner@acme.test", name: "Olivia Owner", role: "owner", mfa: .enabled),
             Plan(email: "admin@acme.test", name: "Adam Admin", role: "admin", mfa: .enabled),
@@ -71,7 +73,8 @@ public struct DemoSeeder: Sendable {
             // Six in ten enabled, three not set up, one pending after a reset.
             let mfa: MFAStatus = index % 10 < 6 ? .enabled : (index % 10 < 9 ? .notSetUp : .resetPending)
             plans.append(
-                Plan(email: "\(first.lowercased()).\(last.lowercased())\(index + 1)@acme.test", name: "\(first) \(last)",
+                Plan(
+                    email: "\(first.lowercased()).\(last.lowercased())\(index + 1)@acme.test", name: "\(first) \(last)",
                     role: "member", mfa: mfa))
         }
         var roleIDs = acme.roles.reduce(into: [String: UUID]()) { $0[$1.key.rawValue] = $1.value }
@@ -90,7 +93,9 @@ public struct DemoSeeder: Sendable {
             let first = Self.firstNames[(index * 7) % Self.firstNames.count]
             let last = Self.lastNames[(index * 3) % Self.lastNames.count]
             plans.append(
-                Plan(email: "\(first.lowercased()).\(last.lowercased())\(index + 1)@globex.test", name: "\(first) \(last)",
+                Plan(
+                    email: "\(first.lowercased()).\(last.lowercased())\(index + 1)@globex.test",
+                    name: "\(first) \(last)",
                     role: "member", mfa: index % 2 == 0 ? .enabled : .notSetUp))
         }
         let roleIDs = globex.roles.reduce(into: [String: UUID]()) { $0[$1.key.rawValue] = $1.value }
@@ -113,11 +118,13 @@ public struct DemoSeeder: Sendable {
             members.append(member)
             guard plan.mfa == .enabled, let memberID = member.id else { continue }
             let sealed = try services.serverKey.seal(services.random.bytes(20), context: memberID.uuidString)
-            credentials.append(TOTPCredentialModel(memberID: memberID, secretCiphertext: sealed, confirmed: true, createdAt: now))
+            credentials.append(
+                TOTPCredentialModel(memberID: memberID, secretCiphertext: sealed, confirmed: true, createdAt: now))
             for code in RecoveryCodes.generate(using: services.random) {
                 codes.append(
                     RecoveryCodeModel(
-                        memberID: memberID, codeHash: services.serverKey.hashRecoveryCode(RecoveryCodes.normalize(code)!),
+                        memberID: memberID,
+                        codeHash: services.serverKey.hashRecoveryCode(RecoveryCodes.normalize(code)!),
                         createdAt: now))
             }
         }
@@ -137,10 +144,13 @@ public struct DemoSeeder: Sendable {
         for organization in organizations.sorted(by: { $0.slug < $1.slug }) {
             let roles = try await RoleModel.query(on: db).filter(\.$organizationID == organization.id!).all()
             let roleNames = Dictionary(uniqueKeysWithValues: roles.map { ($0.id!, $0.name) })
-            let members = try await MemberModel.query(on: db).filter(\.$organizationID == organization.id!).sort(\.$email).all()
+            let members = try await MemberModel.query(on: db).filter(\.$organizationID == organization.id!).sort(
+                \.$email
+            ).all()
             let secrets = try await TOTPCredentialModel.query(on: db).filter(\.$memberID ~~ members.compactMap(\.id))
                 .filter(\.$confirmed == true).all()
-            let secretByMember = Dictionary(secrets.map { ($0.memberID, $0.secretCiphertext) }, uniquingKeysWith: { a, _ in a })
+            let secretByMember = Dictionary(
+                secrets.map { ($0.memberID, $0.secretCiphertext) }, uniquingKeysWith: { a, _ in a })
             for member in members {
                 let secret = try secretByMember[member.id!].map {
                     Base32.encode(try services.serverKey.open($0, context: member.id!.uuidString))

@@ -16,12 +16,16 @@ public struct OrganizationService: Sendable {
     }
 
     /// Creates an organization and its built-in roles; refuses a slug already taken.
-    public func createOrganization(name: String, slug: String, requireMFA: Bool, meta: RequestMeta = .operator_) async throws -> Created {
+    public func createOrganization(name: String, slug: String, requireMFA: Bool, meta: RequestMeta = .operator_)
+        async throws -> Created
+    {
         let trimmedName = name.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !trimmedName.isEmpty, trimmedName.count <= 100 else {
             throw LatchkeyError.badRequest("invalid_name", "An organization needs a name of at most 100 characters.")
         }
-        guard !slug.isEmpty, slug.count <= 50, slug.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "-") }) else {
+        guard !slug.isEmpty, slug.count <= 50,
+            slug.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "-") })
+        else {
             throw LatchkeyError.badRequest("invalid_slug", "A slug uses lower-case letters, digits and dashes.")
         }
         let db = services.db
@@ -36,7 +40,8 @@ public struct OrganizationService: Sendable {
             try await organization.create(on: tx)
             for role in BuiltInRole.allCases {
                 let model = RoleModel(
-                    organizationID: organizationID, name: role.name, builtIn: role, permissions: role.permissions, createdAt: now)
+                    organizationID: organizationID, name: role.name, builtIn: role, permissions: role.permissions,
+                    createdAt: now)
                 try await model.create(on: tx)
             }
         }
@@ -45,7 +50,8 @@ public struct OrganizationService: Sendable {
         }
         try await services.audit.append(
             AuditEntry(
-                organizationID: organizationID, actorEmail: "operator", actorRole: "operator", action: .organizationCreated,
+                organizationID: organizationID, actorEmail: "operator", actorRole: "operator",
+                action: .organizationCreated,
                 result: .success, reason: "\(trimmedName) (\(slug))", requestID: meta.requestID, ip: meta.ip,
                 userAgent: meta.userAgent), at: now, on: db)
         return Created(organizationID: organizationID, roles: roles)
@@ -53,14 +59,16 @@ public struct OrganizationService: Sendable {
 
     /// Adds a custom role.
     public func createRole(organizationID: UUID, name: String, permissions: Set<Permission>) async throws -> UUID {
-        let role = RoleModel(organizationID: organizationID, name: name, builtIn: nil, permissions: permissions, createdAt: services.now)
+        let role = RoleModel(
+            organizationID: organizationID, name: name, builtIn: nil, permissions: permissions, createdAt: services.now)
         try await role.create(on: services.db)
         return role.id!
     }
 
     /// Adds a member with a password and no MFA.
     public func createMember(
-        organizationID: UUID, roleID: UUID, email: String, name: String, password: String, meta: RequestMeta = .operator_
+        organizationID: UUID, roleID: UUID, email: String, name: String, password: String,
+        meta: RequestMeta = .operator_
     ) async throws -> UUID {
         let normalized = email.trimmingCharacters(in: .whitespaces).lowercased()
         try Validation.email(normalized)

@@ -31,7 +31,9 @@ struct SessionStore: Sendable {
 
     /// Moves a session to a new state under a new token (so a token seen before sign-in completes is
     /// worthless after), and returns the new token.
-    func promote(_ sessionID: UUID, to state: SessionState, mfaVerified: Bool, on db: any Database) async throws -> String {
+    func promote(_ sessionID: UUID, to state: SessionState, mfaVerified: Bool, on db: any Database) async throws
+        -> String
+    {
         let token = services.random.token()
         guard let session = try await SessionModel.find(sessionID, on: db) else {
             throw LatchkeyError.unauthorized("not_signed_in", "Your session has ended. Sign in again.")

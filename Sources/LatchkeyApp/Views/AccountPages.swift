@@ -130,7 +130,8 @@ enum StatusBadge {
         switch status {
         case .enabled: "<span class=\"badge badge-success\"><span aria-hidden=\"true\">●</span> \(status.label)</span>"
         case .notSetUp: "<span class=\"badge badge-neutral\"><span aria-hidden=\"true\">○</span> \(status.label)</span>"
-        case .resetPending: "<span class=\"badge badge-warning\"><span aria-hidden=\"true\">◐</span> \(status.label)</span>"
+        case .resetPending:
+            "<span class=\"badge badge-warning\"><span aria-hidden=\"true\">◐</span> \(status.label)</span>"
         }
     }
 }

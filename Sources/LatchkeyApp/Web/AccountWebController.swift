@@ -28,11 +28,15 @@ struct AccountWebController {
         return try await securityPage(context: context, notice: notice, error: nil, status: .ok)
     }
 
-    func securityPage(context: OrgMemberContext, notice: String?, error: String?, status: HTTPResponse.Status) async throws -> Response {
+    func securityPage(context: OrgMemberContext, notice: String?, error: String?, status: HTTPResponse.Status)
+        async throws -> Response
+    {
         let auth = context.auth
         let db = services.db
         let hasAuthenticator = try await services.auth.confirmedCredential(memberID: auth.memberID, on: db) != nil
-        let left = try await RecoveryCodeModel.query(on: db).filter(\.$memberID == auth.memberID).filter(\.$usedAt == nil).count()
+        let left = try await RecoveryCodeModel.query(on: db).filter(\.$memberID == auth.memberID).filter(
+            \.$usedAt == nil
+        ).count()
         let sessions = try await SessionModel.query(on: db).filter(\.$memberID == auth.memberID)
             .filter(\.$state == SessionState.signedIn.rawValue).sort(\.$lastSeenAt, .descending).all()
         let rows = sessions.compactMap { session -> AccountPages.SessionRow? in
@@ -61,7 +65,8 @@ struct AccountWebController {
                 memberID: auth.memberID, email: auth.memberEmail, organizationName: auth.organizationName)
             return .redirect(to: "/enroll", type: .normal)
         } catch let error as LatchkeyError {
-            return try await securityPage(context: context, notice: nil, error: error.message, status: ErrorMiddleware.classify(error).status)
+            return try await securityPage(
+                context: context, notice: nil, error: error.message, status: ErrorMiddleware.classify(error).status)
         }
     }
 
@@ -72,24 +77,30 @@ struct AccountWebController {
         let meta = request.meta(requestID: context.requestID, ip: context.remoteIP)
         do {
             try await services.auth.verifyTOTP(
-                auth: auth, code: (form["code"] ?? "").trimmingCharacters(in: .whitespaces), action: .stepUp, meta: meta)
+                auth: auth, code: (form["code"] ?? "").trimmingCharacters(in: .whitespaces), action: .stepUp, meta: meta
+            )
             let codes = try await services.auth.regenerateRecoveryCodes(auth: auth, meta: meta)
             return HTMLResponse.make(AuthPages.recoveryCodes(csrf: auth.csrfToken, codes: codes))
         } catch let error as LatchkeyError {
-            return try await securityPage(context: context, notice: nil, error: error.message, status: ErrorMiddleware.classify(error).status)
+            return try await securityPage(
+                context: context, notice: nil, error: error.message, status: ErrorMiddleware.classify(error).status)
         }
     }
 
     /// Signs out one of the member's own sessions; another member's session id is simply not found.
     @Sendable func revokeSession(_ request: Request, context: OrgMemberContext) async throws -> Response {
-        guard let id = context.parameters.get("id", as: UUID.self) else { throw LatchkeyError.notFound("No such session.") }
+        guard let id = context.parameters.get("id", as: UUID.self) else {
+            throw LatchkeyError.notFound("No such session.")
+        }
         let auth = context.auth
         guard
             let session = try await SessionModel.query(on: services.db).filter(\.$id == id)
                 .filter(\.$memberID == auth.memberID).first()
         else { throw LatchkeyError.notFound("No such session.") }
         try await services.sessions.delete(id, on: services.db)
-        var entry = auth.actor(action: .sessionRevoked, result: .success, request: request.meta(requestID: context.requestID, ip: context.remoteIP))
+        var entry = auth.actor(
+            action: .sessionRevoked, result: .success,
+            request: request.meta(requestID: context.requestID, ip: context.remoteIP))
         entry.reason = "session started \(DateText.short(session.createdAt)) from \(session.ip)"
         try await services.audit.append(entry, at: services.now, on: services.db)
         return .redirect(to: id == auth.sessionID ? "/login" : "/security?notice=session_revoked", type: .normal)

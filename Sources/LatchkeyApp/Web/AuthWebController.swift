@@ -58,14 +58,16 @@ struct AuthWebController {
         do {
             let password = form["password"] ?? ""
             let outcome = try await services.auth.login(
-                email: email, password: password, meta: request.meta(requestID: context.requestID, ip: context.remoteIP))
+                email: email, password: password, meta: request.meta(requestID: context.requestID, ip: context.remoteIP)
+            )
             var response = Response.redirect(to: Self.home(for: outcome.state), type: .normal)
             response.setCookie(Cookies.set(Cookies.session, outcome.token, secure: secure))
             response.setCookie(Cookies.clear(Cookies.preSessionCSRF, secure: secure))
             return response
         } catch let error as LatchkeyError {
             let failure = ErrorMiddleware.classify(error)
-            return loginForm(request: request, email: String(email.prefix(254)), error: error.message, status: failure.status)
+            return loginForm(
+                request: request, email: String(email.prefix(254)), error: error.message, status: failure.status)
         }
     }
 
@@ -82,10 +84,13 @@ struct AuthWebController {
         do {
             let code = (form["code"] ?? "").trimmingCharacters(in: .whitespaces)
             let token = try await services.auth.completeSignIn(
-                auth: auth, code: code, recoveryCode: nil, meta: request.meta(requestID: context.requestID, ip: context.remoteIP))
+                auth: auth, code: code, recoveryCode: nil,
+                meta: request.meta(requestID: context.requestID, ip: context.remoteIP))
             return signedInRedirect(token: token)
         } catch let error as LatchkeyError {
-            return HTMLResponse.make(AuthPages.mfa(csrf: auth.csrfToken, error: error.message), status: ErrorMiddleware.classify(error).status)
+            return HTMLResponse.make(
+                AuthPages.mfa(csrf: auth.csrfToken, error: error.message),
+                status: ErrorMiddleware.classify(error).status)
         }
     }
 
@@ -104,7 +109,8 @@ struct AuthWebController {
             return signedInRedirect(token: token)
         } catch let error as LatchkeyError {
             return HTMLResponse.make(
-                AuthPages.recovery(csrf: auth.csrfToken, error: error.message), status: ErrorMiddleware.classify(error).status)
+                AuthPages.recovery(csrf: auth.csrfToken, error: error.message),
+                status: ErrorMiddleware.classify(error).status)
         }
     }
 
@@ -122,7 +128,9 @@ struct AuthWebController {
         if let auth = context.auth {
             try await services.sessions.delete(auth.sessionID, on: services.db)
             try await services.audit.append(
-                auth.actor(action: .signOut, result: .success, request: request.meta(requestID: context.requestID, ip: context.remoteIP)),
+                auth.actor(
+                    action: .signOut, result: .success,
+                    request: request.meta(requestID: context.requestID, ip: context.remoteIP)),
                 at: services.now, on: services.db)
         }
         var response = Response.redirect(to: "/login", type: .normal)
@@ -146,7 +154,9 @@ struct AuthWebController {
         return enrollForm(auth: auth, enrollment: enrollment, error: nil, status: .ok)
     }
 
-    func enrollForm(auth: AuthState, enrollment: AuthService.Enrollment, error: String?, status: HTTPResponse.Status) -> Response {
+    func enrollForm(auth: AuthState, enrollment: AuthService.Enrollment, error: String?, status: HTTPResponse.Status)
+        -> Response
+    {
         let qr = QRCodeSVG.render(enrollment.otpauthURI, label: "QR code for setting up your authenticator app") ?? ""
         return HTMLResponse.make(
             AuthPages.enroll(
@@ -169,7 +179,8 @@ struct AuthWebController {
         do {
             let (codes, token) = try await services.auth.confirmEnrollment(
                 auth: auth, code: (form["code"] ?? "").trimmingCharacters(in: .whitespaces),
-                nextState: .recoveryCodesPending, meta: request.meta(requestID: context.requestID, ip: context.remoteIP))
+                nextState: .recoveryCodesPending, meta: request.meta(requestID: context.requestID, ip: context.remoteIP)
+            )
             var response = HTMLResponse.make(AuthPages.recoveryCodes(csrf: auth.csrfToken, codes: codes))
             response.setCookie(Cookies.set(Cookies.session, token, secure: secure))
             return response
@@ -178,7 +189,9 @@ struct AuthWebController {
                 let enrollment = try await services.auth.pendingEnrollment(
                     memberID: auth.memberID, email: auth.memberEmail, organizationName: auth.organizationName)
             else { throw error }
-            return enrollForm(auth: auth, enrollment: enrollment, error: error.message, status: ErrorMiddleware.classify(error).status)
+            return enrollForm(
+                auth: auth, enrollment: enrollment, error: error.message, status: ErrorMiddleware.classify(error).status
+            )
         }
     }
 

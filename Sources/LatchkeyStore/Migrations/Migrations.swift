@@ -88,8 +88,10 @@ struct M003CreateMembers: AsyncMigration {
         // Manage Members filters and sorts within one organization.
         try await database.createIndex("members_org_name", on: "members", columns: ["organization_id", "name", "id"])
         try await database.createIndex("members_org_email", on: "members", columns: ["organization_id", "email"])
-        try await database.createIndex("members_org_role", on: "members", columns: ["organization_id", "role_id", "name"])
-        try await database.createIndex("members_org_mfa", on: "members", columns: ["organization_id", "mfa_status", "name"])
+        try await database.createIndex(
+            "members_org_role", on: "members", columns: ["organization_id", "role_id", "name"])
+        try await database.createIndex(
+            "members_org_mfa", on: "members", columns: ["organization_id", "mfa_status", "name"])
     }
 
     func revert(on database: any Database) async throws {
@@ -124,7 +126,8 @@ struct M005CreateRecoveryCodes: AsyncMigration {
             .field("used_at", .datetime)
             .field("created_at", .datetime, .required)
             .create()
-        try await database.createIndex("recovery_member_hash", on: "recovery_codes", columns: ["member_id", "code_hash"])
+        try await database.createIndex(
+            "recovery_member_hash", on: "recovery_codes", columns: ["member_id", "code_hash"])
     }
 
     func revert(on database: any Database) async throws {
@@ -183,9 +186,12 @@ struct M007CreateAuditEvents: AsyncMigration {
             // One event per position in a chain: concurrent writers cannot fork it.
             .unique(on: "chain", "seq")
             .create()
-        try await database.createIndex("audit_org_time", on: "audit_events", columns: ["organization_id", "occurred_at"])
-        try await database.createIndex("audit_org_action", on: "audit_events", columns: ["organization_id", "action", "occurred_at"])
-        try await database.createIndex("audit_org_target", on: "audit_events", columns: ["organization_id", "target_id"])
+        try await database.createIndex(
+            "audit_org_time", on: "audit_events", columns: ["organization_id", "occurred_at"])
+        try await database.createIndex(
+            "audit_org_action", on: "audit_events", columns: ["organization_id", "action", "occurred_at"])
+        try await database.createIndex(
+            "audit_org_target", on: "audit_events", columns: ["organization_id", "target_id"])
         try await database.createIndex("audit_org_actor", on: "audit_events", columns: ["organization_id", "actor_id"])
     }
 

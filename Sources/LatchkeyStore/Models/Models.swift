@@ -44,7 +44,10 @@ public final class RoleModel: Model, @unchecked Sendable {
 
     public init() {}
 
-    public init(id: UUID = UUID(), organizationID: UUID, name: String, builtIn: BuiltInRole?, permissions: Set<Permission>, createdAt: Date) {
+    public init(
+        id: UUID = UUID(), organizationID: UUID, name: String, builtIn: BuiltInRole?, permissions: Set<Permission>,
+        createdAt: Date
+    ) {
         self.id = id
         self.organizationID = organizationID
         self.name = name

@@ -31,7 +31,8 @@ enum TestDatabase {
     static func fresh(logger: Logger) async throws -> (DatabaseLocation, cleanup: @Sendable () async -> Void) {
         if isPostgres {
             guard let url = ProcessInfo.processInfo.environment["TEST_DATABASE_URL"] else {
-                throw LatchkeyError(.internalError, "no_test_database", "LATCHKEY_TEST_DB=postgres needs TEST_DATABASE_URL")
+                throw LatchkeyError(
+                    .internalError, "no_test_database", "LATCHKEY_TEST_DB=postgres needs TEST_DATABASE_URL")
             }
             let schema = "t_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
             let admin = try LatchkeyDatabase(location: .postgres(url: url), logger: logger)
@@ -44,9 +45,13 @@ enum TestDatabase {
             }
             return (.postgres(url: url, searchPath: [schema]), cleanup)
         }
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("latchkey-test-\(UUID().uuidString)")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "latchkey-test-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        return (.sqlite(path: directory.appendingPathComponent("test.sqlite").path), { try? FileManager.default.removeItem(at: directory) })
+        return (
+            .sqlite(path: directory.appendingPathComponent("test.sqlite").path),
+            { try? FileManager.default.removeItem(at: directory) }
+        )
     }
 }
 
@@ -91,17 +96,21 @@ struct Harness: Sendable {
     /// Creates a member; with `totp`, an authenticator is confirmed for them and its secret returned.
     @discardableResult
     func member(
-        _ email: String, name: String = "Test Member", role: BuiltInRole = .member, organization: OrganizationService.Created? = nil,
+        _ email: String, name: String = "Test Member", role: BuiltInRole = .member,
+        organization: OrganizationService.Created? = nil,
         totp: Bool
     ) async throws -> (id: UUID, secret: [UInt8]?) {
         let org = organization ?? acme
         let id = try await OrganizationService(services: services).createMember(
-            organizationID: org.organizationID, roleID: org.roles[role]!, email: email, name: name, password: Self.password)
+            organizationID: org.organizationID, roleID: org.roles[role]!, email: email, name: name,
+            password: Self.password)
         guard totp else { return (id, nil) }
         let secret = RandomSource.system.bytes(20)
         let sealed = try services.serverKey.seal(secret, context: id.uuidString)
-        try await TOTPCredentialModel(memberID: id, secretCiphertext: sealed, confirmed: true, createdAt: clock.now).create(on: db)
-        try await MemberModel.query(on: db).filter(\.$id == id).set(\.$mfaStatus, to: MFAStatus.enabled.rawValue).update()
+        try await TOTPCredentialModel(memberID: id, secretCiphertext: sealed, confirmed: true, createdAt: clock.now)
+            .create(on: db)
+        try await MemberModel.query(on: db).filter(\.$id == id).set(\.$mfaStatus, to: MFAStatus.enabled.rawValue)
+            .update()
         return (id, secret)
     }
 
@@ -148,7 +157,9 @@ struct Session: Sendable {
 
 extension TestResponse {
     var text: String { String(buffer: body) }
-    var json: [String: Any] { (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any]) ?? [:] }
+    var json: [String: Any] {
+        (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any]) ?? [:]
+    }
     var errorCode: String? { (json["error"] as? [String: Any])?["code"] as? String }
     var location: String? { headers[.location] }
 }

@@ -16,7 +16,8 @@ struct DatabaseEngineTests {
                 #expect(version.hasPrefix("PostgreSQL"))
                 #expect(h.services.database.location.isPostgres)
             } else {
-                version = try await h.sql.raw("SELECT sqlite_version() AS v").first()!.decode(column: "v", as: String.self)
+                version = try await h.sql.raw("SELECT sqlite_version() AS v").first()!.decode(
+                    column: "v", as: String.self)
                 #expect(!h.services.database.location.isPostgres)
             }
             print("database engine: \(TestDatabase.isPostgres ? "PostgreSQL" : "SQLite") \(version.prefix(40))")

@@ -32,7 +32,7 @@ enum Assets {
         .sidenav a { display: block; padding: .5rem .75rem; border-radius: 6px; color: var(--text); text-decoration: none; }
         .sidenav a:hover { background: var(--bg); }
         .sidenav a[aria-current="page"] { background: #e8eefc; color: var(--accent-dark); font-weight: 600; }
-        .content { flex: 1; padding: 1.5rem 2rem; max-width: 72rem; }
+        .content { flex: 1; min-width: 0; padding: 1.5rem 2rem; max-width: 72rem; }
         .card { background: var(--surface); border: 1px solid var(--border); border-radius: var(--radius); padding: 1.5rem; }
         .section { margin-bottom: 1.25rem; }
         .auth-shell { max-width: 26rem; margin: 3rem auto; padding: 0 1rem; }

@@ -106,6 +106,7 @@ struct Demo: AsyncParsableCommand {
             \(credentialsFile.map { "  Accounts   \($0)" } ?? "  Accounts   pass --credentials-file PATH for every account and secret")
 
             """)
+        fflush(nil)  // flush stdout so the banner shows before the server starts
         if seedOnly {
             await services.database.shutdown()
             return

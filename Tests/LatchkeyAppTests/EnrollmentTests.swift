@@ -198,3 +198,59 @@ extension Array where Element: Equatable {
         return (0...(count - subsequence.count)).contains { Array(self[$0..<$0 + subsequence.count]) == subsequence }
     }
 }
+
+@Suite("QR code")
+struct QRCodeTests {
+    /// Rasterises the page's SVG QR code (its `M x,y` module squares) to a PGM image for zbarimg.
+    static func decode(svg: String) throws -> String {
+        guard
+            let size = svg.range(of: #"width="(\d+)""#, options: .regularExpression).map({
+                svg[$0].dropFirst(7).dropLast()
+            }),
+            let pixels = Int(size)
+        else { return "" }
+        let module = 6
+        var image = [UInt8](repeating: 255, count: pixels * pixels)
+        let pattern = try NSRegularExpression(pattern: #"M(\d+),(\d+)h"#)
+        for match in pattern.matches(in: svg, range: NSRange(svg.startIndex..., in: svg)) {
+            let x = Int(svg[Range(match.range(at: 1), in: svg)!])!
+            let y = Int(svg[Range(match.range(at: 2), in: svg)!])!
+            for dy in 0..<module { for dx in 0..<module { image[(y + dy) * pixels + x + dx] = 0 } }
+        }
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("qr-\(UUID().uuidString).pgm")
+        var data = Data("P5\n\(pixels) \(pixels)\n255\n".utf8)
+        data.append(contentsOf: image)
+        try data.write(to: file)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["zbarimg", "-q", "--raw", file.path]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let output = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return String(decoding: output, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    @Test("the enrollment page's QR code decodes (zbarimg) to the otpauth URI whose secret works with oathtool")
+    func qrDecodes() async throws {
+        try await Harness.withApp { h, client in
+            try await h.member("sam@acme.test", name: "Sam Lee", totp: false)
+            var (session, _) = try await client.login("sam@acme.test")
+            let page = try await client.page("/enroll", session: &session)
+            let svg = try #require(
+                page.text.range(of: "<svg[^>]*>.*?</svg>", options: .regularExpression).map { String(page.text[$0]) })
+            let uri = try Self.decode(svg: svg)
+            #expect(uri.hasPrefix("otpauth://totp/"))
+            #expect(uri.contains("issuer="))
+            let secretText = try #require(URLComponents(string: uri)?.queryItems?.first { $0.name == "secret" }?.value)
+            let secret = try #require(Base32.decode(secretText))
+            #expect(secret.count == 20)
+            let confirmed = try await client.api(
+                .post, "/api/v1/auth/enrollment/confirm", #"{"code":"\#(try h.code(secret))"}"#, session: &session)
+            #expect(confirmed.status == .ok)
+            #expect((confirmed.json["recoveryCodes"] as? [String])?.count == 10)
+        }
+    }
+}

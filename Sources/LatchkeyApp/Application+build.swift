@@ -33,14 +33,16 @@ public func buildApplication(services: AppServices) -> some ApplicationProtocol 
 
     AuthWebController(services: services).register(on: router)
     AuthAPIController(services: services).register(on: router)
-    AccountWebController(services: services).register(on: router.group(context: OrgMemberContext.self))
+    let members = router.group(context: OrgMemberContext.self)
+    AccountWebController(services: services).register(on: members)
+    MembersAPIController(services: services).register(on: members)
 
     var app = Application(
         router: router,
         configuration: .init(
             address: .hostname(services.config.host, port: services.config.port), serverName: "Latchkey"),
         logger: services.logger)
-    app.addServices(DatabaseService(database: services.database))
+    app.addServices(DatabaseService(database: services.database), JobRunner(services: services))
     return app
 }
 

@@ -47,6 +47,11 @@ public struct AuditEntry: Sendable {
 public struct AuditStore: Sendable {
     public init() {}
 
+    /// True for a unique-constraint violation: another writer took the same chain position.
+    public static func isConflict(_ error: any Error) -> Bool {
+        (error as? any DatabaseError)?.isConstraintFailure == true
+    }
+
     static func chainName(_ organizationID: UUID?) -> String {
         organizationID?.uuidString.lowercased() ?? "instance"
     }
@@ -80,6 +85,36 @@ public struct AuditStore: Sendable {
             }
         }
         throw lastError ?? LatchkeyError(.internalError, "audit_contention", "Could not append to the audit log.")
+    }
+
+    /// Appends several events of one organization in order with one insert. Run it inside the transaction
+    /// that makes the changes they record: if another writer took the same positions, the insert fails on
+    /// the (chain, seq) constraint and the caller retries the whole transaction.
+    public func appendAll(_ entries: [AuditEntry], at now: Date, on db: any Database) async throws {
+        guard let first = entries.first else { return }
+        let chain = Self.chainName(first.organizationID)
+        let head = try await AuditEventModel.query(on: db).filter(\.$chain == chain).sort(\.$seq, .descending).first()
+        var seq = head?.seq ?? 0
+        var previous = head?.hash ?? AuditRecord.genesisHash
+        let millis = Int64((now.timeIntervalSince1970 * 1000).rounded(.down))
+        var models: [AuditEventModel] = []
+        models.reserveCapacity(entries.count)
+        for entry in entries {
+            precondition(Self.chainName(entry.organizationID) == chain, "appendAll takes one organization's events")
+            seq += 1
+            let record = AuditRecord(
+                chain: chain, seq: seq, organizationID: entry.organizationID, occurredAtMillis: millis,
+                actorID: entry.actorID, actorEmail: entry.actorEmail, actorRole: entry.actorRole,
+                action: entry.action.rawValue, targetID: entry.targetID, targetEmail: entry.targetEmail,
+                result: entry.result.rawValue, reason: entry.reason, batchID: entry.batchID, requestID: entry.requestID,
+                ip: entry.ip, userAgent: entry.userAgent, ticket: entry.ticket)
+            let model = AuditEventModel(record: record, prevHash: previous)
+            previous = model.hash
+            models.append(model)
+        }
+        for chunk in stride(from: 0, to: models.count, by: 500) {
+            try await Array(models[chunk..<min(chunk + 500, models.count)]).create(on: db)
+        }
     }
 
     /// The outcome of walking a chain.

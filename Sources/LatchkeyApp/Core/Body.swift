@@ -18,9 +18,10 @@ enum Body {
     /// Reads and decodes a JSON object body: `application/json` only, at most the context's upload size,
     /// valid UTF-8, no unknown fields, right types. An absent body counts as `{}` when `allowEmpty`.
     static func json<T: StrictJSONBody>(
-        _ type: T.Type, from request: Request, context: some RequestContext, allowEmpty: Bool = false
+        _ type: T.Type, from request: Request, context: some RequestContext, allowEmpty: Bool = false,
+        maxSize: Int? = nil
     ) async throws -> T {
-        let buffer = try await request.body.collect(upTo: context.maxUploadSize)
+        let buffer = try await request.body.collect(upTo: maxSize ?? context.maxUploadSize)
         var data = Data(buffer.readableBytesView)
         if data.isEmpty, allowEmpty { data = Data("{}".utf8) }
         guard isJSON(request) || (data == Data("{}".utf8) && allowEmpty) else {
@@ -77,17 +78,21 @@ enum Body {
 /// Decoded form fields; percent-decoding that yields invalid UTF-8 is refused.
 struct FormFields: Sendable {
     var values: [String: String]
+    /// Every value of repeated keys (e.g. one `memberId` per selected row), in order.
+    var all: [String: [String]] = [:]
 
     static func parse(_ text: String) throws -> FormFields {
         var values: [String: String] = [:]
+        var all: [String: [String]] = [:]
         for pair in text.split(separator: "&", omittingEmptySubsequences: true) {
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             guard let key = decode(parts[0]), let value = decode(parts.count > 1 ? parts[1] : "") else {
                 throw LatchkeyError.badRequest("invalid_form", "The form could not be read.")
             }
             values[key] = value
+            all[key, default: []].append(value)
         }
-        return FormFields(values: values)
+        return FormFields(values: values, all: all)
     }
 
     private static func decode(_ part: Substring) -> String? {

@@ -1,0 +1,234 @@
+import FluentKit
+import Foundation
+import HTTPTypes
+import Hummingbird
+import LatchkeyCore
+import LatchkeyStore
+
+/// `/api/v1/members…`: the Manage Members table and Reset MFA as JSON.
+struct MembersAPIController {
+    let services: AppServices
+
+    func register(on group: RouterGroup<OrgMemberContext>) {
+        group.get("/api/v1/members", use: list)
+        group.post("/api/v1/members/mfa/reset", use: bulkReset)
+        group.post("/api/v1/members/:id/mfa/reset", use: singleReset)
+        group.get("/api/v1/mfa-reset-jobs/:id", use: job)
+        // GET never changes anything: the reset routes only take POST.
+        for path in ["/api/v1/members/mfa/reset", "/api/v1/members/:id/mfa/reset"] {
+            group.get(RouterPath(path), use: methodNotAllowed)
+            group.head(RouterPath(path), use: methodNotAllowed)
+        }
+    }
+
+    @Sendable func methodNotAllowed(_ request: Request, context: OrgMemberContext) async throws -> Response {
+        var response = JSONResponse.make(
+            ["error": ["code": "method_not_allowed", "message": "Reset MFA only accepts POST."]],
+            status: .methodNotAllowed)
+        response.headers[.allow] = "POST"
+        return response
+    }
+
+    struct MemberJSON: Encodable {
+        var id: UUID
+        var name: String
+        var email: String
+        var role: String
+        var mfaStatus: String
+        var lastSignInAt: Date?
+    }
+
+    struct ListResponse: Encodable {
+        var members: [MemberJSON]
+        var nextCursor: String?
+        var previousCursor: String?
+        var total: Int
+    }
+
+    @Sendable func list(_ request: Request, context: OrgMemberContext) async throws -> Response {
+        try context.require(.membersView, .membersManage)
+        let query = request.uri.queryParameters
+        let filter = try MemberDirectory.Filter(
+            query: query.get("query"), role: query.get("role"), mfa: query.get("mfa"), sort: query.get("sort"),
+            limit: query.get("limit"))
+        let page = try await MemberDirectory(services: services).page(
+            organizationID: context.auth.organizationID, filter: filter, after: query.get("cursor"),
+            before: query.get("before"))
+        return JSONResponse.make(
+            ListResponse(
+                members: page.rows.map {
+                    MemberJSON(
+                        id: $0.id, name: $0.name, email: $0.email, role: $0.roleName, mfaStatus: $0.mfaStatus.rawValue,
+                        lastSignInAt: $0.lastSignInAt)
+                }, nextCursor: page.nextCursor, previousCursor: page.previousCursor, total: page.total))
+    }
+
+    struct SingleBody: StrictJSONBody {
+        static let allowedFields: Set<String> = ["reason"]
+        var reason: String?
+    }
+
+    struct ResultJSON: Encodable {
+        var memberId: UUID
+        var status: String
+        var reason: String?
+    }
+
+    @Sendable func singleReset(_ request: Request, context: OrgMemberContext) async throws -> Response {
+        let body = try await Body.json(SingleBody.self, from: request, context: context, allowEmpty: true)
+        let ticket = try ResetInput.ticket(body.reason)
+        guard let id = context.parameters.get("id", as: UUID.self) else {
+            throw LatchkeyError.badRequest("invalid_member_id", "The member id is not a valid id.")
+        }
+        let actor = ResetService.Actor(
+            auth: context.auth, meta: request.meta(requestID: context.requestID, ip: context.remoteIP))
+        let result = try await ResetService(services: services).resetOne(
+            actor: actor, auth: context.auth, memberID: id, ticket: ticket)
+        if result.status == .failed { throw ResetInput.error(for: result) }
+        return JSONResponse.make(
+            ResultJSON(memberId: result.memberId, status: result.status.rawValue, reason: result.reason))
+    }
+
+    struct BulkBody: StrictJSONBody {
+        static let allowedFields: Set<String> = ["memberIds", "filter", "reason"]
+        struct Filter: Decodable {
+            var query: String?
+            var role: String?
+            var mfa: String?
+        }
+        var memberIds: [String]?
+        var filter: Filter?
+        var reason: String?
+    }
+
+    struct Summary: Encodable {
+        var reset: Int
+        var skipped: Int
+        var failed: Int
+    }
+
+    struct BulkResponse: Encodable {
+        var batchId: UUID
+        var results: [ResultJSON]
+        var summary: Summary
+    }
+
+    struct JobResponse: Encodable {
+        var jobId: UUID
+        var status: String
+        var total: Int
+        var processed: Int
+        var summary: Summary
+        var results: [ResultJSON]?
+    }
+
+    @Sendable func bulkReset(_ request: Request, context: OrgMemberContext) async throws -> Response {
+        let body = try await Body.json(BulkBody.self, from: request, context: context, maxSize: 1024 * 1024)
+        let ticket = try ResetInput.ticket(body.reason)
+        let key = try ResetInput.idempotencyKey(request.headers[.idempotencyKey])
+        let ids: [UUID]
+        switch (body.memberIds, body.filter) {
+        case (let memberIds?, nil):
+            guard memberIds.count <= ResetService.maximumPerRequest * 2 else {
+                throw LatchkeyError.badRequest(
+                    "too_many_members", "At most \(ResetService.maximumPerRequest) members can be reset in one request."
+                )
+            }
+            ids = try memberIds.map {
+                guard let id = UUID(uuidString: $0) else {
+                    throw LatchkeyError.badRequest(
+                        "invalid_member_id", "\"\($0.prefix(40))\" is not a valid member id.")
+                }
+                return id
+            }
+        case (nil, let filter?):
+            // The filter is evaluated here, under the same rules, for "select all N matching".
+            let parsed = try MemberDirectory.Filter(
+                query: filter.query, role: filter.role, mfa: filter.mfa, sort: nil, limit: nil)
+            let directory = MemberDirectory(services: services)
+            let count = try await directory.count(organizationID: context.auth.organizationID, filter: parsed)
+            guard count <= ResetService.maximumPerRequest else {
+                throw LatchkeyError.badRequest(
+                    "too_many_members", "\(count) members match; at most \(ResetService.maximumPerRequest) per request."
+                )
+            }
+            ids = try await directory.allIDs(
+                organizationID: context.auth.organizationID, filter: parsed, limit: ResetService.maximumPerRequest)
+        default:
+            throw LatchkeyError.badRequest("invalid_body", "Send either \"memberIds\" or \"filter\".")
+        }
+        let actor = ResetService.Actor(
+            auth: context.auth, meta: request.meta(requestID: context.requestID, ip: context.remoteIP))
+        let outcome = try await ResetService(services: services).resetMany(
+            actor: actor, auth: context.auth, memberIDs: ids, ticket: ticket, idempotencyKey: key)
+        switch outcome {
+        case .completed(let batch, let results):
+            return JSONResponse.make(
+                BulkResponse(
+                    batchId: batch.id!,
+                    results: results.map {
+                        ResultJSON(memberId: $0.memberId, status: $0.status.rawValue, reason: $0.reason)
+                    },
+                    summary: Summary(reset: batch.resetCount, skipped: batch.skippedCount, failed: batch.failedCount)))
+        case .started(let batch):
+            var response = JSONResponse.make(jobJSON(batch, results: nil), status: .accepted)
+            response.headers[.location] = "/api/v1/mfa-reset-jobs/\(batch.id!.uuidString.lowercased())"
+            return response
+        }
+    }
+
+    func jobJSON(_ batch: ResetBatchModel, results: [ResetService.MemberResult]?) -> JobResponse {
+        JobResponse(
+            jobId: batch.id!, status: batch.status, total: batch.total, processed: batch.processed,
+            summary: Summary(reset: batch.resetCount, skipped: batch.skippedCount, failed: batch.failedCount),
+            results: results?.map { ResultJSON(memberId: $0.memberId, status: $0.status.rawValue, reason: $0.reason) })
+    }
+
+    @Sendable func job(_ request: Request, context: OrgMemberContext) async throws -> Response {
+        try context.require(.membersView, .membersManage, .membersResetMFA)
+        guard let id = context.parameters.get("id", as: UUID.self),
+            let batch = try await ResetBatchModel.query(on: services.db).filter(\.$id == id)
+                .filter(\.$organizationID == context.auth.organizationID).first()
+        else { throw LatchkeyError.notFound("No such job.") }
+        let results =
+            batch.status == "completed" ? try await ResetService(services: services).results(batchID: id) : nil
+        return JSONResponse.make(jobJSON(batch, results: results))
+    }
+}
+
+/// Input rules shared by the web and JSON reset routes.
+enum ResetInput {
+    /// The optional reason or ticket reference: trimmed, at most 500 characters, no control characters.
+    static func ticket(_ raw: String?) throws -> String {
+        let text = (raw ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+        guard text.count <= 500 else {
+            throw LatchkeyError.badRequest("reason_too_long", "The reason or ticket can be at most 500 characters.")
+        }
+        guard !text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+            throw LatchkeyError.badRequest("invalid_reason", "The reason or ticket cannot contain control characters.")
+        }
+        return text
+    }
+
+    static func idempotencyKey(_ raw: String?) throws -> String? {
+        guard let raw else { return nil }
+        guard (1...200).contains(raw.utf8.count), raw.unicodeScalars.allSatisfy({ $0.isASCII && $0.value > 0x20 })
+        else {
+            throw LatchkeyError.badRequest(
+                "invalid_idempotency_key", "Idempotency-Key must be 1–200 visible ASCII characters.")
+        }
+        return raw
+    }
+
+    /// The error a failed single reset answers with; another organization's member is "not found".
+    static func error(for result: ResetService.MemberResult) -> LatchkeyError {
+        let reason = result.reason ?? "Not permitted"
+        switch reason {
+        case ResetPolicy.reason(.notFound, targetRole: ""): return .notFound("Member not found.")
+        case ResetPolicy.reason(.selfReset, targetRole: ""): return .forbidden("cannot_reset_self", reason + ".")
+        default:
+            return .forbidden(
+                "insufficient_privilege", "You can't reset the MFA of a member with more access than you (\(reason)).")
+        }
+    }
+}

@@ -1,0 +1,199 @@
+import FluentKit
+import Foundation
+import LatchkeyCore
+import LatchkeyStore
+import SQLKit
+
+/// The Manage Members query: search, filters, sort and keyset pagination within one organization.
+struct MemberDirectory: Sendable {
+    let services: AppServices
+
+    static let pageSizes = [10, 25, 50, 100]
+    static let defaultPageSize = 50
+
+    enum Sort: String, Sendable, CaseIterable {
+        case name, nameDesc = "-name", email, emailDesc = "-email"
+        var column: String { self == .name || self == .nameDesc ? "name" : "email" }
+        var descending: Bool { self == .nameDesc || self == .emailDesc }
+    }
+
+    /// What the caller asked for, validated.
+    struct Filter: Sendable, Equatable {
+        var query: String = ""
+        var roleID: UUID?
+        var mfa: MFAStatus?
+        var sort: Sort = .name
+        var limit: Int = MemberDirectory.defaultPageSize
+
+        /// Parses query parameters, refusing anything malformed with a clear 400.
+        init(query: String?, role: String?, mfa: String?, sort: String?, limit: String?) throws {
+            let trimmed = (query ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+            guard trimmed.count <= 100 else {
+                throw LatchkeyError.badRequest("invalid_query", "Search at most 100 characters.")
+            }
+            self.query = trimmed
+            if let role, !role.isEmpty {
+                guard let id = UUID(uuidString: role) else {
+                    throw LatchkeyError.badRequest("invalid_role", "Unknown role filter.")
+                }
+                roleID = id
+            }
+            if let mfa, !mfa.isEmpty {
+                guard let status = MFAStatus(rawValue: mfa) else {
+                    throw LatchkeyError.badRequest("invalid_mfa", "MFA filter is enabled, not_set_up or reset_pending.")
+                }
+                self.mfa = status
+            }
+            if let sort, !sort.isEmpty {
+                guard let value = Sort(rawValue: sort) else {
+                    throw LatchkeyError.badRequest("invalid_sort", "Unknown sort.")
+                }
+                self.sort = value
+            }
+            if let limit, !limit.isEmpty {
+                guard let value = Int(limit), (1...100).contains(value) else {
+                    throw LatchkeyError.badRequest("invalid_limit", "limit must be between 1 and 100.")
+                }
+                self.limit = value
+            }
+        }
+
+        init() {}
+    }
+
+    struct Row: Sendable {
+        var id: UUID
+        var name: String
+        var email: String
+        var roleID: UUID
+        var roleName: String
+        var mfaStatus: MFAStatus
+        var lastSignInAt: Date?
+    }
+
+    struct Page: Sendable {
+        var rows: [Row]
+        var total: Int
+        var nextCursor: String?
+        var previousCursor: String?
+    }
+
+    /// An opaque position: the sort value and id of a row.
+    struct Cursor: Codable, Equatable {
+        var v: String
+        var id: UUID
+
+        var encoded: String { Base64URL.encode(Array((try? JSONEncoder().encode(self)) ?? Data())) }
+
+        static func decode(_ text: String) throws -> Cursor {
+            guard text.utf8.count <= 512, let data = Base64URL.decode(text),
+                let cursor = try? JSONDecoder().decode(Cursor.self, from: Data(data))
+            else { throw LatchkeyError.badRequest("invalid_cursor", "The page cursor is not valid.") }
+            return cursor
+        }
+    }
+
+    /// Applies the organization and filter predicates (shared by the page, the count and "select all").
+    private func applyFilter<B: SQLPredicateBuilder>(_ builder: B, organizationID: UUID, filter: Filter) -> B {
+        var builder = builder.where(SQLColumn("organization_id", table: "members"), .equal, SQLBind(organizationID))
+        if let roleID = filter.roleID {
+            builder = builder.where(SQLColumn("role_id", table: "members"), .equal, SQLBind(roleID))
+        }
+        if let mfa = filter.mfa {
+            builder = builder.where(SQLColumn("mfa_status", table: "members"), .equal, SQLBind(mfa.rawValue))
+        }
+        if !filter.query.isEmpty {
+            let needle = "%" + filter.query.lowercased().filter { $0 != "%" && $0 != "_" && $0 != "\\" } + "%"
+            builder = builder.where { group in
+                group.where(SQLFunction("LOWER", args: SQLColumn("name", table: "members")), .like, SQLBind(needle))
+                    .orWhere(SQLColumn("email", table: "members"), .like, SQLBind(needle))
+            }
+        }
+        return builder
+    }
+
+    /// One page after (or before) a cursor.
+    func page(organizationID: UUID, filter: Filter, after: String?, before: String?) async throws -> Page {
+        let sql = services.sql
+        let column = SQLColumn(filter.sort.column, table: "members")
+        let idColumn = SQLColumn("id", table: "members")
+        let backwards = before != nil
+        let ascending = filter.sort.descending == backwards
+        var query = sql.select()
+            .column(SQLColumn("id", table: "members"), as: "id")
+            .column(SQLColumn("name", table: "members"), as: "name")
+            .column(SQLColumn("email", table: "members"), as: "email")
+            .column(SQLColumn("role_id", table: "members"), as: "role_id")
+            .column(SQLColumn("name", table: "roles"), as: "role_name")
+            .column(SQLColumn("mfa_status", table: "members"), as: "mfa_status")
+            .column(SQLColumn("last_sign_in_at", table: "members"), as: "last_sign_in_at")
+            .from("members")
+            .join("roles", on: SQLColumn("role_id", table: "members"), .equal, SQLColumn("id", table: "roles"))
+        query = applyFilter(query, organizationID: organizationID, filter: filter)
+        if let text = after ?? before {
+            let cursor = try Cursor.decode(text)
+            let op: SQLBinaryOperator = ascending ? .greaterThan : .lessThan
+            query = query.where { group in
+                group.where(column, op, SQLBind(cursor.v))
+                    .orWhere { tie in
+                        tie.where(column, .equal, SQLBind(cursor.v)).where(idColumn, op, SQLBind(cursor.id))
+                    }
+            }
+        }
+        let direction: SQLDirection = ascending ? .ascending : .descending
+        query = query.orderBy(SQLOrderBy(expression: column, direction: direction))
+            .orderBy(SQLOrderBy(expression: idColumn, direction: direction))
+            .limit(filter.limit + 1)
+        var rows = try await query.all().map { row in
+            Row(
+                id: try row.decode(column: "id", as: UUID.self), name: try row.decode(column: "name", as: String.self),
+                email: try row.decode(column: "email", as: String.self),
+                roleID: try row.decode(column: "role_id", as: UUID.self),
+                roleName: try row.decode(column: "role_name", as: String.self),
+                mfaStatus: MFAStatus(rawValue: try row.decode(column: "mfa_status", as: String.self)) ?? .notSetUp,
+                lastSignInAt: try row.decode(column: "last_sign_in_at", as: Date?.self))
+        }
+        let hasMore = rows.count > filter.limit
+        if hasMore { rows.removeLast() }
+        if backwards { rows.reverse() }
+        let cursorOf = { (row: Row) in
+            Cursor(v: filter.sort.column == "name" ? row.name : row.email, id: row.id).encoded
+        }
+        let next = (backwards || hasMore) ? rows.last.map(cursorOf) : nil
+        let previous = ((!backwards && (after != nil)) || (backwards && hasMore)) ? rows.first.map(cursorOf) : nil
+        return Page(
+            rows: rows, total: try await count(organizationID: organizationID, filter: filter), nextCursor: next,
+            previousCursor: previous)
+    }
+
+    /// How many members match.
+    func count(organizationID: UUID, filter: Filter) async throws -> Int {
+        let query = applyFilter(
+            services.sql.select().column(SQLFunction("COUNT", args: SQLLiteral.all), as: "n").from("members"),
+            organizationID: organizationID, filter: filter)
+        return try await query.first()?.decode(column: "n", as: Int.self) ?? 0
+    }
+
+    /// Every matching member id, up to `limit` (the server evaluates "select all N matching").
+    func allIDs(organizationID: UUID, filter: Filter, limit: Int) async throws -> [UUID] {
+        let query = applyFilter(
+            services.sql.select().column(SQLColumn("id", table: "members"), as: "id").from("members"),
+            organizationID: organizationID, filter: filter)
+        return try await query.orderBy(SQLColumn("name", table: "members")).orderBy(SQLColumn("id", table: "members"))
+            .limit(limit).all().map { try $0.decode(column: "id", as: UUID.self) }
+    }
+
+    /// The organization's roles, for the filter.
+    func roles(organizationID: UUID) async throws -> [RoleModel] {
+        try await RoleModel.query(on: services.db).filter(\.$organizationID == organizationID).sort(\.$name).all()
+    }
+}
+
+extension Base64URL {
+    /// Decodes unpadded base64url; nil on any other character.
+    public static func decode(_ text: String) -> [UInt8]? {
+        var standard = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while standard.count % 4 != 0 { standard += "=" }
+        return Data(base64Encoded: standard).map(Array.init)
+    }
+}

@@ -1,0 +1,361 @@
+import FluentKit
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import LatchkeyCore
+import LatchkeyStore
+import SQLKit
+import Testing
+
+@testable import LatchkeyApp
+
+/// A member's MFA footprint: what a reset removes.
+struct Footprint: Equatable {
+    var mfaStatus: String
+    var credentials: Int
+    var recoveryCodes: Int
+    var sessions: Int
+
+    static func of(_ id: UUID, _ h: Harness) async throws -> Footprint {
+        Footprint(
+            mfaStatus: try await MemberModel.find(id, on: h.db)!.mfaStatus,
+            credentials: try await TOTPCredentialModel.query(on: h.db).filter(\.$memberID == id).count(),
+            recoveryCodes: try await RecoveryCodeModel.query(on: h.db).filter(\.$memberID == id).count(),
+            sessions: try await SessionModel.query(on: h.db).filter(\.$memberID == id).count())
+    }
+}
+
+extension Harness {
+    /// A member with an authenticator, ten recovery codes and a live signed-in session.
+    func enrolled(
+        _ email: String, name: String = "Test Member", role: BuiltInRole = .member,
+        organization: OrganizationService.Created? = nil, client: some TestClientProtocol
+    ) async throws -> (id: UUID, secret: [UInt8], session: Session) {
+        let (id, secret) = try await member(email, name: name, role: role, organization: organization, totp: true)
+        let codes = RecoveryCodes.generate(using: .system).map {
+            RecoveryCodeModel(
+                memberID: id, codeHash: services.serverKey.hashRecoveryCode(RecoveryCodes.normalize($0)!),
+                createdAt: clock.now)
+        }
+        try await codes.create(on: db)
+        let session = try await client.signIn(email, code: try code(secret!))
+        clock.advance(30)  // the next sign-in of the same member needs the next code
+        return (id, secret!, session)
+    }
+}
+
+@Suite("Reset MFA: rules enforced by the server, proven by their effects")
+struct ResetTests {
+    @Test("single reset removes every factor and session in one go, audits, notifies, forces enrollment")
+    func singleReset() async throws {
+        try await Harness.withApp { h, client in
+            var admin = try await h.enrolled("ada@acme.test", name: "Ada Admin", role: .admin, client: client)
+            var jane = try await h.enrolled("jane@acme.test", name: "Jane Doe", client: client)
+            // A pending (unfinished) enrollment is removed too.
+            try await TOTPCredentialModel(
+                memberID: jane.id, secretCiphertext: "x", confirmed: false, createdAt: h.clock.now
+            ).create(on: h.db)
+            #expect(
+                try await Footprint.of(jane.id, h)
+                    == Footprint(mfaStatus: "enabled", credentials: 2, recoveryCodes: 10, sessions: 1))
+            let response = try await client.api(
+                .post, "/api/v1/members/\(jane.id)/mfa/reset", #"{"reason":"INC-42 lost phone"}"#,
+                session: &admin.session)
+            #expect(response.status == .ok, "\(response.text)")
+            #expect(response.json["status"] as? String == "reset")
+            #expect(
+                try await Footprint.of(jane.id, h)
+                    == Footprint(mfaStatus: "reset_pending", credentials: 0, recoveryCodes: 0, sessions: 0))
+            // The account is otherwise untouched.
+            let member = try #require(try await MemberModel.find(jane.id, on: h.db))
+            #expect(
+                member.name == "Jane Doe" && member.email == "jane@acme.test" && member.roleID == h.acme.roles[.member])
+
+            let events = try await h.auditEvents(action: .mfaReset)
+            #expect(events.count == 1)
+            let event = try #require(events.first)
+            #expect(event.actorID == admin.id && event.actorEmail == "ada@acme.test" && event.actorRole == "Admin")
+            #expect(event.targetID == jane.id && event.targetEmail == "jane@acme.test")
+            #expect(event.result == "success" && event.ticket == "INC-42 lost phone")
+            #expect(event.organizationID == h.acme.organizationID && event.batchID == nil)
+            #expect(!event.requestID.isEmpty && !event.ip.isEmpty)
+
+            let mail = try await OutboxMessageModel.query(on: h.db).filter(\.$toEmail == "jane@acme.test").all()
+            #expect(mail.count == 1)
+            #expect(mail.first?.body.contains("Ada Admin (ada@acme.test)") == true)
+            #expect(mail.first?.body.contains("If you did not ask for this") == true)
+            #expect(mail.first?.body.contains("INC-42 lost phone") == true)
+
+            // Jane's open session is gone; her next sign-in goes to enrollment.
+            #expect(try await client.api(.get, "/api/v1/auth/session", session: &jane.session).status == .unauthorized)
+            let (_, login) = try await client.login("jane@acme.test")
+            #expect(login.json["status"] as? String == "enrollment_required")
+        }
+    }
+
+    @Test("refusals change nothing and are audited: no permission, self, higher privilege, CSRF")
+    func refusals() async throws {
+        try await Harness.withApp { h, client in
+            var admin = try await h.enrolled("ada@acme.test", role: .admin, client: client)
+            var plain = try await h.enrolled("mo@acme.test", client: client)
+            let owner = try await h.enrolled("olivia@acme.test", name: "Olivia Owner", role: .owner, client: client)
+            let jane = try await h.enrolled("jane@acme.test", client: client)
+            let before = try await Footprint.of(jane.id, h)
+
+            let noPermission = try await client.api(
+                .post, "/api/v1/members/\(jane.id)/mfa/reset", "{}", session: &plain.session)
+            #expect(noPermission.status == .forbidden)
+            #expect(try await Footprint.of(jane.id, h) == before)
+            let listing = try await client.api(.get, "/api/v1/members", session: &plain.session)
+            #expect(listing.status == .forbidden)
+
+            let selfReset = try await client.api(
+                .post, "/api/v1/members/\(admin.id)/mfa/reset", "{}", session: &admin.session)
+            #expect(selfReset.status == .forbidden)
+            #expect(selfReset.errorCode == "cannot_reset_self")
+            #expect(try await Footprint.of(admin.id, h).credentials == 1)
+
+            let ownerBefore = try await Footprint.of(owner.id, h)
+            let higher = try await client.api(
+                .post, "/api/v1/members/\(owner.id)/mfa/reset", "{}", session: &admin.session)
+            #expect(higher.status == .forbidden)
+            #expect(higher.errorCode == "insufficient_privilege")
+            #expect(try await Footprint.of(owner.id, h) == ownerBefore)
+
+            let noCSRF = try await client.api(
+                .post, "/api/v1/members/\(jane.id)/mfa/reset", "{}", session: &admin.session, csrf: false)
+            #expect(noCSRF.status == .forbidden)
+            #expect(try await Footprint.of(jane.id, h) == before)
+
+            let denied = try await h.auditEvents(action: .mfaReset)
+            #expect(denied.count == 3)
+            #expect(denied.allSatisfy { $0.result == "denied" })
+            #expect(Set(denied.compactMap(\.targetID)) == [jane.id, admin.id, owner.id])
+            #expect(denied.contains { $0.targetID == owner.id && $0.reason == "Not permitted: Owner" })
+
+            for method in [HTTPRequest.Method.get, .head] {
+                let response = try await client.api(
+                    method, "/api/v1/members/\(jane.id)/mfa/reset", session: &admin.session)
+                #expect(response.status == .methodNotAllowed)
+            }
+            #expect(try await Footprint.of(jane.id, h) == before)
+        }
+    }
+
+    @Test("another organization's member answers exactly like a member that does not exist")
+    func tenantIsolation() async throws {
+        try await Harness.withApp { h, client in
+            var admin = try await h.enrolled("ada@acme.test", role: .admin, client: client)
+            let outsider = try await h.enrolled("gus@globex.test", organization: h.globex, client: client)
+            let before = try await Footprint.of(outsider.id, h)
+            let foreign = try await client.api(
+                .post, "/api/v1/members/\(outsider.id)/mfa/reset", "{}", session: &admin.session)
+            let missing = try await client.api(
+                .post, "/api/v1/members/\(UUID())/mfa/reset", "{}", session: &admin.session)
+            #expect(foreign.status == .notFound)
+            #expect(foreign.status == missing.status)
+            #expect(foreign.text == missing.text)
+            #expect(try await Footprint.of(outsider.id, h) == before)
+            let list = try await client.api(.get, "/api/v1/members?limit=100", session: &admin.session)
+            let emails = (list.json["members"] as? [[String: Any]])?.compactMap { $0["email"] as? String } ?? []
+            #expect(!emails.contains("gus@globex.test"))
+            // The bulk path reports it as not found, per member.
+            let bulk = try await client.api(
+                .post, "/api/v1/members/mfa/reset", #"{"memberIds":["\#(outsider.id)"]}"#, session: &admin.session)
+            let result = (bulk.json["results"] as? [[String: Any]])?.first
+            #expect(result?["status"] as? String == "failed")
+            #expect(result?["reason"] as? String == "Member not found")
+            #expect(try await Footprint.of(outsider.id, h) == before)
+        }
+    }
+
+    @Test("step-up: a stale MFA gets step_up_required and nothing changes; a fresh code lets the reset through")
+    func stepUp() async throws {
+        try await Harness.withApp { h, client in
+            var admin = try await h.enrolled("ada@acme.test", role: .admin, client: client)
+            let jane = try await h.enrolled("jane@acme.test", client: client)
+            h.clock.advance(601)
+            let before = try await Footprint.of(jane.id, h)
+            let stale = try await client.api(
+                .post, "/api/v1/members/\(jane.id)/mfa/reset", "{}", session: &admin.session)
+            #expect(stale.status == .forbidden)
+            #expect(stale.errorCode == "step_up_required")
+            #expect(try await Footprint.of(jane.id, h) == before)
+            #expect(try await h.auditEvents(action: .mfaReset).first?.reason == "step-up required")
+            let stepped = try await client.api(
+                .post, "/api/v1/auth/step-up", #"{"code":"\#(try h.code(admin.secret))"}"#, session: &admin.session)
+            #expect(stepped.status == .ok)
+            let fresh = try await client.api(
+                .post, "/api/v1/members/\(jane.id)/mfa/reset", "{}", session: &admin.session)
+            #expect(fresh.status == .ok)
+            #expect(try await Footprint.of(jane.id, h).mfaStatus == "reset_pending")
+        }
+    }
+
+    @Test("bulk: duplicates removed, per-member reset/skipped/failed with reasons, one audit event each, owners told")
+    func bulk() async throws {
+        try await Harness.withApp { h, client in
+            var admin = try await h.enrolled("ada@acme.test", name: "Ada Admin", role: .admin, client: client)
+            let owner = try await h.enrolled("olivia@acme.test", name: "Olivia Owner", role: .owner, client: client)
+            let jane = try await h.enrolled("jane@acme.test", client: client)
+            let tom = try await h.enrolled("tom@acme.test", client: client)
+            let (sam, _) = try await h.member("sam@acme.test", totp: false)
+            let ghost = UUID()
+            let ids = [jane.id, tom.id, jane.id, sam, owner.id, ghost].map { "\"\($0)\"" }.joined(separator: ",")
+            let response = try await client.api(
+                .post, "/api/v1/members/mfa/reset", #"{"memberIds":[\#(ids)],"reason":"T-7"}"#, session: &admin.session)
+            #expect(response.status == .ok, "\(response.text)")
+            let results = try #require(response.json["results"] as? [[String: Any]])
+            #expect(results.count == 5)
+            let byID = Dictionary(uniqueKeysWithValues: results.map { ($0["memberId"] as! String, $0) })
+            #expect(byID[jane.id.uuidString]?["status"] as? String == "reset")
+            #expect(byID[tom.id.uuidString]?["status"] as? String == "reset")
+            #expect(byID[sam.uuidString]?["status"] as? String == "skipped")
+            #expect(byID[sam.uuidString]?["reason"] as? String == "No MFA was set up")
+            #expect(byID[owner.id.uuidString]?["status"] as? String == "failed")
+            #expect(byID[owner.id.uuidString]?["reason"] as? String == "Not permitted: Owner")
+            #expect(byID[ghost.uuidString]?["reason"] as? String == "Member not found")
+            let summary = try #require(response.json["summary"] as? [String: Int])
+            #expect(summary == ["reset": 2, "skipped": 1, "failed": 2])
+
+            #expect(try await Footprint.of(jane.id, h).sessions == 0)
+            #expect(try await Footprint.of(tom.id, h).credentials == 0)
+            #expect(try await Footprint.of(owner.id, h).credentials == 1)
+            let events = try await h.auditEvents(action: .mfaReset)
+            #expect(events.count == 5)
+            let batchID = try #require(UUID(uuidString: response.json["batchId"] as! String))
+            #expect(events.allSatisfy { $0.batchID == batchID && $0.ticket == "T-7" })
+            #expect(events.filter { $0.result == "skipped" }.count == 1)
+            #expect(
+                try await OutboxMessageModel.query(on: h.db).filter(\.$toEmail ~~ ["jane@acme.test", "tom@acme.test"])
+                    .count() == 2)
+            let ownerMail = try await OutboxMessageModel.query(on: h.db).filter(\.$toEmail == "olivia@acme.test").all()
+            #expect(ownerMail.count == 1)
+            #expect(ownerMail.first?.body.contains("2 reset, 1 skipped, 2 failed") == true)
+            guard case .intact = try await h.services.audit.verify(on: h.db) else {
+                Issue.record("audit chain broken")
+                return
+            }
+        }
+    }
+
+    @Test("Idempotency-Key: same key and body → the original result, nothing written twice; other body → 422")
+    func idempotency() async throws {
+        try await Harness.withApp { h, client in
+            var admin = try await h.enrolled("ada@acme.test", role: .admin, client: client)
+            let jane = try await h.enrolled("jane@acme.test", client: client)
+            let tom = try await h.enrolled("tom@acme.test", client: client)
+            func post(_ body: String, key: String) async throws -> TestResponse {
+                try await client.execute(
+                    uri: "/api/v1/members/mfa/reset", method: .post,
+                    headers: [
+                        .contentType: "application/json", .cookie: admin.session.cookieHeader,
+                        .csrfToken: admin.session.csrf!, .idempotencyKey: key,
+                    ], body: .init(string: body))
+            }
+            let body = #"{"memberIds":["\#(jane.id)"]}"#
+            let first = try await post(body, key: "key-1")
+            #expect(first.status == .ok)
+            let auditAfterFirst = try await AuditEventModel.query(on: h.db).count()
+            let mailAfterFirst = try await OutboxMessageModel.query(on: h.db).count()
+            let retry = try await post(body, key: "key-1")
+            #expect(retry.status == .ok)
+            #expect(retry.text == first.text)
+            #expect(try await AuditEventModel.query(on: h.db).count() == auditAfterFirst)
+            #expect(try await OutboxMessageModel.query(on: h.db).count() == mailAfterFirst)
+            let other = try await post(#"{"memberIds":["\#(tom.id)"]}"#, key: "key-1")
+            #expect(other.status == .unprocessableContent)
+            #expect(other.errorCode == "idempotency_key_reused")
+            #expect(try await Footprint.of(tom.id, h).credentials == 1)
+            let bad = try await post(body, key: "")
+            #expect(bad.status == .badRequest)
+        }
+    }
+
+    @Test("bulk limits: more than the maximum is refused whole; malformed ids are 400; filters run on the server")
+    func limitsAndFilter() async throws {
+        try await Harness.withApp { h, client in
+            var admin = try await h.enrolled("ada@acme.test", role: .admin, client: client)
+            let jane = try await h.enrolled("jane@acme.test", client: client)
+            let many = (0...ResetService.maximumPerRequest).map { _ in "\"\(UUID())\"" }.joined(separator: ",")
+            let tooMany = try await client.api(
+                .post, "/api/v1/members/mfa/reset", #"{"memberIds":[\#(many)]}"#, session: &admin.session)
+            #expect(tooMany.status == .badRequest)
+            #expect(tooMany.errorCode == "too_many_members")
+            let malformed = try await client.api(
+                .post, "/api/v1/members/mfa/reset", #"{"memberIds":["nope"]}"#, session: &admin.session)
+            #expect(malformed.errorCode == "invalid_member_id")
+            let both = try await client.api(
+                .post, "/api/v1/members/mfa/reset", #"{"memberIds":[],"filter":{}}"#, session: &admin.session)
+            #expect(both.status == .badRequest)
+            #expect(
+                try await AuditEventModel.query(on: h.db).filter(\.$action == AuditAction.mfaReset.rawValue).count()
+                    == 0)
+            #expect(try await Footprint.of(jane.id, h).credentials == 1)
+
+            // "Select all matching": the filter is evaluated by the server, under the same rules.
+            let filtered = try await client.api(
+                .post, "/api/v1/members/mfa/reset", #"{"filter":{"query":"jane"}}"#, session: &admin.session)
+            #expect(filtered.status == .ok)
+            #expect((filtered.json["summary"] as? [String: Int])?["reset"] == 1)
+            #expect(try await Footprint.of(jane.id, h).credentials == 0)
+            #expect(try await Footprint.of(admin.id, h).credentials == 1)
+        }
+    }
+
+    @Test("a large selection runs as a background job that reports progress and results")
+    func backgroundJob() async throws {
+        try await Harness.withApp { h, client in
+            var admin = try await h.enrolled("ada@acme.test", role: .admin, client: client)
+            let (ids, _) = try await seedMembers(h, count: ResetService.synchronousLimit + 50)
+            let body = #"{"memberIds":[\#(ids.map { "\"\($0)\"" }.joined(separator: ","))]}"#
+            let started = try await client.api(.post, "/api/v1/members/mfa/reset", body, session: &admin.session)
+            #expect(started.status == .accepted)
+            let location = try #require(started.headers[.location])
+            // The runner in the application picks it up; wait for it to finish.
+            var status = ""
+            var job: [String: Any] = [:]
+            for _ in 0..<200 where status != "completed" {
+                try await Task.sleep(for: .milliseconds(100))
+                job = try await client.api(.get, location, session: &admin.session).json
+                status = job["status"] as? String ?? ""
+            }
+            #expect(status == "completed")
+            #expect(job["processed"] as? Int == ids.count)
+            #expect((job["summary"] as? [String: Int])?["reset"] == ids.count)
+            #expect((job["results"] as? [[String: Any]])?.count == ids.count)
+            let remaining = try await TOTPCredentialModel.query(on: h.db).filter(\.$memberID ~~ ids).count()
+            #expect(remaining == 0)
+            #expect(try await h.auditEvents(action: .mfaReset).count == ids.count)
+        }
+    }
+}
+
+/// Inserts `count` Acme members with an authenticator, recovery codes and a session each, set-based.
+func seedMembers(_ h: Harness, count: Int) async throws -> (ids: [UUID], emails: [String]) {
+    var members: [MemberModel] = []
+    var credentials: [TOTPCredentialModel] = []
+    var sessions: [SessionModel] = []
+    for index in 0..<count {
+        let member = MemberModel(
+            organizationID: h.acme.organizationID, roleID: h.acme.roles[.member]!, email: "bulk\(index)@acme.test",
+            name: "Bulk Member \(index)", passwordHash: "x", mfaStatus: .enabled, createdAt: h.clock.now)
+        members.append(member)
+        credentials.append(
+            TOTPCredentialModel(
+                memberID: member.id!,
+                secretCiphertext: try h.services.serverKey.seal(
+                    RandomSource.system.bytes(20), context: member.id!.uuidString),
+                confirmed: true, createdAt: h.clock.now))
+        sessions.append(
+            SessionModel(
+                tokenHash: sha256Hex(UUID().uuidString), memberID: member.id!, organizationID: h.acme.organizationID,
+                state: .signedIn, csrfToken: "c", createdAt: h.clock.now,
+                expiresAt: h.clock.now.addingTimeInterval(3600),
+                ip: "127.0.0.1", userAgent: "test"))
+    }
+    for chunk in members.chunked(500) { try await Array(chunk).create(on: h.db) }
+    for chunk in credentials.chunked(500) { try await Array(chunk).create(on: h.db) }
+    for chunk in sessions.chunked(500) { try await Array(chunk).create(on: h.db) }
+    return (members.map { $0.id! }, members.map(\.email))
+}

@@ -36,6 +36,7 @@ public func buildApplication(services: AppServices) -> some ApplicationProtocol 
     let members = router.group(context: OrgMemberContext.self)
     AccountWebController(services: services).register(on: members)
     MembersAPIController(services: services).register(on: members)
+    MembersWebController(services: services).register(on: members)
 
     var app = Application(
         router: router,

@@ -78,6 +78,8 @@ public struct AuthState: Sendable {
     public var stepUpWindowSeconds: Int
     public var roleName: String
     public var permissions: Set<Permission>
+    /// The server runs the demo (shows the demo mailbox).
+    public var demoMode: Bool = false
 
     /// The audit actor fields for this member.
     func actor(action: AuditAction, result: AuditResult, reason: String = "", request: RequestMeta) -> AuditEntry {

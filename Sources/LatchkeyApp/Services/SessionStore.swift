@@ -95,7 +95,8 @@ struct SessionStore: Sendable {
             requireMFA: try row.decode(column: "o_req", as: Bool.self),
             stepUpWindowSeconds: try row.decode(column: "o_step", as: Int.self),
             roleName: try row.decode(column: "r_name", as: String.self),
-            permissions: Permission.parseList(try row.decode(column: "r_perms", as: String.self)))
+            permissions: Permission.parseList(try row.decode(column: "r_perms", as: String.self)),
+            demoMode: services.config.demoMode)
     }
 
     /// Ends one session.

@@ -29,7 +29,7 @@ enum Assets {
         .shell { display: flex; min-height: calc(100vh - 3.2rem); }
         .sidenav { width: 14rem; flex-shrink: 0; background: var(--surface); border-right: 1px solid var(--border); padding: 1rem .5rem; }
         .sidenav ul { list-style: none; margin: 0; padding: 0; }
-        .sidenav a { display: block; padding: .5rem .75rem; border-radius: 6px; color: var(--text); text-decoration: none; }
+        .sidenav a { white-space: nowrap; display: block; padding: .5rem .75rem; border-radius: 6px; color: var(--text); text-decoration: none; }
         .sidenav a:hover { background: var(--bg); }
         .sidenav a[aria-current="page"] { background: #e8eefc; color: var(--accent-dark); font-weight: 600; }
         .content { flex: 1; min-width: 0; padding: 1.5rem 2rem; max-width: 72rem; }
@@ -100,6 +100,66 @@ enum Assets {
           .account-name { display: none; }
           .recovery-codes { grid-template-columns: 1fr; }
         }
+        .badge-danger { background: var(--error-bg); color: var(--danger-dark); }
+        .page-head { display: flex; align-items: center; justify-content: space-between; gap: 1rem; margin-bottom: 1rem; }
+        .page-head h1 { margin: 0; }
+        .filters { display: flex; flex-wrap: wrap; align-items: center; gap: .5rem .75rem; margin-bottom: .75rem; }
+        .filters input[type=search] { font: inherit; padding: .5rem .7rem; border: 1px solid #8a94a6; border-radius: 6px; min-width: 16rem; }
+        .filters label { font-weight: 400; color: var(--muted); }
+        .filters .button { margin: 0; }
+        select { font: inherit; padding: .45rem .5rem; border: 1px solid #8a94a6; border-radius: 6px; background: #fff; color: var(--text); }
+        .filters .count { margin-left: auto; color: var(--muted); }
+        .selection-bar { background: #e8eefc; border: 1px solid #bcd0f7; border-radius: 6px; padding: .6rem .9rem; margin-bottom: .75rem; }
+        .members, #results { background: var(--surface); border: 1px solid var(--border); border-radius: var(--radius); border-collapse: separate; border-spacing: 0; }
+        .members .col-check { width: 2.5rem; }
+        .members .col-menu { width: 3rem; text-align: right; }
+        .members .folded { display: none; }
+        .members tbody tr:hover { background: #f9fafc; }
+        .members tbody tr.selected { background: #eef3fd; }
+        .members tbody tr:last-child td, #results tbody tr:last-child td { border-bottom: none; }
+        a.sort { color: inherit; text-decoration: none; }
+        a.sort:hover { text-decoration: underline; }
+        .icon-button { font: inherit; font-size: 1.2rem; line-height: 1; width: 2rem; height: 2rem; border-radius: 6px;
+          border: 1px solid transparent; background: none; cursor: pointer; color: var(--text); }
+        .icon-button:hover, .icon-button[aria-expanded="true"] { background: var(--bg); border-color: var(--border); }
+        .menu-wrap { position: relative; display: inline-block; }
+        .menu { position: absolute; z-index: 20; top: calc(100% + 4px); left: 0; min-width: 12rem; margin: 0; padding: .3rem;
+          list-style: none; background: var(--surface); border: 1px solid var(--border); border-radius: 6px;
+          box-shadow: 0 8px 24px rgba(20, 30, 50, .15); text-align: left; }
+        .menu-right, .page-head .menu { left: auto; right: 0; }
+        .menu [role=menuitem] { display: block; width: 100%; text-align: left; font: inherit; padding: .45rem .7rem; border: none;
+          border-radius: 4px; background: none; color: var(--danger-dark); cursor: pointer; }
+        .menu [role=menuitem]:hover, .menu [role=menuitem]:focus { background: var(--error-bg); }
+        .menu [role=menuitem][aria-disabled=true] { color: var(--muted); cursor: not-allowed; background: none; }
+        .menu-hint { display: block; padding: 0 .7rem .4rem; font-size: .8rem; color: var(--muted); max-width: 16rem; white-space: normal; }
+        .pager { display: flex; align-items: center; justify-content: flex-end; gap: .5rem; margin-top: .75rem; }
+        .pager .page-size { display: flex; align-items: center; gap: .4rem; margin-right: .75rem; }
+        .pager label { font-weight: 400; color: var(--muted); }
+        span.button[aria-disabled=true] { opacity: .5; cursor: default; }
+        .empty { color: var(--muted); padding: 1rem; }
+        .modal { border: none; border-radius: 10px; padding: 1.5rem; width: min(34rem, calc(100vw - 2rem));
+          box-shadow: 0 20px 60px rgba(10, 20, 40, .35); color: var(--text); }
+        .modal::backdrop { background: rgba(15, 23, 42, .55); }
+        .modal h2 { font-size: 1.25rem; margin: 0; }
+        .modal ul { margin: .25rem 0 .5rem; padding-left: 1.25rem; }
+        .modal p { margin: .25rem 0; }
+        .modal .warning { color: var(--danger-dark); margin-top: .5rem; }
+        .modal .names { font-weight: 600; }
+        .modal-actions { display: flex; justify-content: flex-end; gap: .5rem; margin-top: 1rem; }
+        .stack .modal-actions .button { margin-top: 0; align-self: auto; }
+        .step-up { background: var(--warning-bg); border: 1px solid #f2cf94; border-radius: 6px; padding: .75rem;
+          display: flex; flex-direction: column; gap: .4rem; }
+        .alert-info { background: #eef0f4; border-color: var(--border); color: var(--text); }
+        .summary { font-size: 1.15rem; font-weight: 600; }
+        progress { width: 100%; height: 1.25rem; }
+        pre.mail { white-space: pre-wrap; font-family: inherit; margin: 0; }
+        @media (max-width: 720px) {
+          .members .col-email, .members .col-role, .members .col-last { display: none; }
+          .members .folded { display: block; font-size: .85rem; color: var(--muted); }
+          .filters input[type=search] { min-width: 0; width: 100%; }
+          .filters .count { margin-left: 0; }
+          .pager { flex-wrap: wrap; }
+        }
         """#
 
     static let js = #"""
@@ -137,6 +197,196 @@ enum Assets {
             box.addEventListener("change", sync);
             sync();
           });
+
+          document.querySelectorAll("[data-autosubmit]").forEach((select) => {
+            select.addEventListener("change", () => select.form.submit());
+          });
+          setUpMenus();
+          setUpMembers();
+          setUpJobPolling();
         });
+
+        // Menu buttons: click or Enter/Space/ArrowDown opens, arrows move, Escape closes and returns focus.
+        function setUpMenus() {
+          const buttons = document.querySelectorAll("button[aria-haspopup=menu]");
+          const closeAll = (except) => buttons.forEach((b) => { if (b !== except) closeMenu(b, false); });
+          buttons.forEach((button) => {
+            const menu = document.getElementById(button.getAttribute("aria-controls"));
+            if (!menu) return;
+            const items = () => Array.from(menu.querySelectorAll("[role=menuitem]"));
+            button.addEventListener("click", (event) => {
+              event.stopPropagation();
+              const open = button.getAttribute("aria-expanded") === "true";
+              closeAll(button);
+              if (open) closeMenu(button, true); else openMenu(button, 0);
+            });
+            button.addEventListener("keydown", (event) => {
+              if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+                event.preventDefault();
+                closeAll(button);
+                openMenu(button, event.key === "ArrowUp" ? items().length - 1 : 0);
+              }
+            });
+            menu.addEventListener("keydown", (event) => {
+              const list = items();
+              const index = list.indexOf(document.activeElement);
+              if (event.key === "ArrowDown") { event.preventDefault(); list[(index + 1) % list.length].focus(); }
+              else if (event.key === "ArrowUp") { event.preventDefault(); list[(index - 1 + list.length) % list.length].focus(); }
+              else if (event.key === "Home") { event.preventDefault(); list[0].focus(); }
+              else if (event.key === "End") { event.preventDefault(); list[list.length - 1].focus(); }
+              else if (event.key === "Escape" || event.key === "Tab") { if (event.key === "Escape") event.preventDefault(); closeMenu(button, event.key === "Escape"); }
+            });
+          });
+          document.addEventListener("click", () => closeAll(null));
+        }
+        function openMenu(button, index) {
+          const menu = document.getElementById(button.getAttribute("aria-controls"));
+          menu.hidden = false;
+          button.setAttribute("aria-expanded", "true");
+          const list = menu.querySelectorAll("[role=menuitem]");
+          if (list[index]) list[index].focus();
+        }
+        function closeMenu(button, focusButton) {
+          const menu = document.getElementById(button.getAttribute("aria-controls"));
+          if (!menu || menu.hidden) return;
+          menu.hidden = true;
+          button.setAttribute("aria-expanded", "false");
+          if (focusButton) button.focus();
+        }
+
+        function setUpMembers() {
+          const table = document.getElementById("members-table");
+          if (!table) return;
+          const rows = Array.from(table.querySelectorAll("tbody .row-check"));
+          const pageBox = document.getElementById("select-page");
+          const bar = document.getElementById("selection-bar");
+          const actions = document.getElementById("actions-button");
+          const total = Number(bar.dataset.total);
+          let allMatching = false;
+          const selected = () => rows.filter((box) => box.checked);
+          const plural = (n) => n === 1 ? "member" : "members";
+          const render = () => {
+            const count = allMatching ? total : selected().length;
+            rows.forEach((box) => box.closest("tr").classList.toggle("selected", box.checked));
+            if (actions) actions.disabled = count === 0;
+            if (pageBox) {
+              pageBox.checked = rows.length > 0 && selected().length === rows.length;
+              pageBox.indeterminate = selected().length > 0 && selected().length < rows.length;
+            }
+            bar.textContent = "";
+            if (allMatching) {
+              bar.append(`All ${total.toLocaleString()} matching members are selected. `);
+              bar.append(linkButton("Clear selection", () => { allMatching = false; rows.forEach((b) => { b.checked = false; }); render(); }));
+              bar.hidden = false;
+            } else if (rows.length > 0 && selected().length === rows.length && total > rows.length) {
+              bar.append(`${rows.length} ${plural(rows.length)} on this page are selected. `);
+              bar.append(linkButton(`Select all ${total.toLocaleString()} members that match`, () => { allMatching = true; render(); }));
+              bar.hidden = false;
+            } else if (selected().length > 0) {
+              bar.append(`${selected().length} ${plural(selected().length)} selected.`);
+              bar.hidden = false;
+            } else {
+              bar.hidden = true;
+            }
+          };
+          rows.forEach((box) => box.addEventListener("change", () => { allMatching = false; render(); }));
+          if (pageBox) pageBox.addEventListener("change", () => { allMatching = false; rows.forEach((b) => { b.checked = pageBox.checked; }); render(); });
+
+          // ⋮ → Reset MFA: the single-member modal.
+          const single = document.getElementById("single-reset");
+          document.querySelectorAll("[data-reset-member]").forEach((item) => {
+            item.addEventListener("click", () => {
+              if (item.dataset.disabled) return;
+              const button = document.getElementById(item.closest("ul").getAttribute("aria-labelledby"));
+              closeMenu(button, false);
+              fill(single, { "member-id": item.dataset.resetMember, name: item.dataset.name, email: item.dataset.email,
+                first: item.dataset.name.split(" ")[0] });
+              openDialog(single, button);
+            });
+          });
+
+          // Actions → Reset MFA: the bulk modal.
+          const bulk = document.getElementById("bulk-reset");
+          const bulkItem = document.querySelector("[data-bulk-reset]");
+          if (bulkItem) bulkItem.addEventListener("click", () => {
+            closeMenu(actions, false);
+            const chosen = selected();
+            const count = allMatching ? total : chosen.length;
+            const targets = bulk.querySelector("[data-field=targets]");
+            targets.textContent = "";
+            const hidden = (name, value) => { const input = document.createElement("input"); input.type = "hidden"; input.name = name; input.value = value; targets.append(input); };
+            if (allMatching) {
+              hidden("scope", "all");
+              new URLSearchParams(window.location.search).forEach((value, key) => { if (["query", "role", "mfa"].includes(key)) hidden(key, value); });
+            } else {
+              chosen.forEach((box) => hidden("memberId", box.value));
+            }
+            const names = (allMatching ? rows : chosen).map((box) => box.closest("tr").dataset.name);
+            const shown = names.slice(0, 5);
+            const more = count - shown.length;
+            fill(bulk, { count: count.toLocaleString(), names: shown.join(", ") + (more > 0 ? ` and ${more.toLocaleString()} more` : "") });
+            bulk.querySelector("[data-field=submit]").textContent = `Reset MFA for ${count.toLocaleString()} ${plural(count)}`;
+            const confirmBox = bulk.querySelector("[data-field=confirm-count]");
+            const confirmInput = document.getElementById("bulk-confirm");
+            const submit = bulk.querySelector("[data-field=submit]");
+            confirmInput.value = "";
+            if (count > 25) {
+              confirmBox.hidden = false;
+              confirmInput.required = true;
+              confirmInput.pattern = String(count);
+              submit.disabled = true;
+              confirmInput.oninput = () => { submit.disabled = confirmInput.value.trim() !== String(count); };
+            } else {
+              confirmBox.hidden = true;
+              confirmInput.required = false;
+              confirmInput.removeAttribute("pattern");
+              submit.disabled = false;
+            }
+            openDialog(bulk, actions);
+          });
+          render();
+        }
+        function linkButton(label, onClick) {
+          const button = document.createElement("button");
+          button.type = "button";
+          button.className = "link-button";
+          button.textContent = label;
+          button.addEventListener("click", onClick);
+          return button;
+        }
+        function fill(dialog, values) {
+          Object.entries(values).forEach(([key, value]) => {
+            dialog.querySelectorAll(`[data-field="${key}"]`).forEach((node) => {
+              if (node.tagName === "INPUT") node.value = value; else node.textContent = value;
+            });
+          });
+        }
+        // A modal <dialog> traps focus and closes on Escape; focus returns to what opened it.
+        function openDialog(dialog, opener) {
+          dialog.querySelectorAll("[data-close]").forEach((b) => { b.onclick = () => dialog.close(); });
+          dialog.addEventListener("close", () => { if (opener) opener.focus(); }, { once: true });
+          dialog.showModal();
+          const first = dialog.querySelector("input:not([type=hidden]), button");
+          if (first) first.focus();
+        }
+
+        // A background reset's progress: poll the job and reload when it is done.
+        function setUpJobPolling() {
+          const job = document.getElementById("job");
+          if (!job) return;
+          const label = document.getElementById("job-label");
+          const bar = document.getElementById("job-progress");
+          const tick = async () => {
+            try {
+              const response = await fetch(job.dataset.poll, { credentials: "same-origin" });
+              const data = await response.json();
+              bar.value = data.processed;
+              label.textContent = `Resetting MFA — ${data.processed.toLocaleString()} of ${data.total.toLocaleString()}`;
+              if (data.status === "completed") { window.location.reload(); return; }
+            } catch (e) { /* the page's refresh takes over */ }
+            setTimeout(tick, 1000);
+          };
+          setTimeout(tick, 1000);
+        }
         """#
 }

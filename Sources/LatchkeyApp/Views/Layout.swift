@@ -6,12 +6,21 @@ enum Layout {
         var current: String
     }
 
-    /// A full page for a signed-in member.
-    static func app(title: String, auth: AuthState, current: String, content: HTML, banner: HTML = .empty) -> HTML {
-        let items: [(String, String, String)] = [
-            ("home", "/", "Overview"),
-            ("security", "/security", "My security"),
-        ]
+    /// A full page for a signed-in member; the navigation shows only what their role may open.
+    static func app(
+        title: String, auth: AuthState, current: String, content: HTML, banner: HTML = .empty,
+        refreshSeconds: Int? = nil
+    ) -> HTML {
+        var items: [(String, String, String)] = [("home", "/", "Overview")]
+        if auth.permissions.isSuperset(of: [.membersView, .membersManage]) {
+            items.append(("members", "/members", "Members"))
+        }
+        if auth.permissions.contains(.auditView) { items.append(("audit", "/audit", "Audit log")) }
+        if auth.permissions.contains(.orgSettings) { items.append(("settings", "/settings", "Settings")) }
+        if auth.demoMode, auth.permissions.contains(.membersView) {
+            items.append(("mailbox", "/mailbox", "Demo mailbox"))
+        }
+        items.append(("security", "/security", "My security"))
         let nav = items.map { key, href, label -> HTML in
             key == current
                 ? "<li><a href=\"\(href)\" aria-current=\"page\">\(label)</a></li>"
@@ -37,7 +46,7 @@ enum Layout {
               </main>
             </div>
             """
-        return document(title: title, body: body)
+        return document(title: title, body: body, refreshSeconds: refreshSeconds)
     }
 
     /// A centred card for the sign-in and enrollment steps.
@@ -53,23 +62,25 @@ enum Layout {
         return document(title: title, body: body)
     }
 
-    static func document(title: String, body: HTML) -> HTML {
-        """
-        <!doctype html>
-        <html lang="en">
-        <head>
-          <meta charset="utf-8">
-          <meta name="viewport" content="width=device-width, initial-scale=1">
-          <title>\(title) · Latchkey</title>
-          <link rel="stylesheet" href="/static/app.css">
-          <script src="/static/app.js" defer></script>
-        </head>
-        <body>
-        <a class="skip-link" href="#main">Skip to content</a>
-        \(body)
-        </body>
-        </html>
-        """
+    static func document(title: String, body: HTML, refreshSeconds: Int? = nil) -> HTML {
+        let refresh: HTML = refreshSeconds.map { "<meta http-equiv=\"refresh\" content=\"\($0)\">" } ?? .empty
+        return """
+            <!doctype html>
+            <html lang="en">
+            <head>
+              <meta charset="utf-8">
+              <meta name="viewport" content="width=device-width, initial-scale=1">
+              <title>\(title) · Latchkey</title>
+              \(refresh)
+              <link rel="stylesheet" href="/static/app.css">
+              <script src="/static/app.js" defer></script>
+            </head>
+            <body>
+            <a class="skip-link" href="#main">Skip to content</a>
+            \(body)
+            </body>
+            </html>
+            """
     }
 
     /// An error or notice box; `role="alert"` so screen readers announce it.

@@ -1,0 +1,333 @@
+import Foundation
+import LatchkeyCore
+import LatchkeyStore
+
+/// Manage Members: the table, its two confirmation modals, and the bulk results.
+enum MembersPages {
+    struct Model {
+        var auth: AuthState
+        var filter: MemberDirectory.Filter
+        var page: MemberDirectory.Page
+        var firstIndex: Int
+        var roles: [(id: UUID, name: String)]
+        /// Roles' permissions, to disable Reset MFA where the server would refuse it.
+        var rolePermissions: [UUID: Set<Permission>]
+        var canReset: Bool
+        var stepUpNeeded: Bool
+        var notice: (kind: String, text: String)?
+        var now: Date
+        var idempotencyKey: String
+    }
+
+    /// The filter as query items (for links and hidden fields).
+    static func state(_ filter: MemberDirectory.Filter) -> [(String, String)] {
+        var items: [(String, String)] = []
+        if !filter.query.isEmpty { items.append(("query", filter.query)) }
+        if let role = filter.roleID { items.append(("role", role.uuidString.lowercased())) }
+        if let mfa = filter.mfa { items.append(("mfa", mfa.rawValue)) }
+        if filter.sort != .name { items.append(("sort", filter.sort.rawValue)) }
+        if filter.limit != MemberDirectory.defaultPageSize { items.append(("limit", String(filter.limit))) }
+        return items
+    }
+
+    static func link(_ filter: MemberDirectory.Filter, extra: [(String, String)] = []) -> String {
+        var components = URLComponents()
+        components.path = "/members"
+        let items = state(filter) + extra
+        components.queryItems = items.isEmpty ? nil : items.map { URLQueryItem(name: $0.0, value: $0.1) }
+        return components.string ?? "/members"
+    }
+
+    static func hiddenState(_ filter: MemberDirectory.Filter) -> HTML {
+        HTML(
+            unsafe: state(filter).map {
+                "<input type=\"hidden\" name=\"\(HTML.escape($0.0))\" value=\"\(HTML.escape($0.1))\">"
+            }.joined())
+    }
+
+    static func relative(_ date: Date?, now: Date) -> String {
+        guard let date else { return "never" }
+        let seconds = now.timeIntervalSince(date)
+        switch seconds {
+        case ..<60: return "just now"
+        case ..<3600: return "\(Int(seconds / 60)) min ago"
+        case ..<86400: let h = Int(seconds / 3600); return h == 1 ? "1 hour ago" : "\(h) hours ago"
+        case ..<172_800: return "yesterday"
+        case ..<(86400 * 30): return "\(Int(seconds / 86400)) days ago"
+        default: return DateText.short(date).prefix(10).description
+        }
+    }
+
+    static func page(_ m: Model) -> HTML {
+        let filter = m.filter
+        let last = m.firstIndex + m.page.rows.count - 1
+        let showing = m.page.rows.isEmpty ? "No members match" : "Showing \(m.firstIndex)–\(last) of \(m.page.total)"
+        let roleOptions = m.roles.map { role -> HTML in
+            "<option value=\"\(role.id.uuidString.lowercased())\"\(HTML(unsafe: filter.roleID == role.id ? " selected" : ""))>\(role.name)</option>"
+        }
+        let mfaOptions = MFAStatus.allCases.map { status -> HTML in
+            "<option value=\"\(status.rawValue)\"\(HTML(unsafe: filter.mfa == status ? " selected" : ""))>\(status.label)</option>"
+        }
+        let rows = m.page.rows.map { row(m, $0) }
+        let sortLink = { (column: String, label: String) -> HTML in
+            let ascending = MemberDirectory.Sort(rawValue: column)!
+            let descending = MemberDirectory.Sort(rawValue: "-" + column)!
+            var next = filter
+            next.sort = filter.sort == ascending ? descending : ascending
+            let current = filter.sort == ascending ? "ascending" : (filter.sort == descending ? "descending" : "none")
+            let arrow = current == "ascending" ? " ▲" : (current == "descending" ? " ▼" : "")
+            return """
+                <th scope="col" class="col-\(column)" aria-sort="\(current)"><a class="sort" href="\(link(next))">\(label)\(arrow)</a></th>
+                """
+        }
+        var previous = filter
+        previous.limit = filter.limit
+        let pager: HTML = """
+            <nav class="pager" aria-label="Pages">
+              <form method="get" action="/members" class="page-size">
+                \(hiddenState({ var f = filter; f.limit = MemberDirectory.defaultPageSize; return f }()))
+                <label for="limit">Rows per page</label>
+                <select id="limit" name="limit" data-autosubmit>
+                  \(MemberDirectory.pageSizes.map { size -> HTML in "<option value=\"\(size)\"\(HTML(unsafe: size == filter.limit ? " selected" : ""))>\(size)</option>" })
+                </select>
+                <noscript><button type="submit" class="button button-small">Apply</button></noscript>
+              </form>
+              \(m.page.previousCursor.map { cursor -> HTML in "<a class=\"button button-small\" rel=\"prev\" href=\"\(link(filter, extra: [("before", cursor), ("from", String(max(1, m.firstIndex - filter.limit)))]))\">‹ Previous</a>" } ?? "<span class=\"button button-small\" aria-disabled=\"true\">‹ Previous</span>")
+              \(m.page.nextCursor.map { cursor -> HTML in "<a class=\"button button-small\" rel=\"next\" href=\"\(link(filter, extra: [("after", cursor), ("from", String(m.firstIndex + m.page.rows.count))]))\">Next ›</a>" } ?? "<span class=\"button button-small\" aria-disabled=\"true\">Next ›</span>")
+            </nav>
+            """
+        let actions: HTML =
+            m.canReset
+            ? """
+            <div class="menu-wrap">
+              <button type="button" class="button" id="actions-button" aria-haspopup="menu" aria-expanded="false"
+                      aria-controls="actions-menu" disabled>Actions <span aria-hidden="true">▾</span></button>
+              <ul class="menu" role="menu" id="actions-menu" aria-labelledby="actions-button" hidden>
+                <li role="none"><button type="button" role="menuitem" data-bulk-reset>Reset MFA</button></li>
+              </ul>
+            </div>
+            """ : .empty
+        let notice: HTML = m.notice.map { Layout.alert($0.text, kind: $0.kind) } ?? .empty
+        let content: HTML = """
+            <div class="page-head">
+              <h1>Members</h1>
+              \(actions)
+            </div>
+            <div id="toast" aria-live="polite">\(notice)</div>
+            <form method="get" action="/members" class="filters" role="search">
+              <label class="visually-hidden" for="query">Search name or email</label>
+              <input id="query" name="query" type="search" placeholder="Search name or email…" value="\(filter.query)">
+              <label for="role-filter">Role</label>
+              <select id="role-filter" name="role" data-autosubmit><option value="">All</option>\(roleOptions)</select>
+              <label for="mfa-filter">MFA</label>
+              <select id="mfa-filter" name="mfa" data-autosubmit><option value="">All</option>\(mfaOptions)</select>
+              \(filter.sort != .name ? HTML(unsafe: "<input type=\"hidden\" name=\"sort\" value=\"\(filter.sort.rawValue)\">") : .empty)
+              \(filter.limit != MemberDirectory.defaultPageSize ? HTML(unsafe: "<input type=\"hidden\" name=\"limit\" value=\"\(filter.limit)\">") : .empty)
+              <button type="submit" class="button">Search</button>
+              <span class="count" id="showing">\(showing)</span>
+            </form>
+            <div class="selection-bar" id="selection-bar" hidden data-total="\(m.page.total)" data-page-count="\(m.page.rows.count)"></div>
+            <div class="table-wrap">
+            <table class="table members" id="members-table">
+              <thead><tr>
+                <th scope="col" class="col-check">\(m.canReset ? HTML(unsafe: "<input type=\"checkbox\" id=\"select-page\" aria-label=\"Select all members on this page\">") : .empty)</th>
+                \(sortLink("name", "Name"))
+                \(sortLink("email", "Email"))
+                <th scope="col" class="col-role">Role</th>
+                <th scope="col">MFA</th>
+                <th scope="col" class="col-last">Last sign-in</th>
+                <th scope="col" class="col-menu"><span class="visually-hidden">Actions</span></th>
+              </tr></thead>
+              <tbody>\(rows)</tbody>
+            </table>
+            </div>
+            \(m.page.rows.isEmpty ? HTML(unsafe: "<p class=\"empty\">No members match these filters.</p>") : .empty)
+            \(pager)
+            \(m.canReset ? [singleDialog(m), bulkDialog(m)] : [])
+            """
+        return Layout.app(title: "Members", auth: m.auth, current: "members", content: content)
+    }
+
+    static func row(_ m: Model, _ row: MemberDirectory.Row) -> HTML {
+        let targetPermissions = m.rolePermissions[row.roleID] ?? []
+        let denial = ResetPolicy.check(
+            actorID: m.auth.memberID, actorPermissions: m.auth.permissions, targetID: row.id,
+            targetPermissions: targetPermissions)
+        let hint: String? =
+            switch denial {
+            case .selfReset: "You cannot reset your own MFA here — use My security"
+            case .higherPrivilege: "You can't reset an \(row.roleName)'s MFA"
+            default: nil
+            }
+        let id = row.id.uuidString.lowercased()
+        let menu: HTML =
+            m.canReset
+            ? """
+            <div class="menu-wrap">
+              <button type="button" class="icon-button" id="menu-\(id)" aria-haspopup="menu" aria-expanded="false"
+                      aria-controls="menu-list-\(id)" aria-label="Actions for \(row.name)" data-row-menu>⋮</button>
+              <ul class="menu menu-right" role="menu" id="menu-list-\(id)" aria-labelledby="menu-\(id)" hidden>
+                <li role="none"><button type="button" role="menuitem" data-reset-member="\(id)" data-name="\(row.name)"
+                    data-email="\(row.email)"\(HTML(unsafe: hint == nil ? "" : " aria-disabled=\"true\" data-disabled=\"true\""))>Reset MFA</button>\(hint.map { h -> HTML in "<span class=\"menu-hint\">\(h)</span>" } ?? .empty)</li>
+              </ul>
+            </div>
+            """ : .empty
+        return """
+            <tr data-member-id="\(id)" data-name="\(row.name)">
+              <td class="col-check">\(m.canReset ? HTML(unsafe: "<input type=\"checkbox\" class=\"row-check\" value=\"\(id)\" aria-label=\"Select \(HTML.escape(row.name))\">") : .empty)</td>
+              <td class="col-name"><span class="name">\(row.name)</span><span class="folded">\(row.email) · \(row.roleName)</span></td>
+              <td class="col-email">\(row.email)</td>
+              <td class="col-role">\(row.roleName)</td>
+              <td class="col-mfa">\(StatusBadge.mfa(row.mfaStatus))</td>
+              <td class="col-last">\(relative(row.lastSignInAt, now: m.now))</td>
+              <td class="col-menu">\(menu)</td>
+            </tr>
+            """
+    }
+
+    static func stepUpField(_ m: Model, id: String) -> HTML {
+        guard m.stepUpNeeded else { return .empty }
+        return """
+            <div class="step-up">
+              <p><strong>Confirm it's you:</strong> enter a code from your authenticator app.</p>
+              <label for="\(id)">Authentication code</label>
+              <input id="\(id)" name="code" class="code-input" inputmode="numeric" autocomplete="one-time-code"
+                     pattern="[0-9]{6}" maxlength="6" required>
+            </div>
+            """
+    }
+
+    static func singleDialog(_ m: Model) -> HTML {
+        """
+        <dialog id="single-reset" class="modal" aria-labelledby="single-title" aria-describedby="single-desc">
+          <form method="post" action="/members/reset-mfa" class="stack" id="single-form">
+            \(Layout.csrfField(m.auth.csrfToken))
+            \(hiddenState(m.filter))
+            <input type="hidden" name="memberId" value="" data-field="member-id">
+            <h2 id="single-title">Reset MFA for <span data-field="name"></span>?</h2>
+            <p class="muted" data-field="email"></p>
+            <div id="single-desc">
+              <p>This will:</p>
+              <ul>
+                <li>remove <span data-field="first"></span>'s authenticator app and recovery codes</li>
+                <li>sign <span data-field="first"></span> out of every device</li>
+                <li>require <span data-field="first"></span> to set up MFA again at next sign-in\(m.auth.requireMFA ? "" : " (if they choose to; MFA is optional here)")</li>
+              </ul>
+              <p><span data-field="first"></span>'s account, role and data are not changed.</p>
+              <p class="warning"><strong>This action cannot be undone.</strong></p>
+            </div>
+            <label for="single-reason">Reason or ticket (optional)</label>
+            <input id="single-reason" name="reason" maxlength="500" autocomplete="off">
+            \(stepUpField(m, id: "single-code"))
+            <div class="modal-actions">
+              <button type="button" class="button" data-close>Cancel</button>
+              <button type="submit" class="button button-danger">Reset MFA</button>
+            </div>
+          </form>
+        </dialog>
+        """
+    }
+
+    static func bulkDialog(_ m: Model) -> HTML {
+        """
+        <dialog id="bulk-reset" class="modal" aria-labelledby="bulk-title" aria-describedby="bulk-desc">
+          <form method="post" action="/members/reset-mfa" class="stack" id="bulk-form">
+            \(Layout.csrfField(m.auth.csrfToken))
+            <input type="hidden" name="idempotencyKey" value="\(m.idempotencyKey)">
+            <input type="hidden" name="bulk" value="1">
+            <div data-field="targets"></div>
+            <h2 id="bulk-title">Reset MFA for <span data-field="count"></span> members?</h2>
+            <div id="bulk-desc">
+              <p>MFA will be reset for <strong>all <span data-field="count"></span> selected members</strong>:</p>
+              <p class="names" data-field="names"></p>
+              <p>Each member's authenticator app and recovery codes are removed and they are signed out everywhere.
+              They must set up MFA again at next sign-in.</p>
+              <p class="warning"><strong>This action cannot be undone.</strong></p>
+            </div>
+            <label for="bulk-reason">Reason or ticket (optional)</label>
+            <input id="bulk-reason" name="reason" maxlength="500" autocomplete="off">
+            <div data-field="confirm-count" hidden>
+              <label for="bulk-confirm">Type the number of members to confirm</label>
+              <input id="bulk-confirm" name="confirmCount" inputmode="numeric" autocomplete="off">
+            </div>
+            \(stepUpField(m, id: "bulk-code"))
+            <div class="modal-actions">
+              <button type="button" class="button" data-close>Cancel</button>
+              <button type="submit" class="button button-danger" data-field="submit">Reset MFA</button>
+            </div>
+          </form>
+        </dialog>
+        """
+    }
+
+    // MARK: Results
+
+    struct ResultsModel {
+        var auth: AuthState
+        var batch: ResetBatchModel
+        var results: [ResetService.MemberResult]
+    }
+
+    static func results(_ m: ResultsModel) -> HTML {
+        let batch = m.batch
+        let id = batch.id!.uuidString.lowercased()
+        guard batch.status == "completed" else {
+            let percent = batch.total == 0 ? 0 : batch.processed * 100 / batch.total
+            return Layout.app(
+                title: "Resetting MFA", auth: m.auth, current: "members",
+                content: """
+                    <h1>Resetting MFA</h1>
+                    <div class="card section" id="job" data-job="\(id)" data-poll="/api/v1/mfa-reset-jobs/\(id)">
+                      <p id="job-label">Resetting MFA — \(batch.processed.formatted()) of \(batch.total.formatted())</p>
+                      <progress id="job-progress" max="\(batch.total)" value="\(batch.processed)" aria-labelledby="job-label">\(percent)%</progress>
+                      <p class="muted">You can leave this page and come back: the reset continues on the server.</p>
+                    </div>
+                    <p><a href="/members">Back to Members</a></p>
+                    """, refreshSeconds: 2)
+        }
+        let failed = m.results.filter { $0.status == .failed }
+        let rows = m.results.map { result -> HTML in
+            let label: HTML =
+                switch result.status {
+                case .reset: "<span class=\"badge badge-success\">Reset</span>"
+                case .skipped: "<span class=\"badge badge-neutral\">Skipped</span>"
+                case .failed: "<span class=\"badge badge-danger\">Failed</span>"
+                }
+            return """
+                <tr><td>\(result.name.isEmpty ? "—" : result.name)</td><td>\(result.email.isEmpty ? result.memberId.uuidString.lowercased() : result.email)</td>
+                <td>\(label)</td><td>\(result.reason ?? "")</td></tr>
+                """
+        }
+        let retry: HTML =
+            failed.isEmpty
+            ? .empty
+            : """
+            <form method="post" action="/members/reset-mfa" class="inline-form">
+              \(Layout.csrfField(m.auth.csrfToken))
+              <input type="hidden" name="bulk" value="1">
+              <input type="hidden" name="idempotencyKey" value="retry-\(id)">
+              \(HTML(unsafe: failed.map { "<input type=\"hidden\" name=\"memberId\" value=\"\($0.memberId.uuidString.lowercased())\">" }.joined()))
+              \(failed.count > 25 ? HTML(unsafe: "<input type=\"hidden\" name=\"confirmCount\" value=\"\(failed.count)\">") : .empty)
+              <button type="submit" class="button">Retry failed (\(failed.count))</button>
+            </form>
+            """
+        return Layout.app(
+            title: "MFA reset results", auth: m.auth, current: "members",
+            content: """
+                <div class="page-head"><h1>MFA reset results</h1></div>
+                <p class="summary" id="summary">\(batch.resetCount) reset · \(batch.skippedCount) skipped · \(batch.failedCount) failed</p>
+                \(batch.reason.isEmpty ? HTML.empty : "<p class=\"muted\">Reason or ticket: \(batch.reason)</p>")
+                <div class="button-row">
+                  \(retry)
+                  <a class="button" href="/members/resets/\(id)/results.csv" download>Download CSV</a>
+                  <a class="button button-quiet" href="/members">Back to Members</a>
+                </div>
+                <div class="table-wrap">
+                <table class="table" id="results">
+                  <thead><tr><th scope="col">Member</th><th scope="col">Email</th><th scope="col">Result</th><th scope="col">Reason</th></tr></thead>
+                  <tbody>\(rows)</tbody>
+                </table>
+                </div>
+                """)
+    }
+}

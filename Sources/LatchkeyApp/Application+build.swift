@@ -37,6 +37,7 @@ public func buildApplication(services: AppServices) -> some ApplicationProtocol 
     AccountWebController(services: services).register(on: members)
     MembersAPIController(services: services).register(on: members)
     MembersWebController(services: services).register(on: members)
+    AdminWebController(services: services).register(on: members)
 
     var app = Application(
         router: router,

@@ -11,7 +11,7 @@ struct Latchkey: AsyncParsableCommand {
         commandName: "latchkey",
         abstract:
             "Member accounts with multi-factor authentication, and MFA reset for the people who lose their phone.",
-        subcommands: [Serve.self, Migrate.self, Demo.self, Org.self, Audit.self])
+        subcommands: [Serve.self, Migrate.self, Demo.self, Org.self, MFA.self, Audit.self])
 }
 
 /// Options every command that touches the database shares.
@@ -155,7 +155,39 @@ struct Org: AsyncParsableCommand {
 
 struct Audit: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Audit log tools.", subcommands: [Verify.self])
+        abstract: "Audit log tools.", subcommands: [Verify.self, Export.self])
+
+    struct Export: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Export the audit log as CSV or JSON Lines.")
+        @OptionGroup var database: DatabaseOptions
+        @Option(help: "csv or jsonl.") var format = "csv"
+        @Option(help: "Only this organization (slug); default every organization.") var organization: String?
+        @Option(help: "Write to this file instead of standard output.") var output: String?
+
+        func validate() throws {
+            guard ["csv", "jsonl"].contains(format) else { throw ValidationError("--format is csv or jsonl.") }
+        }
+
+        func run() async throws {
+            let config = try database.config()
+            let services = try await AppServices.start(config: config, logger: makeLogger(config))
+            var text = ""
+            do {
+                try await OperatorTools(services: services).exportAudit(
+                    organizationSlug: organization, jsonLines: format == "jsonl"
+                ) { text += $0 }
+            } catch let error as LatchkeyError {
+                await services.database.shutdown()
+                throw ValidationError(error.message)
+            }
+            await services.database.shutdown()
+            if let output {
+                try text.write(toFile: output, atomically: true, encoding: .utf8)
+            } else {
+                print(text, terminator: "")
+            }
+        }
+    }
 
     struct Verify: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -174,6 +206,32 @@ struct Audit: AsyncParsableCommand {
                 print(
                     "Audit log BROKEN in chain \(chain) at event \(seq)\(eventID.map { " (\($0))" } ?? ""): \(reason).")
                 throw ExitCode(2)
+            }
+        }
+    }
+}
+
+struct MFA: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mfa", abstract: "Break-glass MFA tools for the server operator.", subcommands: [Reset.self])
+
+    struct Reset: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Reset a member's MFA from the server's shell (e.g. an organization's only owner is locked out).")
+        @OptionGroup var database: DatabaseOptions
+        @Option(help: "The member's email.") var email: String
+        @Option(help: "Reason or ticket, stored in the audit event.") var reason = ""
+
+        func run() async throws {
+            let config = try database.config()
+            let services = try await AppServices.start(config: config, logger: makeLogger(config))
+            do {
+                let line = try await OperatorTools(services: services).resetMFA(email: email, reason: reason)
+                await services.database.shutdown()
+                print(line)
+            } catch let error as LatchkeyError {
+                await services.database.shutdown()
+                throw ValidationError(error.message)
             }
         }
     }

@@ -153,6 +153,15 @@ enum Assets {
         .summary { font-size: 1.15rem; font-weight: 600; }
         progress { width: 100%; height: 1.25rem; }
         pre.mail { white-space: pre-wrap; font-family: inherit; margin: 0; }
+        .mail-item h2 { margin-bottom: .25rem; }
+        .sub { display: block; font-size: .8rem; color: var(--muted); }
+        .nowrap { white-space: nowrap; }
+        .help { margin: 0 0 .5rem; color: var(--muted); font-size: .9rem; }
+        .settings { max-width: 40rem; }
+        .settings input[type=number] { font: inherit; padding: .45rem .6rem; border: 1px solid #8a94a6; border-radius: 6px; max-width: 8rem; }
+        fieldset { border: 1px solid var(--border); border-radius: 6px; padding: .75rem 1rem; margin: .5rem 0; }
+        legend { font-weight: 600; padding: 0 .25rem; }
+        .filters input[type=date] { font: inherit; padding: .4rem .5rem; border: 1px solid #8a94a6; border-radius: 6px; }
         @media (max-width: 720px) {
           .members .col-email, .members .col-role, .members .col-last { display: none; }
           .members .folded { display: block; font-size: .85rem; color: var(--muted); }

@@ -66,7 +66,8 @@ struct Harness: Sendable {
 
     /// Runs `body` against a fresh application and database.
     static func withApp(
-        requireMFA: Bool = true, _ body: @Sendable (Harness, any TestClientProtocol) async throws -> Void
+        requireMFA: Bool = true, demoMode: Bool = false,
+        _ body: @Sendable (Harness, any TestClientProtocol) async throws -> Void
     ) async throws {
         var logger = Logger(label: "test")
         logger.logLevel = .warning
@@ -74,6 +75,7 @@ struct Harness: Sendable {
         var config = AppConfig(database: location, dataDirectory: FileManager.default.temporaryDirectory.path)
         config.secretKey = RandomSource.system.bytes(32)
         config.bcryptCost = 4
+        config.demoMode = demoMode
         let clock = TestClock()
         let services = try await AppServices.start(config: config, clock: clock.clock, logger: logger)
         let orgs = OrganizationService(services: services)

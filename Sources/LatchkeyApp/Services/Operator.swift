@@ -1,0 +1,47 @@
+import FluentKit
+import Foundation
+import LatchkeyCore
+import LatchkeyStore
+
+/// What the operator CLI does with the application's own services (never a separate path to the data).
+public struct OperatorTools: Sendable {
+    let services: AppServices
+
+    public init(services: AppServices) { self.services = services }
+
+    /// Break-glass MFA reset from the server's shell, audited as the operator. Returns a line to print.
+    public func resetMFA(email: String, reason: String) async throws -> String {
+        let normalized = email.trimmingCharacters(in: .whitespaces).lowercased()
+        let ticket = try ResetInput.ticket(reason)
+        guard let member = try await MemberModel.query(on: services.db).filter(\.$email == normalized).first(),
+            let organization = try await OrganizationModel.find(member.organizationID, on: services.db)
+        else { throw LatchkeyError.notFound("No account has the email \(normalized).") }
+        let actor = ResetService.Actor(operatorFor: organization, meta: .operator_)
+        let result = try await ResetService(services: services).resetChunk(
+            [member.id!], batchID: nil, ticket: ticket.isEmpty ? "break-glass" : ticket, actor: actor)[0]
+        switch result.status {
+        case .reset:
+            return
+                "MFA reset for \(member.name) <\(member.email)> in \(organization.name): authenticator, recovery codes and sessions removed; they set up MFA again at next sign-in."
+        case .skipped: return "\(member.email) has no MFA set up: nothing to reset (recorded in the audit log)."
+        case .failed: return "Could not reset \(member.email): \(result.reason ?? "unknown reason")."
+        }
+    }
+
+    /// Writes the audit log (one organization's, or every chain) as CSV or JSON Lines.
+    public func exportAudit(organizationSlug: String?, jsonLines: Bool, write: (String) throws -> Void) async throws {
+        var organizationID: UUID?
+        if let organizationSlug {
+            guard
+                let organization = try await OrganizationModel.query(on: services.db).filter(
+                    \.$slug == organizationSlug
+                ).first()
+            else { throw LatchkeyError.notFound("No organization has the slug \(organizationSlug).") }
+            organizationID = organization.id
+        }
+        if !jsonLines { try write(AuditQuery.csvHeader) }
+        try await AuditQuery(services: services).all(organizationID: organizationID, filter: .init()) { events in
+            for event in events { try write(jsonLines ? AuditQuery.jsonLine(event) : AuditQuery.csvLine(event)) }
+        }
+    }
+}

@@ -1,0 +1,151 @@
+import Foundation
+import LatchkeyCore
+import LatchkeyStore
+
+/// Audit log, organization settings and the demo mailbox.
+enum AdminPages {
+    static func selected(_ flag: Bool) -> HTML { HTML(unsafe: flag ? " selected" : "") }
+
+    static func audit(
+        auth: AuthState, events: [AuditEventModel], next: String?, query: [String: String], error: String? = nil
+    ) -> HTML {
+        let q = { (key: String) in query[key] ?? "" }
+        var exportComponents = URLComponents()
+        exportComponents.queryItems = query.filter { !$0.value.isEmpty && $0.key != "cursor" }.sorted {
+            $0.key < $1.key
+        }
+        .map { URLQueryItem(name: $0.key, value: $0.value) }
+        let exportQuery = exportComponents.percentEncodedQuery.map { "?" + $0 } ?? ""
+        let actions = AuditAction.allCases.map { action -> HTML in
+            "<option value=\"\(action.rawValue)\"\(selected(q("action") == action.rawValue))>\(action.rawValue)</option>"
+        }
+        let results = ["success", "failure", "denied", "skipped"].map { result -> HTML in
+            "<option value=\"\(result)\"\(selected(q("result") == result))>\(result)</option>"
+        }
+        let rows = events.map { e -> HTML in
+            let badge: String =
+                switch e.result {
+                case "success": "badge-success"
+                case "skipped": "badge-neutral"
+                default: "badge-danger"
+                }
+            return """
+                <tr>
+                  <td class="nowrap"><time datetime="\(ISO8601DateFormatter().string(from: e.occurredAt))">\(DateText.seconds(e.occurredAt))</time></td>
+                  <td>\(e.actorEmail)<span class="sub">\(e.actorRole)</span></td>
+                  <td><code>\(e.action)</code></td>
+                  <td>\(e.targetEmail)</td>
+                  <td><span class="badge \(badge)">\(e.result)</span></td>
+                  <td>\(e.reason)\(e.ticket.isEmpty ? HTML.empty : "<span class=\"sub\">Ticket: \(e.ticket)</span>")</td>
+                  <td>\(e.batchID.map { String($0.uuidString.lowercased().prefix(8)) } ?? "")</td>
+                </tr>
+                """
+        }
+        var nextQuery = query
+        nextQuery["cursor"] = next
+        var nextComponents = URLComponents()
+        nextComponents.path = "/audit"
+        nextComponents.queryItems = nextQuery.filter { !$0.value.isEmpty }.sorted { $0.key < $1.key }
+            .map { URLQueryItem(name: $0.key, value: $0.value) }
+        return Layout.app(
+            title: "Audit log", auth: auth, current: "audit",
+            content: """
+                <div class="page-head"><h1>Audit log</h1>
+                  <div class="button-row">
+                    <a class="button" href="/audit/export.csv\(exportQuery)">Export CSV</a>
+                    <a class="button" href="/audit/export.jsonl\(exportQuery)">Export JSON Lines</a>
+                  </div>
+                </div>
+                \(Layout.alert(error))
+                <form method="get" action="/audit" class="filters" role="search">
+                  <label for="action">Action</label>
+                  <select id="action" name="action"><option value="">All</option>\(actions)</select>
+                  <label for="result">Result</label>
+                  <select id="result" name="result"><option value="">All</option>\(results)</select>
+                  <label for="actor">Actor email</label>
+                  <input id="actor" name="actor" type="search" value="\(q("actor"))">
+                  <label for="target">Target email</label>
+                  <input id="target" name="target" type="search" value="\(q("target"))">
+                  <label for="from">From</label>
+                  <input id="from" name="from" type="date" value="\(q("from"))">
+                  <label for="to">To</label>
+                  <input id="to" name="to" type="date" value="\(q("to"))">
+                  <button type="submit" class="button">Filter</button>
+                </form>
+                <p class="muted">Times are UTC. Newest first.</p>
+                <div class="table-wrap">
+                <table class="table members" id="audit-table">
+                  <thead><tr><th scope="col">Time (UTC)</th><th scope="col">Actor</th><th scope="col">Action</th>
+                    <th scope="col">Target</th><th scope="col">Result</th><th scope="col">Reason</th><th scope="col">Batch</th></tr></thead>
+                  <tbody>\(rows)</tbody>
+                </table>
+                </div>
+                \(events.isEmpty ? HTML(unsafe: "<p class=\"empty\">No events match.</p>") : .empty)
+                <nav class="pager" aria-label="Pages">
+                  \(next == nil ? HTML.empty : "<a class=\"button button-small\" rel=\"next\" href=\"\(nextComponents.string ?? "/audit")\">Older ›</a>")
+                </nav>
+                """)
+    }
+
+    static func settings(auth: AuthState, organization: OrganizationModel, notice: String?, error: String?) -> HTML {
+        let checked = { (flag: Bool) in HTML(unsafe: flag ? " checked" : "") }
+        return Layout.app(
+            title: "Settings", auth: auth, current: "settings",
+            content: """
+                <h1>Security settings</h1>
+                \(Layout.alert(notice, kind: "success"))
+                \(Layout.alert(error))
+                <form method="post" action="/settings" class="card section stack settings">
+                  \(Layout.csrfField(auth.csrfToken))
+                  <label class="checkbox"><input type="checkbox" name="requireMFA" value="on"\(checked(organization.requireMFA))>
+                    Require multi-factor authentication for every member</label>
+                  <p class="help">Members without MFA must set it up at their next sign-in before anything else.</p>
+                  <label for="stepUp">Step-up window (minutes)</label>
+                  <input id="stepUp" name="stepUpMinutes" type="number" min="1" max="60" required value="\(organization.stepUpWindowSeconds / 60)">
+                  <p class="help">Resetting another member's MFA needs an MFA check at most this old.</p>
+                  <label for="lifetime">Session lifetime (hours)</label>
+                  <input id="lifetime" name="sessionHours" type="number" min="1" max="720" required value="\(organization.sessionLifetimeSeconds / 3600)">
+                  <label for="idle">Idle timeout (minutes)</label>
+                  <input id="idle" name="idleMinutes" type="number" min="5" max="1440" required value="\(organization.idleTimeoutSeconds / 60)">
+                  <fieldset>
+                    <legend>Reset notifications</legend>
+                    <p class="help">The member whose MFA is reset is always told by email.</p>
+                    <label class="checkbox"><input type="checkbox" name="notifyOwners" value="on"\(checked(organization.notifyOwnersOnReset))>
+                      Also email a summary of every bulk reset to the organization's owners</label>
+                  </fieldset>
+                  <button type="submit" class="button button-primary">Save settings</button>
+                </form>
+                """)
+    }
+
+    static func mailbox(auth: AuthState, messages: [OutboxMessageModel]) -> HTML {
+        let items = messages.map { m -> HTML in
+            """
+            <article class="card section mail-item">
+              <header><h2>\(m.subject)</h2>
+              <p class="muted">To \(m.toEmail) · \(DateText.seconds(m.createdAt))\(m.sentAt == nil ? " · queued (no SMTP configured)" : "")</p></header>
+              <pre class="mail">\(m.body)</pre>
+            </article>
+            """
+        }
+        return Layout.app(
+            title: "Demo mailbox", auth: auth, current: "mailbox",
+            content: """
+                <h1>Demo mailbox</h1>
+                <p class="muted">In demo mode mail stays in the outbox; this page shows what members and owners would receive.</p>
+                \(items)
+                \(messages.isEmpty ? HTML(unsafe: "<p class=\"empty\">No messages yet.</p>") : .empty)
+                """)
+    }
+}
+
+extension DateText {
+    /// UTC time with seconds, e.g. "2026-11-29 10:04:31 UTC".
+    static func seconds(_ date: Date) -> String {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
+        return String(
+            format: "%04d-%02d-%02d %02d:%02d:%02d UTC", c.year!, c.month!, c.day!, c.hour!, c.minute!, c.second!)
+    }
+}

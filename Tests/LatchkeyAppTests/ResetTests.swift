@@ -303,6 +303,48 @@ struct ResetTests {
         }
     }
 
+    @Test("rate limits per actor and per organization answer 429 with Retry-After and change nothing")
+    func rateLimits() async throws {
+        let limits: @Sendable (inout AppConfig) -> Void = { config in
+            config.resetRequestsPerActorPerMinute = 2
+            config.resetRequestsPerOrganizationPerMinute = 4  // refused requests count too
+        }
+        try await Harness.withApp(configure: limits) { h, client in
+            var ada = try await h.enrolled("ada@acme.test", role: .admin, client: client)
+            var adam = try await h.enrolled("adam@acme.test", role: .admin, client: client)
+            let (sam, _) = try await h.member("sam@acme.test", totp: false)
+            let jane = try await h.enrolled("jane@acme.test", client: client)
+            for _ in 0..<2 {
+                let ok = try await client.api(.post, "/api/v1/members/\(sam)/mfa/reset", "{}", session: &ada.session)
+                #expect(ok.status == .ok)
+            }
+            let before = try await Footprint.of(jane.id, h)
+            let limited = try await client.api(
+                .post, "/api/v1/members/\(jane.id)/mfa/reset", "{}", session: &ada.session)
+            #expect(limited.status == .tooManyRequests)
+            #expect(limited.errorCode == "rate_limited")
+            let retryAfter = try #require(limited.headers[.retryAfter].flatMap(Int.init))
+            #expect((1...60).contains(retryAfter))
+            #expect(try await Footprint.of(jane.id, h) == before)
+            // Another admin still has their own allowance, until the organization's is spent.
+            #expect(
+                try await client.api(.post, "/api/v1/members/\(sam)/mfa/reset", "{}", session: &adam.session).status
+                    == .ok)
+            let orgLimited = try await client.api(
+                .post, "/api/v1/members/\(jane.id)/mfa/reset", "{}", session: &adam.session)
+            #expect(orgLimited.status == .tooManyRequests)
+            #expect(try await Footprint.of(jane.id, h) == before)
+            // The next window allows it again.
+            h.clock.advance(61)
+            let stepped = try await client.api(
+                .post, "/api/v1/auth/step-up", #"{"code":"\#(try h.code(ada.secret))"}"#, session: &ada.session)
+            #expect(stepped.status == .ok)
+            #expect(
+                try await client.api(.post, "/api/v1/members/\(jane.id)/mfa/reset", "{}", session: &ada.session).status
+                    == .ok)
+        }
+    }
+
     @Test("a large selection runs as a background job that reports progress and results")
     func backgroundJob() async throws {
         try await Harness.withApp { h, client in

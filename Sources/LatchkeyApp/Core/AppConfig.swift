@@ -19,6 +19,10 @@ public struct AppConfig: Sendable {
     /// Demo mode shows the demo mailbox.
     public var demoMode: Bool = false
     public var logLevel: Logger.Level = .info
+    /// Reset MFA requests one actor may make per minute.
+    public var resetRequestsPerActorPerMinute = 30
+    /// Reset MFA requests one organization may make per minute.
+    public var resetRequestsPerOrganizationPerMinute = 120
 
     public init(database: DatabaseLocation, dataDirectory: String) {
         self.database = database

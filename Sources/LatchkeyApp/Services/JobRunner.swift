@@ -15,7 +15,12 @@ struct JobRunner: Service {
     static let lease: TimeInterval = 60
 
     func run() async throws {
+        var lastPrune = Date.distantPast
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            if services.now.timeIntervalSince(lastPrune) > 300 {
+                try? await RateLimiter().prune(olderThan: 3600, now: services.now, on: services.db)
+                lastPrune = services.now
+            }
             do {
                 if try await runOne() { continue }
             } catch {

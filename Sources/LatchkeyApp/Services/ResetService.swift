@@ -119,8 +119,30 @@ struct ResetService: Sendable {
         }
     }
 
+    /// Counts the request against the per-actor and per-organization limits; 429 with a wait when exceeded.
+    func throttle(actor: Actor) async throws {
+        let config = services.config
+        var rules = [
+            RateLimiter.Rule(
+                bucket: "reset:org:\(actor.organizationID.uuidString.lowercased())",
+                limit: config.resetRequestsPerOrganizationPerMinute, window: 60)
+        ]
+        if let memberID = actor.memberID {
+            rules.append(
+                .init(
+                    bucket: "reset:actor:\(memberID.uuidString.lowercased())",
+                    limit: config.resetRequestsPerActorPerMinute, window: 60))
+        }
+        if let wait = try await RateLimiter().hit(rules, now: services.now, on: services.db) {
+            throw LatchkeyError(
+                .tooManyRequests(retryAfterSeconds: max(1, wait)), "rate_limited",
+                "Too many reset requests. Wait \(max(1, wait)) seconds and try again.")
+        }
+    }
+
     /// Resets one member (the ⋮ menu).
     func resetOne(actor: Actor, auth: AuthState?, memberID: UUID, ticket: String) async throws -> MemberResult {
+        try await throttle(actor: actor)
         try await authorize(actor: actor, auth: auth, memberIDs: [memberID], ticket: ticket)
         return try await resetChunk([memberID], batchID: nil, ticket: ticket, actor: actor)[0]
     }
@@ -150,6 +172,7 @@ struct ResetService: Sendable {
             let batch = try Self.matching(existing, requestHash: requestHash)
             return try await outcome(of: batch)
         }
+        try await throttle(actor: actor)
         try await authorize(actor: actor, auth: auth, memberIDs: unique, ticket: ticket)
         let (batch, isNew) = try await openBatch(
             actor: actor, memberIDs: unique, reason: ticket, idempotencyKey: idempotencyKey, requestHash: requestHash)

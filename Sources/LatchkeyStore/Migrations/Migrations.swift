@@ -13,6 +13,7 @@ public enum LatchkeyMigrations {
         M007CreateAuditEvents(),
         M008CreateMailOutbox(),
         M009CreateResetBatches(),
+        M010CreateRateLimits(),
     ]
 }
 
@@ -268,5 +269,21 @@ struct M009CreateResetBatches: AsyncMigration {
     func revert(on database: any Database) async throws {
         try await database.schema("reset_results").delete()
         try await database.schema("reset_batches").delete()
+    }
+}
+
+struct M010CreateRateLimits: AsyncMigration {
+    func prepare(on database: any Database) async throws {
+        try await database.schema("rate_limits")
+            .field("bucket", .string, .required)
+            .field("window_start", .int64, .required)
+            .field("hits", .int, .required)
+            .unique(on: "bucket", "window_start")
+            .create()
+        try await database.createIndex("rate_limits_window", on: "rate_limits", columns: ["window_start"])
+    }
+
+    func revert(on database: any Database) async throws {
+        try await database.schema("rate_limits").delete()
     }
 }

@@ -66,7 +66,7 @@ struct Harness: Sendable {
 
     /// Runs `body` against a fresh application and database.
     static func withApp(
-        requireMFA: Bool = true, demoMode: Bool = false,
+        requireMFA: Bool = true, demoMode: Bool = false, configure: @Sendable (inout AppConfig) -> Void = { _ in },
         _ body: @Sendable (Harness, any TestClientProtocol) async throws -> Void
     ) async throws {
         var logger = Logger(label: "test")
@@ -76,6 +76,7 @@ struct Harness: Sendable {
         config.secretKey = RandomSource.system.bytes(32)
         config.bcryptCost = 4
         config.demoMode = demoMode
+        configure(&config)
         let clock = TestClock()
         let services = try await AppServices.start(config: config, clock: clock.clock, logger: logger)
         let orgs = OrganizationService(services: services)

@@ -1,0 +1,52 @@
+import FluentKit
+import Foundation
+import SQLKit
+
+/// Fixed-window request counters in the database, so every server instance shares them.
+public struct RateLimiter: Sendable {
+    /// A limit: at most `limit` hits per `window` seconds for one bucket.
+    public struct Rule: Sendable {
+        public var bucket: String
+        public var limit: Int
+        public var window: Int64
+
+        public init(bucket: String, limit: Int, window: Int64) {
+            self.bucket = bucket
+            self.limit = limit
+            self.window = window
+        }
+    }
+
+    public init() {}
+
+    /// Counts one hit against every rule (atomically per bucket); returns the seconds to wait if any rule is
+    /// exceeded, else nil.
+    public func hit(_ rules: [Rule], now: Date, on db: any Database) async throws -> Int? {
+        let sql = db as! any SQLDatabase
+        let unix = Int64(now.timeIntervalSince1970)
+        var wait: Int?
+        for rule in rules {
+            let start = unix - unix % rule.window
+            let rows = try await sql.raw(
+                """
+                INSERT INTO rate_limits (bucket, window_start, hits) VALUES (\(bind: rule.bucket), \(bind: start), 1)
+                ON CONFLICT (bucket, window_start) DO UPDATE SET hits = rate_limits.hits + 1
+                RETURNING hits
+                """
+            ).all()
+            let hits = try rows.first?.decode(column: "hits", as: Int.self) ?? 0
+            if hits > rule.limit {
+                wait = max(wait ?? 0, Int(start + rule.window - unix))
+            }
+        }
+        return wait
+    }
+
+    /// Drops windows older than `age` seconds.
+    public func prune(olderThan age: Int64, now: Date, on db: any Database) async throws {
+        let sql = db as! any SQLDatabase
+        try await sql.delete(from: "rate_limits").where(
+            "window_start", .lessThan, Int64(now.timeIntervalSince1970) - age
+        ).run()
+    }
+}

@@ -420,12 +420,17 @@ struct ResetService: Sendable {
                     .where("member_id", .in, SQLBind.group(group.map(\.id)))
                     .run()
             }
-            // Names and emails for the results view (members of this organization only).
-            for target in targets.values {
-                try await sql.update(ResetResultModel.schema)
-                    .set("member_name", to: target.name).set("member_email", to: target.email)
-                    .where("batch_id", .equal, batchID).where("member_id", .equal, target.id).run()
-            }
+            // Names and emails for the results view, in one statement (members of this organization only).
+            try await sql.raw(
+                """
+                UPDATE reset_results SET
+                  member_name = COALESCE((SELECT name FROM members WHERE members.id = reset_results.member_id
+                                          AND members.organization_id = \(bind: actor.organizationID)), ''),
+                  member_email = COALESCE((SELECT email FROM members WHERE members.id = reset_results.member_id
+                                           AND members.organization_id = \(bind: actor.organizationID)), '')
+                WHERE batch_id = \(bind: batchID) AND member_id IN \(SQLBind.group(unique))
+                """
+            ).run()
             let reset = outcomes.filter { $0.status == .reset }.count
             let skipped = outcomes.filter { $0.status == .skipped }.count
             let failed = outcomes.count - reset - skipped

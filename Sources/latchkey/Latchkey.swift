@@ -11,7 +11,7 @@ struct Latchkey: AsyncParsableCommand {
         commandName: "latchkey",
         abstract:
             "Member accounts with multi-factor authentication, and MFA reset for the people who lose their phone.",
-        subcommands: [Serve.self, Migrate.self, Demo.self, Org.self, MFA.self, Audit.self])
+        subcommands: [Serve.self, Migrate.self, Demo.self, Org.self, MFA.self, Audit.self, Bench.self])
 }
 
 /// Options every command that touches the database shares.
@@ -233,6 +233,50 @@ struct MFA: AsyncParsableCommand {
                 await services.database.shutdown()
                 throw ValidationError(error.message)
             }
+        }
+    }
+}
+
+struct Bench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Benchmark helpers (see bench/): seed a large organization, time a bulk reset. Not for real data.",
+        subcommands: [Seed.self, Reset.self])
+
+    static func printJSON(_ value: some Encodable) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        print(String(decoding: try encoder.encode(value), as: UTF8.self))
+    }
+
+    struct Seed: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create an organization with N enrolled members.")
+        @OptionGroup var database: DatabaseOptions
+        @Option(help: "Organization slug.") var slug: String
+        @Option(help: "Members to create.") var members: Int
+
+        func run() async throws {
+            var config = try database.config()
+            config.logLevel = .error
+            let services = try await AppServices.start(config: config, logger: makeLogger(config))
+            let seeded = try await BenchTools(services: services).seed(slug: slug, count: members)
+            await services.database.shutdown()
+            try Bench.printJSON(seeded)
+        }
+    }
+
+    struct Reset: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Reset every member of a seeded organization in one request; print the time.")
+        @OptionGroup var database: DatabaseOptions
+        @Option(help: "Organization slug.") var slug: String
+
+        func run() async throws {
+            var config = try database.config()
+            config.logLevel = .error
+            let services = try await AppServices.start(config: config, logger: makeLogger(config))
+            let timed = try await BenchTools(services: services).resetAll(slug: slug)
+            await services.database.shutdown()
+            try Bench.printJSON(timed)
         }
     }
 }

@@ -22,6 +22,20 @@ public struct DemoSeeder: Sendable {
         public var password: String
         public var mfaStatus: String
         public var totpSecret: String?
+
+        enum CodingKeys: String, CodingKey { case email, name, organization, role, password, mfaStatus, totpSecret }
+
+        /// Writes `"totpSecret": null` for accounts without MFA rather than leaving the key out.
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(email, forKey: .email)
+            try container.encode(name, forKey: .name)
+            try container.encode(organization, forKey: .organization)
+            try container.encode(role, forKey: .role)
+            try container.encode(password, forKey: .password)
+            try container.encode(mfaStatus, forKey: .mfaStatus)
+            if let totpSecret { try container.encode(totpSecret, forKey: .totpSecret) } else { try container.encodeNil(forKey: .totpSecret) }
+        }
     }
 
     static let firstNames = [

@@ -56,35 +56,22 @@ public struct AuditStore: Sendable {
         organizationID?.uuidString.lowercased() ?? "instance"
     }
 
-    /// Appends one event. A concurrent writer taking the same position makes the insert fail on the
-    /// (chain, seq) unique constraint; the append then re-reads the head and tries again.
-    @discardableResult
-    public func append(_ entry: AuditEntry, at now: Date, on db: any Database) async throws -> AuditEventModel {
-        let chain = Self.chainName(entry.organizationID)
-        var lastError: (any Error)?
-        for _ in 0..<20 {
-            let head = try await AuditEventModel.query(on: db).filter(\.$chain == chain).sort(\.$seq, .descending)
-                .first()
-            let millis = Int64((now.timeIntervalSince1970 * 1000).rounded(.down))
-            let record = AuditRecord(
-                chain: chain, seq: (head?.seq ?? 0) + 1, organizationID: entry.organizationID, occurredAtMillis: millis,
-                actorID: entry.actorID, actorEmail: entry.actorEmail, actorRole: entry.actorRole,
-                action: entry.action.rawValue, targetID: entry.targetID, targetEmail: entry.targetEmail,
-                result: entry.result.rawValue, reason: entry.reason, batchID: entry.batchID, requestID: entry.requestID,
-                ip: entry.ip, userAgent: entry.userAgent, ticket: entry.ticket)
-            let model = AuditEventModel(record: record, prevHash: head?.hash ?? AuditRecord.genesisHash)
+    /// Runs `body` again (up to 20 times) while it fails on a unique constraint: another writer took the same
+    /// audit chain position, so the work is redone against the new head. `body` should be one transaction.
+    public static func retryingOnConflict<T: Sendable>(_ body: @Sendable () async throws -> T) async throws -> T {
+        var attempt = 0
+        while true {
             do {
-                try await model.create(on: db)
-                return model
-            } catch {
-                guard let databaseError = error as? any DatabaseError, databaseError.isConstraintFailure else {
-                    throw error
-                }
-                lastError = error
-                continue
+                return try await body()
+            } catch  where isConflict(error) && attempt < 20 {
+                attempt += 1
             }
         }
-        throw lastError ?? LatchkeyError(.internalError, "audit_contention", "Could not append to the audit log.")
+    }
+
+    /// Appends one event.
+    public func append(_ entry: AuditEntry, at now: Date, on db: any Database) async throws {
+        try await Self.retryingOnConflict { try await appendAll([entry], at: now, on: db) }
     }
 
     /// Appends several events of one organization in order with one insert. Run it inside the transaction

@@ -34,7 +34,11 @@ public struct DemoSeeder: Sendable {
             try container.encode(role, forKey: .role)
             try container.encode(password, forKey: .password)
             try container.encode(mfaStatus, forKey: .mfaStatus)
-            if let totpSecret { try container.encode(totpSecret, forKey: .totpSecret) } else { try container.encodeNil(forKey: .totpSecret) }
+            if let totpSecret {
+                try container.encode(totpSecret, forKey: .totpSecret)
+            } else {
+                try container.encodeNil(forKey: .totpSecret)
+            }
         }
     }
 

@@ -88,15 +88,9 @@ struct ResetService: Sendable {
                 actorRole: actor.roleName, action: .mfaReset, targetID: id, result: .denied, reason: reason,
                 requestID: actor.meta.requestID, ip: actor.meta.ip, userAgent: actor.meta.userAgent, ticket: ticket)
         }
-        var attempt = 0
-        while true {
-            do {
-                try await services.db.transaction { tx in
-                    try await self.services.audit.appendAll(Array(entries), at: self.services.now, on: tx)
-                }
-                break
-            } catch  where AuditStore.isConflict(error) && attempt < 10 {
-                attempt += 1
+        try await AuditStore.retryingOnConflict {
+            try await services.db.transaction { tx in
+                try await self.services.audit.appendAll(Array(entries), at: self.services.now, on: tx)
             }
         }
         throw error
@@ -304,14 +298,9 @@ struct ResetService: Sendable {
     /// Returns one result per requested id, in order.
     @discardableResult
     func resetChunk(_ memberIDs: [UUID], batchID: UUID?, ticket: String, actor: Actor) async throws -> [MemberResult] {
-        var attempt = 0
-        while true {
-            do {
-                return try await services.db.transaction { tx in
-                    try await self.resetChunk(memberIDs, batchID: batchID, ticket: ticket, actor: actor, on: tx)
-                }
-            } catch  where AuditStore.isConflict(error) && attempt < 10 {
-                attempt += 1
+        try await AuditStore.retryingOnConflict {
+            try await services.db.transaction { tx in
+                try await self.resetChunk(memberIDs, batchID: batchID, ticket: ticket, actor: actor, on: tx)
             }
         }
     }

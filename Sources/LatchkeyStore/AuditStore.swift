@@ -84,8 +84,8 @@ public struct AuditStore: Sendable {
         var seq = head?.seq ?? 0
         var previous = head?.hash ?? AuditRecord.genesisHash
         let millis = Int64((now.timeIntervalSince1970 * 1000).rounded(.down))
-        var models: [AuditEventModel] = []
-        models.reserveCapacity(entries.count)
+        var rows: [[any SQLExpression]] = []
+        rows.reserveCapacity(entries.count)
         for entry in entries {
             precondition(Self.chainName(entry.organizationID) == chain, "appendAll takes one organization's events")
             seq += 1
@@ -95,14 +95,27 @@ public struct AuditStore: Sendable {
                 action: entry.action.rawValue, targetID: entry.targetID, targetEmail: entry.targetEmail,
                 result: entry.result.rawValue, reason: entry.reason, batchID: entry.batchID, requestID: entry.requestID,
                 ip: entry.ip, userAgent: entry.userAgent, ticket: entry.ticket)
-            let model = AuditEventModel(record: record, prevHash: previous)
-            previous = model.hash
-            models.append(model)
+            let hash = record.hash(previous: previous)
+            let optional = { (id: UUID?) -> any SQLExpression in id.map { SQLBind($0) } ?? SQLLiteral.null }
+            rows.append([
+                SQLBind(UUID()), SQLBind(chain), SQLBind(seq), optional(record.organizationID),
+                SQLBind(Date(timeIntervalSince1970: Double(millis) / 1000)), optional(record.actorID),
+                SQLBind(record.actorEmail), SQLBind(record.actorRole), SQLBind(record.action),
+                optional(record.targetID),
+                SQLBind(record.targetEmail), SQLBind(record.result), SQLBind(record.reason), optional(record.batchID),
+                SQLBind(record.requestID), SQLBind(record.ip), SQLBind(record.userAgent), SQLBind(record.ticket),
+                SQLBind(previous), SQLBind(hash),
+            ])
+            previous = hash
         }
-        for chunk in stride(from: 0, to: models.count, by: 500) {
-            try await Array(models[chunk..<min(chunk + 500, models.count)]).create(on: db)
-        }
+        try await BulkInsert.rows(rows, into: AuditEventModel.schema, columns: Self.columns, on: db)
     }
+
+    static let columns = [
+        "id", "chain", "seq", "organization_id", "occurred_at", "actor_id", "actor_email", "actor_role", "action",
+        "target_id", "target_email", "result", "reason", "batch_id", "request_id", "ip", "user_agent", "ticket",
+        "prev_hash", "hash",
+    ]
 
     /// The outcome of walking a chain.
     public enum Verification: Sendable, Equatable {

@@ -87,8 +87,13 @@ public final class LatchkeyDatabase: Sendable {
     /// The same handle as an SQLKit database, for set-based statements.
     public var sql: any SQLDatabase { db as! any SQLDatabase }
 
-    /// Applies every pending migration.
+    /// Applies every pending migration (and, on SQLite, switches the file to write-ahead logging: one
+    /// fsync per transaction at the log instead of several at the database).
     public func migrate() async throws {
+        if case .sqlite = location {
+            _ = try await sql.raw("PRAGMA journal_mode = WAL").all()
+            try await sql.raw("PRAGMA synchronous = NORMAL").run()
+        }
         let migrations = Migrations()
         migrations.add(LatchkeyMigrations.all)
         let migrator = Migrator(

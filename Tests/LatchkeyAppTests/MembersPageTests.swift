@@ -20,6 +20,7 @@ struct MembersPageTests {
             let page = try await client.page("/members?limit=10", session: &admin.session)
             #expect(page.status == .ok)
             #expect(page.text.contains("Showing 1–10 of 32"))
+            let total = 34  // with the two members added for the search checks below
             #expect(!page.text.contains("gus@globex.test"))
             #expect(page.text.contains("aria-label=\"Select all members on this page\""))
             #expect(page.text.contains("id=\"actions-button\""))
@@ -28,6 +29,20 @@ struct MembersPageTests {
             let search = try await client.page("/members?query=SAM", session: &admin.session)
             #expect(search.text.contains("sam@acme.test"))
             #expect(search.text.contains("Showing 1–1 of 1"))
+            // Word-prefix search over name words and email: every query word must match.
+            try await h.member("jane.doe@acme.test", name: "Jane Doe", totp: false)
+            try await h.member("john.doering@acme.test", name: "John Doering", totp: false)
+            let emails = { (query: String) async throws -> Set<String> in
+                let json = try await client.api(
+                    .get, "/api/v1/members?limit=100&query=\(query)", session: &admin.session
+                ).json
+                return Set((json["members"] as? [[String: Any]] ?? []).compactMap { $0["email"] as? String })
+            }
+            #expect(try await emails("doe") == ["jane.doe@acme.test", "john.doering@acme.test"])
+            #expect(try await emails("jane%20do") == ["jane.doe@acme.test"])
+            #expect(try await emails("JANE.DOE%40acme") == ["jane.doe@acme.test"])
+            #expect(try await emails("oe").isEmpty)
+            #expect(try await emails("gus").isEmpty)  // another organization's member is never found
             let notSetUp = try await client.page("/members?mfa=not_set_up", session: &admin.session)
             #expect(notSetUp.text.contains("sam@acme.test") && !notSetUp.text.contains("ada@acme.test"))
 
@@ -40,8 +55,8 @@ struct MembersPageTests {
                 seen += (json["members"] as? [[String: Any]] ?? []).compactMap { $0["email"] as? String }
                 cursor = json["nextCursor"] as? String
             } while cursor != nil
-            #expect(seen.count == 32)
-            #expect(Set(seen).count == 32)
+            #expect(seen.count == total)
+            #expect(Set(seen).count == total)
             for bad in ["limit=0", "limit=500", "mfa=maybe", "role=nope", "cursor=%%%", "sort=age"] {
                 let response = try await client.api(.get, "/api/v1/members?\(bad)", session: &admin.session)
                 #expect(response.status == .badRequest, "\(bad)")

@@ -46,9 +46,11 @@ public struct BenchTools: Sendable {
             var credentials: [SQLQueryString] = []
             var codes: [SQLQueryString] = []
             var sessions: [SQLQueryString] = []
+            var indexed: [(id: UUID, organizationID: UUID, name: String, email: String)] = []
             for index in start..<min(start + 1000, count) {
                 let id = UUID()
                 let name = "\(first[index % first.count]) \(last[(index / first.count) % last.count]) \(index)"
+                indexed.append((id, created.organizationID, name, "m\(index)@\(slug).bench"))
                 let mfa: MFAStatus = index % 10 < 7 ? .enabled : (index % 10 < 9 ? .notSetUp : .resetPending)
                 members.append(
                     "(\(bind: id), \(bind: created.organizationID), \(bind: created.roles[.member]!), \(bind: "m\(index)@\(slug).bench"), \(bind: name), 'x', 'active', \(bind: mfa.rawValue), 0, \(bind: now))"
@@ -68,11 +70,13 @@ public struct BenchTools: Sendable {
             let codeRows = codes.joined(separator: ", ")
             let sessionRows = sessions.joined(separator: ", ")
             let enrolled = !credentials.isEmpty
+            let searchRows = indexed
             try await services.db.transaction { tx in
                 let sql = tx as! any SQLDatabase
                 try await sql.raw(
                     "INSERT INTO members (id, organization_id, role_id, email, name, password_hash, status, mfa_status, failed_attempts, created_at) VALUES \(memberRows)"
                 ).run()
+                try await SearchIndex.add(searchRows, on: tx)
                 if enrolled {
                     try await sql.raw(
                         "INSERT INTO totp_credentials (id, member_id, secret_ciphertext, confirmed, created_at) VALUES \(credentialRows)"

@@ -149,6 +149,7 @@ public struct DemoSeeder: Sendable {
         let (members_, credentials_, codes_) = (members, credentials, codes)
         try await db.transaction { tx in
             for chunk in members_.chunked(500) { try await chunk.create(on: tx) }
+            try await SearchIndex.add(members_.map { ($0.id!, $0.organizationID, $0.name, $0.email) }, on: tx)
             for chunk in credentials_.chunked(500) { try await chunk.create(on: tx) }
             for chunk in codes_.chunked(1000) { try await chunk.create(on: tx) }
         }

@@ -50,10 +50,9 @@ struct JobRunner: Service {
         let actor = try await actorOf(batch)
         let reset = ResetService(services: services)
         while true {
-            let pending = try await ResetResultModel.query(on: services.db).filter(\.$batchID == id)
-                .filter(\.$status == "pending").sort(\.$position).limit(ResetService.chunkSize).all()
+            let pending = try await reset.pendingMembers(batchID: id)
             if pending.isEmpty { break }
-            try await reset.resetChunk(pending.map(\.memberID), batchID: id, ticket: batch.reason, actor: actor)
+            try await reset.resetChunk(pending, batchID: id, ticket: batch.reason, actor: actor)
             try await ResetBatchModel.query(on: services.db).filter(\.$id == id)
                 .set(\.$leaseUntil, to: services.now.addingTimeInterval(Self.lease)).update()
         }

@@ -102,12 +102,15 @@ struct MemberDirectory: Sendable {
         if let mfa = filter.mfa {
             builder = builder.where(SQLColumn("mfa_status", table: "members"), .equal, SQLBind(mfa.rawValue))
         }
-        if !filter.query.isEmpty {
-            let needle = "%" + filter.query.lowercased().filter { $0 != "%" && $0 != "_" && $0 != "\\" } + "%"
-            builder = builder.where { group in
-                group.where(SQLFunction("LOWER", args: SQLColumn("name", table: "members")), .like, SQLBind(needle))
-                    .orWhere(SQLColumn("email", table: "members"), .like, SQLBind(needle))
+        // Each word of the query must start one of the member's indexed terms (an index range scan each).
+        for word in SearchTerms.queryTerms(filter.query).prefix(5) {
+            let matching = SQLSubquery.select {
+                $0.column("member_id").from("member_search_terms")
+                    .where("organization_id", .equal, SQLBind(organizationID))
+                    .where("term", .greaterThanOrEqual, SQLBind(word))
+                    .where("term", .lessThan, SQLBind(SearchTerms.upperBound(word)))
             }
+            builder = builder.where(SQLColumn("id", table: "members"), .in, matching)
         }
         return builder
     }
@@ -166,11 +169,16 @@ struct MemberDirectory: Sendable {
             previousCursor: previous)
     }
 
-    /// How many members match.
-    func count(organizationID: UUID, filter: Filter) async throws -> Int {
-        let query = applyFilter(
-            services.sql.select().column(SQLFunction("COUNT", args: SQLLiteral.all), as: "n").from("members"),
-            organizationID: organizationID, filter: filter)
+    /// How many members match, counting at most `cap` (past the most one bulk request may reset, the exact
+    /// number does not change what the page offers, and counting stays cheap on large organizations).
+    func count(organizationID: UUID, filter: Filter, cap: Int = ResetService.maximumPerRequest + 1) async throws -> Int
+    {
+        let matching = applyFilter(
+            services.sql.select().column(SQLLiteral.numeric("1"), as: "one").from("members"),
+            organizationID: organizationID, filter: filter
+        ).limit(cap)
+        let query = services.sql.select().column(SQLFunction("COUNT", args: SQLLiteral.all), as: "n")
+            .from(SQLAlias(SQLGroupExpression(matching.query), as: SQLIdentifier("matching")))
         return try await query.first()?.decode(column: "n", as: Int.self) ?? 0
     }
 

@@ -83,6 +83,7 @@ public struct OrganizationService: Sendable {
             organizationID: organizationID, roleID: roleID, email: normalized, name: name,
             passwordHash: try await services.passwords.hash(password), createdAt: services.now)
         try await member.create(on: db)
+        try await SearchIndex.add([(member.id!, organizationID, name, normalized)], on: db)
         try await services.audit.append(
             AuditEntry(
                 organizationID: organizationID, actorEmail: "operator", actorRole: "operator", action: .memberCreated,

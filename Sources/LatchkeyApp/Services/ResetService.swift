@@ -215,22 +215,22 @@ struct ResetService: Sendable {
         batch.userAgent = actor.meta.userAgent
         batch.createdAt = now
         let batchID = batch.id!
-        let results = memberIDs.enumerated().map { position, memberID in
-            let row = ResetResultModel()
-            row.id = UUID()
-            row.batchID = batchID
-            row.position = position
-            row.memberID = memberID
-            row.status = "pending"
-            row.reason = ""
-            row.memberName = ""
-            row.memberEmail = ""
-            return row
+        let results: [[any SQLExpression]] = memberIDs.enumerated().map { position, memberID in
+            [
+                SQLBind(UUID()), SQLBind(batchID), SQLBind(position), SQLBind(memberID), SQLBind("pending"),
+                SQLBind(""),
+                SQLBind(""), SQLBind(""),
+            ]
         }
         do {
             try await db.transaction { tx in
                 try await batch.create(on: tx)
-                for chunk in results.chunked(1000) { try await Array(chunk).create(on: tx) }
+                try await BulkInsert.rows(
+                    results, into: ResetResultModel.schema,
+                    columns: [
+                        "id", "batch_id", "position", "member_id", "status", "reason", "member_name", "member_email",
+                    ],
+                    on: tx)
             }
         } catch  where AuditStore.isConflict(error) {
             // Another request with the same key won the race.
@@ -262,15 +262,22 @@ struct ResetService: Sendable {
     /// crash: only `pending` rows are taken.
     func process(batchID: UUID, actor: Actor) async throws {
         while true {
-            let pending = try await ResetResultModel.query(on: services.db).filter(\.$batchID == batchID)
-                .filter(\.$status == "pending").sort(\.$position).limit(Self.chunkSize).all()
+            let pending = try await pendingMembers(batchID: batchID)
             if pending.isEmpty { break }
             let ticket = try await ResetBatchModel.find(batchID, on: services.db)?.reason ?? ""
-            try await resetChunk(pending.map(\.memberID), batchID: batchID, ticket: ticket, actor: actor)
+            try await resetChunk(pending, batchID: batchID, ticket: ticket, actor: actor)
         }
         try await ResetBatchModel.query(on: services.db).filter(\.$id == batchID)
             .set(\.$status, to: "completed").set(\.$finishedAt, to: services.now).update()
         try await notifyOwners(batchID: batchID, actor: actor)
+    }
+
+    /// The next chunk of members still pending in a batch, in request order.
+    func pendingMembers(batchID: UUID) async throws -> [UUID] {
+        try await services.sql.select().column("member_id").from(ResetResultModel.schema)
+            .where("batch_id", .equal, batchID).where("status", .equal, "pending")
+            .orderBy("position").limit(Self.chunkSize).all()
+            .map { try $0.decode(column: "member_id", as: UUID.self) }
     }
 
     /// The batch's results in request order.
@@ -396,7 +403,15 @@ struct ResetService: Sendable {
             guard outcome.status == .reset, let target = outcome.target else { return nil }
             return Notifications.resetNotice(to: target, actor: actor, ticket: ticket, at: now)
         }
-        for chunk in messages.chunked(500) { try await Array(chunk).create(on: tx) }
+        try await BulkInsert.rows(
+            messages.map {
+                [
+                    SQLBind($0.id!), SQLBind(actor.organizationID), SQLBind($0.toEmail), SQLBind($0.subject),
+                    SQLBind($0.body),
+                    SQLBind($0.createdAt), SQLBind(0),
+                ]
+            }, into: OutboxMessageModel.schema,
+            columns: ["id", "organization_id", "to_email", "subject", "body", "created_at", "attempts"], on: tx)
 
         if let batchID {
             // Record the results set-based: one statement per distinct (status, reason).

@@ -289,7 +289,11 @@ enum Assets {
               bar.hidden = false;
             } else if (rows.length > 0 && selected().length === rows.length && total > rows.length) {
               bar.append(`${rows.length} ${plural(rows.length)} on this page are selected. `);
-              bar.append(linkButton(`Select all ${total.toLocaleString()} members that match`, () => { allMatching = true; render(); }));
+              if (bar.dataset.capped === "true") {
+                bar.append("More than 10,000 members match: narrow the search to reset them all at once.");
+              } else {
+                bar.append(linkButton(`Select all ${total.toLocaleString()} members that match`, () => { allMatching = true; render(); }));
+              }
               bar.hidden = false;
             } else if (selected().length > 0) {
               bar.append(`${selected().length} ${plural(selected().length)} selected.`);

@@ -61,7 +61,9 @@ enum MembersPages {
     static func page(_ m: Model) -> HTML {
         let filter = m.filter
         let last = m.firstIndex + m.page.rows.count - 1
-        let showing = m.page.rows.isEmpty ? "No members match" : "Showing \(m.firstIndex)–\(last) of \(m.page.total)"
+        let capped = m.page.total > ResetService.maximumPerRequest
+        let totalText = capped ? "\(ResetService.maximumPerRequest.formatted())+" : m.page.total.formatted()
+        let showing = m.page.rows.isEmpty ? "No members match" : "Showing \(m.firstIndex)–\(last) of \(totalText)"
         let roleOptions = m.roles.map { role -> HTML in
             "<option value=\"\(role.id.uuidString.lowercased())\"\(HTML(unsafe: filter.roleID == role.id ? " selected" : ""))>\(role.name)</option>"
         }
@@ -126,7 +128,7 @@ enum MembersPages {
               <button type="submit" class="button">Search</button>
               <span class="count" id="showing">\(showing)</span>
             </form>
-            <div class="selection-bar" id="selection-bar" hidden data-total="\(m.page.total)" data-page-count="\(m.page.rows.count)"></div>
+            <div class="selection-bar" id="selection-bar" hidden data-total="\(m.page.total)" data-capped="\(capped ? "true" : "false")" data-page-count="\(m.page.rows.count)"></div>
             <div class="table-wrap">
             <table class="table members" id="members-table">
               <thead><tr>

@@ -14,6 +14,7 @@ public enum LatchkeyMigrations {
         M008CreateMailOutbox(),
         M009CreateResetBatches(),
         M010CreateRateLimits(),
+        M011CreateMemberSearchTerms(),
     ]
 }
 
@@ -285,5 +286,30 @@ struct M010CreateRateLimits: AsyncMigration {
 
     func revert(on database: any Database) async throws {
         try await database.schema("rate_limits").delete()
+    }
+}
+
+struct M011CreateMemberSearchTerms: AsyncMigration {
+    func prepare(on database: any Database) async throws {
+        try await database.schema("member_search_terms")
+            .field("member_id", .uuid, .required, .references("members", "id", onDelete: .cascade))
+            .field("organization_id", .uuid, .required)
+            .field("term", .string, .required)
+            .create()
+        try await database.createIndex(
+            "search_org_term", on: "member_search_terms", columns: ["organization_id", "term", "member_id"])
+        try await database.createIndex("search_member", on: "member_search_terms", columns: ["member_id"])
+        // Index the members that already exist.
+        var offset = 0
+        while true {
+            let members = try await MemberModel.query(on: database).sort(\.$id).range(offset..<(offset + 1000)).all()
+            if members.isEmpty { break }
+            try await SearchIndex.add(members.map { ($0.id!, $0.organizationID, $0.name, $0.email) }, on: database)
+            offset += members.count
+        }
+    }
+
+    func revert(on database: any Database) async throws {
+        try await database.schema("member_search_terms").delete()
     }
 }

@@ -102,17 +102,34 @@ struct MemberDirectory: Sendable {
         if let mfa = filter.mfa {
             builder = builder.where(SQLColumn("mfa_status", table: "members"), .equal, SQLBind(mfa.rawValue))
         }
-        // Each word of the query must start one of the member's indexed terms (an index range scan each).
-        for word in SearchTerms.queryTerms(filter.query).prefix(5) {
-            let matching = SQLSubquery.select {
-                $0.column("member_id").from("member_search_terms")
-                    .where("organization_id", .equal, SQLBind(organizationID))
-                    .where("term", .greaterThanOrEqual, SQLBind(word))
-                    .where("term", .lessThan, SQLBind(SearchTerms.upperBound(word)))
-            }
-            builder = builder.where(SQLColumn("id", table: "members"), .in, matching)
+        // Further query words must each start one of the member's terms too (the first one drives, see `source`).
+        for word in SearchTerms.queryTerms(filter.query).prefix(5).dropFirst() {
+            builder = builder.where(
+                SQLColumn("id", table: "members"), .in, Self.matching(word, organizationID: organizationID))
         }
         return builder
+    }
+
+    /// The ids whose terms start with `word` (an index range scan on `member_search_terms`).
+    static func matching(_ word: String, organizationID: UUID) -> some SQLExpression {
+        SQLSubquery.select {
+            $0.distinct().column("member_id").from("member_search_terms")
+                .where("organization_id", .equal, SQLBind(organizationID))
+                .where("term", .greaterThanOrEqual, SQLBind(word))
+                .where("term", .lessThan, SQLBind(SearchTerms.upperBound(word)))
+        }
+    }
+
+    /// Where the rows come from: with a search, the members whose terms match the first query word (so the
+    /// database starts from the few matches, not from every member); otherwise the members table.
+    private func source<B: SQLJoinBuilder & SQLPredicateBuilder>(_ builder: B, organizationID: UUID, filter: Filter)
+        -> B
+    {
+        guard let first = SearchTerms.queryTerms(filter.query).first else { return builder }
+        return builder.join(
+            SQLAlias(Self.matching(first, organizationID: organizationID), as: SQLIdentifier("hits")),
+            method: SQLJoinMethod.inner,
+            on: SQLColumn("member_id", table: "hits"), .equal, SQLColumn("id", table: "members"))
     }
 
     /// One page after (or before) a cursor.
@@ -131,6 +148,7 @@ struct MemberDirectory: Sendable {
             .column(SQLColumn("mfa_status", table: "members"), as: "mfa_status")
             .column(SQLColumn("last_sign_in_at", table: "members"), as: "last_sign_in_at")
             .from("members")
+        query = source(query, organizationID: organizationID, filter: filter)
             .join("roles", on: SQLColumn("role_id", table: "members"), .equal, SQLColumn("id", table: "roles"))
         query = applyFilter(query, organizationID: organizationID, filter: filter)
         if let text = after ?? before {
@@ -174,7 +192,9 @@ struct MemberDirectory: Sendable {
     func count(organizationID: UUID, filter: Filter, cap: Int = ResetService.maximumPerRequest + 1) async throws -> Int
     {
         let matching = applyFilter(
-            services.sql.select().column(SQLLiteral.numeric("1"), as: "one").from("members"),
+            source(
+                services.sql.select().column(SQLLiteral.numeric("1"), as: "one").from("members"),
+                organizationID: organizationID, filter: filter),
             organizationID: organizationID, filter: filter
         ).limit(cap)
         let query = services.sql.select().column(SQLFunction("COUNT", args: SQLLiteral.all), as: "n")
@@ -185,7 +205,9 @@ struct MemberDirectory: Sendable {
     /// Every matching member id, up to `limit` (the server evaluates "select all N matching").
     func allIDs(organizationID: UUID, filter: Filter, limit: Int) async throws -> [UUID] {
         let query = applyFilter(
-            services.sql.select().column(SQLColumn("id", table: "members"), as: "id").from("members"),
+            source(
+                services.sql.select().column(SQLColumn("id", table: "members"), as: "id").from("members"),
+                organizationID: organizationID, filter: filter),
             organizationID: organizationID, filter: filter)
         return try await query.orderBy(SQLColumn("name", table: "members")).orderBy(SQLColumn("id", table: "members"))
             .limit(limit).all().map { try $0.decode(column: "id", as: UUID.self) }

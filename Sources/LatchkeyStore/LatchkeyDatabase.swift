@@ -55,6 +55,10 @@ public final class LatchkeyDatabase: Sendable {
     /// Opens (but does not migrate) the database.
     public init(location: DatabaseLocation, logger: Logger) throws {
         self.location = location
+        // Drivers log every statement with its bind values at debug level: password hashes, token hashes
+        // and sealed secrets must never reach the logs, whatever LOG_LEVEL says.
+        var logger = logger
+        if logger.logLevel < .info { logger.logLevel = .info }
         self.logger = logger
         switch location {
         case .sqlite(let path):

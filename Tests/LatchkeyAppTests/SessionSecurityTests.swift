@@ -29,6 +29,30 @@ struct SessionSecurityTests {
         }
     }
 
+    @Test("passwords, codes, secrets and session tokens never reach the logs, even at trace level")
+    func noSecretsInLogs() async throws {
+        let capture = CapturingLogHandler()
+        try await Harness.withApp(capture: capture) { h, client in
+            var admin = try await h.enrolled("ada@acme.test", role: .admin, client: client)
+            let (_, secret) = try await h.member("jane@acme.test", totp: true)
+            let code = try h.code(secret!)
+            var jane = try await client.signIn("jane@acme.test", code: code)
+            _ = try await client.api(
+                .post,
+                "/api/v1/members/\(try await MemberModel.query(on: h.db).filter(\.$email == "jane@acme.test").first()!.id!)/mfa/reset",
+                "{}", session: &admin.session)
+            _ = try await client.api(.get, "/api/v1/auth/session", session: &jane)
+            let logs = capture.text
+            #expect(!logs.isEmpty, "the capture saw the server's logs")
+            let token = try #require(admin.session.cookies[Cookies.session])
+            for secretText in [
+                Harness.password, code, Base32.encode(secret!), token, sha256Hex(token), admin.session.csrf!,
+            ] {
+                #expect(!logs.contains(secretText), "a secret reached the logs")
+            }
+        }
+    }
+
     @Test("a missing or wrong CSRF token is refused with 403 and changes nothing")
     func csrf() async throws {
         try await Harness.withApp { h, client in

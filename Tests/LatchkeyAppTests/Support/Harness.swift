@@ -67,10 +67,15 @@ struct Harness: Sendable {
     /// Runs `body` against a fresh application and database.
     static func withApp(
         requireMFA: Bool = true, demoMode: Bool = false, configure: @Sendable (inout AppConfig) -> Void = { _ in },
+        capture: CapturingLogHandler? = nil,
         _ body: @Sendable (Harness, any TestClientProtocol) async throws -> Void
     ) async throws {
         var logger = Logger(label: "test")
         logger.logLevel = .warning
+        if let capture {
+            logger = Logger(label: "test") { _ in capture }
+            logger.logLevel = .trace
+        }
         let (location, cleanup) = try await TestDatabase.fresh(logger: logger)
         var config = AppConfig(database: location, dataDirectory: FileManager.default.temporaryDirectory.path)
         config.secretKey = RandomSource.system.bytes(32)
@@ -230,4 +235,26 @@ func csrfField(in html: String) -> String? {
     guard let range = html.range(of: "name=\"_csrf\" value=\"") else { return nil }
     let rest = html[range.upperBound...]
     return rest.firstIndex(of: "\"").map { String(rest[..<$0]) }
+}
+
+/// Keeps every log line (message and metadata) so a test can search them.
+struct CapturingLogHandler: LogHandler {
+    let lines = NIOLockedValueBox<[String]>([])
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .trace
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(
+        level: Logger.Level, message: Logger.Message, metadata extra: Logger.Metadata?, source: String, file: String,
+        function: String, line: UInt
+    ) {
+        let all = metadata.merging(extra ?? [:]) { $1 }
+        lines.withLockedValue { $0.append("\(level) \(message) \(all)") }
+    }
+
+    var text: String { lines.withLockedValue { $0.joined(separator: "\n") } }
 }

@@ -11,7 +11,7 @@ import ServiceLifecycle
 public func buildApplication(services: AppServices) -> some ApplicationProtocol {
     let router = Router(context: AppRequestContext.self)
     router.add(middleware: SecurityHeadersMiddleware())
-    router.add(middleware: ErrorMiddleware(demoMode: services.config.demoMode))
+    router.add(middleware: ErrorMiddleware())
     router.add(middleware: SessionMiddleware(services: services))
 
     router.get("/static/app.css") { _, _ in

@@ -137,6 +137,7 @@ struct ResetTests {
                 let response = try await client.api(
                     method, "/api/v1/members/\(jane.id)/mfa/reset", session: &admin.session)
                 #expect(response.status == .methodNotAllowed)
+                #expect(response.headers[.allow] == "POST")
             }
             #expect(try await Footprint.of(jane.id, h) == before)
         }

@@ -16,17 +16,14 @@ struct MembersAPIController {
         group.get("/api/v1/mfa-reset-jobs/:id", use: job)
         // GET never changes anything: the reset routes only take POST.
         for path in ["/api/v1/members/mfa/reset", "/api/v1/members/:id/mfa/reset"] {
-            group.get(RouterPath(path), use: methodNotAllowed)
-            group.head(RouterPath(path), use: methodNotAllowed)
+            group.get(RouterPath(path), use: Self.methodNotAllowed)
+            group.head(RouterPath(path), use: Self.methodNotAllowed)
         }
     }
 
-    @Sendable func methodNotAllowed(_ request: Request, context: OrgMemberContext) async throws -> Response {
-        var response = JSONResponse.make(
-            ["error": ["code": "method_not_allowed", "message": "Reset MFA only accepts POST."]],
-            status: .methodNotAllowed)
-        response.headers[.allow] = "POST"
-        return response
+    /// GET and HEAD on a reset route: the error boundary answers 405 (JSON here, HTML on the web routes).
+    @Sendable static func methodNotAllowed(_ request: Request, context: OrgMemberContext) async throws -> Response {
+        throw LatchkeyError(.methodNotAllowed, "method_not_allowed", "Reset MFA only accepts a confirmed POST.")
     }
 
     struct MemberJSON: Encodable {

@@ -9,11 +9,6 @@ protocol StrictJSONBody: Decodable {
     static var allowedFields: Set<String> { get }
 }
 
-/// The body of a JSON API request with nothing in it.
-struct EmptyBody: StrictJSONBody {
-    static let allowedFields: Set<String> = []
-}
-
 enum Body {
     /// Reads and decodes a JSON object body: `application/json` only, at most the context's upload size,
     /// valid UTF-8, no unknown fields, right types. An absent body counts as `{}` when `allowEmpty`.

@@ -10,7 +10,6 @@ import NIOCore
 /// are logged with the request id only.
 struct ErrorMiddleware: RouterMiddleware {
     typealias Context = AppRequestContext
-    let demoMode: Bool
 
     func handle(
         _ request: Request, context: Context, next: (Request, Context) async throws -> Response
@@ -99,6 +98,8 @@ struct ErrorMiddleware: RouterMiddleware {
             response = HTMLResponse.make(page, status: failure.status)
         }
         if let retryAfter = failure.retryAfter { response.headers[.retryAfter] = String(retryAfter) }
+        // Only the state-changing reset routes answer 405; they take POST alone.
+        if failure.status == .methodNotAllowed { response.headers[.allow] = "POST" }
         return response
     }
 }

@@ -113,7 +113,7 @@ struct AuditQuery: Sendable {
 
     static func csvLine(_ e: AuditEventModel) -> String {
         [
-            ISO8601DateFormatter().string(from: e.occurredAt), e.organizationID?.uuidString.lowercased() ?? "",
+            e.occurredAt.formatted(.iso8601), e.organizationID?.uuidString.lowercased() ?? "",
             e.actorID?.uuidString.lowercased() ?? "", e.actorEmail, e.actorRole, e.action,
             e.targetID?.uuidString.lowercased() ?? "", e.targetEmail, e.result, e.reason,
             e.batchID?.uuidString.lowercased() ?? "", e.requestID, e.ip, e.userAgent, e.ticket, String(e.seq), e.hash,
@@ -161,10 +161,15 @@ struct AuditQuery: Sendable {
         }
     }
 
-    static func jsonLine(_ e: AuditEventModel) -> String {
+    static func jsonLine(_ e: AuditEventModel, encoder: JSONEncoder) -> String {
+        String(decoding: (try? encoder.encode(EventJSON(e))) ?? Data(), as: UTF8.self) + "\n"
+    }
+
+    /// The encoder for JSON Lines exports (made once per export, not per line).
+    static func lineEncoder() -> JSONEncoder {
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .iso8601
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return String(decoding: (try? encoder.encode(EventJSON(e))) ?? Data(), as: UTF8.self) + "\n"
+        return encoder
     }
 }

@@ -40,8 +40,11 @@ public struct OperatorTools: Sendable {
             organizationID = organization.id
         }
         if !jsonLines { try write(AuditQuery.csvHeader) }
+        let encoder = AuditQuery.lineEncoder()
         try await AuditQuery(services: services).all(organizationID: organizationID, filter: .init()) { events in
-            for event in events { try write(jsonLines ? AuditQuery.jsonLine(event) : AuditQuery.csvLine(event)) }
+            for event in events {
+                try write(jsonLines ? AuditQuery.jsonLine(event, encoder: encoder) : AuditQuery.csvLine(event))
+            }
         }
     }
 }

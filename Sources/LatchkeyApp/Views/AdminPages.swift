@@ -31,7 +31,7 @@ enum AdminPages {
                 }
             return """
                 <tr>
-                  <td class="nowrap"><time datetime="\(ISO8601DateFormatter().string(from: e.occurredAt))">\(DateText.seconds(e.occurredAt))</time></td>
+                  <td class="nowrap"><time datetime="\(e.occurredAt.formatted(.iso8601))">\(DateText.seconds(e.occurredAt))</time></td>
                   <td>\(e.actorEmail)<span class="sub">\(e.actorRole)</span></td>
                   <td><code>\(e.action)</code></td>
                   <td>\(e.targetEmail)</td>

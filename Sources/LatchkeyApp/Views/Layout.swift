@@ -2,10 +2,6 @@ import LatchkeyCore
 
 /// The page frame: header with the organization and the member's menu, left navigation, content.
 enum Layout {
-    struct Nav {
-        var current: String
-    }
-
     /// A full page for a signed-in member; the navigation shows only what their role may open.
     static func app(
         title: String, auth: AuthState, current: String, content: HTML, banner: HTML = .empty,

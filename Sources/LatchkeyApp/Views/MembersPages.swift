@@ -82,8 +82,6 @@ enum MembersPages {
                 <th scope="col" class="col-\(column)" aria-sort="\(current)"><a class="sort" href="\(link(next))">\(label)\(arrow)</a></th>
                 """
         }
-        var previous = filter
-        previous.limit = filter.limit
         let pager: HTML = """
             <nav class="pager" aria-label="Pages">
               <form method="get" action="/members" class="page-size">

@@ -66,7 +66,7 @@ struct AdminWebController {
     @Sendable func exportJSONLines(_ request: Request, context: OrgMemberContext) async throws -> Response {
         try await export(
             request, context: context, header: "", contentType: "application/x-ndjson", ext: "jsonl",
-            line: AuditQuery.jsonLine)
+            line: { [encoder = AuditQuery.lineEncoder()] in AuditQuery.jsonLine($0, encoder: encoder) })
     }
 
     struct AuditList: Encodable {

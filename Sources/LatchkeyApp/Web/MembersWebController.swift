@@ -11,14 +11,10 @@ struct MembersWebController {
     func register(on group: RouterGroup<OrgMemberContext>) {
         group.get("/members", use: list)
         group.post("/members/reset-mfa", use: reset)
-        group.get("/members/reset-mfa", use: methodNotAllowed)
-        group.head("/members/reset-mfa", use: methodNotAllowed)
+        group.get("/members/reset-mfa", use: MembersAPIController.methodNotAllowed)
+        group.head("/members/reset-mfa", use: MembersAPIController.methodNotAllowed)
         group.get("/members/resets/:id", use: results)
         group.get("/members/resets/:id/results.csv", use: resultsCSV)
-    }
-
-    @Sendable func methodNotAllowed(_ request: Request, context: OrgMemberContext) async throws -> Response {
-        throw LatchkeyError(.methodNotAllowed, "method_not_allowed", "Reset MFA only accepts a confirmed form (POST).")
     }
 
     // MARK: Table

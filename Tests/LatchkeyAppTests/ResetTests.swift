@@ -372,6 +372,50 @@ struct ResetTests {
             #expect(try await h.auditEvents(action: .mfaReset).count == ids.count)
         }
     }
+
+    @Test("a throttled job works in chunks of the configured size, and its progress shows each step")
+    func throttledJob() async throws {
+        try await Harness.withApp(configure: {
+            $0.jobChunkSize = 60
+            $0.jobChunkPause = .milliseconds(150)
+        }) { h, client in
+            var admin = try await h.enrolled("ada@acme.test", role: .admin, client: client)
+            let (ids, _) = try await seedMembers(h, count: ResetService.synchronousLimit + 40)
+            let body = #"{"memberIds":[\#(ids.map { "\"\($0)\"" }.joined(separator: ","))]}"#
+            let started = try await client.api(.post, "/api/v1/members/mfa/reset", body, session: &admin.session)
+            #expect(started.status == .accepted)
+            let location = try #require(started.headers[.location])
+            var seen: Set<Int> = []
+            var status = ""
+            for _ in 0..<300 where status != "completed" {
+                try await Task.sleep(for: .milliseconds(20))
+                let job = try await client.api(.get, location, session: &admin.session).json
+                status = job["status"] as? String ?? ""
+                if let processed = job["processed"] as? Int { seen.insert(processed) }
+            }
+            #expect(status == "completed")
+            // Every progress value the job reported is a whole number of chunks (or the end).
+            #expect(seen.allSatisfy { $0 % 60 == 0 || $0 == ids.count })
+            #expect(seen.contains { $0 > 0 && $0 < ids.count })
+            #expect(try await TOTPCredentialModel.query(on: h.db).filter(\.$memberID ~~ ids).count() == 0)
+        }
+    }
+
+    @Test("the job throttle comes from the environment and bad values are refused")
+    func throttleConfiguration() throws {
+        let base = ["LATCHKEY_DATA_DIR": "/tmp/latchkey-config-test"]
+        let config = try AppConfig.fromEnvironment(
+            base.merging(["LATCHKEY_JOB_CHUNK_SIZE": "25", "LATCHKEY_JOB_CHUNK_PAUSE_MS": "300"]) { $1 })
+        #expect(config.jobChunkSize == 25)
+        #expect(config.jobChunkPause == .milliseconds(300))
+        #expect(try AppConfig.fromEnvironment(base).jobChunkSize == ResetService.chunkSize)
+        for bad in [
+            ["LATCHKEY_JOB_CHUNK_SIZE": "0"], ["LATCHKEY_JOB_CHUNK_SIZE": "many"],
+            ["LATCHKEY_JOB_CHUNK_PAUSE_MS": "-1"], ["LATCHKEY_JOB_CHUNK_PAUSE_MS": "999999"],
+        ] {
+            #expect(throws: LatchkeyError.self) { try AppConfig.fromEnvironment(base.merging(bad) { $1 }) }
+        }
+    }
 }
 
 /// Inserts `count` Acme members with an authenticator, recovery codes and a session each, set-based.

@@ -23,6 +23,10 @@ public struct AppConfig: Sendable {
     public var resetRequestsPerActorPerMinute = 30
     /// Reset MFA requests one organization may make per minute.
     public var resetRequestsPerOrganizationPerMinute = 120
+    /// Members a background reset job handles per transaction.
+    public var jobChunkSize = ResetService.chunkSize
+    /// Pause between a background job's chunks, to bound the load a large reset puts on the database.
+    public var jobChunkPause: Duration = .zero
 
     public init(database: DatabaseLocation, dataDirectory: String) {
         self.database = database
@@ -31,7 +35,8 @@ public struct AppConfig: Sendable {
 
     /// Builds a configuration from the environment: `LATCHKEY_DATA_DIR` (default `./data`), `DATABASE_URL`
     /// (default an SQLite file in the data directory), `LATCHKEY_SECRET_KEY`, `LATCHKEY_SECURE_COOKIES`,
-    /// `LOG_LEVEL`.
+    /// `LOG_LEVEL`, and the background-job throttle `LATCHKEY_JOB_CHUNK_SIZE` (members per transaction, default
+    /// 500) and `LATCHKEY_JOB_CHUNK_PAUSE_MS` (pause between chunks, default 0).
     public static func fromEnvironment(_ env: [String: String] = ProcessInfo.processInfo.environment) throws
         -> AppConfig
     {
@@ -54,6 +59,22 @@ public struct AppConfig: Sendable {
             config.secureCookies = ["1", "true", "yes"].contains(secure.lowercased())
         }
         if let level = env["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) { config.logLevel = level }
+        if let size = env["LATCHKEY_JOB_CHUNK_SIZE"], !size.isEmpty {
+            guard let value = Int(size), (1...ResetService.chunkSize).contains(value) else {
+                throw LatchkeyError.badRequest(
+                    "bad_job_chunk_size",
+                    "LATCHKEY_JOB_CHUNK_SIZE must be a number from 1 to \(ResetService.chunkSize).")
+            }
+            config.jobChunkSize = value
+        }
+        if let pause = env["LATCHKEY_JOB_CHUNK_PAUSE_MS"], !pause.isEmpty {
+            guard let value = Int(pause), (0...10_000).contains(value) else {
+                throw LatchkeyError.badRequest(
+                    "bad_job_chunk_pause",
+                    "LATCHKEY_JOB_CHUNK_PAUSE_MS must be a number of milliseconds from 0 to 10000.")
+            }
+            config.jobChunkPause = .milliseconds(value)
+        }
         return config
     }
 

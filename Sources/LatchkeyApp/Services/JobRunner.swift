@@ -49,9 +49,14 @@ struct JobRunner: Service {
         else { return false }
         let actor = try await actorOf(batch)
         let reset = ResetService(services: services)
+        var first = true
         while true {
-            let pending = try await reset.pendingMembers(batchID: id)
+            let pending = try await reset.pendingMembers(batchID: id, limit: services.config.jobChunkSize)
             if pending.isEmpty { break }
+            if !first && services.config.jobChunkPause > .zero {
+                try await Task.sleep(for: services.config.jobChunkPause)
+            }
+            first = false
             try await reset.resetChunk(pending, batchID: id, ticket: batch.reason, actor: actor)
             try await ResetBatchModel.query(on: services.db).filter(\.$id == id)
                 .set(\.$leaseUntil, to: services.now.addingTimeInterval(Self.lease)).update()

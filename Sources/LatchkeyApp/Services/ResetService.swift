@@ -273,10 +273,10 @@ struct ResetService: Sendable {
     }
 
     /// The next chunk of members still pending in a batch, in request order.
-    func pendingMembers(batchID: UUID) async throws -> [UUID] {
+    func pendingMembers(batchID: UUID, limit: Int = chunkSize) async throws -> [UUID] {
         try await services.sql.select().column("member_id").from(ResetResultModel.schema)
             .where("batch_id", .equal, batchID).where("status", .equal, "pending")
-            .orderBy("position").limit(Self.chunkSize).all()
+            .orderBy("position").limit(limit).all()
             .map { try $0.decode(column: "member_id", as: UUID.self) }
     }
 

@@ -76,11 +76,14 @@ public struct DemoSeeder: Sendable {
         let helpDesk = try await orgs.createRole(
             organizationID: acme.organizationID, name: "Help desk",
             permissions: [.membersView, .membersManage, .membersResetMFA])
+        let support = try await orgs.createRole(
+            organizationID: acme.organizationID, name: "Support", permissions: [.membersView, .membersManage])
         var plans = [
             Plan(email: "owner@acme.test", name: "Olivia Owner", role: "owner", mfa: .enabled),
             Plan(email: "admin@acme.test", name: "Adam Admin", role: "admin", mfa: .enabled),
             Plan(email: "admin2@acme.test", name: "Ada Admin", role: "admin", mfa: .enabled),
             Plan(email: "helpdesk@acme.test", name: "Hank Helpdesk", role: "helpdesk", mfa: .enabled),
+            Plan(email: "support@acme.test", name: "Sasha Support", role: "support", mfa: .enabled),
             Plan(email: "jane.doe@acme.test", name: "Jane Doe", role: "member", mfa: .enabled),
             Plan(email: "sam.lee@acme.test", name: "Sam Lee", role: "member", mfa: .notSetUp),
             Plan(email: "ana.ruiz@acme.test", name: "Ana Ruiz", role: "member", mfa: .resetPending),
@@ -97,6 +100,7 @@ public struct DemoSeeder: Sendable {
         }
         var roleIDs = acme.roles.reduce(into: [String: UUID]()) { $0[$1.key.rawValue] = $1.value }
         roleIDs["helpdesk"] = helpDesk
+        roleIDs["support"] = support
         try await insert(plans, organizationID: acme.organizationID, roleIDs: roleIDs)
     }
 

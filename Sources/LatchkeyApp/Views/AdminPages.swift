@@ -58,18 +58,18 @@ enum AdminPages {
                 </div>
                 \(Layout.alert(error))
                 <form method="get" action="/audit" class="filters" role="search">
-                  <label for="action">Action</label>
-                  <select id="action" name="action"><option value="">All</option>\(actions)</select>
-                  <label for="result">Result</label>
-                  <select id="result" name="result"><option value="">All</option>\(results)</select>
-                  <label for="actor">Actor email</label>
-                  <input id="actor" name="actor" type="search" value="\(q("actor"))">
-                  <label for="target">Target email</label>
-                  <input id="target" name="target" type="search" value="\(q("target"))">
-                  <label for="from">From</label>
-                  <input id="from" name="from" type="date" value="\(q("from"))">
-                  <label for="to">To</label>
-                  <input id="to" name="to" type="date" value="\(q("to"))">
+                  <span class="filter"><label for="action">Action</label>
+                  <select id="action" name="action"><option value="">All</option>\(actions)</select></span>
+                  <span class="filter"><label for="result">Result</label>
+                  <select id="result" name="result"><option value="">All</option>\(results)</select></span>
+                  <span class="filter"><label for="actor">Actor email</label>
+                  <input id="actor" name="actor" type="search" value="\(q("actor"))"></span>
+                  <span class="filter"><label for="target">Target email</label>
+                  <input id="target" name="target" type="search" value="\(q("target"))"></span>
+                  <span class="filter"><label for="from">From</label>
+                  <input id="from" name="from" type="date" value="\(q("from"))"></span>
+                  <span class="filter"><label for="to">To</label>
+                  <input id="to" name="to" type="date" value="\(q("to"))"></span>
                   <button type="submit" class="button">Filter</button>
                 </form>
                 <p class="muted">Times are UTC. Newest first.</p>

@@ -10,14 +10,15 @@ enum Assets {
           font-size: 15px; color: var(--text); background: var(--bg);
         }
         * { box-sizing: border-box; }
-        body { margin: 0; line-height: 1.5; }
+        body { margin: 0; line-height: 1.5; min-height: 100vh; display: flex; flex-direction: column; }
         h1 { font-size: 1.5rem; margin: 0 0 1rem; }
         h2 { font-size: 1.1rem; margin: 0 0 .75rem; }
         a { color: var(--accent); }
         :focus-visible { outline: 3px solid var(--focus); outline-offset: 2px; }
         .skip-link { position: absolute; left: -999px; top: 0; background: var(--surface); padding: .5rem 1rem; }
         .skip-link:focus { left: 1rem; z-index: 10; }
-        .visually-hidden { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
+        .visually-hidden { position: absolute; width: 1px; height: 1px; margin: -1px; padding: 0; border: 0; overflow: hidden;
+          clip: rect(0 0 0 0); clip-path: inset(50%); white-space: nowrap; }
         .muted { color: var(--muted); }
         .topbar { display: flex; align-items: center; gap: 1.25rem; padding: .6rem 1.25rem; background: var(--surface);
           border-bottom: 1px solid var(--border); }
@@ -26,7 +27,7 @@ enum Assets {
           background: var(--accent); color: #fff; font-weight: 700; }
         .org-name { font-weight: 600; padding-left: 1.25rem; border-left: 1px solid var(--border); }
         .account { margin-left: auto; display: flex; align-items: center; gap: .75rem; }
-        .shell { display: flex; min-height: calc(100vh - 3.2rem); }
+        .shell { display: flex; flex: 1; }
         .sidenav { width: 14rem; flex-shrink: 0; background: var(--surface); border-right: 1px solid var(--border); padding: 1rem .5rem; }
         .sidenav ul { list-style: none; margin: 0; padding: 0; }
         .sidenav a { white-space: nowrap; display: block; padding: .5rem .75rem; border-radius: 6px; color: var(--text); text-decoration: none; }
@@ -35,7 +36,7 @@ enum Assets {
         .content { flex: 1; min-width: 0; padding: 1.5rem 2rem; max-width: 72rem; }
         .card { background: var(--surface); border: 1px solid var(--border); border-radius: var(--radius); padding: 1.5rem; }
         .section { margin-bottom: 1.25rem; }
-        .auth-shell { max-width: 26rem; margin: 3rem auto; padding: 0 1rem; }
+        .auth-shell { width: 100%; max-width: 26rem; margin: 3rem auto; padding: 0 1rem; }
         .auth-shell:has(.auth-card-wide) { max-width: 36rem; }
         .auth-brand { display: flex; align-items: center; gap: .5rem; font-weight: 700; font-size: 1.2rem; margin-bottom: 1rem; justify-content: center; }
         .stack { display: flex; flex-direction: column; gap: .5rem; }
@@ -85,7 +86,7 @@ enum Assets {
           padding: 1rem; background: var(--bg); border-radius: var(--radius); font-size: 1.05rem; }
         .button-row { display: flex; align-items: center; gap: .5rem; margin-bottom: 1rem; }
         .checkbox { display: flex; align-items: center; gap: .5rem; font-weight: 400; }
-        .table-wrap { overflow-x: auto; }
+        .table-wrap { overflow-x: auto; position: relative; }
         .table { width: 100%; border-collapse: collapse; }
         .table th, .table td { text-align: left; padding: .6rem .75rem; border-bottom: 1px solid var(--border); vertical-align: middle; }
         .table th { font-size: .85rem; color: var(--muted); font-weight: 600; }
@@ -93,7 +94,8 @@ enum Assets {
         @media (max-width: 720px) {
           .shell { flex-direction: column; }
           .sidenav { width: auto; border-right: none; border-bottom: 1px solid var(--border); padding: .25rem .5rem; }
-          .sidenav ul { display: flex; gap: .25rem; overflow-x: auto; }
+          .sidenav ul { display: flex; flex-wrap: wrap; gap: .15rem .25rem; }
+          .sidenav a { padding: .35rem .6rem; }
           .content { padding: 1rem; }
           .topbar { flex-wrap: wrap; gap: .5rem 1rem; }
           .org-name { border-left: none; padding-left: 0; }
@@ -105,7 +107,9 @@ enum Assets {
         .page-head h1 { margin: 0; }
         .filters { display: flex; flex-wrap: wrap; align-items: center; gap: .5rem .75rem; margin-bottom: .75rem; }
         .filters input[type=search] { font: inherit; padding: .5rem .7rem; border: 1px solid #8a94a6; border-radius: 6px; min-width: 16rem; }
+        .filters .filter input[type=search] { min-width: 12rem; }
         .filters label { font-weight: 400; color: var(--muted); }
+        .filter { display: inline-flex; align-items: center; gap: .4rem; }
         .filters .button { margin: 0; }
         select { font: inherit; padding: .45rem .5rem; border: 1px solid #8a94a6; border-radius: 6px; background: #fff; color: var(--text); }
         .filters .count { margin-left: auto; color: var(--muted); }
@@ -151,7 +155,10 @@ enum Assets {
           display: flex; flex-direction: column; gap: .4rem; }
         .alert-info { background: #eef0f4; border-color: var(--border); color: var(--text); }
         .summary { font-size: 1.15rem; font-weight: 600; }
-        progress { width: 100%; height: 1.25rem; }
+        progress { width: 100%; height: 1rem; margin: .5rem 0; accent-color: var(--accent); }
+        progress::-webkit-progress-bar { background: #e3e8f0; border-radius: 999px; }
+        progress::-webkit-progress-value { background: var(--accent); border-radius: 999px; transition: width .4s; }
+        #job-label { font-size: 1.1rem; font-weight: 600; margin: 0; }
         pre.mail { white-space: pre-wrap; font-family: inherit; margin: 0; }
         .mail-item h2 { margin-bottom: .25rem; }
         .sub { display: block; font-size: .8rem; color: var(--muted); }
@@ -166,7 +173,17 @@ enum Assets {
           .members .col-email, .members .col-role, .members .col-last { display: none; }
           .members .folded { display: block; font-size: .85rem; color: var(--muted); }
           .filters input[type=search] { min-width: 0; width: 100%; }
-          .filters .count { margin-left: 0; }
+          .filters .count { margin-left: 0; width: 100%; }
+          .filters .filter { width: 100%; }
+          .filters .filter label { min-width: 6.5rem; white-space: nowrap; }
+          .filters .filter select, .filters .filter input { flex: 1; min-width: 0; }
+          .page-head { flex-wrap: wrap; }
+          .page-head h1 { white-space: nowrap; }
+          .members th, .members td { padding: .55rem .4rem; }
+          .members .col-check { width: 2rem; }
+          .members .col-menu { width: 2.5rem; }
+          .members .badge { white-space: normal; }
+          .members .folded { overflow-wrap: anywhere; }
           .pager { flex-wrap: wrap; }
         }
         """#
@@ -337,7 +354,8 @@ enum Assets {
             const names = (allMatching ? rows : chosen).map((box) => box.closest("tr").dataset.name);
             const shown = names.slice(0, 5);
             const more = count - shown.length;
-            fill(bulk, { count: count.toLocaleString(), names: shown.join(", ") + (more > 0 ? ` and ${more.toLocaleString()} more` : "") });
+            const scope = count === 1 ? "the 1 selected member" : `all ${count.toLocaleString()} selected members`;
+            fill(bulk, { count: count.toLocaleString(), noun: plural(count), scope, names: shown.join(", ") + (more > 0 ? ` and ${more.toLocaleString()} more` : "") });
             bulk.querySelector("[data-field=submit]").textContent = `Reset MFA for ${count.toLocaleString()} ${plural(count)}`;
             const confirmBox = bulk.querySelector("[data-field=confirm-count]");
             const confirmInput = document.getElementById("bulk-confirm");
@@ -374,9 +392,21 @@ enum Assets {
             });
           });
         }
-        // A modal <dialog> traps focus and closes on Escape; focus returns to what opened it.
+        // A modal <dialog> traps focus (Tab and Shift+Tab wrap inside it) and closes on Escape; focus returns
+        // to what opened it.
         function openDialog(dialog, opener) {
           dialog.querySelectorAll("[data-close]").forEach((b) => { b.onclick = () => dialog.close(); });
+          dialog.onkeydown = (event) => {
+            if (event.key !== "Tab") return;
+            const focusable = Array.from(dialog.querySelectorAll(
+              "a[href], button, input:not([type=hidden]), select, textarea, [tabindex]:not([tabindex='-1'])"))
+              .filter((node) => !node.disabled && node.getClientRects().length > 0);
+            if (focusable.length === 0) return;
+            const first = focusable[0];
+            const last = focusable[focusable.length - 1];
+            if (event.shiftKey && document.activeElement === first) { event.preventDefault(); last.focus(); }
+            else if (!event.shiftKey && document.activeElement === last) { event.preventDefault(); first.focus(); }
+          };
           dialog.addEventListener("close", () => { if (opener) opener.focus(); }, { once: true });
           dialog.showModal();
           const first = dialog.querySelector("input:not([type=hidden]), button");
@@ -396,7 +426,7 @@ enum Assets {
               bar.value = data.processed;
               label.textContent = `Resetting MFA — ${data.processed.toLocaleString()} of ${data.total.toLocaleString()}`;
               if (data.status === "completed") { window.location.reload(); return; }
-            } catch (e) { /* the page's refresh takes over */ }
+            } catch (e) { /* the server is unreachable for now: try again at the next tick */ }
             setTimeout(tick, 1000);
           };
           setTimeout(tick, 1000);

@@ -4,8 +4,7 @@ import LatchkeyCore
 enum Layout {
     /// A full page for a signed-in member; the navigation shows only what their role may open.
     static func app(
-        title: String, auth: AuthState, current: String, content: HTML, banner: HTML = .empty,
-        refreshSeconds: Int? = nil
+        title: String, auth: AuthState, current: String, content: HTML, banner: HTML = .empty
     ) -> HTML {
         var items: [(String, String, String)] = [("home", "/", "Overview")]
         if auth.permissions.isSuperset(of: [.membersView, .membersManage]) {
@@ -42,7 +41,7 @@ enum Layout {
               </main>
             </div>
             """
-        return document(title: title, body: body, refreshSeconds: refreshSeconds)
+        return document(title: title, body: body)
     }
 
     /// A centred card for the sign-in and enrollment steps.
@@ -58,25 +57,23 @@ enum Layout {
         return document(title: title, body: body)
     }
 
-    static func document(title: String, body: HTML, refreshSeconds: Int? = nil) -> HTML {
-        let refresh: HTML = refreshSeconds.map { "<meta http-equiv=\"refresh\" content=\"\($0)\">" } ?? .empty
-        return """
-            <!doctype html>
-            <html lang="en">
-            <head>
-              <meta charset="utf-8">
-              <meta name="viewport" content="width=device-width, initial-scale=1">
-              <title>\(title) · Latchkey</title>
-              \(refresh)
-              <link rel="stylesheet" href="/static/app.css">
-              <script src="/static/app.js" defer></script>
-            </head>
-            <body>
-            <a class="skip-link" href="#main">Skip to content</a>
-            \(body)
-            </body>
-            </html>
-            """
+    static func document(title: String, body: HTML) -> HTML {
+        """
+        <!doctype html>
+        <html lang="en">
+        <head>
+          <meta charset="utf-8">
+          <meta name="viewport" content="width=device-width, initial-scale=1">
+          <title>\(title) · Latchkey</title>
+          <link rel="stylesheet" href="/static/app.css">
+          <script src="/static/app.js" defer></script>
+        </head>
+        <body>
+        <a class="skip-link" href="#main">Skip to content</a>
+        \(body)
+        </body>
+        </html>
+        """
     }
 
     /// An error or notice box; `role="alert"` so screen readers announce it.

@@ -117,10 +117,10 @@ enum MembersPages {
             <form method="get" action="/members" class="filters" role="search">
               <label class="visually-hidden" for="query">Search name or email</label>
               <input id="query" name="query" type="search" placeholder="Search name or email…" value="\(filter.query)">
-              <label for="role-filter">Role</label>
-              <select id="role-filter" name="role" data-autosubmit><option value="">All</option>\(roleOptions)</select>
-              <label for="mfa-filter">MFA</label>
-              <select id="mfa-filter" name="mfa" data-autosubmit><option value="">All</option>\(mfaOptions)</select>
+              <span class="filter"><label for="role-filter">Role</label>
+              <select id="role-filter" name="role" data-autosubmit><option value="">All</option>\(roleOptions)</select></span>
+              <span class="filter"><label for="mfa-filter">MFA</label>
+              <select id="mfa-filter" name="mfa" data-autosubmit><option value="">All</option>\(mfaOptions)</select></span>
               \(filter.sort != .name ? HTML(unsafe: "<input type=\"hidden\" name=\"sort\" value=\"\(filter.sort.rawValue)\">") : .empty)
               \(filter.limit != MemberDirectory.defaultPageSize ? HTML(unsafe: "<input type=\"hidden\" name=\"limit\" value=\"\(filter.limit)\">") : .empty)
               <button type="submit" class="button">Search</button>
@@ -236,9 +236,9 @@ enum MembersPages {
             <input type="hidden" name="idempotencyKey" value="\(m.idempotencyKey)">
             <input type="hidden" name="bulk" value="1">
             <div data-field="targets"></div>
-            <h2 id="bulk-title">Reset MFA for <span data-field="count"></span> members?</h2>
+            <h2 id="bulk-title">Reset MFA for <span data-field="count"></span> <span data-field="noun">members</span>?</h2>
             <div id="bulk-desc">
-              <p>MFA will be reset for <strong>all <span data-field="count"></span> selected members</strong>:</p>
+              <p>MFA will be reset for <strong data-field="scope"></strong>:</p>
               <p class="names" data-field="names"></p>
               <p>Each member's authenticator app and recovery codes are removed and they are signed out everywhere.
               They must set up MFA again at next sign-in.</p>
@@ -280,10 +280,11 @@ enum MembersPages {
                     <div class="card section" id="job" data-job="\(id)" data-poll="/api/v1/mfa-reset-jobs/\(id)">
                       <p id="job-label">Resetting MFA — \(batch.processed.formatted()) of \(batch.total.formatted())</p>
                       <progress id="job-progress" max="\(batch.total)" value="\(batch.processed)" aria-labelledby="job-label">\(percent)%</progress>
-                      <p class="muted">You can leave this page and come back: the reset continues on the server.</p>
+                      <p class="muted">You can leave this page and come back: the reset continues on the server.
+                      This page updates itself; <a href="/members/resets/\(id)">reload it</a> to check by hand.</p>
                     </div>
                     <p><a href="/members">Back to Members</a></p>
-                    """, refreshSeconds: 2)
+                    """)
         }
         let failed = m.results.filter { $0.status == .failed }
         let rows = m.results.map { result -> HTML in
@@ -308,7 +309,7 @@ enum MembersPages {
               <input type="hidden" name="idempotencyKey" value="retry-\(id)">
               \(HTML(unsafe: failed.map { "<input type=\"hidden\" name=\"memberId\" value=\"\($0.memberId.uuidString.lowercased())\">" }.joined()))
               \(failed.count > 25 ? HTML(unsafe: "<input type=\"hidden\" name=\"confirmCount\" value=\"\(failed.count)\">") : .empty)
-              <button type="submit" class="button">Retry failed (\(failed.count))</button>
+              <button type="submit" class="button" id="retry-failed">Retry failed (\(failed.count))</button>
             </form>
             """
         return Layout.app(

@@ -73,6 +73,7 @@ def test_forced_enrollment_then_recovery_code_sign_in(server, browser, tmp_path)
     # Shown once: going back to the codes does not show them again.
     browser.open("/enroll/recovery-codes")
     assert not any(code in browser.text() for code in codes)
+    browser.check_accessibility("recovery codes page revisited")
 
     # Later, without the phone: sign in with a recovery code.
     browser.sign_out()

@@ -57,6 +57,15 @@ def test_every_page_is_accessible_and_shows_what_happened(server, browser):
     browser.screenshot("security")
     browser.screenshot("security-phone", PHONE)
 
+    # The same pages laid out for a phone.
+    browser.set_viewport(PHONE)
+    for path in ["/", "/members", "/audit", "/settings", "/mailbox", "/security"]:
+        browser.open(path)
+        assert browser.driver.execute_script("return document.documentElement.scrollWidth") <= PHONE[0], (
+            f"{path} is wider than a phone screen")
+        browser.check_accessibility(f"{path} on a phone")
+    browser.set_viewport((1280, 800))
+
     browser.open("/members/resets/00000000-0000-0000-0000-000000000000")
     assert "No such reset." in browser.text("main")
     browser.check_accessibility("not found page")

@@ -113,7 +113,7 @@ enum AccountPages {
                 </section>
                 <section class="card section" aria-labelledby="sessions-heading">
                   <h2 id="sessions-heading">Where you're signed in</h2>
-                  <div class="table-wrap">
+                  <div class="table-wrap" tabindex="0" role="region" aria-label="Your sessions">
                   <table class="table">
                     <thead><tr><th scope="col">Signed in</th><th scope="col">Last active</th><th scope="col">IP address</th>
                       <th scope="col">Browser</th><th scope="col"><span class="visually-hidden">Action</span></th></tr></thead>

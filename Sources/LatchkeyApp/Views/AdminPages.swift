@@ -73,7 +73,7 @@ enum AdminPages {
                   <button type="submit" class="button">Filter</button>
                 </form>
                 <p class="muted">Times are UTC. Newest first.</p>
-                <div class="table-wrap">
+                <div class="table-wrap" tabindex="0" role="region" aria-label="Audit events">
                 <table class="table members" id="audit-table">
                   <thead><tr><th scope="col">Time (UTC)</th><th scope="col">Actor</th><th scope="col">Action</th>
                     <th scope="col">Target</th><th scope="col">Result</th><th scope="col">Reason</th><th scope="col">Batch</th></tr></thead>

@@ -53,7 +53,7 @@ enum Assets {
         .button-primary:hover { background: var(--accent-dark); }
         .button-danger { background: var(--danger); border-color: var(--danger); color: #fff; }
         .button-danger:hover { background: var(--danger-dark); }
-        .button-quiet { border-color: transparent; }
+        .button-quiet { border-color: transparent; background: transparent; }
         .button-small { padding: .25rem .6rem; font-size: .9rem; }
         .button:disabled { opacity: .55; cursor: not-allowed; }
         .stack .button { align-self: flex-start; margin-top: .5rem; }
@@ -84,7 +84,8 @@ enum Assets {
         .uri { word-break: break-all; font-size: .85rem; }
         .recovery-codes { display: grid; grid-template-columns: repeat(2, 1fr); gap: .4rem 1.5rem; list-style: none;
           padding: 1rem; background: var(--bg); border-radius: var(--radius); font-size: 1.05rem; }
-        .button-row { display: flex; align-items: center; gap: .5rem; margin-bottom: 1rem; }
+        .button-row { display: flex; flex-wrap: wrap; align-items: center; gap: .5rem; margin-bottom: 1rem; }
+        .button-row .button { white-space: nowrap; }
         .checkbox { display: flex; align-items: center; gap: .5rem; font-weight: 400; }
         .table-wrap { overflow-x: auto; position: relative; }
         .table { width: 100%; border-collapse: collapse; }
@@ -117,7 +118,7 @@ enum Assets {
         .members, #results { background: var(--surface); border: 1px solid var(--border); border-radius: var(--radius); border-collapse: separate; border-spacing: 0; }
         .members .col-check { width: 2.5rem; }
         .members .col-menu { width: 3rem; text-align: right; }
-        .members .folded { display: none; }
+        .members .folded, #results .folded { display: none; }
         .members tbody tr:hover { background: #f9fafc; }
         .members tbody tr.selected { background: #eef3fd; }
         .members tbody tr:last-child td, #results tbody tr:last-child td { border-bottom: none; }
@@ -171,7 +172,9 @@ enum Assets {
         .filters input[type=date] { font: inherit; padding: .4rem .5rem; border: 1px solid #8a94a6; border-radius: 6px; }
         @media (max-width: 720px) {
           .members .col-email, .members .col-role, .members .col-last { display: none; }
-          .members .folded { display: block; font-size: .85rem; color: var(--muted); }
+          .members .folded, #results .folded { display: block; font-size: .85rem; color: var(--muted); }
+          #results .col-email { display: none; }
+          #results th, #results td { padding: .55rem .5rem; }
           .filters input[type=search] { min-width: 0; width: 100%; }
           .filters .count { margin-left: 0; width: 100%; }
           .filters .filter { width: 100%; }

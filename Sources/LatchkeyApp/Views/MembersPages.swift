@@ -127,7 +127,7 @@ enum MembersPages {
               <span class="count" id="showing">\(showing)</span>
             </form>
             <div class="selection-bar" id="selection-bar" hidden data-total="\(m.page.total)" data-capped="\(capped ? "true" : "false")" data-page-count="\(m.page.rows.count)"></div>
-            <div class="table-wrap">
+            <div class="table-wrap" tabindex="0" role="region" aria-label="Members">
             <table class="table members" id="members-table">
               <thead><tr>
                 <th scope="col" class="col-check">\(m.canReset ? HTML(unsafe: "<input type=\"checkbox\" id=\"select-page\" aria-label=\"Select all members on this page\">") : .empty)</th>
@@ -294,8 +294,9 @@ enum MembersPages {
                 case .skipped: "<span class=\"badge badge-neutral\">Skipped</span>"
                 case .failed: "<span class=\"badge badge-danger\">Failed</span>"
                 }
+            let email = result.email.isEmpty ? result.memberId.uuidString.lowercased() : result.email
             return """
-                <tr><td>\(result.name.isEmpty ? "—" : result.name)</td><td>\(result.email.isEmpty ? result.memberId.uuidString.lowercased() : result.email)</td>
+                <tr><td>\(result.name.isEmpty ? "—" : result.name)<span class="folded">\(email)</span></td><td class="col-email">\(email)</td>
                 <td>\(label)</td><td>\(result.reason ?? "")</td></tr>
                 """
         }
@@ -323,9 +324,9 @@ enum MembersPages {
                   <a class="button" href="/members/resets/\(id)/results.csv" download>Download CSV</a>
                   <a class="button button-quiet" href="/members">Back to Members</a>
                 </div>
-                <div class="table-wrap">
+                <div class="table-wrap" tabindex="0" role="region" aria-label="Results per member">
                 <table class="table" id="results">
-                  <thead><tr><th scope="col">Member</th><th scope="col">Email</th><th scope="col">Result</th><th scope="col">Reason</th></tr></thead>
+                  <thead><tr><th scope="col">Member</th><th scope="col" class="col-email">Email</th><th scope="col">Result</th><th scope="col">Reason</th></tr></thead>
                   <tbody>\(rows)</tbody>
                 </table>
                 </div>

@@ -101,7 +101,7 @@ class Server:
         self.base = f"http://127.0.0.1:{self.port}"
         self.log_path = directory / "server.log"
         env = dict(os.environ, LATCHKEY_DATA_DIR=str(directory), LATCHKEY_JOB_CHUNK_SIZE="20",
-                   LATCHKEY_JOB_CHUNK_PAUSE_MS="400")
+                   LATCHKEY_JOB_CHUNK_PAUSE_MS="500")
         self.log = open(self.log_path, "w")
         self.process = subprocess.Popen(
             [str(BINARY), "demo", "--database", str(self.db_path), "--host", "127.0.0.1", "--port", str(self.port)],

@@ -217,7 +217,6 @@ class Browser:
         self.driver.implicitly_wait(0)
         self.driver.get("about:blank")
         self.set_viewport(DESKTOP)
-        self.axe_checked = []
 
     def quit(self):
         self.driver.quit()
@@ -255,9 +254,6 @@ class Browser:
 
     def active(self):
         return self.driver.switch_to.active_element
-
-    def keys(self, *keys):
-        self.active().send_keys(*keys)
 
     def alert_text(self):
         alerts = self.find_all("[role=alert]")
@@ -331,7 +327,6 @@ class Browser:
         axe.inject()
         results = axe.run(options='{"resultTypes": ["violations"]}')
         bad = [v for v in results["violations"] if v["impact"] in ("serious", "critical")]
-        self.axe_checked.append(name)
         assert not bad, f"{name}: " + axe.report(bad)
 
     def set_viewport(self, size):

@@ -71,7 +71,7 @@ def test_every_page_is_accessible_and_shows_what_happened(server, browser):
     browser.check_accessibility("not found page")
 
     browser.open("/members?mfa=bogus")
-    assert "mfa" in browser.text("main").lower()
+    assert "MFA filter is enabled, not_set_up or reset_pending." in browser.text("main")
     browser.check_accessibility("bad filter page")
 
     # The signed-out pages, and the way back to the start.

@@ -373,6 +373,27 @@ struct ResetTests {
         }
     }
 
+    @Test("a filter matching more members than one request may reset is refused whole, on both routes")
+    func filterTooBroad() async throws {
+        try await Harness.withApp { h, client in
+            var admin = try await h.enrolled("ada@acme.test", role: .admin, client: client)
+            let (ids, _) = try await seedMembers(h, count: ResetService.maximumPerRequest + 1)
+            let api = try await client.api(
+                .post, "/api/v1/members/mfa/reset", #"{"filter":{"mfa":"enabled"}}"#, session: &admin.session)
+            #expect(api.status == .badRequest)
+            #expect(api.errorCode == "too_many_members")
+            let web = try await client.form(
+                "/members/reset-mfa",
+                ["_csrf": admin.session.csrf!, "bulk": "1", "scope": "all", "mfa": "enabled", "confirmCount": "10002"],
+                session: &admin.session)
+            #expect(web.status == .badRequest)
+            #expect(web.text.contains("Narrow the filter"))
+            #expect(try await ResetBatchModel.query(on: h.db).count() == 0)
+            #expect(try await TOTPCredentialModel.query(on: h.db).filter(\.$memberID ~~ ids).count() == ids.count)
+            #expect(try await h.auditEvents(action: .mfaReset).isEmpty)
+        }
+    }
+
     @Test("a throttled job works in chunks of the configured size, and its progress shows each step")
     func throttledJob() async throws {
         try await Harness.withApp(configure: {

@@ -45,9 +45,7 @@ struct MembersAPIController {
     @Sendable func list(_ request: Request, context: OrgMemberContext) async throws -> Response {
         try context.require(.membersView, .membersManage)
         let query = request.uri.queryParameters
-        let filter = try MemberDirectory.Filter(
-            query: query.get("query"), role: query.get("role"), mfa: query.get("mfa"), sort: query.get("sort"),
-            limit: query.get("limit"))
+        let filter = try MemberDirectory.Filter { query.get($0) }
         let page = try await MemberDirectory(services: services).page(
             organizationID: context.auth.organizationID, filter: filter, after: query.get("cursor"),
             before: query.get("before"))
@@ -131,26 +129,13 @@ struct MembersAPIController {
                     "too_many_members", "At most \(ResetService.maximumPerRequest) members can be reset in one request."
                 )
             }
-            ids = try memberIds.map {
-                guard let id = UUID(uuidString: $0) else {
-                    throw LatchkeyError.badRequest(
-                        "invalid_member_id", "\"\($0.prefix(40))\" is not a valid member id.")
-                }
-                return id
-            }
+            ids = try ResetInput.memberIDs(memberIds)
         case (nil, let filter?):
             // The filter is evaluated here, under the same rules, for "select all N matching".
             let parsed = try MemberDirectory.Filter(
                 query: filter.query, role: filter.role, mfa: filter.mfa, sort: nil, limit: nil)
-            let directory = MemberDirectory(services: services)
-            let count = try await directory.count(organizationID: context.auth.organizationID, filter: parsed)
-            guard count <= ResetService.maximumPerRequest else {
-                throw LatchkeyError.badRequest(
-                    "too_many_members", "\(count) members match; at most \(ResetService.maximumPerRequest) per request."
-                )
-            }
-            ids = try await directory.allIDs(
-                organizationID: context.auth.organizationID, filter: parsed, limit: ResetService.maximumPerRequest)
+            ids = try await MemberDirectory(services: services).allIDs(
+                organizationID: context.auth.organizationID, filter: parsed)
         default:
             throw LatchkeyError.badRequest("invalid_body", "Send either \"memberIds\" or \"filter\".")
         }
@@ -205,6 +190,16 @@ enum ResetInput {
             throw LatchkeyError.badRequest("invalid_reason", "The reason or ticket cannot contain control characters.")
         }
         return text
+    }
+
+    /// Member ids as sent (JSON array or repeated form field); any malformed one refuses the request.
+    static func memberIDs(_ raw: [String]) throws -> [UUID] {
+        try raw.map {
+            guard let id = UUID(uuidString: $0) else {
+                throw LatchkeyError.badRequest("invalid_member_id", "\"\($0.prefix(40))\" is not a valid member id.")
+            }
+            return id
+        }
     }
 
     static func idempotencyKey(_ raw: String?) throws -> String? {

@@ -58,6 +58,13 @@ struct MemberDirectory: Sendable {
             }
         }
 
+        /// The same, from query parameters or form fields named `query`, `role`, `mfa`, `sort` and `limit`.
+        init(_ value: (String) -> String?) throws {
+            try self.init(
+                query: value("query"), role: value("role"), mfa: value("mfa"), sort: value("sort"),
+                limit: value("limit"))
+        }
+
         init() {}
     }
 
@@ -202,15 +209,24 @@ struct MemberDirectory: Sendable {
         return try await query.first()?.decode(column: "n", as: Int.self) ?? 0
     }
 
-    /// Every matching member id, up to `limit` (the server evaluates "select all N matching").
-    func allIDs(organizationID: UUID, filter: Filter, limit: Int) async throws -> [UUID] {
+    /// Every matching member id, for "select all N matching" (the server evaluates the filter itself). More
+    /// matches than one request may reset are refused, not cut short.
+    func allIDs(organizationID: UUID, filter: Filter) async throws -> [UUID] {
+        let limit = ResetService.maximumPerRequest
         let query = applyFilter(
             source(
                 services.sql.select().column(SQLColumn("id", table: "members"), as: "id").from("members"),
                 organizationID: organizationID, filter: filter),
             organizationID: organizationID, filter: filter)
-        return try await query.orderBy(SQLColumn("name", table: "members")).orderBy(SQLColumn("id", table: "members"))
-            .limit(limit).all().map { try $0.decode(column: "id", as: UUID.self) }
+        let ids = try await query.orderBy(SQLColumn("name", table: "members"))
+            .orderBy(SQLColumn("id", table: "members"))
+            .limit(limit + 1).all().map { try $0.decode(column: "id", as: UUID.self) }
+        guard ids.count <= limit else {
+            throw LatchkeyError.badRequest(
+                "too_many_members",
+                "More than \(limit) members match; at most \(limit) can be reset in one request. Narrow the filter.")
+        }
+        return ids
     }
 
     /// The organization's roles, for the filter.

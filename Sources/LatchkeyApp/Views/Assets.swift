@@ -92,17 +92,6 @@ enum Assets {
         .table th, .table td { text-align: left; padding: .6rem .75rem; border-bottom: 1px solid var(--border); vertical-align: middle; }
         .table th { font-size: .85rem; color: var(--muted); font-weight: 600; }
         .ua { max-width: 18rem; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
-        @media (max-width: 720px) {
-          .shell { flex-direction: column; }
-          .sidenav { width: auto; border-right: none; border-bottom: 1px solid var(--border); padding: .25rem .5rem; }
-          .sidenav ul { display: flex; flex-wrap: wrap; gap: .15rem .25rem; }
-          .sidenav a { padding: .35rem .6rem; }
-          .content { padding: 1rem; }
-          .topbar { flex-wrap: wrap; gap: .5rem 1rem; }
-          .org-name { border-left: none; padding-left: 0; }
-          .account-name { display: none; }
-          .recovery-codes { grid-template-columns: 1fr; }
-        }
         .badge-danger { background: var(--error-bg); color: var(--danger-dark); }
         .page-head { display: flex; align-items: center; justify-content: space-between; gap: 1rem; margin-bottom: 1rem; }
         .page-head h1 { margin: 0; }
@@ -170,10 +159,20 @@ enum Assets {
         fieldset { border: 1px solid var(--border); border-radius: 6px; padding: .75rem 1rem; margin: .5rem 0; }
         legend { font-weight: 600; padding: 0 .25rem; }
         .filters input[type=date] { font: inherit; padding: .4rem .5rem; border: 1px solid #8a94a6; border-radius: 6px; }
+        /* Phones and narrow windows. */
         @media (max-width: 720px) {
-          .members .col-email, .members .col-role, .members .col-last { display: none; }
+          .shell { flex-direction: column; }
+          .sidenav { width: auto; border-right: none; border-bottom: 1px solid var(--border); padding: .25rem .5rem; }
+          .sidenav ul { display: flex; flex-wrap: wrap; gap: .15rem .25rem; }
+          .sidenav a { padding: .35rem .6rem; }
+          .content { padding: 1rem; }
+          .topbar { flex-wrap: wrap; gap: .5rem 1rem; }
+          .org-name { border-left: none; padding-left: 0; }
+          .account-name { display: none; }
+          .recovery-codes { grid-template-columns: 1fr; }
+          .members .col-email, .members .col-role, .members .col-last, #results .col-email { display: none; }
           .members .folded, #results .folded { display: block; font-size: .85rem; color: var(--muted); }
-          #results .col-email { display: none; }
+          .members .folded { overflow-wrap: anywhere; }
           #results th, #results td { padding: .55rem .5rem; }
           .filters input[type=search] { min-width: 0; width: 100%; }
           .filters .count { margin-left: 0; width: 100%; }
@@ -186,7 +185,6 @@ enum Assets {
           .members .col-check { width: 2rem; }
           .members .col-menu { width: 2.5rem; }
           .members .badge { white-space: normal; }
-          .members .folded { overflow-wrap: anywhere; }
           .pager { flex-wrap: wrap; }
         }
         """#

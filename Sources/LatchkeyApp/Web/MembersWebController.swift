@@ -22,9 +22,7 @@ struct MembersWebController {
     @Sendable func list(_ request: Request, context: OrgMemberContext) async throws -> Response {
         try context.require(.membersView, .membersManage)
         let query = request.uri.queryParameters
-        let filter = try MemberDirectory.Filter(
-            query: query.get("query"), role: query.get("role"), mfa: query.get("mfa"), sort: query.get("sort"),
-            limit: query.get("limit"))
+        let filter = try MemberDirectory.Filter { query.get($0) }
         let directory = MemberDirectory(services: services)
         let organizationID = context.auth.organizationID
         let page = try await directory.page(
@@ -74,8 +72,7 @@ struct MembersWebController {
     @Sendable func reset(_ request: Request, context: OrgMemberContext) async throws -> Response {
         let form = try await Body.form(from: request, context: context)
         let meta = request.meta(requestID: context.requestID, ip: context.remoteIP)
-        let filter = try MemberDirectory.Filter(
-            query: form["query"], role: form["role"], mfa: form["mfa"], sort: form["sort"], limit: form["limit"])
+        let filter = try MemberDirectory.Filter { form[$0] }
         let back = { (notice: String, member: UUID?) -> Response in
             var extra = [("notice", notice)]
             if let member { extra.append(("member", member.uuidString.lowercased())) }
@@ -116,25 +113,10 @@ struct MembersWebController {
             }
         }
 
-        var ids: [UUID]
-        if form["scope"] == "all" {
-            let directory = MemberDirectory(services: services)
-            let count = try await directory.count(organizationID: auth.organizationID, filter: filter)
-            guard count <= ResetService.maximumPerRequest else {
-                throw LatchkeyError.badRequest(
-                    "too_many_members", "\(count) members match; at most \(ResetService.maximumPerRequest) per request."
-                )
-            }
-            ids = try await directory.allIDs(
-                organizationID: auth.organizationID, filter: filter, limit: ResetService.maximumPerRequest)
-        } else {
-            ids = try (form.all["memberId"] ?? []).map {
-                guard let id = UUID(uuidString: $0) else {
-                    throw LatchkeyError.badRequest("invalid_member_id", "A selected member id is not valid.")
-                }
-                return id
-            }
-        }
+        let ids =
+            form["scope"] == "all"
+            ? try await MemberDirectory(services: services).allIDs(organizationID: auth.organizationID, filter: filter)
+            : try ResetInput.memberIDs(form.all["memberId"] ?? [])
         let count = Set(ids).count
         // Above 25 members the administrator must type the number (checked here, not only in the page).
         if count > 25, form["confirmCount"]?.trimmingCharacters(in: .whitespaces) != String(count) {

@@ -24,8 +24,9 @@ INSERT INTO reset_results (id, batch_id, position, member_id, status, reason, me
 DELETE FROM totp_credentials WHERE member_id IN (SELECT id FROM targets);
 DELETE FROM recovery_codes WHERE member_id IN (SELECT id FROM targets);
 DELETE FROM sessions WHERE member_id IN (SELECT id FROM targets);
-UPDATE members SET mfa_status = 'reset_pending', failed_attempts = 0, last_failed_at = NULL
+UPDATE members SET mfa_status = 'reset_pending'
   WHERE id IN (SELECT id FROM targets WHERE mfa_status = 'enabled');
+DELETE FROM sign_in_throttles WHERE kind = 'second_factor' AND member_id IN (SELECT id FROM targets);
 INSERT INTO audit_events (id, chain, seq, organization_id, occurred_at, actor_id, actor_email, actor_role, action,
     target_id, target_email, result, reason, batch_id, request_id, ip, user_agent, ticket, prev_hash, hash)
   SELECT randomblob(16), ctx.chain, ctx.head + t.position, ctx.org_id, ctx.now, ctx.owner_id, 'owner@:SLUG.bench', 'Owner',
@@ -43,6 +44,8 @@ UPDATE reset_results SET
     member_name = (SELECT name FROM targets WHERE targets.id = reset_results.member_id),
     member_email = (SELECT email FROM targets WHERE targets.id = reset_results.member_id)
   WHERE batch_id = (SELECT batch_id FROM ctx);
+UPDATE audit_chain_heads SET seq = (SELECT head FROM ctx) + (SELECT COUNT(*) FROM targets), hash = 'floor'
+  WHERE chain = (SELECT chain FROM ctx);
 UPDATE reset_batches SET status = 'completed', processed = total,
     reset_count = (SELECT COUNT(*) FROM targets WHERE mfa_status = 'enabled'),
     skipped_count = (SELECT COUNT(*) FROM targets WHERE mfa_status <> 'enabled')

@@ -154,6 +154,11 @@ class Server:
         assert rows, f"no member {email}"
         return rows[0]
 
+    def second_factor_failures(self, email):
+        """The member's wrong-code count in the sign-in throttles (0 when none is stored)."""
+        return self.scalar(
+            "SELECT failures FROM sign_in_throttles WHERE kind = 'second_factor' AND email = ?", email) or 0
+
     def member_id(self, email):
         return self.member(email)["id"]
 

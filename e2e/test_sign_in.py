@@ -24,7 +24,7 @@ def test_password_and_code_sign_in_wrong_code_and_replay(server, browser, phone)
     assert "That code is not correct" in browser.alert_text()
     assert browser.path.startswith("/login/mfa")
     browser.check_accessibility("two-step verification with an error")
-    assert server.member(JANE)["failed_attempts"] == 1
+    assert server.second_factor_failures(JANE) == 1
     assert server.sessions(JANE) == 0
     assert [e["result"] for e in server.audit("auth.mfa", target=JANE)] == ["failure"]
 
@@ -36,7 +36,7 @@ def test_password_and_code_sign_in_wrong_code_and_replay(server, browser, phone)
     assert "Jane Doe" in browser.text(".account")
     assert server.sessions(JANE) == 1
     member = server.member(JANE)
-    assert member["failed_attempts"] == 0 and member["last_sign_in_at"] is not None
+    assert server.second_factor_failures(JANE) == 0 and member["last_sign_in_at"] is not None
     assert server.scalar("SELECT mfa_verified_at FROM sessions WHERE member_id = ?", member["id"]) is not None
     assert [e["result"] for e in server.audit("auth.mfa", target=JANE)] == ["failure", "success"]
 

@@ -18,6 +18,7 @@ public enum AuditAction: String, Sendable, CaseIterable, Codable {
     case mfaReset = "mfa.reset"
     case settingsChanged = "org.settings_changed"
     case roleChanged = "member.role_changed"
+    case signInUnlocked = "member.sign_in_unlocked"
 }
 
 /// Outcome recorded on an audit event.

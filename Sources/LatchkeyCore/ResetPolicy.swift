@@ -1,38 +1,71 @@
-/// Who may reset whose MFA through the administrator path.
-public enum ResetPolicy {
-    /// The permissions an actor needs for Reset MFA (the article: roles that manage the Manage Members page).
-    public static let required: Set<Permission> = [.membersView, .membersManage, .membersResetMFA]
-
-    /// Why a reset of one target is refused.
+/// Who may act on whom through the administrator path (Reset MFA, Unlock sign-in, and the lifecycle
+/// actions to come): the actor's role must hold the action's permissions; nobody acts on themselves; nobody
+/// acts on a member whose role holds a permission the actor's role lacks.
+public enum MemberPolicy {
+    /// Why an action on one target is refused.
     public enum Denial: String, Sendable, Equatable, Codable {
-        /// The actor lacks `members.reset_mfa` (or the page permissions).
+        /// The actor's role lacks a permission the action needs.
         case notPermitted = "not_permitted"
-        /// The actor named themselves: use My security.
-        case selfReset = "self_reset"
+        /// The actor named themselves.
+        case selfAction = "self_action"
         /// The target's role holds a permission the actor's role lacks.
         case higherPrivilege = "higher_privilege"
         /// No such member in the actor's organization.
         case notFound = "not_found"
     }
 
+    /// Nil when an actor holding `actorPermissions` may take an action needing `required` on the target;
+    /// otherwise why not.
+    public static func check<ID: Equatable>(
+        required: Set<Permission>, actorID: ID, actorPermissions: Set<Permission>, targetID: ID,
+        targetPermissions: Set<Permission>
+    ) -> Denial? {
+        guard required.isSubset(of: actorPermissions) else { return .notPermitted }
+        if targetID == actorID { return .selfAction }
+        guard targetPermissions.isSubset(of: actorPermissions) else { return .higherPrivilege }
+        return nil
+    }
+}
+
+/// Who may reset whose MFA through the administrator path.
+public enum ResetPolicy {
+    /// The permissions an actor needs for Reset MFA (the article: roles that manage the Manage Members page).
+    public static let required: Set<Permission> = [.membersView, .membersManage, .membersResetMFA]
+
+    public typealias Denial = MemberPolicy.Denial
+
     /// Nil when the actor may reset the target; otherwise why not.
     public static func check<ID: Equatable>(
         actorID: ID, actorPermissions: Set<Permission>, targetID: ID, targetPermissions: Set<Permission>
     ) -> Denial? {
-        guard required.isSubset(of: actorPermissions) else { return .notPermitted }
-        if targetID == actorID { return .selfReset }
-        guard targetPermissions.isSubset(of: actorPermissions) else { return .higherPrivilege }
-        return nil
+        MemberPolicy.check(
+            required: required, actorID: actorID, actorPermissions: actorPermissions, targetID: targetID,
+            targetPermissions: targetPermissions)
     }
 
     /// The reason shown per member for a denial, e.g. "Not permitted: Owner".
     public static func reason(_ denial: Denial, targetRole: String) -> String {
         switch denial {
         case .notPermitted: "Not permitted: your role cannot reset MFA"
-        case .selfReset: "You cannot reset your own MFA here — use My security"
+        case .selfAction: "You cannot reset your own MFA here — use My security"
         case .higherPrivilege: "Not permitted: \(targetRole)"
         case .notFound: "Member not found"
         }
+    }
+}
+
+/// Who may lift a member's sign-in lock.
+public enum UnlockPolicy {
+    /// The permission an actor needs for Unlock sign-in.
+    public static let required: Set<Permission> = [.membersManage]
+
+    /// Nil when the actor may unlock the target; otherwise why not.
+    public static func check<ID: Equatable>(
+        actorID: ID, actorPermissions: Set<Permission>, targetID: ID, targetPermissions: Set<Permission>
+    ) -> MemberPolicy.Denial? {
+        MemberPolicy.check(
+            required: required, actorID: actorID, actorPermissions: actorPermissions, targetID: targetID,
+            targetPermissions: targetPermissions)
     }
 }
 

@@ -47,7 +47,7 @@ public struct AuditEntry: Sendable {
 public struct AuditStore: Sendable {
     public init() {}
 
-    /// True for a unique-constraint violation: another writer took the same chain position.
+    /// True for a unique-constraint violation (e.g. two requests racing with one `Idempotency-Key`).
     public static func isConflict(_ error: any Error) -> Bool {
         (error as? any DatabaseError)?.isConstraintFailure == true
     }
@@ -56,38 +56,42 @@ public struct AuditStore: Sendable {
         organizationID?.uuidString.lowercased() ?? "instance"
     }
 
-    /// Runs `body` again (up to 20 times) while it fails on a unique constraint: another writer took the same
-    /// audit chain position, so the work is redone against the new head. `body` should be one transaction.
-    public static func retryingOnConflict<T: Sendable>(_ body: @Sendable () async throws -> T) async throws -> T {
-        var attempt = 0
-        while true {
-            do {
-                return try await body()
-            } catch  where isConflict(error) && attempt < 20 {
-                attempt += 1
-            }
-        }
-    }
-
-    /// Appends one event.
+    /// Appends one event in a transaction of its own.
     public func append(_ entry: AuditEntry, at now: Date, on db: any Database) async throws {
-        try await Self.retryingOnConflict { try await appendAll([entry], at: now, on: db) }
+        try await appendAll([entry], at: now, on: db)
     }
 
-    /// Appends several events of one organization in order with one insert. Run it inside the transaction
-    /// that makes the changes they record: if another writer took the same positions, the insert fails on
-    /// the (chain, seq) constraint and the caller retries the whole transaction.
+    /// Appends several events of one organization in order with one insert, inside the caller's transaction
+    /// when there is one (so the events commit or vanish with the changes they record), else in a transaction
+    /// of its own.
+    ///
+    /// Concurrent appenders to one chain queue rather than collide: the chain's head row in
+    /// `audit_chain_heads` is taken with an upsert, which holds its row lock until the transaction ends, so
+    /// each writer continues from the head the previous one left. Call this as the last step of a
+    /// transaction: the head is the last lock taken (see `RowLocks`) and is held only until the commit.
     public func appendAll(_ entries: [AuditEntry], at now: Date, on db: any Database) async throws {
-        guard let first = entries.first else { return }
-        let chain = Self.chainName(first.organizationID)
-        let head = try await AuditEventModel.query(on: db).filter(\.$chain == chain).sort(\.$seq, .descending).first()
-        var seq = head?.seq ?? 0
-        var previous = head?.hash ?? AuditRecord.genesisHash
+        guard !entries.isEmpty else { return }
+        try await db.transaction { tx in try await Self.appendAll(entries, at: now, inTransaction: tx) }
+    }
+
+    private static func appendAll(_ entries: [AuditEntry], at now: Date, inTransaction db: any Database) async throws {
+        let sql = db as! any SQLDatabase
+        let chain = chainName(entries[0].organizationID)
+        let head = try await sql.raw(
+            """
+            INSERT INTO audit_chain_heads (chain, seq, hash) VALUES (\(bind: chain), 0, \(bind: AuditRecord.genesisHash))
+            ON CONFLICT (chain) DO UPDATE SET seq = audit_chain_heads.seq
+            RETURNING seq, hash
+            """
+        ).first()
+        guard let head else { throw LatchkeyError(.internalError, "audit_head", "The audit chain head is missing.") }
+        var seq = try head.decode(column: "seq", as: Int64.self)
+        var previous = try head.decode(column: "hash", as: String.self)
         let millis = Int64((now.timeIntervalSince1970 * 1000).rounded(.down))
         var rows: [[any SQLExpression]] = []
         rows.reserveCapacity(entries.count)
         for entry in entries {
-            precondition(Self.chainName(entry.organizationID) == chain, "appendAll takes one organization's events")
+            precondition(chainName(entry.organizationID) == chain, "appendAll takes one organization's events")
             seq += 1
             let record = AuditRecord(
                 chain: chain, seq: seq, organizationID: entry.organizationID, occurredAtMillis: millis,
@@ -108,7 +112,9 @@ public struct AuditStore: Sendable {
             ])
             previous = hash
         }
-        try await BulkInsert.rows(rows, into: AuditEventModel.schema, columns: Self.columns, on: db)
+        try await BulkInsert.rows(rows, into: AuditEventModel.schema, columns: columns, on: db)
+        try await sql.update("audit_chain_heads").set("seq", to: seq).set("hash", to: previous)
+            .where("chain", .equal, chain).run()
     }
 
     static let columns = [
@@ -131,9 +137,9 @@ public struct AuditStore: Sendable {
             chains = [Self.chainName(organizationID)]
         } else {
             let sql = db as! any SQLDatabase
-            chains = try await sql.select().distinct().column("chain").from(AuditEventModel.schema).all()
-                .map { try $0.decode(column: "chain", as: String.self) }
-            chains.sort()
+            let withEvents = try await sql.select().distinct().column("chain").from(AuditEventModel.schema).all()
+            let withHeads = try await sql.select().column("chain").from("audit_chain_heads").all()
+            chains = Set(try (withEvents + withHeads).map { try $0.decode(column: "chain", as: String.self) }).sorted()
         }
         var total = 0
         for chain in chains {
@@ -162,6 +168,19 @@ public struct AuditStore: Sendable {
                     lastSeq = event.seq
                     total += 1
                 }
+            }
+            // The head row names the last event written: events removed from the end show here.
+            let head = try await (db as! any SQLDatabase).select().column("seq").column("hash")
+                .from("audit_chain_heads").where("chain", .equal, chain).first()
+            if let head,
+                try head.decode(column: "seq", as: Int64.self) != lastSeq
+                    || head.decode(column: "hash", as: String.self) != previous
+            {
+                return .broken(
+                    chain: chain, seq: lastSeq + 1, eventID: nil,
+                    reason:
+                        "events after \(lastSeq) are missing (the chain head is at \(try head.decode(column: "seq", as: Int64.self)))"
+                )
             }
         }
         return .intact(events: total)

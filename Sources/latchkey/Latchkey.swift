@@ -11,7 +11,7 @@ struct Latchkey: AsyncParsableCommand {
         commandName: "latchkey",
         abstract:
             "Member accounts with multi-factor authentication, and MFA reset for the people who lose their phone.",
-        subcommands: [Serve.self, Migrate.self, Demo.self, Org.self, MFA.self, Audit.self, Bench.self])
+        subcommands: [Serve.self, Migrate.self, Demo.self, Org.self, Member.self, MFA.self, Audit.self, Bench.self])
 }
 
 /// Options every command that touches the database shares.
@@ -227,6 +227,32 @@ struct MFA: AsyncParsableCommand {
             let services = try await AppServices.start(config: config, logger: makeLogger(config))
             do {
                 let line = try await OperatorTools(services: services).resetMFA(email: email, reason: reason)
+                await services.database.shutdown()
+                print(line)
+            } catch let error as LatchkeyError {
+                await services.database.shutdown()
+                throw ValidationError(error.message)
+            }
+        }
+    }
+}
+
+struct Member: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "member", abstract: "Operator tools for one member's account.", subcommands: [Unlock.self])
+
+    struct Unlock: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Lift a member's sign-in lock from the server's shell (wrong passwords and wrong codes).")
+        @OptionGroup var database: DatabaseOptions
+        @Option(help: "The member's email.") var email: String
+        @Option(help: "Reason or ticket, stored in the audit event.") var reason = ""
+
+        func run() async throws {
+            let config = try database.config()
+            let services = try await AppServices.start(config: config, logger: makeLogger(config))
+            do {
+                let line = try await OperatorTools(services: services).unlock(email: email, reason: reason)
                 await services.database.shutdown()
                 print(line)
             } catch let error as LatchkeyError {

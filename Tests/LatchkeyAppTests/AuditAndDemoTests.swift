@@ -47,26 +47,43 @@ struct AuditAndDemoTests {
         }
     }
 
-    @Test("concurrent appends never fork a chain")
+    @Test("120 concurrent appenders to one chain: all land, in order, none refused; a cut tail is noticed")
     func concurrentAppends() async throws {
         try await Harness.withApp { h, _ in
             let services = h.services
             let org = h.acme.organizationID
+            let chain = org.uuidString.lowercased()
+            let before = try await AuditEventModel.query(on: h.db).filter(\.$chain == chain).count()
+            let total = try await AuditEventModel.query(on: h.db).count()
+            // 100 writers at once, one event each, and 20 writing five at once: every one lands, in one line.
             try await withThrowingTaskGroup(of: Void.self) { group in
-                for index in 0..<20 {
+                for index in 0..<120 {
                     group.addTask {
-                        try await services.audit.append(
-                            AuditEntry(
-                                organizationID: org, action: .settingsChanged, result: .success, reason: "\(index)"),
-                            at: services.now, on: services.db)
+                        let entry = AuditEntry(
+                            organizationID: org, action: .settingsChanged, result: .success, reason: "\(index)")
+                        try await services.audit.appendAll(
+                            Array(repeating: entry, count: index < 100 ? 1 : 5), at: services.now, on: services.db)
                     }
                 }
                 try await group.waitForAll()
             }
-            guard case .intact = try await services.audit.verify(on: services.db) else {
+            let seqs = try await AuditEventModel.query(on: h.db).filter(\.$chain == chain).sort(\.$seq).all().map(\.seq)
+            #expect(seqs == Array(1...Int64(before + 200)))
+            guard case .intact(let events) = try await services.audit.verify(on: services.db) else {
                 Issue.record("chain forked")
                 return
             }
+            #expect(events == total + 200)
+            // Removing events from the end is noticed too: the chain head still names the last one written.
+            let last = before + 200
+            try await h.sql.delete(from: "audit_events").where("chain", .equal, chain)
+                .where("seq", .greaterThan, last - 2).run()
+            guard case .broken(_, let seq, _, let reason) = try await services.audit.verify(on: services.db) else {
+                Issue.record("truncation not noticed")
+                return
+            }
+            #expect(seq == Int64(last - 1))
+            #expect(reason == "events after \(last - 2) are missing (the chain head is at \(last))")
         }
     }
 

@@ -182,7 +182,9 @@ struct ResetTests {
             #expect(stale.status == .forbidden)
             #expect(stale.errorCode == "step_up_required")
             #expect(try await Footprint.of(jane.id, h) == before)
-            #expect(try await h.auditEvents(action: .mfaReset).first?.reason == "step-up required")
+            let refused = try #require(try await h.auditEvents(action: .mfaReset).first)
+            #expect(refused.reason == "step-up required" && refused.result == "denied")
+            #expect(refused.targetEmail == "jane@acme.test", "a refused reset names its target")
             let stepped = try await client.api(
                 .post, "/api/v1/auth/step-up", #"{"code":"\#(try h.code(admin.secret))"}"#, session: &admin.session)
             #expect(stepped.status == .ok)

@@ -114,27 +114,49 @@ struct SignInTests {
             #expect(locked.status == .tooManyRequests)
             #expect(locked.errorCode == "too_many_attempts")
             #expect(locked.headers[.retryAfter] == "30")
-            #expect(try await MemberModel.find(id, on: h.db)?.failedAttempts == 5)
+            #expect(try await h.failures(.secondFactor(memberID: id)) == 5, "the refused attempt was not counted")
+            #expect(try await h.auditEvents(action: .signInMFA).count == 5, "nor checked")
             #expect(try await h.auditEvents(action: .lockout).count == 1)
             // After the wait, the right code works and the counter resets.
             h.clock.advance(31)
             let ok = try await client.api(
                 .post, "/api/v1/auth/mfa", #"{"code":"\#(try h.code(secret!))"}"#, session: &session)
             #expect(ok.status == .ok)
-            #expect(try await MemberModel.find(id, on: h.db)?.failedAttempts == 0)
+            #expect(try await h.failures(.secondFactor(memberID: id)) == nil)
         }
     }
 
-    @Test("a locked account's password step answers like a wrong password")
-    func lockedPassword() async throws {
+    @Test(
+        "at the second factor's hard stop: a wrong password answers as ever, the right one says locked; no code is checked"
+    )
+    func hardStop() async throws {
         try await Harness.withApp { h, client in
-            let (id, _) = try await h.member("jane@acme.test", totp: true)
-            try await MemberModel.query(on: h.db).filter(\.$id == id).set(\.$failedAttempts, to: 60)
-                .set(\.$lastFailedAt, to: h.clock.now).update()
-            let (_, locked) = try await client.login("jane@acme.test")
+            let (id, secret) = try await h.member("jane@acme.test", totp: true)
+            var (pending, _) = try await client.login("jane@acme.test")
+            try await h.setThrottle(
+                .secondFactor(memberID: id), email: "jane@acme.test", memberID: id, failures: 50,
+                lockedUntil: SignInThrottles.lockedForGood)
+            // A session that got past the password earlier: even the right code is not checked.
+            let code = try await client.api(
+                .post, "/api/v1/auth/mfa", #"{"code":"\#(try h.code(secret!))"}"#, session: &pending)
+            #expect(code.status == .forbidden)
+            #expect(code.errorCode == "account_locked")
+            #expect(try await h.auditEvents(action: .signInMFA).isEmpty)
+            let state = try await client.api(.get, "/api/v1/auth/session", session: &pending)
+            #expect(state.json["status"] as? String == "mfa_required")
+            let (_, wrong) = try await client.login("jane@acme.test", password: "not the password")
             let (_, unknown) = try await client.login("nobody@acme.test")
-            #expect(locked.status == .unauthorized)
-            #expect(locked.text == unknown.text)
+            #expect(wrong.status == .unauthorized)
+            #expect(wrong.text == unknown.text)
+            let (_, right) = try await client.login("jane@acme.test")
+            #expect(right.status == .forbidden)
+            #expect(right.errorCode == "account_locked")
+            #expect(right.headers[.setCookie] == nil)
+            #expect(try await SessionModel.query(on: h.db).count() == 1, "only the earlier pending session")
+            #expect(try await h.failures(.secondFactor(memberID: id)) == 50)
+            #expect(
+                try await h.auditEvents(action: .signInPassword).last?.reason
+                    == "sign-in locked after too many wrong codes")
         }
     }
 

@@ -47,16 +47,46 @@ struct SecurityPrimitivesTests {
                 != (try! ServerKey(material: RandomSource.system.bytes(32))).hashRecoveryCode(normalized))
     }
 
-    @Test("lockout: free attempts, then growing waits, then locked until reset, below NIST's 100")
-    func lockout() {
-        let policy = LockoutPolicy()
-        let t = Date(timeIntervalSince1970: 1_000_000)
-        #expect(policy.lockedUntil(failures: 4, lastFailure: t) == nil)
-        #expect(policy.lockedUntil(failures: 5, lastFailure: t) == t.addingTimeInterval(30))
-        #expect(policy.lockedUntil(failures: 6, lastFailure: t) == t.addingTimeInterval(60))
-        #expect(policy.lockedUntil(failures: 40, lastFailure: t) == t.addingTimeInterval(15 * 60))
-        #expect(policy.lockedUntil(failures: policy.hardLimit, lastFailure: t) == .distantFuture)
-        #expect(policy.hardLimit < 100)
+    @Test("throttles: free failures, then doubling waits to a cap; only second factors stop for good, below NIST's 100")
+    func throttleSchedules() {
+        let perAddress = ThrottlePolicy.passwordPerAddress
+        #expect((1...4).map { perAddress.delay(afterFailures: $0) } == [0, 0, 0, 0])
+        #expect((5...11).map { perAddress.delay(afterFailures: $0) } == [30, 60, 120, 240, 480, 900, 900])
+        #expect(perAddress.delay(afterFailures: 10_000) == 900, "wrong passwords never lock for good")
+        #expect(perAddress.rampSteps.map(\.failures) == [5, 6, 7, 8, 9])
+
+        let perAccount = ThrottlePolicy.passwordPerAccount
+        #expect(perAccount.delay(afterFailures: 99) == 0)
+        #expect(perAccount.delay(afterFailures: 100) == 60)
+        #expect(perAccount.delay(afterFailures: 1_000_000) == 900)
+        #expect(perAccount.freeFailures <= 100 && perAccount.hardLimit == nil)
+
+        let factor = ThrottlePolicy.secondFactor
+        #expect(factor.delay(afterFailures: 5) == 30)
+        #expect(factor.delay(afterFailures: 49) == 900)
+        #expect(factor.delay(afterFailures: 50) == nil)
+        #expect(factor.hardLimit! <= 100)
+    }
+
+    @Test("bucket keys sort second factor < account-wide < per address, so rows are locked in one order")
+    func bucketKeys() {
+        let id = UUID()
+        let keys = [
+            SignInBucket.passwordFromAddress(email: "a@x.test", address: "127.0.0.1").key,
+            SignInBucket.passwordFromUnfamiliar(email: "a@x.test").key,
+            SignInBucket.secondFactor(memberID: id).key,
+        ]
+        #expect(keys.sorted() == keys.reversed())
+    }
+
+    @Test("client addresses: IPv4 whole, IPv6 by its /64, IPv4-mapped as IPv4")
+    func clientAddresses() {
+        #expect(ClientAddress.throttleKey("203.0.113.9") == "203.0.113.9")
+        #expect(ClientAddress.throttleKey("::ffff:203.0.113.9") == "203.0.113.9")
+        #expect(ClientAddress.throttleKey("2001:db8:1:2:aaaa::1") == "2001:db8:1:2::/64")
+        #expect(ClientAddress.throttleKey("2001:DB8:1:2:ffff:ffff:ffff:ffff") == "2001:db8:1:2::/64")
+        #expect(ClientAddress.throttleKey("::1") == "0:0:0:0::/64")
+        #expect(ClientAddress.throttleKey("unknown") == "unknown")
     }
 
     @Test("an audit hash covers every field and the previous hash")

@@ -13,17 +13,19 @@ struct MembersAPIController {
         group.get("/api/v1/members", use: list)
         group.post("/api/v1/members/mfa/reset", use: bulkReset)
         group.post("/api/v1/members/:id/mfa/reset", use: singleReset)
+        group.post("/api/v1/members/:id/unlock", use: unlock)
         group.get("/api/v1/mfa-reset-jobs/:id", use: job)
-        // GET never changes anything: the reset routes only take POST.
-        for path in ["/api/v1/members/mfa/reset", "/api/v1/members/:id/mfa/reset"] {
+        // GET never changes anything: these routes only take POST.
+        for path in ["/api/v1/members/mfa/reset", "/api/v1/members/:id/mfa/reset", "/api/v1/members/:id/unlock"] {
             group.get(RouterPath(path), use: Self.methodNotAllowed)
             group.head(RouterPath(path), use: Self.methodNotAllowed)
         }
     }
 
-    /// GET and HEAD on a reset route: the error boundary answers 405 (JSON here, HTML on the web routes).
+    /// GET and HEAD on a state-changing route: the error boundary answers 405 (JSON here, HTML on the web
+    /// routes).
     @Sendable static func methodNotAllowed(_ request: Request, context: OrgMemberContext) async throws -> Response {
-        throw LatchkeyError(.methodNotAllowed, "method_not_allowed", "Reset MFA only accepts a confirmed POST.")
+        throw LatchkeyError(.methodNotAllowed, "method_not_allowed", "This action only accepts a confirmed POST.")
     }
 
     struct MemberJSON: Encodable {
@@ -33,6 +35,24 @@ struct MembersAPIController {
         var role: String
         var mfaStatus: String
         var lastSignInAt: Date?
+        /// True while a sign-in throttle holds the member back.
+        var locked: Bool
+        /// Until when; absent when not locked or when locked until an administrator unlocks it.
+        var lockedUntil: Date?
+
+        init(
+            id: UUID, name: String, email: String, role: String, mfaStatus: MFAStatus, lastSignInAt: Date?,
+            lockedUntil: Date?
+        ) {
+            self.id = id
+            self.name = name
+            self.email = email
+            self.role = role
+            self.mfaStatus = mfaStatus.rawValue
+            self.lastSignInAt = lastSignInAt
+            self.locked = lockedUntil != nil
+            self.lockedUntil = lockedUntil == .distantFuture ? nil : lockedUntil
+        }
     }
 
     struct ListResponse: Encodable {
@@ -53,8 +73,8 @@ struct MembersAPIController {
             ListResponse(
                 members: page.rows.map {
                     MemberJSON(
-                        id: $0.id, name: $0.name, email: $0.email, role: $0.roleName, mfaStatus: $0.mfaStatus.rawValue,
-                        lastSignInAt: $0.lastSignInAt)
+                        id: $0.id, name: $0.name, email: $0.email, role: $0.roleName, mfaStatus: $0.mfaStatus,
+                        lastSignInAt: $0.lastSignInAt, lockedUntil: $0.lockedUntil)
                 }, nextCursor: page.nextCursor, previousCursor: page.previousCursor, total: page.total))
     }
 
@@ -84,12 +104,29 @@ struct MembersAPIController {
             ResultJSON(memberId: result.memberId, status: result.status.rawValue, reason: result.reason))
     }
 
+    /// Lifts a member's sign-in lock; answers the member's new state.
+    @Sendable func unlock(_ request: Request, context: OrgMemberContext) async throws -> Response {
+        let body = try await Body.json(SingleBody.self, from: request, context: context, allowEmpty: true)
+        let ticket = try ResetInput.ticket(body.reason)
+        guard let id = context.parameters.get("id", as: UUID.self) else {
+            throw LatchkeyError.badRequest("invalid_member_id", "The member id is not a valid id.")
+        }
+        let actor = ResetService.Actor(
+            auth: context.auth, meta: request.meta(requestID: context.requestID, ip: context.remoteIP))
+        let member = try await LifecycleService(services: services).unlock(actor: actor, memberID: id, ticket: ticket)
+        return JSONResponse.make(
+            MemberJSON(
+                id: member.id, name: member.name, email: member.email, role: member.roleName,
+                mfaStatus: member.mfaStatus, lastSignInAt: member.lastSignInAt, lockedUntil: member.lockedUntil))
+    }
+
     struct BulkBody: StrictJSONBody {
         static let allowedFields: Set<String> = ["memberIds", "filter", "reason"]
         struct Filter: Decodable {
             var query: String?
             var role: String?
             var mfa: String?
+            var status: String?
         }
         var memberIds: [String]?
         var filter: Filter?
@@ -133,7 +170,7 @@ struct MembersAPIController {
         case (nil, let filter?):
             // The filter is evaluated here, under the same rules, for "select all N matching".
             let parsed = try MemberDirectory.Filter(
-                query: filter.query, role: filter.role, mfa: filter.mfa, sort: nil, limit: nil)
+                query: filter.query, role: filter.role, mfa: filter.mfa, status: filter.status, sort: nil, limit: nil)
             ids = try await MemberDirectory(services: services).allIDs(
                 organizationID: context.auth.organizationID, filter: parsed)
         default:
@@ -217,7 +254,7 @@ enum ResetInput {
         let reason = result.reason ?? "Not permitted"
         switch reason {
         case ResetPolicy.reason(.notFound, targetRole: ""): return .notFound("Member not found.")
-        case ResetPolicy.reason(.selfReset, targetRole: ""): return .forbidden("cannot_reset_self", reason + ".")
+        case ResetPolicy.reason(.selfAction, targetRole: ""): return .forbidden("cannot_reset_self", reason + ".")
         default:
             return .forbidden(
                 "insufficient_privilege", "You can't reset the MFA of a member with more access than you (\(reason)).")

@@ -17,7 +17,8 @@ public struct AppServices: Sendable {
     public let passwords: PasswordHasher
     public let logger: Logger
     public let audit = AuditStore()
-    public let lockout = LockoutPolicy()
+    public let throttles = SignInThrottles()
+    public let knownAddresses = KnownAddresses()
     public let totp = TOTP.standard
     /// A bcrypt hash of a random password at the configured cost, checked for unknown emails so they take
     /// as long as known ones.
@@ -56,4 +57,5 @@ public struct AppServices: Sendable {
 
     var auth: AuthService { AuthService(services: self) }
     var sessions: SessionStore { SessionStore(services: self) }
+    var directory: MemberDirectory { MemberDirectory(services: self) }
 }

@@ -17,7 +17,11 @@ struct AuthService: Sendable {
     // MARK: Password
 
     /// Checks email and password; on success opens a session in the state the account calls for.
-    /// Unknown email, wrong password, suspended or locked account: one answer.
+    ///
+    /// The attempt first claims its throttle buckets (per account and client address, and per account from
+    /// addresses the member has not signed in from lately): while one is locked the attempt is refused with
+    /// 429 before anything is checked, in the same words whether or not the email has an account. Unknown
+    /// email, wrong password and suspended account give one answer.
     func login(email rawEmail: String, password: String, meta: RequestMeta) async throws -> LoginOutcome {
         let email = rawEmail.trimmingCharacters(in: .whitespaces).lowercased()
         try Validation.email(email)
@@ -26,50 +30,83 @@ struct AuthService: Sendable {
         }
         let db = services.db
         let now = services.now
-        guard let member = try await MemberModel.query(on: db).filter(\.$email == email).first(),
-            let memberID = member.id
-        else {
-            _ = try await services.passwords.verify(password, hash: services.dummyPasswordHash)
-            try await services.audit.append(
+        let member = try await MemberModel.query(on: db).filter(\.$email == email).first()
+        let address = ClientAddress.throttleKey(meta.ip)
+        // From a place the member signs in from, only the per-address bucket applies.
+        var familiar = false
+        if let member {
+            familiar = try await services.knownAddresses.isFamiliar(
+                memberID: member.id!, address: address, now: now, on: db)
+        }
+        let buckets: [SignInBucket] =
+            [.passwordFromAddress(email: email, address: address)]
+            + (familiar ? [] : [.passwordFromUnfamiliar(email: email)])
+        let subject = SignInThrottles.Subject(
+            email: email, memberID: member?.id, organizationID: member?.organizationID)
+        let claims = try await claim(buckets, for: subject, now: now)
+
+        let passwordOK = try await services.passwords.verify(
+            password, hash: member?.passwordHash ?? services.dummyPasswordHash)
+        guard let member, let memberID = member.id else {
+            try await auditFailure(
                 AuditEntry(
                     organizationID: nil, actorEmail: email, action: .signInPassword, targetEmail: email,
                     result: .failure, reason: "unknown email", requestID: meta.requestID, ip: meta.ip,
-                    userAgent: meta.userAgent), at: now, on: db)
+                    userAgent: meta.userAgent), claims: claims, meta: meta)
             throw LatchkeyError.invalidCredentials
         }
-        let locked = isLocked(member, now: now)
-        let passwordOK = try await services.passwords.verify(password, hash: member.passwordHash)
-        let entry = { (result: AuditResult, reason: String) in
+        let entry = { @Sendable (result: AuditResult, reason: String) in
             AuditEntry(
                 organizationID: member.organizationID, actorID: memberID, actorEmail: email, action: .signInPassword,
                 targetID: memberID, targetEmail: email, result: result, reason: reason, requestID: meta.requestID,
                 ip: meta.ip, userAgent: meta.userAgent)
         }
-        guard passwordOK, !locked, member.status == AccountStatus.active.rawValue else {
-            let reason = locked ? "account locked" : (passwordOK ? "account suspended" : "wrong password")
-            try await services.audit.append(entry(.failure, reason), at: now, on: db)
-            if !passwordOK, !locked {
-                try await recordFailure(
-                    memberID: memberID, organizationID: member.organizationID, email: email, meta: meta)
+        guard passwordOK else {
+            try await auditFailure(entry(.failure, "wrong password"), claims: claims, meta: meta)
+            throw LatchkeyError.invalidCredentials
+        }
+        // The password was right: this attempt is no failure, whatever follows.
+        guard member.status == AccountStatus.active.rawValue,
+            let organization = try await OrganizationModel.find(member.organizationID, on: db)
+        else {
+            try await db.transaction { tx in
+                try await self.services.throttles.release(buckets, on: tx)
+                try await self.services.audit.append(entry(.failure, "account suspended"), at: now, on: tx)
             }
             throw LatchkeyError.invalidCredentials
         }
-        guard let organization = try await OrganizationModel.find(member.organizationID, on: db) else {
-            throw LatchkeyError.invalidCredentials
+        if let until = try await services.throttles.lockedUntil(memberIDs: [memberID], now: now, on: db)[memberID],
+            until == .distantFuture
+        {
+            // Second factors hit the hard stop: only the password was proven, so say so now.
+            try await db.transaction { tx in
+                try await self.services.throttles.release(buckets, on: tx)
+                try await self.services.audit.append(
+                    entry(.denied, "sign-in locked after too many wrong codes"), at: now, on: tx)
+            }
+            throw Self.hardStop
         }
         let hasMFA = try await confirmedCredential(memberID: memberID, on: db) != nil
         let state: SessionState =
             hasMFA ? .mfaPending : (organization.requireMFA ? .enrollmentRequired : .signedIn)
-        let (token, csrf) = try await services.sessions.create(
-            memberID: memberID, organizationID: member.organizationID, state: state, mfaVerified: false,
-            lifetime: TimeInterval(organization.sessionLifetimeSeconds), meta: meta, on: db)
-        if state == .signedIn { try await markSignedIn(memberID: memberID, on: db) }
-        if state == .enrollmentRequired {
-            _ = try await beginEnrollment(memberID: memberID, email: email, organizationName: organization.name)
+        let (token, csrf) = try await db.transaction { tx in
+            try await RowLocks.members([memberID], on: tx)
+            try await self.services.throttles.release(buckets, on: tx)
+            let opened = try await self.services.sessions.create(
+                memberID: memberID, organizationID: member.organizationID, state: state, mfaVerified: false,
+                lifetime: TimeInterval(organization.sessionLifetimeSeconds), meta: meta, on: tx)
+            if state == .signedIn { try await self.markSignedIn(memberID: memberID, meta: meta, on: tx) }
+            if state == .enrollmentRequired {
+                _ = try await self.beginEnrollment(
+                    memberID: memberID, email: email, organizationName: organization.name, on: tx)
+            }
+            try await self.services.audit.append(
+                entry(
+                    .success, state == .signedIn ? "signed in without MFA (optional)" : "second step: \(state.rawValue)"
+                ),
+                at: now, on: tx)
+            return opened
         }
-        try await services.audit.append(
-            entry(.success, state == .signedIn ? "signed in without MFA (optional)" : "second step: \(state.rawValue)"),
-            at: now, on: db)
         return LoginOutcome(token: token, csrfToken: csrf, state: state)
     }
 
@@ -81,112 +118,181 @@ struct AuthService: Sendable {
         guard auth.state == .mfaPending else {
             throw LatchkeyError(.conflict, "not_pending", "This session is not waiting for a verification code.")
         }
-        let db = services.db
-        if let code {
-            try await verifyTOTP(auth: auth, code: code, action: .signInMFA, meta: meta)
-        } else if let recoveryCode {
-            try await useRecoveryCode(auth: auth, input: recoveryCode, meta: meta)
-        } else {
-            throw LatchkeyError.badRequest("missing_code", "Enter a verification code or a recovery code.")
+        let signIn = { @Sendable (tx: any Database) async throws -> String in
+            let token = try await self.services.sessions.promote(
+                auth.sessionID, to: .signedIn, mfaVerified: true, on: tx)
+            try await self.markSignedIn(memberID: auth.memberID, meta: meta, on: tx)
+            return token
         }
-        let token = try await services.sessions.promote(auth.sessionID, to: .signedIn, mfaVerified: true, on: db)
-        try await markSignedIn(memberID: auth.memberID, on: db)
-        return token
+        if let code {
+            return try await verifyTOTP(auth: auth, code: code, action: .signInMFA, meta: meta, onSuccess: signIn)
+        } else if let recoveryCode {
+            return try await useRecoveryCode(auth: auth, input: recoveryCode, meta: meta, onSuccess: signIn)
+        }
+        throw LatchkeyError.badRequest("missing_code", "Enter a verification code or a recovery code.")
     }
 
     /// Re-verifies a signed-in member with a fresh TOTP code (step-up).
     func stepUp(auth: AuthState, code: String, meta: RequestMeta) async throws {
-        try await verifyTOTP(auth: auth, code: code, action: .stepUp, meta: meta)
-        try await SessionModel.query(on: services.db).filter(\.$id == auth.sessionID)
-            .set(\.$mfaVerifiedAt, to: services.now).update()
+        let now = services.now
+        try await verifyTOTP(auth: auth, code: code, action: .stepUp, meta: meta) { tx in
+            try await SessionModel.query(on: tx).filter(\.$id == auth.sessionID).set(\.$mfaVerifiedAt, to: now).update()
+        }
     }
 
-    /// Verifies a TOTP code against the member's confirmed authenticator, accepting each step once
-    /// (atomic compare-and-set), counting failures and auditing success, failure and reuse.
+    /// Verifies a TOTP code against the member's confirmed authenticator.
     func verifyTOTP(auth: AuthState, code: String, action: AuditAction, meta: RequestMeta) async throws {
+        try await verifyTOTP(auth: auth, code: code, action: action, meta: meta) { _ in }
+    }
+
+    /// Verifies a TOTP code against the member's confirmed authenticator and, when it is right, runs
+    /// `onSuccess` in the transaction that records the success.
+    ///
+    /// The attempt claims the member's second-factor bucket before the code is checked (429 while it is
+    /// waiting, 403 at the hard stop); each time step is accepted once per authenticator (atomic
+    /// compare-and-set); success, failure and reuse are audited.
+    func verifyTOTP<T: Sendable>(
+        auth: AuthState, code: String, action: AuditAction, meta: RequestMeta,
+        onSuccess: @escaping @Sendable (any Database) async throws -> T
+    ) async throws -> T {
         try Validation.sixDigits(code)
         let db = services.db
         let now = services.now
-        guard let member = try await MemberModel.find(auth.memberID, on: db) else {
-            throw LatchkeyError.unauthorized("not_signed_in", "Sign in again.")
-        }
-        try throwIfLocked(member, now: now)
         guard let credential = try await confirmedCredential(memberID: auth.memberID, on: db),
             let credentialID = credential.id
         else {
             throw LatchkeyError.badRequest("no_authenticator", "No authenticator app is set up for this account.")
         }
+        let bucket = SignInBucket.secondFactor(memberID: auth.memberID)
+        let claims = try await claim([bucket], for: subject(auth), now: now)
         let secret = try services.serverKey.open(credential.secretCiphertext, context: auth.memberID.uuidString)
         let unix = Int64(now.timeIntervalSince1970.rounded(.down))
-        var accepted = false
         if let step = services.totp.matchingStep(code: code, secret: secret, at: unix, after: credential.lastUsedStep) {
-            let claimed = try await services.sql.raw(
-                """
-                UPDATE totp_credentials SET last_used_step = \(bind: step)
-                WHERE id = \(bind: credentialID) AND (last_used_step IS NULL OR last_used_step < \(bind: step))
-                RETURNING id
-                """
-            ).all()
-            accepted = !claimed.isEmpty
-        }
-        if accepted {
-            try await services.audit.append(
-                auth.actor(action: action, result: .success, request: meta), at: now, on: db)
-            return
+            let accepted = try await db.transaction { tx -> T? in
+                try await RowLocks.members([auth.memberID], on: tx)
+                let claimed = try await (tx as! any SQLDatabase).raw(
+                    """
+                    UPDATE totp_credentials SET last_used_step = \(bind: step)
+                    WHERE id = \(bind: credentialID) AND (last_used_step IS NULL OR last_used_step < \(bind: step))
+                    RETURNING id
+                    """
+                ).all()
+                guard !claimed.isEmpty else { return nil }
+                try await self.services.throttles.release([bucket], on: tx)
+                let value = try await onSuccess(tx)
+                try await self.services.audit.append(
+                    auth.actor(action: action, result: .success, request: meta), at: now, on: tx)
+                return value
+            }
+            if let accepted { return accepted }
         }
         if services.totp.matchesIgnoringReplay(code: code, secret: secret, at: unix) {
-            try await services.audit.append(
-                auth.actor(action: .codeReuse, result: .denied, reason: "code already used", request: meta), at: now,
-                on: db)
-            try await recordFailure(
-                memberID: auth.memberID, organizationID: auth.organizationID, email: auth.memberEmail, meta: meta)
+            try await auditFailure(
+                auth.actor(action: .codeReuse, result: .denied, reason: "code already used", request: meta),
+                claims: claims, meta: meta)
             throw LatchkeyError.unauthorized(
                 "code_reused", "That code was already used. Wait for the next code and try again.")
         }
-        try await services.audit.append(
-            auth.actor(action: action, result: .failure, reason: "wrong code", request: meta), at: now, on: db)
-        try await recordFailure(
-            memberID: auth.memberID, organizationID: auth.organizationID, email: auth.memberEmail, meta: meta)
+        try await auditFailure(
+            auth.actor(action: action, result: .failure, reason: "wrong code", request: meta), claims: claims,
+            meta: meta)
         throw LatchkeyError.unauthorized(
             "invalid_code", "That code is not correct. Check your authenticator app and try again.")
     }
 
-    /// Spends one recovery code (atomically: two concurrent uses of one code cannot both pass).
-    func useRecoveryCode(auth: AuthState, input: String, meta: RequestMeta) async throws {
+    /// Spends one recovery code (atomically: two concurrent uses of one code cannot both pass) and runs
+    /// `onSuccess` in the same transaction. Counts toward the second-factor throttle like a TOTP code.
+    func useRecoveryCode<T: Sendable>(
+        auth: AuthState, input: String, meta: RequestMeta,
+        onSuccess: @escaping @Sendable (any Database) async throws -> T
+    ) async throws -> T {
         guard input.utf8.count <= 64, let normalized = RecoveryCodes.normalize(input) else {
             throw LatchkeyError.badRequest("invalid_recovery_code_format", "A recovery code looks like abcde-fghjk.")
         }
-        let db = services.db
         let now = services.now
-        guard let member = try await MemberModel.find(auth.memberID, on: db) else {
-            throw LatchkeyError.unauthorized("not_signed_in", "Sign in again.")
-        }
-        try throwIfLocked(member, now: now)
+        let bucket = SignInBucket.secondFactor(memberID: auth.memberID)
+        let claims = try await claim([bucket], for: subject(auth), now: now)
         let hash = services.serverKey.hashRecoveryCode(normalized)
-        let used = try await services.sql.raw(
-            """
-            UPDATE recovery_codes SET used_at = \(bind: now)
-            WHERE member_id = \(bind: auth.memberID) AND code_hash = \(bind: hash) AND used_at IS NULL
-            RETURNING id
-            """
-        ).all()
-        guard !used.isEmpty else {
-            try await services.audit.append(
+        let accepted = try await services.db.transaction { tx -> T? in
+            try await RowLocks.members([auth.memberID], on: tx)
+            let used = try await (tx as! any SQLDatabase).raw(
+                """
+                UPDATE recovery_codes SET used_at = \(bind: now)
+                WHERE member_id = \(bind: auth.memberID) AND code_hash = \(bind: hash) AND used_at IS NULL
+                RETURNING id
+                """
+            ).all()
+            guard !used.isEmpty else { return nil }
+            let left = try await RecoveryCodeModel.query(on: tx).filter(\.$memberID == auth.memberID)
+                .filter(\.$usedAt == nil).count()
+            try await self.services.throttles.release([bucket], on: tx)
+            let value = try await onSuccess(tx)
+            try await self.services.audit.append(
                 auth.actor(
-                    action: .signInRecoveryCode, result: .failure, reason: "wrong or used recovery code", request: meta),
-                at: now, on: db)
-            try await recordFailure(
-                memberID: auth.memberID, organizationID: auth.organizationID, email: auth.memberEmail, meta: meta)
-            throw LatchkeyError.unauthorized(
-                "invalid_recovery_code", "That recovery code is not valid or was already used.")
+                    action: .signInRecoveryCode, result: .success, reason: "\(left) recovery codes left", request: meta),
+                at: now, on: tx)
+            return value
         }
-        let left = try await RecoveryCodeModel.query(on: db).filter(\.$memberID == auth.memberID).filter(
-            \.$usedAt == nil
-        ).count()
-        try await services.audit.append(
+        if let accepted { return accepted }
+        try await auditFailure(
             auth.actor(
-                action: .signInRecoveryCode, result: .success, reason: "\(left) recovery codes left", request: meta),
-            at: now, on: db)
+                action: .signInRecoveryCode, result: .failure, reason: "wrong or used recovery code", request: meta),
+            claims: claims, meta: meta)
+        throw LatchkeyError.unauthorized(
+            "invalid_recovery_code", "That recovery code is not valid or was already used.")
+    }
+
+    // MARK: Throttles
+
+    /// The answer to an attempt refused at the second factor's hard stop.
+    static let hardStop = LatchkeyError(
+        .forbidden, "account_locked",
+        "Sign-in is locked after too many wrong codes. Ask an administrator to unlock your sign-in.")
+
+    func subject(_ auth: AuthState) -> SignInThrottles.Subject {
+        .init(email: auth.memberEmail, memberID: auth.memberID, organizationID: auth.organizationID)
+    }
+
+    /// Claims the attempt's buckets, or refuses it unchecked: 429 with the wait (the same words for every
+    /// email), or 403 at the second factor's hard stop.
+    func claim(_ buckets: [SignInBucket], for subject: SignInThrottles.Subject, now: Date) async throws
+        -> [SignInThrottles.Claim]
+    {
+        do {
+            return try await services.throttles.claim(buckets, for: subject, now: now, on: services.db)
+        } catch let refusal as SignInThrottles.Refusal {
+            guard let until = refusal.until else { throw Self.hardStop }
+            throw Self.tooManyAttempts(seconds: max(1, Int(until.timeIntervalSince(now).rounded(.up))))
+        }
+    }
+
+    static func tooManyAttempts(seconds: Int) -> LatchkeyError {
+        let wait = seconds < 90 ? "\(seconds) seconds" : "\(Int((Double(seconds) / 60).rounded(.up))) minutes"
+        return LatchkeyError(
+            .tooManyRequests(retryAfterSeconds: seconds), "too_many_attempts",
+            "Too many sign-in attempts. Try again in \(wait). If this keeps happening, ask an administrator to unlock your sign-in."
+        )
+    }
+
+    /// Audits a failed check and, when its claim started a wait or reached the hard stop, the lockout too.
+    func auditFailure(_ entry: AuditEntry, claims: [SignInThrottles.Claim], meta: RequestMeta) async throws {
+        var entries = [entry]
+        for claim in claims where claim.startsLock {
+            let scope =
+                switch claim.bucket {
+                case .passwordFromAddress: "wrong passwords from \(meta.ip)"
+                case .passwordFromUnfamiliar: "wrong passwords from unfamiliar addresses"
+                case .secondFactor: "wrong second factors"
+                }
+            let stop =
+                claim.failures == claim.bucket.policy.hardLimit ? "; locked until an administrator unlocks it" : ""
+            var lockout = entry
+            lockout.action = .lockout
+            lockout.result = .denied
+            lockout.reason = "\(claim.failures) consecutive \(scope)\(stop)"
+            entries.append(lockout)
+        }
+        try await services.audit.appendAll(entries, at: services.now, on: services.db)
     }
 
     // MARK: Enrollment
@@ -199,7 +305,12 @@ struct AuthService: Sendable {
     /// Starts (or restarts) authenticator enrollment with a fresh 160-bit secret, replacing any earlier
     /// unfinished one. The confirmed authenticator, if any, keeps working until the new one is confirmed.
     func beginEnrollment(memberID: UUID, email: String, organizationName: String) async throws -> Enrollment {
-        let db = services.db
+        try await beginEnrollment(memberID: memberID, email: email, organizationName: organizationName, on: services.db)
+    }
+
+    func beginEnrollment(memberID: UUID, email: String, organizationName: String, on db: any Database) async throws
+        -> Enrollment
+    {
         let secret = services.random.bytes(20)
         try await TOTPCredentialModel.query(on: db).filter(\.$memberID == memberID).filter(\.$confirmed == false)
             .delete()
@@ -243,10 +354,6 @@ struct AuthService: Sendable {
         try Validation.sixDigits(code)
         let db = services.db
         let now = services.now
-        guard let member = try await MemberModel.find(auth.memberID, on: db) else {
-            throw LatchkeyError.unauthorized("not_signed_in", "Sign in again.")
-        }
-        try throwIfLocked(member, now: now)
         guard
             let pending = try await TOTPCredentialModel.query(on: db).filter(\.$memberID == auth.memberID)
                 .filter(\.$confirmed == false).first(), let pendingID = pending.id
@@ -255,16 +362,20 @@ struct AuthService: Sendable {
         }
         let secret = try services.serverKey.open(pending.secretCiphertext, context: auth.memberID.uuidString)
         let unix = Int64(now.timeIntervalSince1970.rounded(.down))
+        // The code proves the member copied a secret this session was just shown, not knowledge of an
+        // existing one: a wrong code is audited but guesses nothing, so it does not count toward a lock.
         guard let step = services.totp.matchingStep(code: code, secret: secret, at: unix, after: nil) else {
-            try await recordFailure(
-                memberID: auth.memberID, organizationID: auth.organizationID, email: auth.memberEmail, meta: meta)
+            try await services.audit.append(
+                auth.actor(action: .mfaEnrolled, result: .failure, reason: "wrong code", request: meta), at: now,
+                on: db)
             throw LatchkeyError.unauthorized(
                 "invalid_code", "That code is not correct. Check the time on your phone and try again.")
         }
         let codes = RecoveryCodes.generate(using: services.random)
         let hashes = codes.map { services.serverKey.hashRecoveryCode(RecoveryCodes.normalize($0)!) }
         let memberID = auth.memberID
-        let replaced = try await db.transaction { tx -> Bool in
+        let token = try await db.transaction { tx -> String in
+            try await RowLocks.members([memberID], on: tx)
             let sql = tx as! any SQLDatabase
             let claimed = try await sql.raw(
                 """
@@ -280,19 +391,18 @@ struct AuthService: Sendable {
             try await TOTPCredentialModel.query(on: tx).filter(\.$memberID == memberID).filter(\.$confirmed == true)
                 .filter(\.$id != pendingID).delete()
             try await Self.replaceRecoveryCodes(memberID: memberID, hashes: hashes, now: now, on: tx)
-            try await MemberModel.query(on: tx).filter(\.$id == memberID).set(
-                \.$mfaStatus, to: MFAStatus.enabled.rawValue
-            )
-            .set(\.$failedAttempts, to: 0).update()
-            return previous > 0
+            try await MemberModel.query(on: tx).filter(\.$id == memberID)
+                .set(\.$mfaStatus, to: MFAStatus.enabled.rawValue).update()
+            let token = try await self.services.sessions.promote(
+                auth.sessionID, to: nextState, mfaVerified: true, on: tx)
+            if nextState == .signedIn || auth.state == .enrollmentRequired {
+                try await self.markSignedIn(memberID: memberID, meta: meta, on: tx)
+            }
+            try await self.services.audit.append(
+                auth.actor(action: previous > 0 ? .mfaReplaced : .mfaEnrolled, result: .success, request: meta),
+                at: now, on: tx)
+            return token
         }
-        let token = try await services.sessions.promote(auth.sessionID, to: nextState, mfaVerified: true, on: db)
-        if nextState == .signedIn || auth.state == .enrollmentRequired {
-            try await markSignedIn(memberID: memberID, on: db)
-        }
-        try await services.audit.append(
-            auth.actor(action: replaced ? .mfaReplaced : .mfaEnrolled, result: .success, request: meta), at: now, on: db
-        )
         return (codes, token)
     }
 
@@ -309,10 +419,11 @@ struct AuthService: Sendable {
         let now = services.now
         let memberID = auth.memberID
         try await services.db.transaction { tx in
+            try await RowLocks.members([memberID], on: tx)
             try await Self.replaceRecoveryCodes(memberID: memberID, hashes: hashes, now: now, on: tx)
+            try await self.services.audit.append(
+                auth.actor(action: .recoveryCodesRegenerated, result: .success, request: meta), at: now, on: tx)
         }
-        try await services.audit.append(
-            auth.actor(action: .recoveryCodesRegenerated, result: .success, request: meta), at: now, on: services.db)
         return codes
     }
 
@@ -327,51 +438,12 @@ struct AuthService: Sendable {
         try await TOTPCredentialModel.query(on: db).filter(\.$memberID == memberID).filter(\.$confirmed == true).first()
     }
 
-    func isLocked(_ member: MemberModel, now: Date) -> Bool {
-        guard let last = member.lastFailedAt,
-            let until = services.lockout.lockedUntil(failures: member.failedAttempts, lastFailure: last)
-        else { return false }
-        return until > now
-    }
-
-    func throwIfLocked(_ member: MemberModel, now: Date) throws {
-        guard let last = member.lastFailedAt,
-            let until = services.lockout.lockedUntil(failures: member.failedAttempts, lastFailure: last), until > now
-        else { return }
-        if until == .distantFuture {
-            throw LatchkeyError(
-                .forbidden, "account_locked",
-                "Too many failed attempts. Ask an administrator to reset your MFA.")
-        }
-        let seconds = Int(until.timeIntervalSince(now).rounded(.up))
-        throw LatchkeyError(
-            .tooManyRequests(retryAfterSeconds: seconds), "too_many_attempts",
-            "Too many failed attempts. Try again in \(seconds) seconds.")
-    }
-
-    /// Counts one failed factor atomically and audits a lockout when this failure starts one.
-    func recordFailure(memberID: UUID, organizationID: UUID, email: String, meta: RequestMeta) async throws {
+    /// Records a completed sign-in: its time, and its client address as one the member uses.
+    func markSignedIn(memberID: UUID, meta: RequestMeta, on db: any Database) async throws {
         let now = services.now
-        let rows = try await services.sql.raw(
-            """
-            UPDATE members SET failed_attempts = failed_attempts + 1, last_failed_at = \(bind: now)
-            WHERE id = \(bind: memberID) RETURNING failed_attempts
-            """
-        ).all()
-        guard let failures = try rows.first?.decode(column: "failed_attempts", as: Int.self) else { return }
-        if failures == services.lockout.freeAttempts || failures == services.lockout.hardLimit {
-            try await services.audit.append(
-                AuditEntry(
-                    organizationID: organizationID, actorID: memberID, actorEmail: email, action: .lockout,
-                    targetID: memberID, targetEmail: email, result: .denied,
-                    reason: "\(failures) consecutive failures", requestID: meta.requestID, ip: meta.ip,
-                    userAgent: meta.userAgent), at: now, on: services.db)
-        }
-    }
-
-    func markSignedIn(memberID: UUID, on db: any Database) async throws {
-        try await MemberModel.query(on: db).filter(\.$id == memberID).set(\.$lastSignInAt, to: services.now)
-            .set(\.$failedAttempts, to: 0).set(\.$lastFailedAt, to: nil).update()
+        try await MemberModel.query(on: db).filter(\.$id == memberID).set(\.$lastSignInAt, to: now).update()
+        try await services.knownAddresses.remember(
+            memberID: memberID, address: ClientAddress.throttleKey(meta.ip), now: now, on: db)
     }
 }
 

@@ -53,7 +53,7 @@ public struct BenchTools: Sendable {
                 indexed.append((id, created.organizationID, name, "m\(index)@\(slug).bench"))
                 let mfa: MFAStatus = index % 10 < 7 ? .enabled : (index % 10 < 9 ? .notSetUp : .resetPending)
                 members.append(
-                    "(\(bind: id), \(bind: created.organizationID), \(bind: created.roles[.member]!), \(bind: "m\(index)@\(slug).bench"), \(bind: name), 'x', 'active', \(bind: mfa.rawValue), 0, \(bind: now))"
+                    "(\(bind: id), \(bind: created.organizationID), \(bind: created.roles[.member]!), \(bind: "m\(index)@\(slug).bench"), \(bind: name), 'x', 'active', \(bind: mfa.rawValue), \(bind: now))"
                 )
                 guard mfa == .enabled else { continue }
                 let sealed = try services.serverKey.seal(services.random.bytes(20), context: id.uuidString)
@@ -74,7 +74,7 @@ public struct BenchTools: Sendable {
             try await services.db.transaction { tx in
                 let sql = tx as! any SQLDatabase
                 try await sql.raw(
-                    "INSERT INTO members (id, organization_id, role_id, email, name, password_hash, status, mfa_status, failed_attempts, created_at) VALUES \(memberRows)"
+                    "INSERT INTO members (id, organization_id, role_id, email, name, password_hash, status, mfa_status, created_at) VALUES \(memberRows)"
                 ).run()
                 try await SearchIndex.add(searchRows, on: tx)
                 if enrolled {

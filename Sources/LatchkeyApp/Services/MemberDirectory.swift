@@ -17,16 +17,29 @@ struct MemberDirectory: Sendable {
         var descending: Bool { self == .nameDesc || self == .emailDesc }
     }
 
+    /// A member's sign-in status, for the table's Status filter.
+    enum Status: String, Sendable, CaseIterable {
+        /// A sign-in throttle of the member is waiting or at its hard stop.
+        case locked
+
+        var label: String {
+            switch self {
+            case .locked: "Locked"
+            }
+        }
+    }
+
     /// What the caller asked for, validated.
     struct Filter: Sendable, Equatable {
         var query: String = ""
         var roleID: UUID?
         var mfa: MFAStatus?
+        var status: Status?
         var sort: Sort = .name
         var limit: Int = MemberDirectory.defaultPageSize
 
         /// Parses query parameters, refusing anything malformed with a clear 400.
-        init(query: String?, role: String?, mfa: String?, sort: String?, limit: String?) throws {
+        init(query: String?, role: String?, mfa: String?, status: String? = nil, sort: String?, limit: String?) throws {
             let trimmed = (query ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
             guard trimmed.count <= 100 else {
                 throw LatchkeyError.badRequest("invalid_query", "Search at most 100 characters.")
@@ -44,6 +57,12 @@ struct MemberDirectory: Sendable {
                 }
                 self.mfa = status
             }
+            if let status, !status.isEmpty {
+                guard let value = Status(rawValue: status) else {
+                    throw LatchkeyError.badRequest("invalid_status", "Status filter is locked.")
+                }
+                self.status = value
+            }
             if let sort, !sort.isEmpty {
                 guard let value = Sort(rawValue: sort) else {
                     throw LatchkeyError.badRequest("invalid_sort", "Unknown sort.")
@@ -58,11 +77,12 @@ struct MemberDirectory: Sendable {
             }
         }
 
-        /// The same, from query parameters or form fields named `query`, `role`, `mfa`, `sort` and `limit`.
+        /// The same, from query parameters or form fields named `query`, `role`, `mfa`, `status`, `sort` and
+        /// `limit`.
         init(_ value: (String) -> String?) throws {
             try self.init(
-                query: value("query"), role: value("role"), mfa: value("mfa"), sort: value("sort"),
-                limit: value("limit"))
+                query: value("query"), role: value("role"), mfa: value("mfa"), status: value("status"),
+                sort: value("sort"), limit: value("limit"))
         }
 
         init() {}
@@ -76,6 +96,9 @@ struct MemberDirectory: Sendable {
         var roleName: String
         var mfaStatus: MFAStatus
         var lastSignInAt: Date?
+        /// Until when sign-in is locked (`Date.distantFuture`: until an administrator unlocks it); nil when
+        /// it is not.
+        var lockedUntil: Date?
     }
 
     struct Page: Sendable {
@@ -103,6 +126,11 @@ struct MemberDirectory: Sendable {
     /// Applies the organization and filter predicates (shared by the page, the count and "select all").
     private func applyFilter<B: SQLPredicateBuilder>(_ builder: B, organizationID: UUID, filter: Filter) -> B {
         var builder = builder.where(SQLColumn("organization_id", table: "members"), .equal, SQLBind(organizationID))
+        if filter.status == .locked {
+            builder = builder.where(
+                SQLColumn("id", table: "members"), .in,
+                SignInThrottles.lockedMembers(organizationID: organizationID, now: services.now))
+        }
         if let roleID = filter.roleID {
             builder = builder.where(SQLColumn("role_id", table: "members"), .equal, SQLBind(roleID))
         }
@@ -173,14 +201,17 @@ struct MemberDirectory: Sendable {
             .orderBy(SQLOrderBy(expression: idColumn, direction: direction))
             .limit(filter.limit + 1)
         var rows = try await query.all().map { row in
-            Row(
+            try Row(
                 id: try row.decode(column: "id", as: UUID.self), name: try row.decode(column: "name", as: String.self),
                 email: try row.decode(column: "email", as: String.self),
                 roleID: try row.decode(column: "role_id", as: UUID.self),
                 roleName: try row.decode(column: "role_name", as: String.self),
                 mfaStatus: MFAStatus(rawValue: try row.decode(column: "mfa_status", as: String.self)) ?? .notSetUp,
-                lastSignInAt: try row.decode(column: "last_sign_in_at", as: Date?.self))
+                lastSignInAt: try row.decode(column: "last_sign_in_at", as: Date?.self), lockedUntil: nil)
         }
+        let locks = try await services.throttles.lockedUntil(
+            memberIDs: rows.map(\.id), now: services.now, on: services.db)
+        for index in rows.indices { rows[index].lockedUntil = locks[rows[index].id] }
         let hasMore = rows.count > filter.limit
         if hasMore { rows.removeLast() }
         if backwards { rows.reverse() }
@@ -227,6 +258,20 @@ struct MemberDirectory: Sendable {
                 "More than \(limit) members match; at most \(limit) can be reset in one request. Narrow the filter.")
         }
         return ids
+    }
+
+    /// The emails of those of `ids` who are members of the organization.
+    func emails(of ids: [UUID], organizationID: UUID) async throws -> [UUID: String] {
+        var emails: [UUID: String] = [:]
+        for start in stride(from: 0, to: ids.count, by: 1000) {
+            let rows = try await services.sql.select().column("id").column("email").from(MemberModel.schema)
+                .where("organization_id", .equal, organizationID)
+                .where("id", .in, SQLBind.group(Array(ids[start..<min(start + 1000, ids.count)]))).all()
+            for row in rows {
+                emails[try row.decode(column: "id", as: UUID.self)] = try row.decode(column: "email", as: String.self)
+            }
+        }
+        return emails
     }
 
     /// The organization's roles, for the filter.

@@ -28,6 +28,20 @@ public struct OperatorTools: Sendable {
         }
     }
 
+    /// Lifts a member's sign-in lock from the server's shell, audited as the operator. Returns a line to print.
+    public func unlock(email: String, reason: String) async throws -> String {
+        let normalized = email.trimmingCharacters(in: .whitespaces).lowercased()
+        let ticket = try ResetInput.ticket(reason)
+        guard let member = try await MemberModel.query(on: services.db).filter(\.$email == normalized).first(),
+            let organization = try await OrganizationModel.find(member.organizationID, on: services.db)
+        else { throw LatchkeyError.notFound("No account has the email \(normalized).") }
+        let actor = ResetService.Actor(operatorFor: organization, meta: .operator_)
+        _ = try await LifecycleService(services: services).unlock(
+            actor: actor, memberID: member.id!, ticket: ticket.isEmpty ? "break-glass" : ticket)
+        return
+            "Sign-in unlocked for \(member.name) <\(member.email)> in \(organization.name): every wrong-password and wrong-code counter cleared."
+    }
+
     /// Writes the audit log (one organization's, or every chain) as CSV or JSON Lines.
     public func exportAudit(organizationSlug: String?, jsonLines: Bool, write: (String) throws -> Void) async throws {
         var organizationID: UUID?

@@ -78,21 +78,21 @@ struct ResetService: Sendable {
     // MARK: Requests
 
     /// Refuses a whole request (missing permission, stale MFA), writing one denied audit event per named
-    /// member so refusals are on the record.
+    /// member so refusals are on the record, with the member's email where they belong to the actor's
+    /// organization (another organization's member stays as unknown as a missing one).
     func refuse(actor: Actor, memberIDs: [UUID], reason: String, ticket: String, error: LatchkeyError) async throws
         -> Never
     {
-        let entries = memberIDs.prefix(Self.maximumPerRequest).map { id in
+        let named = Array(memberIDs.prefix(Self.maximumPerRequest))
+        let emails = try await services.directory.emails(of: named, organizationID: actor.organizationID)
+        let entries = named.map { id in
             AuditEntry(
                 organizationID: actor.organizationID, actorID: actor.memberID, actorEmail: actor.email,
-                actorRole: actor.roleName, action: .mfaReset, targetID: id, result: .denied, reason: reason,
-                requestID: actor.meta.requestID, ip: actor.meta.ip, userAgent: actor.meta.userAgent, ticket: ticket)
+                actorRole: actor.roleName, action: .mfaReset, targetID: id, targetEmail: emails[id] ?? "",
+                result: .denied, reason: reason, requestID: actor.meta.requestID, ip: actor.meta.ip,
+                userAgent: actor.meta.userAgent, ticket: ticket)
         }
-        try await AuditStore.retryingOnConflict {
-            try await services.db.transaction { tx in
-                try await self.services.audit.appendAll(Array(entries), at: self.services.now, on: tx)
-            }
-        }
+        try await services.audit.appendAll(entries, at: services.now, on: services.db)
         throw error
     }
 
@@ -301,14 +301,11 @@ struct ResetService: Sendable {
         var permissions: Set<Permission>
     }
 
-    /// Resets one chunk in one transaction; retried as a whole if a concurrent audit writer collides.
-    /// Returns one result per requested id, in order.
+    /// Resets one chunk in one transaction. Returns one result per requested id, in order.
     @discardableResult
     func resetChunk(_ memberIDs: [UUID], batchID: UUID?, ticket: String, actor: Actor) async throws -> [MemberResult] {
-        try await AuditStore.retryingOnConflict {
-            try await services.db.transaction { tx in
-                try await self.resetChunk(memberIDs, batchID: batchID, ticket: ticket, actor: actor, on: tx)
-            }
+        try await services.db.transaction { tx in
+            try await self.resetChunk(memberIDs, batchID: batchID, ticket: ticket, actor: actor, on: tx)
         }
     }
 
@@ -318,6 +315,8 @@ struct ResetService: Sendable {
         let sql = tx as! any SQLDatabase
         let now = services.now
         let unique = Array(Set(memberIDs))
+        // Concurrent resets, sign-ins and unlocks of the same members queue here instead of deadlocking.
+        try await RowLocks.members(unique, on: tx)
         // Only members of the actor's organization are found; any other id is "not found".
         let rows = try await sql.select()
             .column(SQLColumn("id", table: "members"), as: "id")
@@ -381,11 +380,11 @@ struct ResetService: Sendable {
             try await sql.delete(from: SessionModel.schema).where("member_id", .in, ids).run()
             try await sql.update(MemberModel.schema)
                 .set("mfa_status", to: MFAStatus.resetPending.rawValue)
-                .set("failed_attempts", to: 0)
-                .set("last_failed_at", to: SQLLiteral.null)
                 .where("organization_id", .equal, actor.organizationID)
                 .where("id", .in, ids)
                 .run()
+            // The factors the second-factor throttle guarded are gone; wrong passwords stay counted.
+            try await services.throttles.clearSecondFactor(memberIDs: toReset, on: tx)
         }
 
         let entries = outcomes.map { outcome in
@@ -397,8 +396,6 @@ struct ResetService: Sendable {
                 reason: outcome.reason, batchID: batchID, requestID: actor.meta.requestID, ip: actor.meta.ip,
                 userAgent: actor.meta.userAgent, ticket: ticket)
         }
-        try await services.audit.appendAll(entries, at: now, on: tx)
-
         let messages = outcomes.compactMap { outcome -> OutboxMessageModel? in
             guard outcome.status == .reset, let target = outcome.target else { return nil }
             return Notifications.resetNotice(to: target, actor: actor, ticket: ticket, at: now)
@@ -447,6 +444,8 @@ struct ResetService: Sendable {
                 """
             ).run()
         }
+        // Last: the audit chain head is the last lock this transaction takes (see `RowLocks`).
+        try await services.audit.appendAll(entries, at: now, on: tx)
         return outcomes.map {
             MemberResult(
                 memberId: $0.id, name: $0.target?.name ?? "", email: $0.target?.email ?? "", status: $0.status,

@@ -13,6 +13,8 @@ enum MembersPages {
         /// Roles' permissions, to disable Reset MFA where the server would refuse it.
         var rolePermissions: [UUID: Set<Permission>]
         var canReset: Bool
+        /// The actor's role may lift sign-in locks (`members.manage`).
+        var canUnlock: Bool
         var stepUpNeeded: Bool
         var notice: (kind: String, text: String)?
         var now: Date
@@ -25,6 +27,7 @@ enum MembersPages {
         if !filter.query.isEmpty { items.append(("query", filter.query)) }
         if let role = filter.roleID { items.append(("role", role.uuidString.lowercased())) }
         if let mfa = filter.mfa { items.append(("mfa", mfa.rawValue)) }
+        if let status = filter.status { items.append(("status", status.rawValue)) }
         if filter.sort != .name { items.append(("sort", filter.sort.rawValue)) }
         if filter.limit != MemberDirectory.defaultPageSize { items.append(("limit", String(filter.limit))) }
         return items
@@ -69,6 +72,9 @@ enum MembersPages {
         }
         let mfaOptions = MFAStatus.allCases.map { status -> HTML in
             "<option value=\"\(status.rawValue)\"\(HTML(unsafe: filter.mfa == status ? " selected" : ""))>\(status.label)</option>"
+        }
+        let statusOptions = MemberDirectory.Status.allCases.map { status -> HTML in
+            "<option value=\"\(status.rawValue)\"\(HTML(unsafe: filter.status == status ? " selected" : ""))>\(status.label)</option>"
         }
         let rows = m.page.rows.map { row(m, $0) }
         let sortLink = { (column: String, label: String) -> HTML in
@@ -121,6 +127,8 @@ enum MembersPages {
               <select id="role-filter" name="role" data-autosubmit><option value="">All</option>\(roleOptions)</select></span>
               <span class="filter"><label for="mfa-filter">MFA</label>
               <select id="mfa-filter" name="mfa" data-autosubmit><option value="">All</option>\(mfaOptions)</select></span>
+              <span class="filter"><label for="status-filter">Status</label>
+              <select id="status-filter" name="status" data-autosubmit><option value="">All</option>\(statusOptions)</select></span>
               \(filter.sort != .name ? HTML(unsafe: "<input type=\"hidden\" name=\"sort\" value=\"\(filter.sort.rawValue)\">") : .empty)
               \(filter.limit != MemberDirectory.defaultPageSize ? HTML(unsafe: "<input type=\"hidden\" name=\"limit\" value=\"\(filter.limit)\">") : .empty)
               <button type="submit" class="button">Search</button>
@@ -150,32 +158,59 @@ enum MembersPages {
 
     static func row(_ m: Model, _ row: MemberDirectory.Row) -> HTML {
         let targetPermissions = m.rolePermissions[row.roleID] ?? []
-        let denial = ResetPolicy.check(
-            actorID: m.auth.memberID, actorPermissions: m.auth.permissions, targetID: row.id,
-            targetPermissions: targetPermissions)
-        let hint: String? =
-            switch denial {
-            case .selfReset: "You cannot reset your own MFA here — use My security"
-            case .higherPrivilege: "You can't reset an \(row.roleName)'s MFA"
-            default: nil
-            }
         let id = row.id.uuidString.lowercased()
+        var items: [HTML] = []
+        if m.canReset {
+            let hint: String? =
+                switch ResetPolicy.check(
+                    actorID: m.auth.memberID, actorPermissions: m.auth.permissions, targetID: row.id,
+                    targetPermissions: targetPermissions)
+                {
+                case .selfAction: "You cannot reset your own MFA here — use My security"
+                case .higherPrivilege: "You can't reset an \(row.roleName)'s MFA"
+                default: nil
+                }
+            items.append(
+                """
+                <li role="none"><button type="button" role="menuitem" data-reset-member="\(id)" data-name="\(row.name)"
+                    data-email="\(row.email)"\(disabledItem(hint, id: "reset-hint-\(id)"))>Reset MFA</button>\(menuHint(hint, id: "reset-hint-\(id)"))</li>
+                """)
+        }
+        if m.canUnlock, row.lockedUntil != nil {
+            let hint: String? =
+                switch UnlockPolicy.check(
+                    actorID: m.auth.memberID, actorPermissions: m.auth.permissions, targetID: row.id,
+                    targetPermissions: targetPermissions)
+                {
+                case .selfAction: "You cannot unlock your own sign-in"
+                case .higherPrivilege: "You can't unlock an \(row.roleName)'s sign-in"
+                default: nil
+                }
+            items.append(
+                hint == nil
+                    ? """
+                    <li role="none"><form method="post" action="/members/unlock">\(Layout.csrfField(m.auth.csrfToken))\(hiddenState(m.filter))<input type="hidden" name="memberId" value="\(id)"><button type="submit" role="menuitem" data-unlock-member="\(id)">Unlock sign-in</button></form></li>
+                    """
+                    : """
+                    <li role="none"><button type="button" role="menuitem" data-unlock-member="\(id)"\(disabledItem(hint, id: "unlock-hint-\(id)"))>Unlock sign-in</button>\(menuHint(hint, id: "unlock-hint-\(id)"))</li>
+                    """)
+        }
         let menu: HTML =
-            m.canReset
-            ? """
+            items.isEmpty
+            ? .empty
+            : """
             <div class="menu-wrap">
               <button type="button" class="icon-button" id="menu-\(id)" aria-haspopup="menu" aria-expanded="false"
                       aria-controls="menu-list-\(id)" aria-label="Actions for \(row.name)" data-row-menu>⋮</button>
               <ul class="menu menu-right" role="menu" id="menu-list-\(id)" aria-labelledby="menu-\(id)" hidden>
-                <li role="none"><button type="button" role="menuitem" data-reset-member="\(id)" data-name="\(row.name)"
-                    data-email="\(row.email)"\(HTML(unsafe: hint == nil ? "" : " aria-disabled=\"true\" data-disabled=\"true\""))>Reset MFA</button>\(hint.map { h -> HTML in "<span class=\"menu-hint\">\(h)</span>" } ?? .empty)</li>
+                \(items)
               </ul>
             </div>
-            """ : .empty
+            """
         return """
             <tr data-member-id="\(id)" data-name="\(row.name)">
               <td class="col-check">\(m.canReset ? HTML(unsafe: "<input type=\"checkbox\" class=\"row-check\" value=\"\(id)\" aria-label=\"Select \(HTML.escape(row.name))\">") : .empty)</td>
-              <td class="col-name"><span class="name">\(row.name)</span><span class="folded">\(row.email) · \(row.roleName)</span></td>
+              <td class="col-name"><span class="name">\(row.name)</span>\(lockedBadge(row.lockedUntil))<span class="folded">\(row.email) · \(row.roleName)</span></td>
               <td class="col-email">\(row.email)</td>
               <td class="col-role">\(row.roleName)</td>
               <td class="col-mfa">\(StatusBadge.mfa(row.mfaStatus))</td>
@@ -183,6 +218,25 @@ enum MembersPages {
               <td class="col-menu">\(menu)</td>
             </tr>
             """
+    }
+
+    /// The `Locked` badge, with until when in its title.
+    static func lockedBadge(_ until: Date?) -> HTML {
+        guard let until else { return .empty }
+        let title =
+            until == .distantFuture
+            ? "Sign-in locked until an administrator unlocks it" : "Sign-in locked until \(DateText.short(until))"
+        return
+            " <span class=\"badge badge-danger\" title=\"\(title)\"><span aria-hidden=\"true\">⊘</span> Locked</span>"
+    }
+
+    /// Marks a menu item a rule forbids as disabled, its reason tied to it.
+    static func disabledItem(_ hint: String?, id: String) -> HTML {
+        hint == nil ? .empty : " aria-disabled=\"true\" data-disabled=\"true\" aria-describedby=\"\(id)\""
+    }
+
+    static func menuHint(_ hint: String?, id: String) -> HTML {
+        hint.map { "<span class=\"menu-hint\" id=\"\(id)\">\($0)</span>" } ?? .empty
     }
 
     static func stepUpField(_ m: Model, id: String) -> HTML {

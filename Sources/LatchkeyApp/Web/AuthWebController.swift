@@ -66,8 +66,10 @@ struct AuthWebController {
             return response
         } catch let error as LatchkeyError {
             let failure = ErrorMiddleware.classify(error)
-            return loginForm(
-                request: request, email: String(email.prefix(254)), error: error.message, status: failure.status)
+            return Self.retrying(
+                loginForm(
+                    request: request, email: String(email.prefix(254)), error: error.message, status: failure.status),
+                failure)
         }
     }
 
@@ -88,9 +90,10 @@ struct AuthWebController {
                 meta: request.meta(requestID: context.requestID, ip: context.remoteIP))
             return signedInRedirect(token: token)
         } catch let error as LatchkeyError {
-            return HTMLResponse.make(
-                AuthPages.mfa(csrf: auth.csrfToken, error: error.message),
-                status: ErrorMiddleware.classify(error).status)
+            let failure = ErrorMiddleware.classify(error)
+            return Self.retrying(
+                HTMLResponse.make(AuthPages.mfa(csrf: auth.csrfToken, error: error.message), status: failure.status),
+                failure)
         }
     }
 
@@ -108,10 +111,19 @@ struct AuthWebController {
                 meta: request.meta(requestID: context.requestID, ip: context.remoteIP))
             return signedInRedirect(token: token)
         } catch let error as LatchkeyError {
-            return HTMLResponse.make(
-                AuthPages.recovery(csrf: auth.csrfToken, error: error.message),
-                status: ErrorMiddleware.classify(error).status)
+            let failure = ErrorMiddleware.classify(error)
+            return Self.retrying(
+                HTMLResponse.make(
+                    AuthPages.recovery(csrf: auth.csrfToken, error: error.message), status: failure.status),
+                failure)
         }
+    }
+
+    /// A form re-shown with an error keeps the error's `Retry-After` (a throttled attempt says when to retry).
+    static func retrying(_ response: Response, _ failure: ErrorMiddleware.Failure) -> Response {
+        var response = response
+        if let seconds = failure.retryAfter { response.headers[.retryAfter] = String(seconds) }
+        return response
     }
 
     func signedInRedirect(token: String, to location: String = "/") -> Response {

@@ -13,6 +13,9 @@ struct MembersWebController {
         group.post("/members/reset-mfa", use: reset)
         group.get("/members/reset-mfa", use: MembersAPIController.methodNotAllowed)
         group.head("/members/reset-mfa", use: MembersAPIController.methodNotAllowed)
+        group.post("/members/unlock", use: unlock)
+        group.get("/members/unlock", use: MembersAPIController.methodNotAllowed)
+        group.head("/members/unlock", use: MembersAPIController.methodNotAllowed)
         group.get("/members/resets/:id", use: results)
         group.get("/members/resets/:id/results.csv", use: resultsCSV)
     }
@@ -35,6 +38,7 @@ struct MembersWebController {
             roles: roles.map { ($0.id!, $0.name) },
             rolePermissions: Dictionary(uniqueKeysWithValues: roles.map { ($0.id!, $0.permissions) }),
             canReset: ResetPolicy.required.isSubset(of: context.auth.permissions),
+            canUnlock: UnlockPolicy.required.isSubset(of: context.auth.permissions),
             stepUpNeeded: (try? ResetService.requireFreshMFA(context.auth, now: services.now)) == nil,
             notice: notice, now: services.now, idempotencyKey: services.random.token(byteCount: 16))
         return HTMLResponse.make(MembersPages.page(model))
@@ -61,6 +65,12 @@ struct MembersWebController {
         case "step_up": return ("error", "Confirm it's you: enter a code from your authenticator app, then try again.")
         case "invalid_code": return ("error", "Couldn't reset MFA: that authentication code is not correct.")
         case "forbidden": return ("error", "Couldn't reset MFA: your role cannot reset MFA.")
+        case "unlocked": return ("success", "Sign-in unlocked for \(name). They can sign in again now.")
+        case "unlock_higher_privilege":
+            return ("error", "Couldn't unlock \(name)'s sign-in: you can't unlock an \(role)'s sign-in.")
+        case "unlock_self": return ("error", "You can't unlock your own sign-in.")
+        case "unlock_not_found": return ("error", "Couldn't unlock sign-in: that member was not found.")
+        case "unlock_forbidden": return ("error", "Couldn't unlock sign-in: your role cannot manage members.")
         default: return nil
         }
     }
@@ -103,7 +113,7 @@ struct MembersWebController {
                 case (.reset, _): return back("reset", id)
                 case (.skipped, _): return back("skipped", id)
                 case (.failed, ResetPolicy.reason(.notFound, targetRole: "")): return back("not_found", nil)
-                case (.failed, ResetPolicy.reason(.selfReset, targetRole: "")): return back("self_reset", nil)
+                case (.failed, ResetPolicy.reason(.selfAction, targetRole: "")): return back("self_reset", nil)
                 case (.failed, _): return back("higher_privilege", id)
                 }
             } catch let error as LatchkeyError where error.code == "step_up_required" {
@@ -138,6 +148,33 @@ struct MembersWebController {
         } catch let error as LatchkeyError where error.code == "forbidden" {
             return back("forbidden", nil)
         }
+    }
+
+    // MARK: Unlock
+
+    /// ⋮ → Unlock sign-in: the same service and rules as the JSON route.
+    @Sendable func unlock(_ request: Request, context: OrgMemberContext) async throws -> Response {
+        let form = try await Body.form(from: request, context: context)
+        let filter = try MemberDirectory.Filter { form[$0] }
+        guard let raw = form["memberId"], let id = UUID(uuidString: raw) else {
+            throw LatchkeyError.badRequest("invalid_member_id", "Choose a member to unlock.")
+        }
+        let actor = ResetService.Actor(
+            auth: context.auth, meta: request.meta(requestID: context.requestID, ip: context.remoteIP))
+        var notice = "unlocked"
+        do {
+            _ = try await LifecycleService(services: services).unlock(actor: actor, memberID: id, ticket: "")
+        } catch let error as LatchkeyError {
+            switch error.code {
+            case "insufficient_privilege": notice = "unlock_higher_privilege"
+            case "cannot_act_on_self": notice = "unlock_self"
+            case "not_found": notice = "unlock_not_found"
+            case "forbidden": notice = "unlock_forbidden"
+            default: throw error
+            }
+        }
+        let member = notice == "unlock_not_found" ? [] : [("member", id.uuidString.lowercased())]
+        return .redirect(to: MembersPages.link(filter, extra: [("notice", notice)] + member), type: .normal)
     }
 
     // MARK: Results

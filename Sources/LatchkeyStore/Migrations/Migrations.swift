@@ -1,4 +1,6 @@
 import FluentKit
+import Foundation
+import LatchkeyCore
 import SQLKit
 
 /// Every migration, in order. Append only: never edit or reorder a migration that has shipped.
@@ -15,6 +17,8 @@ public enum LatchkeyMigrations {
         M009CreateResetBatches(),
         M010CreateRateLimits(),
         M011CreateMemberSearchTerms(),
+        M012CreateSignInThrottles(),
+        M013CreateAuditChainHeads(),
     ]
 }
 
@@ -311,5 +315,97 @@ struct M011CreateMemberSearchTerms: AsyncMigration {
 
     func revert(on database: any Database) async throws {
         try await database.schema("member_search_terms").delete()
+    }
+}
+
+/// Sign-in throttles by bucket (per account and address, per account, per member's second factor) replace the
+/// per-member failure counter, which counted wrong passwords and wrong codes together and locked for good at 50.
+/// Counts carried over become second-factor counts, so no lock is lifted by the upgrade.
+struct M012CreateSignInThrottles: AsyncMigration {
+    func prepare(on database: any Database) async throws {
+        try await database.schema("sign_in_throttles")
+            .field("key", .string, .required)
+            .field("kind", .string, .required)
+            .field("email", .string, .required)
+            .field("member_id", .uuid, .references("members", "id", onDelete: .cascade))
+            .field("organization_id", .uuid)
+            .field("failures", .int, .required)
+            .field("last_failed_at", .int64, .required)
+            .field("locked_until", .int64, .required)
+            .unique(on: "key")
+            .create()
+        try await database.createIndex("throttles_member", on: "sign_in_throttles", columns: ["member_id"])
+        try await database.createIndex("throttles_email", on: "sign_in_throttles", columns: ["email"])
+        try await database.createIndex(
+            "throttles_org_locked", on: "sign_in_throttles", columns: ["organization_id", "locked_until"])
+
+        try await database.schema("member_known_addresses")
+            .field("member_id", .uuid, .required, .references("members", "id", onDelete: .cascade))
+            .field("address", .string, .required)
+            .field("last_seen_at", .datetime, .required)
+            .unique(on: "member_id", "address")
+            .create()
+
+        let sql = database as! any SQLDatabase
+        let counted = try await sql.raw(
+            """
+            SELECT id, organization_id, email, failed_attempts, last_failed_at FROM members
+            WHERE failed_attempts > 0 AND last_failed_at IS NOT NULL
+            """
+        ).all()
+        for row in counted {
+            let id = try row.decode(column: "id", as: UUID.self)
+            let failures = try row.decode(column: "failed_attempts", as: Int.self)
+            let last = try row.decode(column: "last_failed_at", as: Date.self)
+            let bucket = SignInBucket.secondFactor(memberID: id)
+            let until: Int64 =
+                bucket.policy.delay(afterFailures: failures).map {
+                    $0 == 0 ? 0 : SignInThrottles.millis(last.addingTimeInterval(TimeInterval($0)))
+                } ?? SignInThrottles.lockedForGood
+            try await sql.insert(into: "sign_in_throttles")
+                .columns(
+                    "key", "kind", "email", "member_id", "organization_id", "failures", "last_failed_at", "locked_until"
+                )
+                .values(
+                    SQLBind(bucket.key), SQLBind(bucket.kind),
+                    SQLBind(try row.decode(column: "email", as: String.self)),
+                    SQLBind(id), SQLBind(try row.decode(column: "organization_id", as: UUID.self)), SQLBind(failures),
+                    SQLBind(SignInThrottles.millis(last)), SQLBind(until)
+                ).run()
+        }
+        try await sql.raw("ALTER TABLE members DROP COLUMN failed_attempts").run()
+        try await sql.raw("ALTER TABLE members DROP COLUMN last_failed_at").run()
+    }
+
+    func revert(on database: any Database) async throws {
+        try await database.schema("members").field("failed_attempts", .int).field("last_failed_at", .datetime).update()
+        try await database.schema("member_known_addresses").delete()
+        try await database.schema("sign_in_throttles").delete()
+    }
+}
+
+/// Each audit chain's head (last position and hash), whose row lock makes concurrent appenders to one chain
+/// queue instead of colliding on (chain, seq); `audit verify` also checks it, so events removed from the end
+/// of a chain are noticed.
+struct M013CreateAuditChainHeads: AsyncMigration {
+    func prepare(on database: any Database) async throws {
+        try await database.schema("audit_chain_heads")
+            .field("chain", .string, .required)
+            .field("seq", .int64, .required)
+            .field("hash", .string, .required)
+            .unique(on: "chain")
+            .create()
+        let sql = database as! any SQLDatabase
+        try await sql.raw(
+            """
+            INSERT INTO audit_chain_heads (chain, seq, hash)
+            SELECT e.chain, e.seq, e.hash FROM audit_events e
+            WHERE e.seq = (SELECT MAX(seq) FROM audit_events m WHERE m.chain = e.chain)
+            """
+        ).run()
+    }
+
+    func revert(on database: any Database) async throws {
+        try await database.schema("audit_chain_heads").delete()
     }
 }

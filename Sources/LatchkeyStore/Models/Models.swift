@@ -73,8 +73,6 @@ public final class MemberModel: Model, @unchecked Sendable {
     @Field(key: "status") public var status: String
     @Field(key: "mfa_status") public var mfaStatus: String
     @OptionalField(key: "last_sign_in_at") public var lastSignInAt: Date?
-    @Field(key: "failed_attempts") public var failedAttempts: Int
-    @OptionalField(key: "last_failed_at") public var lastFailedAt: Date?
     @Field(key: "created_at") public var createdAt: Date
 
     public init() {}
@@ -91,7 +89,6 @@ public final class MemberModel: Model, @unchecked Sendable {
         self.passwordHash = passwordHash
         self.status = AccountStatus.active.rawValue
         self.mfaStatus = mfaStatus.rawValue
-        self.failedAttempts = 0
         self.createdAt = createdAt
     }
 

@@ -127,6 +127,27 @@ struct Harness: Sendable {
         try oathtool(secret: secret, unix: clock.unix + offsetSteps * 30)
     }
 
+    /// A throttle bucket's stored failure count (nil when it has none).
+    func failures(_ bucket: SignInBucket) async throws -> Int? {
+        try await sql.select().column("failures").from("sign_in_throttles").where("key", .equal, bucket.key).first()?
+            .decode(column: "failures", as: Int.self)
+    }
+
+    /// Stores a bucket's state directly (e.g. a member already at the second factor's hard stop).
+    func setThrottle(
+        _ bucket: SignInBucket, email: String, memberID: UUID?, failures: Int, lockedUntil: Int64
+    ) async throws {
+        try await sql.insert(into: "sign_in_throttles")
+            .columns(
+                "key", "kind", "email", "member_id", "organization_id", "failures", "last_failed_at", "locked_until"
+            )
+            .values(
+                SQLBind(bucket.key), SQLBind(bucket.kind), SQLBind(email), SQLBind(memberID),
+                SQLBind(acme.organizationID),
+                SQLBind(failures), SQLBind(Int64(clock.now.timeIntervalSince1970 * 1000)), SQLBind(lockedUntil)
+            ).run()
+    }
+
     func auditEvents(action: AuditAction) async throws -> [AuditEventModel] {
         try await AuditEventModel.query(on: db).filter(\.$action == action.rawValue).sort(\.$seq).all()
     }

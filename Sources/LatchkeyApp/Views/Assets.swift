@@ -124,7 +124,10 @@ enum Assets {
         .menu [role=menuitem] { display: block; width: 100%; text-align: left; font: inherit; padding: .45rem .7rem; border: none;
           border-radius: 4px; background: none; color: var(--danger-dark); cursor: pointer; }
         .menu [role=menuitem]:hover, .menu [role=menuitem]:focus { background: var(--error-bg); }
+        .menu [data-unlock-member] { color: var(--text); }
+        .menu [data-unlock-member]:hover, .menu [data-unlock-member]:focus { background: var(--bg); }
         .menu [role=menuitem][aria-disabled=true] { color: var(--muted); cursor: not-allowed; background: none; }
+        .menu.menu-floating { position: fixed; top: 0; left: 0; right: auto; }
         .menu-hint { display: block; padding: 0 .7rem .4rem; font-size: .8rem; color: var(--muted); max-width: 16rem; white-space: normal; }
         .pager { display: flex; align-items: center; justify-content: flex-end; gap: .5rem; margin-top: .75rem; }
         .pager .page-size { display: flex; align-items: center; gap: .4rem; margin-right: .75rem; }
@@ -270,9 +273,26 @@ enum Assets {
           const menu = document.getElementById(button.getAttribute("aria-controls"));
           menu.hidden = false;
           button.setAttribute("aria-expanded", "true");
+          placeMenu(button, menu);
           const list = menu.querySelectorAll("[role=menuitem]");
-          if (list[index]) list[index].focus();
+          if (list[index]) list[index].focus({ preventScroll: true });
         }
+        // A row's menu floats above the table's scroll area (which would clip it), under its button's right
+        // edge, or above the button when there is no room below.
+        function placeMenu(button, menu) {
+          if (!button.closest(".table-wrap")) return;
+          menu.classList.add("menu-floating");
+          const anchor = button.getBoundingClientRect();
+          const below = anchor.bottom + 4;
+          const top = below + menu.offsetHeight > window.innerHeight && anchor.top - 4 - menu.offsetHeight > 0
+            ? anchor.top - 4 - menu.offsetHeight : below;
+          menu.style.top = `${top}px`;
+          menu.style.left = `${Math.max(4, anchor.right - menu.offsetWidth)}px`;
+        }
+        const placeOpenMenus = () => document.querySelectorAll("button[aria-haspopup=menu][aria-expanded=true]")
+          .forEach((button) => placeMenu(button, document.getElementById(button.getAttribute("aria-controls"))));
+        window.addEventListener("resize", placeOpenMenus);
+        window.addEventListener("scroll", placeOpenMenus, true);
         function closeMenu(button, focusButton) {
           const menu = document.getElementById(button.getAttribute("aria-controls"));
           if (!menu || menu.hidden) return;

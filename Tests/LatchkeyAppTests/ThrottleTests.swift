@@ -280,7 +280,7 @@ struct ThrottleTests {
                 }
                 return try await group.reduce(into: []) { $0.append($1) }
             }
-            #expect(statuses.filter { $0 == .unauthorized }.count == 5)
+            #expect(statuses.filter { $0 == .unauthorized }.count == 5, "\(statuses)")
             #expect(statuses.filter { $0 == .tooManyRequests }.count == 35)
             #expect(try await h.failures(.secondFactor(memberID: id)) == 5)
             #expect(try await h.auditEvents(action: .signInMFA).count == 5)

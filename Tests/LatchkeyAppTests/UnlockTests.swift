@@ -60,6 +60,45 @@ struct UnlockTests {
         }
     }
 
+    @Test("100 unlocks at once, racing the member's own wrong codes: no error, every unlock audited, chain intact")
+    func concurrentUnlocks() async throws {
+        try await Harness.withApp { h, client in
+            let admin = try await h.enrolled("ada@acme.test", role: .admin, client: client)
+            let jane = try await h.enrolled("jane@acme.test", client: client)
+            try await h.lockSecondFactor("jane@acme.test", secret: jane.secret, client: client)
+            let (pending, _) = try await client.login("jane@acme.test")
+            let wrong = try h.code(jane.secret) == "000000" ? "111111" : "000000"
+            let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
+                for index in 0..<120 {
+                    group.addTask {
+                        if index % 6 == 5 {
+                            var session = pending
+                            return try await client.api(
+                                .post, "/api/v1/auth/mfa", #"{"code":"\#(wrong)"}"#, session: &session
+                            ).status
+                        }
+                        var session = admin.session
+                        return try await client.api(
+                            .post, "/api/v1/members/\(jane.id)/unlock", "{}", session: &session
+                        ).status
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(statuses.filter { $0 == .ok }.count == 100)
+            #expect(statuses.allSatisfy { [.ok, .unauthorized, .tooManyRequests].contains($0) }, "\(statuses)")
+            let unlocks = try await h.auditEvents(action: .signInUnlocked)
+            #expect(unlocks.count == 100 && unlocks.allSatisfy { $0.result == "success" })
+            // Every wrong code that was checked is counted and audited, whatever the unlocks did around it.
+            let checked = statuses.filter { $0 == .unauthorized }.count
+            #expect(try await h.auditEvents(action: .signInMFA).filter { $0.result == "failure" }.count == 5 + checked)
+            guard case .intact = try await h.services.audit.verify(on: h.db) else {
+                Issue.record("audit chain broken")
+                return
+            }
+        }
+    }
+
     @Test(
         "refusals change nothing and are audited: an Admin and an Owner, oneself, no permission, another organization")
     func refusals() async throws {

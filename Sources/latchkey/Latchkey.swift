@@ -31,6 +31,21 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "Port to listen on.") var port = 8080
 }
 
+/// Runs one operator tool against the configured database and prints its line; a refusal becomes a one-line
+/// error, and the database is closed either way.
+func operate(_ database: DatabaseOptions, _ tool: (OperatorTools) async throws -> String) async throws {
+    let config = try database.config()
+    let services = try await AppServices.start(config: config, logger: makeLogger(config))
+    do {
+        let line = try await tool(OperatorTools(services: services))
+        await services.database.shutdown()
+        print(line)
+    } catch let error as LatchkeyError {
+        await services.database.shutdown()
+        throw ValidationError(error.message)
+    }
+}
+
 func makeLogger(_ config: AppConfig) -> Logger {
     var logger = Logger(label: "latchkey")
     logger.logLevel = config.logLevel
@@ -223,16 +238,7 @@ struct MFA: AsyncParsableCommand {
         @Option(help: "Reason or ticket, stored in the audit event.") var reason = ""
 
         func run() async throws {
-            let config = try database.config()
-            let services = try await AppServices.start(config: config, logger: makeLogger(config))
-            do {
-                let line = try await OperatorTools(services: services).resetMFA(email: email, reason: reason)
-                await services.database.shutdown()
-                print(line)
-            } catch let error as LatchkeyError {
-                await services.database.shutdown()
-                throw ValidationError(error.message)
-            }
+            try await operate(database) { try await $0.resetMFA(email: email, reason: reason) }
         }
     }
 }
@@ -249,16 +255,7 @@ struct Member: AsyncParsableCommand {
         @Option(help: "Reason or ticket, stored in the audit event.") var reason = ""
 
         func run() async throws {
-            let config = try database.config()
-            let services = try await AppServices.start(config: config, logger: makeLogger(config))
-            do {
-                let line = try await OperatorTools(services: services).unlock(email: email, reason: reason)
-                await services.database.shutdown()
-                print(line)
-            } catch let error as LatchkeyError {
-                await services.database.shutdown()
-                throw ValidationError(error.message)
-            }
+            try await operate(database) { try await $0.unlock(email: email, reason: reason) }
         }
     }
 }

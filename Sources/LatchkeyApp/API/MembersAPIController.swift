@@ -40,18 +40,15 @@ struct MembersAPIController {
         /// Until when; absent when not locked or when locked until an administrator unlocks it.
         var lockedUntil: Date?
 
-        init(
-            id: UUID, name: String, email: String, role: String, mfaStatus: MFAStatus, lastSignInAt: Date?,
-            lockedUntil: Date?
-        ) {
-            self.id = id
-            self.name = name
-            self.email = email
-            self.role = role
-            self.mfaStatus = mfaStatus.rawValue
-            self.lastSignInAt = lastSignInAt
-            self.locked = lockedUntil != nil
-            self.lockedUntil = lockedUntil == .distantFuture ? nil : lockedUntil
+        init(_ row: MemberDirectory.Row) {
+            id = row.id
+            name = row.name
+            email = row.email
+            role = row.roleName
+            mfaStatus = row.mfaStatus.rawValue
+            lastSignInAt = row.lastSignInAt
+            locked = row.lockedUntil != nil
+            lockedUntil = row.lockedUntil == .distantFuture ? nil : row.lockedUntil
         }
     }
 
@@ -71,11 +68,8 @@ struct MembersAPIController {
             before: query.get("before"))
         return JSONResponse.make(
             ListResponse(
-                members: page.rows.map {
-                    MemberJSON(
-                        id: $0.id, name: $0.name, email: $0.email, role: $0.roleName, mfaStatus: $0.mfaStatus,
-                        lastSignInAt: $0.lastSignInAt, lockedUntil: $0.lockedUntil)
-                }, nextCursor: page.nextCursor, previousCursor: page.previousCursor, total: page.total))
+                members: page.rows.map(MemberJSON.init), nextCursor: page.nextCursor,
+                previousCursor: page.previousCursor, total: page.total))
     }
 
     struct SingleBody: StrictJSONBody {
@@ -89,7 +83,11 @@ struct MembersAPIController {
         var reason: String?
     }
 
-    @Sendable func singleReset(_ request: Request, context: OrgMemberContext) async throws -> Response {
+    /// What an action on one member (`/api/v1/members/{id}/…`) is given: the id, the optional reason or ticket,
+    /// and the actor as the server knows them.
+    func memberAction(_ request: Request, context: OrgMemberContext) async throws -> (
+        id: UUID, ticket: String, actor: ResetService.Actor
+    ) {
         let body = try await Body.json(SingleBody.self, from: request, context: context, allowEmpty: true)
         let ticket = try ResetInput.ticket(body.reason)
         guard let id = context.parameters.get("id", as: UUID.self) else {
@@ -97,6 +95,11 @@ struct MembersAPIController {
         }
         let actor = ResetService.Actor(
             auth: context.auth, meta: request.meta(requestID: context.requestID, ip: context.remoteIP))
+        return (id, ticket, actor)
+    }
+
+    @Sendable func singleReset(_ request: Request, context: OrgMemberContext) async throws -> Response {
+        let (id, ticket, actor) = try await memberAction(request, context: context)
         let result = try await ResetService(services: services).resetOne(
             actor: actor, auth: context.auth, memberID: id, ticket: ticket)
         if result.status == .failed { throw ResetInput.error(for: result) }
@@ -106,18 +109,9 @@ struct MembersAPIController {
 
     /// Lifts a member's sign-in lock; answers the member's new state.
     @Sendable func unlock(_ request: Request, context: OrgMemberContext) async throws -> Response {
-        let body = try await Body.json(SingleBody.self, from: request, context: context, allowEmpty: true)
-        let ticket = try ResetInput.ticket(body.reason)
-        guard let id = context.parameters.get("id", as: UUID.self) else {
-            throw LatchkeyError.badRequest("invalid_member_id", "The member id is not a valid id.")
-        }
-        let actor = ResetService.Actor(
-            auth: context.auth, meta: request.meta(requestID: context.requestID, ip: context.remoteIP))
+        let (id, ticket, actor) = try await memberAction(request, context: context)
         let member = try await LifecycleService(services: services).unlock(actor: actor, memberID: id, ticket: ticket)
-        return JSONResponse.make(
-            MemberJSON(
-                id: member.id, name: member.name, email: member.email, role: member.roleName,
-                mfaStatus: member.mfaStatus, lastSignInAt: member.lastSignInAt, lockedUntil: member.lockedUntil))
+        return JSONResponse.make(MemberJSON(member))
     }
 
     struct BulkBody: StrictJSONBody {

@@ -8,22 +8,11 @@ import SQLKit
 struct LifecycleService: Sendable {
     let services: AppServices
 
-    /// A member as an action left them.
-    struct MemberState: Sendable {
-        var id: UUID
-        var name: String
-        var email: String
-        var roleName: String
-        var mfaStatus: MFAStatus
-        var lastSignInAt: Date?
-        var lockedUntil: Date?
-    }
-
     /// Lifts every sign-in throttle of a member (wrong passwords from every address, wrong second factors),
     /// under the same rules as Reset MFA: `members.manage`, same organization (another organization's member
     /// is "not found"), never oneself, never a member whose role holds a permission the actor's lacks.
     /// Refusals and unlocks are audited, with the member's email.
-    func unlock(actor: ResetService.Actor, memberID: UUID, ticket: String) async throws -> MemberState {
+    func unlock(actor: ResetService.Actor, memberID: UUID, ticket: String) async throws -> MemberDirectory.Row {
         let db = services.db
         let now = services.now
         let target = try await MemberModel.query(on: db).filter(\.$id == memberID)
@@ -63,9 +52,9 @@ struct LifecycleService: Sendable {
                 : "\(wasLocked ? "lifted the lock" : "was not locked"); cleared \(cleared) sign-in counter\(cleared == 1 ? "" : "s")"
             try await self.services.audit.append(entry(.success, reason), at: now, on: tx)
         }
-        return MemberState(
-            id: memberID, name: target.name, email: target.email, roleName: role.name, mfaStatus: target.mfa,
-            lastSignInAt: target.lastSignInAt, lockedUntil: nil)
+        return MemberDirectory.Row(
+            id: memberID, name: target.name, email: target.email, roleID: target.roleID, roleName: role.name,
+            mfaStatus: target.mfa, lastSignInAt: target.lastSignInAt, lockedUntil: nil)
     }
 
     /// The reason recorded in the audit log for a refused unlock.

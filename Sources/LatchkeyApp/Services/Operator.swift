@@ -9,16 +9,27 @@ public struct OperatorTools: Sendable {
 
     public init(services: AppServices) { self.services = services }
 
-    /// Break-glass MFA reset from the server's shell, audited as the operator. Returns a line to print.
-    public func resetMFA(email: String, reason: String) async throws -> String {
+    /// The member an operator command names by email, their organization, the operator as the actor, and the
+    /// reason or ticket to record ("break-glass" when none is given).
+    func target(email: String, reason: String) async throws -> (
+        member: MemberModel, organization: OrganizationModel, actor: ResetService.Actor, ticket: String
+    ) {
         let normalized = email.trimmingCharacters(in: .whitespaces).lowercased()
         let ticket = try ResetInput.ticket(reason)
         guard let member = try await MemberModel.query(on: services.db).filter(\.$email == normalized).first(),
             let organization = try await OrganizationModel.find(member.organizationID, on: services.db)
         else { throw LatchkeyError.notFound("No account has the email \(normalized).") }
-        let actor = ResetService.Actor(operatorFor: organization, meta: .operator_)
+        return (
+            member, organization, ResetService.Actor(operatorFor: organization, meta: .operator_),
+            ticket.isEmpty ? "break-glass" : ticket
+        )
+    }
+
+    /// Break-glass MFA reset from the server's shell, audited as the operator. Returns a line to print.
+    public func resetMFA(email: String, reason: String) async throws -> String {
+        let (member, organization, actor, ticket) = try await target(email: email, reason: reason)
         let result = try await ResetService(services: services).resetChunk(
-            [member.id!], batchID: nil, ticket: ticket.isEmpty ? "break-glass" : ticket, actor: actor)[0]
+            [member.id!], batchID: nil, ticket: ticket, actor: actor)[0]
         switch result.status {
         case .reset:
             return
@@ -30,14 +41,8 @@ public struct OperatorTools: Sendable {
 
     /// Lifts a member's sign-in lock from the server's shell, audited as the operator. Returns a line to print.
     public func unlock(email: String, reason: String) async throws -> String {
-        let normalized = email.trimmingCharacters(in: .whitespaces).lowercased()
-        let ticket = try ResetInput.ticket(reason)
-        guard let member = try await MemberModel.query(on: services.db).filter(\.$email == normalized).first(),
-            let organization = try await OrganizationModel.find(member.organizationID, on: services.db)
-        else { throw LatchkeyError.notFound("No account has the email \(normalized).") }
-        let actor = ResetService.Actor(operatorFor: organization, meta: .operator_)
-        _ = try await LifecycleService(services: services).unlock(
-            actor: actor, memberID: member.id!, ticket: ticket.isEmpty ? "break-glass" : ticket)
+        let (member, organization, actor, ticket) = try await target(email: email, reason: reason)
+        _ = try await LifecycleService(services: services).unlock(actor: actor, memberID: member.id!, ticket: ticket)
         return
             "Sign-in unlocked for \(member.name) <\(member.email)> in \(organization.name): every wrong-password and wrong-code counter cleared."
     }

@@ -252,8 +252,14 @@ class Browser:
         return self.wait(EC.visibility_of_element_located((By.CSS_SELECTOR, css)), timeout, f"{css} not visible")
 
     def wait_for_path(self, prefix, timeout=10):
+        """Waits until the page is at `prefix` (with any query or fragment), or below it when `prefix` ends with
+        "/" and is not the root: "/" alone means the overview, not every path."""
+        def arrived(path):
+            if prefix.endswith("/") and prefix != "/":
+                return path.startswith(prefix)
+            return path == prefix or path.startswith(prefix + "?") or path.startswith(prefix + "#")
         try:
-            self.wait(lambda d: self.path.startswith(prefix), timeout)
+            self.wait(lambda d: arrived(self.path), timeout)
         except TimeoutException:
             raise AssertionError(f"expected {prefix}, still at {self.path}: {self.text()[:500]}")
 

@@ -154,7 +154,6 @@ struct ThrottleTests {
             var session = try await h.services.auth.login(
                 email: "olivia@acme.test", password: Harness.password,
                 meta: RequestMeta(requestID: "t", ip: "192.0.2.10", userAgent: "test"))
-            _ = session
             let pending = try #require(
                 try await h.services.sessions.load(token: session.token), "the pending session loads")
             _ = try await h.services.auth.completeSignIn(

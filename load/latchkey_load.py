@@ -104,9 +104,7 @@ class SQLiteReader:
     def rows(self, sql, *params):
         connection = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)
         try:
-            # Ids are stored as 16 bytes: read them as the UUID text PostgreSQL gives.
-            return [tuple(str(uuid.UUID(bytes=value)) if isinstance(value, bytes) and len(value) == 16 else value
-                          for value in row) for row in connection.execute(sql, params)]
+            return [tuple(row) for row in connection.execute(sql, params)]
         finally:
             connection.close()
 

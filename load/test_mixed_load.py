@@ -130,7 +130,6 @@ def test_mixed_load_64_clients(server):
     baseline = server.audit_counts()
     tally = Tally()
     phone = Phone()
-    rng = random.Random(8)
 
     async def run():
         owner, admin, admin2, helpdesk, support = [

@@ -170,17 +170,25 @@ public struct AuditStore: Sendable {
                 }
             }
             // The head row names the last event written: events removed from the end show here.
-            let head = try await (db as! any SQLDatabase).select().column("seq").column("hash")
+            if let head = try await (db as! any SQLDatabase).select().column("seq").column("hash")
                 .from("audit_chain_heads").where("chain", .equal, chain).first()
-            if let head,
-                try head.decode(column: "seq", as: Int64.self) != lastSeq
-                    || head.decode(column: "hash", as: String.self) != previous
             {
-                return .broken(
-                    chain: chain, seq: lastSeq + 1, eventID: nil,
-                    reason:
-                        "events after \(lastSeq) are missing (the chain head is at \(try head.decode(column: "seq", as: Int64.self)))"
-                )
+                let headSeq = try head.decode(column: "seq", as: Int64.self)
+                if headSeq > lastSeq {
+                    return .broken(
+                        chain: chain, seq: lastSeq + 1, eventID: nil,
+                        reason: "events after \(lastSeq) are missing (the chain head is at \(headSeq))")
+                }
+                if headSeq < lastSeq {
+                    return .broken(
+                        chain: chain, seq: headSeq + 1, eventID: nil,
+                        reason: "events after \(headSeq) were written past the chain head")
+                }
+                if try head.decode(column: "hash", as: String.self) != previous {
+                    return .broken(
+                        chain: chain, seq: lastSeq, eventID: nil,
+                        reason: "the chain head does not match event \(lastSeq)")
+                }
             }
         }
         return .intact(events: total)

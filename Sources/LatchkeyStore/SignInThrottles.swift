@@ -97,10 +97,8 @@ public struct SignInThrottles: Sendable {
         // The bucket is locked: say until when (the refusal is already decided; nothing was counted).
         let until = try await sql.select().column("locked_until").from("sign_in_throttles")
             .where("key", .equal, bucket.key).first()?.decode(column: "locked_until", as: Int64.self)
-        throw Refusal(
-            bucket: bucket,
-            until: (until ?? nowMillis) >= lockedForGood
-                ? nil : Date(timeIntervalSince1970: Double(until ?? nowMillis) / 1000))
+        let date = date(fromMillis: until ?? nowMillis)
+        throw Refusal(bucket: bucket, until: date == .distantFuture ? nil : date)
     }
 
     /// `locked_until` after `failures` failures at `now`, spelled out as one CASE over the schedule.

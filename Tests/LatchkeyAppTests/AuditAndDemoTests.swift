@@ -84,6 +84,22 @@ struct AuditAndDemoTests {
             }
             #expect(seq == Int64(last - 1))
             #expect(reason == "events after \(last - 2) are missing (the chain head is at \(last))")
+            // A head moved back to hide the cut (seq, but not hash) is noticed too.
+            try await h.sql.update("audit_chain_heads").set("seq", to: Int64(last - 2)).where("chain", .equal, chain)
+                .run()
+            #expect(
+                try await services.audit.verify(on: services.db)
+                    == .broken(
+                        chain: chain, seq: Int64(last - 2), eventID: nil,
+                        reason: "the chain head does not match event \(last - 2)"))
+            // Events beyond the head were written around it.
+            try await h.sql.update("audit_chain_heads").set("seq", to: Int64(last - 3)).where("chain", .equal, chain)
+                .run()
+            #expect(
+                try await services.audit.verify(on: services.db)
+                    == .broken(
+                        chain: chain, seq: Int64(last - 2), eventID: nil,
+                        reason: "events after \(last - 3) were written past the chain head"))
         }
     }
 

@@ -286,3 +286,28 @@ struct ThrottleTests {
         }
     }
 }
+
+@Suite("Throttled pages say when to try again")
+struct ThrottledPagesTests {
+    @Test("My security: wrong codes for new recovery codes wait like any code, and the page answers 429 + Retry-After")
+    func securityPage() async throws {
+        try await Harness.withApp { h, client in
+            let jane = try await h.enrolled("jane@acme.test", client: client)
+            var session = jane.session
+            let page = try await client.page("/security", session: &session)
+            let csrf = try #require(csrfField(in: page.text))
+            let wrong = try h.code(jane.secret) == "000000" ? "111111" : "000000"
+            for _ in 0..<5 {
+                let refused = try await client.form(
+                    "/security/recovery-codes", ["_csrf": csrf, "code": wrong], session: &session)
+                #expect(refused.status == .unauthorized)
+            }
+            let waiting = try await client.form(
+                "/security/recovery-codes", ["_csrf": csrf, "code": try h.code(jane.secret)], session: &session)
+            #expect(waiting.status == .tooManyRequests)
+            #expect(waiting.headers[.retryAfter] == "30")
+            #expect(waiting.text.contains("Too many sign-in attempts. Try again in 30 seconds."))
+            #expect(try await h.failures(.secondFactor(memberID: jane.id)) == 5)
+        }
+    }
+}

@@ -122,4 +122,12 @@ enum HTMLResponse {
             status: status, headers: [.contentType: "text/html; charset=utf-8"],
             body: .init(byteBuffer: ByteBuffer(string: html.raw)))
     }
+
+    /// A form shown again with an error (`failure`), or without one (nil): the error's status and, for a
+    /// throttled attempt, its `Retry-After`, as the error boundary would give them.
+    static func make(_ html: HTML, failure: ErrorMiddleware.Failure?) -> Response {
+        var response = make(html, status: failure?.status ?? .ok)
+        if let seconds = failure?.retryAfter { response.headers[.retryAfter] = String(seconds) }
+        return response
+    }
 }

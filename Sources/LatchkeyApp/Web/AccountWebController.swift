@@ -25,10 +25,10 @@ struct AccountWebController {
 
     @Sendable func security(_ request: Request, context: OrgMemberContext) async throws -> Response {
         let notice = request.uri.queryParameters.get("notice").flatMap { Self.notices[$0] }
-        return try await securityPage(context: context, notice: notice, error: nil, status: .ok)
+        return try await securityPage(context: context, notice: notice, failure: nil)
     }
 
-    func securityPage(context: OrgMemberContext, notice: String?, error: String?, status: HTTPResponse.Status)
+    func securityPage(context: OrgMemberContext, notice: String?, failure: ErrorMiddleware.Failure?)
         async throws -> Response
     {
         let auth = context.auth
@@ -48,7 +48,7 @@ struct AccountWebController {
         return HTMLResponse.make(
             AccountPages.security(
                 auth: auth, hasAuthenticator: hasAuthenticator, recoveryCodesLeft: left, sessions: rows, notice: notice,
-                error: error), status: status)
+                error: failure?.message), failure: failure)
     }
 
     /// Starts setting up a new authenticator; when one exists, a code from it is required first.
@@ -65,8 +65,7 @@ struct AccountWebController {
                 memberID: auth.memberID, email: auth.memberEmail, organizationName: auth.organizationName)
             return .redirect(to: "/enroll", type: .normal)
         } catch let error as LatchkeyError {
-            return try await securityPage(
-                context: context, notice: nil, error: error.message, status: ErrorMiddleware.classify(error).status)
+            return try await securityPage(context: context, notice: nil, failure: ErrorMiddleware.classify(error))
         }
     }
 
@@ -82,8 +81,7 @@ struct AccountWebController {
             let codes = try await services.auth.regenerateRecoveryCodes(auth: auth, meta: meta)
             return HTMLResponse.make(AuthPages.recoveryCodes(csrf: auth.csrfToken, codes: codes))
         } catch let error as LatchkeyError {
-            return try await securityPage(
-                context: context, notice: nil, error: error.message, status: ErrorMiddleware.classify(error).status)
+            return try await securityPage(context: context, notice: nil, failure: ErrorMiddleware.classify(error))
         }
     }
 

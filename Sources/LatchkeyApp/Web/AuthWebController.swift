@@ -40,14 +40,15 @@ struct AuthWebController {
 
     @Sendable func loginPage(_ request: Request, context: AppRequestContext) async throws -> Response {
         if let auth = context.auth { return .redirect(to: Self.home(for: auth.state), type: .found) }
-        return loginForm(request: request, email: "", error: nil, status: .ok)
+        return loginForm(request: request, email: "", failure: nil)
     }
 
     /// The sign-in form with its double-submit CSRF token (reusing the browser's if it has one).
-    func loginForm(request: Request, email: String, error: String?, status: HTTPResponse.Status) -> Response {
+    func loginForm(request: Request, email: String, failure: ErrorMiddleware.Failure?) -> Response {
         let existing = request.cookies[Cookies.preSessionCSRF]?.value ?? ""
         let token = existing.utf8.count >= 32 && existing.utf8.count <= 64 ? existing : services.random.token()
-        var response = HTMLResponse.make(AuthPages.login(csrf: token, email: email, error: error), status: status)
+        var response = HTMLResponse.make(
+            AuthPages.login(csrf: token, email: email, error: failure?.message), failure: failure)
         if token != existing { response.setCookie(Cookies.set(Cookies.preSessionCSRF, token, secure: secure)) }
         return response
     }
@@ -65,11 +66,8 @@ struct AuthWebController {
             response.setCookie(Cookies.clear(Cookies.preSessionCSRF, secure: secure))
             return response
         } catch let error as LatchkeyError {
-            let failure = ErrorMiddleware.classify(error)
-            return Self.retrying(
-                loginForm(
-                    request: request, email: String(email.prefix(254)), error: error.message, status: failure.status),
-                failure)
+            return loginForm(
+                request: request, email: String(email.prefix(254)), failure: ErrorMiddleware.classify(error))
         }
     }
 
@@ -90,10 +88,8 @@ struct AuthWebController {
                 meta: request.meta(requestID: context.requestID, ip: context.remoteIP))
             return signedInRedirect(token: token)
         } catch let error as LatchkeyError {
-            let failure = ErrorMiddleware.classify(error)
-            return Self.retrying(
-                HTMLResponse.make(AuthPages.mfa(csrf: auth.csrfToken, error: error.message), status: failure.status),
-                failure)
+            return HTMLResponse.make(
+                AuthPages.mfa(csrf: auth.csrfToken, error: error.message), failure: ErrorMiddleware.classify(error))
         }
     }
 
@@ -111,19 +107,10 @@ struct AuthWebController {
                 meta: request.meta(requestID: context.requestID, ip: context.remoteIP))
             return signedInRedirect(token: token)
         } catch let error as LatchkeyError {
-            let failure = ErrorMiddleware.classify(error)
-            return Self.retrying(
-                HTMLResponse.make(
-                    AuthPages.recovery(csrf: auth.csrfToken, error: error.message), status: failure.status),
-                failure)
+            return HTMLResponse.make(
+                AuthPages.recovery(csrf: auth.csrfToken, error: error.message),
+                failure: ErrorMiddleware.classify(error))
         }
-    }
-
-    /// A form re-shown with an error keeps the error's `Retry-After` (a throttled attempt says when to retry).
-    static func retrying(_ response: Response, _ failure: ErrorMiddleware.Failure) -> Response {
-        var response = response
-        if let seconds = failure.retryAfter { response.headers[.retryAfter] = String(seconds) }
-        return response
     }
 
     func signedInRedirect(token: String, to location: String = "/") -> Response {
@@ -163,17 +150,17 @@ struct AuthWebController {
             if auth.state == .signedIn { return .redirect(to: "/security", type: .found) }
             return HTMLResponse.make(AuthPages.enrollStart(csrf: auth.csrfToken))
         }
-        return enrollForm(auth: auth, enrollment: enrollment, error: nil, status: .ok)
+        return enrollForm(auth: auth, enrollment: enrollment, failure: nil)
     }
 
-    func enrollForm(auth: AuthState, enrollment: AuthService.Enrollment, error: String?, status: HTTPResponse.Status)
+    func enrollForm(auth: AuthState, enrollment: AuthService.Enrollment, failure: ErrorMiddleware.Failure?)
         -> Response
     {
         let qr = QRCodeSVG.render(enrollment.otpauthURI, label: "QR code for setting up your authenticator app") ?? ""
         return HTMLResponse.make(
             AuthPages.enroll(
                 csrf: auth.csrfToken, enrollment: enrollment, qrSVG: qr, forced: auth.state == .enrollmentRequired,
-                error: error), status: status)
+                error: failure?.message), failure: failure)
     }
 
     @Sendable func enrollStart(_ request: Request, context: AppRequestContext) async throws -> Response {
@@ -201,9 +188,7 @@ struct AuthWebController {
                 let enrollment = try await services.auth.pendingEnrollment(
                     memberID: auth.memberID, email: auth.memberEmail, organizationName: auth.organizationName)
             else { throw error }
-            return enrollForm(
-                auth: auth, enrollment: enrollment, error: error.message, status: ErrorMiddleware.classify(error).status
-            )
+            return enrollForm(auth: auth, enrollment: enrollment, failure: ErrorMiddleware.classify(error))
         }
     }
 

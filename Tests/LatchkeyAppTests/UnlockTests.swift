@@ -154,7 +154,7 @@ struct UnlockTests {
             var admin = try await h.enrolled("ada@acme.test", name: "Ada Admin", role: .admin, client: client)
             let jane = try await h.enrolled("jane@acme.test", name: "Jane Doe", client: client)
             let owner = try await h.enrolled("olivia@acme.test", name: "Olivia Owner", role: .owner, client: client)
-            try await h.enrolled("tom@acme.test", name: "Tom Free", client: client)
+            _ = try await h.enrolled("tom@acme.test", name: "Tom Free", client: client)
             try await h.lockSecondFactor("jane@acme.test", secret: jane.secret, client: client)
             try await h.lockSecondFactor("olivia@acme.test", secret: owner.secret, client: client)
 

@@ -168,8 +168,8 @@ struct AuthService: Sendable {
         let secret = try services.serverKey.open(credential.secretCiphertext, context: auth.memberID.uuidString)
         let unix = Int64(now.timeIntervalSince1970.rounded(.down))
         if let step = services.totp.matchingStep(code: code, secret: secret, at: unix, after: credential.lastUsedStep) {
-            let accepted = try await db.transaction { tx -> T? in
-                try await RowLocks.members([auth.memberID], on: tx)
+            let accepted = try await accept(auth: auth, action: action, meta: meta, now: now, onSuccess: onSuccess) {
+                tx in
                 let claimed = try await (tx as! any SQLDatabase).raw(
                     """
                     UPDATE totp_credentials SET last_used_step = \(bind: step)
@@ -177,12 +177,7 @@ struct AuthService: Sendable {
                     RETURNING id
                     """
                 ).all()
-                guard !claimed.isEmpty else { return nil }
-                try await self.services.throttles.release([bucket], on: tx)
-                let value = try await onSuccess(tx)
-                try await self.services.audit.append(
-                    auth.actor(action: action, result: .success, request: meta), at: now, on: tx)
-                return value
+                return claimed.isEmpty ? nil : ""
             }
             if let accepted { return accepted }
         }
@@ -213,8 +208,9 @@ struct AuthService: Sendable {
         let bucket = SignInBucket.secondFactor(memberID: auth.memberID)
         let claims = try await claim([bucket], for: subject(auth), now: now)
         let hash = services.serverKey.hashRecoveryCode(normalized)
-        let accepted = try await services.db.transaction { tx -> T? in
-            try await RowLocks.members([auth.memberID], on: tx)
+        let accepted = try await accept(
+            auth: auth, action: .signInRecoveryCode, meta: meta, now: now, onSuccess: onSuccess
+        ) { tx in
             let used = try await (tx as! any SQLDatabase).raw(
                 """
                 UPDATE recovery_codes SET used_at = \(bind: now)
@@ -225,13 +221,7 @@ struct AuthService: Sendable {
             guard !used.isEmpty else { return nil }
             let left = try await RecoveryCodeModel.query(on: tx).filter(\.$memberID == auth.memberID)
                 .filter(\.$usedAt == nil).count()
-            try await self.services.throttles.release([bucket], on: tx)
-            let value = try await onSuccess(tx)
-            try await self.services.audit.append(
-                auth.actor(
-                    action: .signInRecoveryCode, result: .success, reason: "\(left) recovery codes left", request: meta),
-                at: now, on: tx)
-            return value
+            return "\(left) recovery codes left"
         }
         if let accepted { return accepted }
         try await auditFailure(
@@ -240,6 +230,25 @@ struct AuthService: Sendable {
             claims: claims, meta: meta)
         throw LatchkeyError.unauthorized(
             "invalid_recovery_code", "That recovery code is not valid or was already used.")
+    }
+
+    /// Accepts a second factor in one transaction: the member's row locked, `spend` takes the factor (nil when
+    /// it is not there to take — a used step or code — else the success event's reason), the attempt's claim
+    /// given back, `onSuccess` run and the success audited. Nil when nothing was spent.
+    private func accept<T: Sendable>(
+        auth: AuthState, action: AuditAction, meta: RequestMeta, now: Date,
+        onSuccess: @escaping @Sendable (any Database) async throws -> T,
+        spend: @escaping @Sendable (any Database) async throws -> String?
+    ) async throws -> T? {
+        try await services.db.transaction { tx -> T? in
+            try await RowLocks.members([auth.memberID], on: tx)
+            guard let reason = try await spend(tx) else { return nil }
+            try await self.services.throttles.release([.secondFactor(memberID: auth.memberID)], on: tx)
+            let value = try await onSuccess(tx)
+            try await self.services.audit.append(
+                auth.actor(action: action, result: .success, reason: reason, request: meta), at: now, on: tx)
+            return value
+        }
     }
 
     // MARK: Throttles

@@ -17,25 +17,25 @@ struct LifecycleService: Sendable {
         let now = services.now
         let target = try await MemberModel.query(on: db).filter(\.$id == memberID)
             .filter(\.$organizationID == actor.organizationID).first()
-        var role: RoleModel?
-        if let target { role = try await RoleModel.find(target.roleID, on: db) }
-        let entry = { @Sendable [role] (result: AuditResult, reason: String) in
+        let role: RoleModel? = if let target { try await RoleModel.find(target.roleID, on: db) } else { nil }
+        let entry = { @Sendable (result: AuditResult, reason: String) in
             AuditEntry(
                 organizationID: actor.organizationID, actorID: actor.memberID, actorEmail: actor.email,
                 actorRole: actor.roleName, action: .signInUnlocked, targetID: memberID,
                 targetEmail: target?.email ?? "", result: result, reason: reason, requestID: actor.meta.requestID,
                 ip: actor.meta.ip, userAgent: actor.meta.userAgent, ticket: ticket)
         }
-        let denial: MemberPolicy.Denial?
-        if let target, let role {
-            denial = actor.memberID.flatMap {
-                UnlockPolicy.check(
-                    actorID: $0, actorPermissions: actor.permissions, targetID: memberID,
-                    targetPermissions: role.permissions)
+        // A member of another organization (or none) is "not found"; the operator (no member id) may act on anyone.
+        let denial: MemberPolicy.Denial? =
+            if let role {
+                actor.memberID.flatMap {
+                    UnlockPolicy.check(
+                        actorID: $0, actorPermissions: actor.permissions, targetID: memberID,
+                        targetPermissions: role.permissions)
+                }
+            } else {
+                UnlockPolicy.required.isSubset(of: actor.permissions) ? .notFound : .notPermitted
             }
-        } else {
-            denial = UnlockPolicy.required.isSubset(of: actor.permissions) ? .notFound : .notPermitted
-        }
         if let denial {
             try await services.audit.append(
                 entry(.denied, Self.reason(denial, role: role?.name ?? "")), at: now, on: db)

@@ -201,7 +201,7 @@ struct MemberDirectory: Sendable {
             .orderBy(SQLOrderBy(expression: idColumn, direction: direction))
             .limit(filter.limit + 1)
         var rows = try await query.all().map { row in
-            try Row(
+            Row(
                 id: try row.decode(column: "id", as: UUID.self), name: try row.decode(column: "name", as: String.self),
                 email: try row.decode(column: "email", as: String.self),
                 roleID: try row.decode(column: "role_id", as: UUID.self),

@@ -3,31 +3,22 @@ import Hummingbird
 import LatchkeyCore
 import LatchkeyStore
 import Logging
-import NIOCore
-import SQLKit
 import ServiceLifecycle
 
-/// Builds the HTTP application on top of started services. The CLI and the tests both call this.
-public func buildApplication(services: AppServices) -> some ApplicationProtocol {
+/// The router with every route of `Route.endpoints`, its middleware and its contexts.
+func buildRouter(services: AppServices) -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self)
     router.add(middleware: SecurityHeadersMiddleware())
+    router.add(middleware: RequestMetaMiddleware())
     router.add(middleware: ErrorMiddleware())
     router.add(middleware: SessionMiddleware(services: services))
 
-    router.get("/static/app.css") { _, _ in
-        Response(
-            status: .ok, headers: [.contentType: "text/css; charset=utf-8", .cacheControl: "public, max-age=3600"],
-            body: .init(byteBuffer: ByteBuffer(string: Assets.css)))
+    router.on(.get, .asset) { request, context in
+        try StaticAssets.shared.response(for: request, file: context.parameters.get("file"))
     }
-    router.get("/static/app.js") { _, _ in
-        Response(
-            status: .ok,
-            headers: [.contentType: "text/javascript; charset=utf-8", .cacheControl: "public, max-age=3600"],
-            body: .init(byteBuffer: ByteBuffer(string: Assets.js)))
-    }
-    router.get("/healthz") { _, _ in JSONResponse.make(["status": "ok"]) }
-    router.get("/readyz") { _, _ in
-        _ = try await services.sql.raw("SELECT 1 AS ok").all()
+    router.on(.get, .healthz) { _, _ in JSONResponse.make(["status": "ok"]) }
+    router.on(.get, .readyz) { _, _ in
+        try await services.store.ping()
         return JSONResponse.make(["status": "ready"])
     }
 
@@ -38,9 +29,15 @@ public func buildApplication(services: AppServices) -> some ApplicationProtocol 
     MembersAPIController(services: services).register(on: members)
     MembersWebController(services: services).register(on: members)
     AdminWebController(services: services).register(on: members)
+    // GET never changes anything: the state-changing member routes answer 405 to it.
+    members.refuseGet(Route.endpoints.filter(\.refusesGet).map(\.route))
+    return router
+}
 
+/// Builds the HTTP application on top of started services. The CLI and the tests both call this.
+public func buildApplication(services: AppServices) -> some ApplicationProtocol {
     var app = Application(
-        router: router,
+        router: buildRouter(services: services),
         configuration: .init(
             address: .hostname(services.config.host, port: services.config.port), serverName: "Latchkey"),
         logger: services.logger)

@@ -1,3 +1,5 @@
+import Foundation
+
 /// A source of cryptographically secure random bytes, injected so tests can observe what is generated.
 public struct RandomSource: Sendable {
     public var bytes: @Sendable (Int) -> [UInt8]
@@ -42,5 +44,14 @@ public enum Base64URL {
             output += [alphabet[Int(n >> 18 & 63)], alphabet[Int(n >> 12 & 63)], alphabet[Int(n >> 6 & 63)]]
         }
         return String(decoding: output, as: UTF8.self)
+    }
+}
+
+extension Base64URL {
+    /// Decodes unpadded base64url; nil on any other character.
+    public static func decode(_ text: String) -> [UInt8]? {
+        var standard = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while standard.count % 4 != 0 { standard += "=" }
+        return Data(base64Encoded: standard).map(Array.init)
     }
 }

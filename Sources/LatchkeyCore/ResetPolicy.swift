@@ -3,13 +3,13 @@
 /// acts on a member whose role holds a permission the actor's role lacks.
 public enum MemberPolicy {
     /// Why an action on one target is refused.
-    public enum Denial: String, Sendable, Equatable, Codable {
+    public enum Denial: String, Sendable, Equatable, Codable, CaseIterable {
         /// The actor's role lacks a permission the action needs.
         case notPermitted = "not_permitted"
         /// The actor named themselves.
-        case selfAction = "self_action"
+        case selfAction = "self"
         /// The target's role holds a permission the actor's role lacks.
-        case higherPrivilege = "higher_privilege"
+        case higherPrivilege = "not_permitted_role"
         /// No such member in the actor's organization.
         case notFound = "not_found"
     }
@@ -42,16 +42,6 @@ public enum ResetPolicy {
             required: required, actorID: actorID, actorPermissions: actorPermissions, targetID: targetID,
             targetPermissions: targetPermissions)
     }
-
-    /// The reason shown per member for a denial, e.g. "Not permitted: Owner".
-    public static func reason(_ denial: Denial, targetRole: String) -> String {
-        switch denial {
-        case .notPermitted: "Not permitted: your role cannot reset MFA"
-        case .selfAction: "You cannot reset your own MFA here — use My security"
-        case .higherPrivilege: "Not permitted: \(targetRole)"
-        case .notFound: "Member not found"
-        }
-    }
 }
 
 /// Who may lift a member's sign-in lock.
@@ -72,4 +62,50 @@ public enum UnlockPolicy {
 /// The outcome for one member of a reset request.
 public enum ResetOutcome: String, Sendable, Codable {
     case reset, skipped, failed
+}
+
+/// What happened to one member of a reset request, as a stable machine code; the outcome and the words
+/// shown to people are derived from it (never the other way round).
+public enum ResetResultCode: String, Sendable, Codable, CaseIterable {
+    /// Authenticator, recovery codes and sessions removed.
+    case reset
+    /// The member had no MFA: nothing to reset.
+    case noMFA = "no_mfa"
+    /// The actor's role cannot reset MFA.
+    case notPermitted = "not_permitted"
+    /// The member's role holds a permission the actor's lacks.
+    case notPermittedRole = "not_permitted_role"
+    /// The actor named themselves (My security is the way to one's own MFA).
+    case selfAction = "self"
+    /// No such member in the actor's organization.
+    case notFound = "not_found"
+
+    public init(_ denial: MemberPolicy.Denial) {
+        switch denial {
+        case .notPermitted: self = .notPermitted
+        case .selfAction: self = .selfAction
+        case .higherPrivilege: self = .notPermittedRole
+        case .notFound: self = .notFound
+        }
+    }
+
+    public var outcome: ResetOutcome {
+        switch self {
+        case .reset: .reset
+        case .noMFA: .skipped
+        case .notPermitted, .notPermittedRole, .selfAction, .notFound: .failed
+        }
+    }
+
+    /// The reason shown per member, e.g. "Not permitted: Owner"; nil for a reset.
+    public func reason(targetRole: String) -> String? {
+        switch self {
+        case .reset: nil
+        case .noMFA: "No MFA was set up"
+        case .notPermitted: "Not permitted: your role cannot reset MFA"
+        case .selfAction: "You cannot reset your own MFA here — use My security"
+        case .notPermittedRole: "Not permitted: \(targetRole)"
+        case .notFound: "Member not found"
+        }
+    }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import LatchkeyApp
 import LatchkeyCore
+import LatchkeySeeding
 import LatchkeyStore
 import Logging
 
@@ -212,7 +213,7 @@ struct Audit: AsyncParsableCommand {
         func run() async throws {
             let config = try database.config()
             let services = try await AppServices.start(config: config, logger: makeLogger(config))
-            let result = try await services.audit.verify(on: services.db)
+            let result = try await OperatorTools(services: services).verifyAudit()
             await services.database.shutdown()
             switch result {
             case .intact(let events):
@@ -263,7 +264,7 @@ struct Member: AsyncParsableCommand {
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmark helpers (see bench/): seed a large organization, time a bulk reset. Not for real data.",
-        subcommands: [Seed.self, Reset.self])
+        shouldDisplay: false, subcommands: [Seed.self, Reset.self])
 
     static func printJSON(_ value: some Encodable) throws {
         let encoder = JSONEncoder()

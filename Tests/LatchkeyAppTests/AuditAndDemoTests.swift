@@ -3,6 +3,7 @@ import Foundation
 import HTTPTypes
 import HummingbirdTesting
 import LatchkeyCore
+import LatchkeySeeding
 import LatchkeyStore
 import SQLKit
 import Testing
@@ -18,7 +19,7 @@ struct AuditAndDemoTests {
             var session = try await client.signIn("jane@acme.test", code: try h.code(secret!))
             _ = try await client.api(.post, "/api/v1/auth/logout", session: &session)
             let audit = h.services.audit
-            guard case .intact(let count) = try await audit.verify(on: h.db) else {
+            guard case .intact(let count) = try await audit.verify() else {
                 Issue.record("chain should be intact")
                 return
             }
@@ -35,14 +36,14 @@ struct AuditAndDemoTests {
             let victim = events[2]
             try await h.sql.update("audit_events").set("result", to: "failure").where("id", .equal, victim.id!).run()
             #expect(
-                try await audit.verify(on: h.db)
+                try await audit.verify()
                     == .broken(chain: chain, seq: victim.seq, eventID: victim.id, reason: "event content was changed"))
             try await h.sql.update("audit_events").set("result", to: victim.result).where("id", .equal, victim.id!)
                 .run()
             // Delete one: the chain breaks at the gap.
             try await h.sql.delete(from: "audit_events").where("id", .equal, victim.id!).run()
             #expect(
-                try await audit.verify(on: h.db)
+                try await audit.verify()
                     == .broken(chain: chain, seq: victim.seq, eventID: nil, reason: "event \(victim.seq) is missing"))
         }
     }
@@ -62,14 +63,14 @@ struct AuditAndDemoTests {
                         let entry = AuditEntry(
                             organizationID: org, action: .settingsChanged, result: .success, reason: "\(index)")
                         try await services.audit.appendAll(
-                            Array(repeating: entry, count: index < 100 ? 1 : 5), at: services.now, on: services.db)
+                            Array(repeating: entry, count: index < 100 ? 1 : 5), at: services.now)
                     }
                 }
                 try await group.waitForAll()
             }
             let seqs = try await AuditEventModel.query(on: h.db).filter(\.$chain == chain).sort(\.$seq).all().map(\.seq)
             #expect(seqs == Array(1...Int64(before + 200)))
-            guard case .intact(let events) = try await services.audit.verify(on: services.db) else {
+            guard case .intact(let events) = try await services.audit.verify() else {
                 Issue.record("chain forked")
                 return
             }
@@ -78,7 +79,7 @@ struct AuditAndDemoTests {
             let last = before + 200
             try await h.sql.delete(from: "audit_events").where("chain", .equal, chain)
                 .where("seq", .greaterThan, last - 2).run()
-            guard case .broken(_, let seq, _, let reason) = try await services.audit.verify(on: services.db) else {
+            guard case .broken(_, let seq, _, let reason) = try await services.audit.verify() else {
                 Issue.record("truncation not noticed")
                 return
             }
@@ -88,7 +89,7 @@ struct AuditAndDemoTests {
             try await h.sql.update("audit_chain_heads").set("seq", to: Int64(last - 2)).where("chain", .equal, chain)
                 .run()
             #expect(
-                try await services.audit.verify(on: services.db)
+                try await services.audit.verify()
                     == .broken(
                         chain: chain, seq: Int64(last - 2), eventID: nil,
                         reason: "the chain head does not match event \(last - 2)"))
@@ -96,7 +97,7 @@ struct AuditAndDemoTests {
             try await h.sql.update("audit_chain_heads").set("seq", to: Int64(last - 3)).where("chain", .equal, chain)
                 .run()
             #expect(
-                try await services.audit.verify(on: services.db)
+                try await services.audit.verify()
                     == .broken(
                         chain: chain, seq: Int64(last - 2), eventID: nil,
                         reason: "events after \(last - 3) were written past the chain head"))

@@ -108,15 +108,15 @@ struct CrashRecoveryTests {
         #expect(ids.count == count)
 
         // The owner starts a bulk reset; it is large, so it waits for a runner.
-        let organization = try #require(try await OrganizationModel.find(acme.organizationID, on: services.db))
-        var actor = ResetService.Actor(
+        let organization = try #require(try await services.store.organizations.find(acme.organizationID))
+        var actor = Actor(
             operatorFor: organization, meta: RequestMeta(requestID: "crash", ip: "127.0.0.1", userAgent: "test"))
         actor.memberID = ownerID
         actor.email = "owner@acme.test"
         actor.roleName = "Owner"
         let (batch, _) = try await ResetService(services: services).openBatch(
-            actor: actor, memberIDs: ids, reason: "crash test", idempotencyKey: nil, requestHash: "crash")
-        let batchID = batch.id!
+            actor: actor, memberIDs: ids, ticket: "crash test", idempotencyKey: nil, requestHash: "crash")
+        let batchID = batch.id
         #expect(batch.background)
 
         // A real server process picks the job up; it is killed with SIGKILL part-way.
@@ -132,7 +132,7 @@ struct CrashRecoveryTests {
         try server.run()
         var processed = 0
         let deadline = Date().addingTimeInterval(120)
-        while processed < ResetService.chunkSize && Date() < deadline {
+        while processed < BulkLimits.chunkSize && Date() < deadline {
             try await Task.sleep(for: .milliseconds(5))
             processed = try await ResetBatchModel.find(batchID, on: services.db)?.processed ?? 0
         }
@@ -180,7 +180,7 @@ struct CrashRecoveryTests {
             if !(fullyReset || untouched) { torn += 1 }
         }
         #expect(torn == 0, "\(torn) members are half reset")
-        guard case .intact = try await services.audit.verify(on: services.db) else {
+        guard case .intact = try await services.audit.verify() else {
             Issue.record("audit chain broken after the crash")
             return
         }
@@ -196,7 +196,7 @@ struct CrashRecoveryTests {
         #expect(
             try await AuditEventModel.query(on: services.db).filter(\.$action == AuditAction.mfaReset.rawValue).count()
                 == count)
-        guard case .intact = try await services.audit.verify(on: services.db) else {
+        guard case .intact = try await services.audit.verify() else {
             Issue.record("audit chain broken after resuming")
             return
         }

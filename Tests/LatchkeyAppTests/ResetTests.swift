@@ -235,17 +235,73 @@ struct ResetTests {
             let ownerMail = try await OutboxMessageModel.query(on: h.db).filter(\.$toEmail == "olivia@acme.test").all()
             #expect(ownerMail.count == 1)
             #expect(ownerMail.first?.body.contains("2 reset, 1 skipped, 2 failed") == true)
-            guard case .intact = try await h.services.audit.verify(on: h.db) else {
+            guard case .intact = try await h.services.audit.verify() else {
                 Issue.record("audit chain broken")
                 return
             }
         }
     }
 
+    @Test("every per-member result carries a machine code, stored with the result and answered by the API")
+    func resultCodes() async throws {
+        try await Harness.withApp { h, client in
+            var admin = try await h.enrolled("ada@acme.test", name: "Ada Admin", role: .admin, client: client)
+            let owner = try await h.enrolled("olivia@acme.test", name: "Olivia Owner", role: .owner, client: client)
+            let jane = try await h.enrolled("jane@acme.test", client: client)
+            let (sam, _) = try await h.member("sam@acme.test", totp: false)
+            let ghost = UUID()
+
+            // Single resets answer the code of their one result.
+            let single = try await client.api(
+                .post, "/api/v1/members/\(sam)/mfa/reset", "{}", session: &admin.session)
+            #expect(single.json["status"] as? String == "skipped")
+            #expect(single.json["code"] as? String == "no_mfa")
+
+            // A bulk request: every code a member can get from an administrator's request.
+            let ids = [jane.id, sam, owner.id, admin.id, ghost].map { "\"\($0)\"" }.joined(separator: ",")
+            let response = try await client.api(
+                .post, "/api/v1/members/mfa/reset", #"{"memberIds":[\#(ids)]}"#, session: &admin.session)
+            #expect(response.status == .ok, "\(response.text)")
+            let results = try #require(response.json["results"] as? [[String: Any]])
+            let codes = Dictionary(
+                uniqueKeysWithValues: results.map { ($0["memberId"] as! String, $0["code"] as? String) })
+            #expect(codes[jane.id.uuidString] == "reset")
+            #expect(codes[sam.uuidString] == "no_mfa")
+            #expect(codes[owner.id.uuidString] == "not_permitted_role")
+            #expect(codes[admin.id.uuidString] == "self")
+            #expect(codes[ghost.uuidString] == "not_found")
+            // The status and the human reason are derived from the code, never the other way round.
+            for result in results {
+                let code = try #require(ResetResultCode(rawValue: result["code"] as! String))
+                #expect(result["status"] as? String == code.outcome.rawValue)
+                #expect(result["reason"] as? String == code.reason(targetRole: "Owner"))
+            }
+            let batchID = try #require(UUID(uuidString: response.json["batchId"] as! String))
+            let stored = try await ResetResultModel.query(on: h.db).filter(\.$batchID == batchID).all()
+            #expect(Set(stored.map(\.code)) == ["reset", "no_mfa", "not_permitted_role", "self", "not_found"])
+
+            // A job whose actor lost the permission before it ran: each member is `not_permitted`.
+            let tom = try await h.enrolled("tom@acme.test", client: client)
+            let organization = try #require(try await h.services.store.organizations.find(h.acme.organizationID))
+            var demoted = Actor(operatorFor: organization, meta: .operator_)
+            demoted.memberID = admin.id
+            demoted.permissions = []
+            let service = ResetService(services: h.services)
+            let (batch, _) = try await service.openBatch(
+                actor: demoted, memberIDs: [tom.id], ticket: "", idempotencyKey: nil, requestHash: "demoted")
+            try await service.process(batchID: batch.id, actor: demoted)
+            let job = try await client.api(.get, "/api/v1/mfa-reset-jobs/\(batch.id)", session: &admin.session)
+            let jobResults = try #require(job.json["results"] as? [[String: Any]])
+            #expect(jobResults.map { $0["code"] as? String } == ["not_permitted"])
+            #expect(jobResults.first?["status"] as? String == "failed")
+            #expect(try await Footprint.of(tom.id, h).credentials == 1)
+        }
+    }
+
     @Test("Idempotency-Key: same key and body → the original result, nothing written twice; other body → 422")
     func idempotency() async throws {
         try await Harness.withApp { h, client in
-            var admin = try await h.enrolled("ada@acme.test", role: .admin, client: client)
+            let admin = try await h.enrolled("ada@acme.test", role: .admin, client: client)
             let jane = try await h.enrolled("jane@acme.test", client: client)
             let tom = try await h.enrolled("tom@acme.test", client: client)
             func post(_ body: String, key: String) async throws -> TestResponse {
@@ -280,7 +336,7 @@ struct ResetTests {
         try await Harness.withApp { h, client in
             var admin = try await h.enrolled("ada@acme.test", role: .admin, client: client)
             let jane = try await h.enrolled("jane@acme.test", client: client)
-            let many = (0...ResetService.maximumPerRequest).map { _ in "\"\(UUID())\"" }.joined(separator: ",")
+            let many = (0...BulkLimits.maximumPerRequest).map { _ in "\"\(UUID())\"" }.joined(separator: ",")
             let tooMany = try await client.api(
                 .post, "/api/v1/members/mfa/reset", #"{"memberIds":[\#(many)]}"#, session: &admin.session)
             #expect(tooMany.status == .badRequest)
@@ -352,7 +408,7 @@ struct ResetTests {
     func backgroundJob() async throws {
         try await Harness.withApp { h, client in
             var admin = try await h.enrolled("ada@acme.test", role: .admin, client: client)
-            let (ids, _) = try await seedMembers(h, count: ResetService.synchronousLimit + 50)
+            let (ids, _) = try await seedMembers(h, count: BulkLimits.synchronousLimit + 50)
             let body = #"{"memberIds":[\#(ids.map { "\"\($0)\"" }.joined(separator: ","))]}"#
             let started = try await client.api(.post, "/api/v1/members/mfa/reset", body, session: &admin.session)
             #expect(started.status == .accepted)
@@ -379,7 +435,7 @@ struct ResetTests {
     func filterTooBroad() async throws {
         try await Harness.withApp { h, client in
             var admin = try await h.enrolled("ada@acme.test", role: .admin, client: client)
-            let (ids, _) = try await seedMembers(h, count: ResetService.maximumPerRequest + 1)
+            let (ids, _) = try await seedMembers(h, count: BulkLimits.maximumPerRequest + 1)
             let api = try await client.api(
                 .post, "/api/v1/members/mfa/reset", #"{"filter":{"mfa":"enabled"}}"#, session: &admin.session)
             #expect(api.status == .badRequest)
@@ -403,7 +459,7 @@ struct ResetTests {
             $0.jobChunkPause = .milliseconds(150)
         }) { h, client in
             var admin = try await h.enrolled("ada@acme.test", role: .admin, client: client)
-            let (ids, _) = try await seedMembers(h, count: ResetService.synchronousLimit + 40)
+            let (ids, _) = try await seedMembers(h, count: BulkLimits.synchronousLimit + 40)
             let body = #"{"memberIds":[\#(ids.map { "\"\($0)\"" }.joined(separator: ","))]}"#
             let started = try await client.api(.post, "/api/v1/members/mfa/reset", body, session: &admin.session)
             #expect(started.status == .accepted)
@@ -431,7 +487,7 @@ struct ResetTests {
             base.merging(["LATCHKEY_JOB_CHUNK_SIZE": "25", "LATCHKEY_JOB_CHUNK_PAUSE_MS": "300"]) { $1 })
         #expect(config.jobChunkSize == 25)
         #expect(config.jobChunkPause == .milliseconds(300))
-        #expect(try AppConfig.fromEnvironment(base).jobChunkSize == ResetService.chunkSize)
+        #expect(try AppConfig.fromEnvironment(base).jobChunkSize == BulkLimits.chunkSize)
         for bad in [
             ["LATCHKEY_JOB_CHUNK_SIZE": "0"], ["LATCHKEY_JOB_CHUNK_SIZE": "many"],
             ["LATCHKEY_JOB_CHUNK_PAUSE_MS": "-1"], ["LATCHKEY_JOB_CHUNK_PAUSE_MS": "999999"],

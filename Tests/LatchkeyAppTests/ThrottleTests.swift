@@ -17,7 +17,7 @@ extension Harness {
                 email: email, password: password, meta: RequestMeta(requestID: "t", ip: ip, userAgent: "test"))
             return "ok"
         } catch let error as LatchkeyError {
-            return error.code
+            return error.code.rawValue
         } catch {
             return "\(error)"
         }
@@ -61,7 +61,7 @@ struct ThrottleTests {
             let audited = try await h.auditEvents(action: .signInPassword)
             #expect(audited.count == checked && audited.allSatisfy { $0.result == "failure" })
             #expect(try await h.auditEvents(action: .lockout).count == 1)
-            guard case .intact(let events) = try await h.services.audit.verify(on: h.db) else {
+            guard case .intact(let events) = try await h.services.audit.verify() else {
                 Issue.record("audit chain broken")
                 return
             }
@@ -178,7 +178,7 @@ struct ThrottleTests {
             #expect(session.state == .mfaPending)
             // The admin-visible lock: the Members table marks her Locked.
             #expect(
-                try await h.services.throttles.lockedUntil(memberIDs: [id], now: h.clock.now, on: h.db)[id] != nil)
+                try await h.services.throttles.lockedUntil(memberIDs: [id], now: h.clock.now)[id] != nil)
             // A quiet day and the account-wide count starts over.
             h.clock.advance(24 * 3600 + 1)
             #expect(

@@ -92,7 +92,7 @@ struct UnlockTests {
             // Every wrong code that was checked is counted and audited, whatever the unlocks did around it.
             let checked = statuses.filter { $0 == .unauthorized }.count
             #expect(try await h.auditEvents(action: .signInMFA).filter { $0.result == "failure" }.count == 5 + checked)
-            guard case .intact = try await h.services.audit.verify(on: h.db) else {
+            guard case .intact = try await h.services.audit.verify() else {
                 Issue.record("audit chain broken")
                 return
             }

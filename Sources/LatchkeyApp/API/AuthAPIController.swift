@@ -1,4 +1,3 @@
-import FluentKit
 import Foundation
 import Hummingbird
 import LatchkeyCore
@@ -10,14 +9,15 @@ struct AuthAPIController {
     let services: AppServices
 
     func register(on router: Router<AppRequestContext>) {
-        let group = router.group("/api/v1/auth")
-        group.post("/login", use: login)
-        group.post("/mfa", use: mfa)
-        group.post("/enrollment", use: beginEnrollment)
-        group.post("/enrollment/confirm", use: confirmEnrollment)
-        group.post("/logout", use: logout)
-        group.get("/session", use: session)
-        group.post("/step-up", use: stepUp)
+        router.on(.post, .apiLogin, use: login)
+        router.group(context: SessionContext<SecondFactorStep>.self).on(.post, .apiMFA, use: mfa)
+        let enrolling = router.group(context: SessionContext<EnrollmentStep>.self)
+        enrolling.on(.post, .apiEnrollment, use: beginEnrollment)
+        enrolling.on(.post, .apiEnrollmentConfirm, use: confirmEnrollment)
+        let anySession = router.group(context: SessionContext<AnyStep>.self)
+        anySession.on(.post, .apiLogout, use: logout)
+        anySession.on(.get, .apiSession, use: session)
+        router.group(context: OrgMemberContext.self).on(.post, .apiStepUp, use: stepUp)
     }
 
     var secure: Bool { services.config.secureCookies }
@@ -39,9 +39,7 @@ struct AuthAPIController {
 
     @Sendable func login(_ request: Request, context: AppRequestContext) async throws -> Response {
         let body = try await Body.json(LoginBody.self, from: request, context: context)
-        let outcome = try await services.auth.login(
-            email: body.email, password: body.password,
-            meta: request.meta(requestID: context.requestID, ip: context.remoteIP))
+        let outcome = try await services.auth.login(email: body.email, password: body.password, meta: context.meta)
         var response = JSONResponse.make(LoginResponse(status: outcome.state.apiStatus, csrfToken: outcome.csrfToken))
         response.setCookie(Cookies.set(Cookies.session, outcome.token, secure: secure))
         return response
@@ -53,15 +51,13 @@ struct AuthAPIController {
         var recoveryCode: String?
     }
 
-    @Sendable func mfa(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let auth = try requireSession(context)
+    @Sendable func mfa(_ request: Request, context: SessionContext<SecondFactorStep>) async throws -> Response {
         let body = try await Body.json(MFABody.self, from: request, context: context)
         guard (body.code == nil) != (body.recoveryCode == nil) else {
             throw LatchkeyError.badRequest("invalid_body", "Send exactly one of \"code\" or \"recoveryCode\".")
         }
         let token = try await services.auth.completeSignIn(
-            auth: auth, code: body.code, recoveryCode: body.recoveryCode,
-            meta: request.meta(requestID: context.requestID, ip: context.remoteIP))
+            auth: context.auth, code: body.code, recoveryCode: body.recoveryCode, meta: context.meta)
         var response = JSONResponse.make(StatusResponse(status: "signed_in"))
         response.setCookie(Cookies.set(Cookies.session, token, secure: secure))
         return response
@@ -79,22 +75,17 @@ struct AuthAPIController {
 
     /// Begins enrollment: for a session that must enroll, or a signed-in member setting up or replacing
     /// their authenticator (replacing requires `currentCode` from the existing one).
-    @Sendable func beginEnrollment(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let auth = try requireSession(context)
-        guard auth.state == .enrollmentRequired || auth.state == .signedIn else {
-            throw LatchkeyError.forbidden("mfa_required", "Complete sign-in first.")
-        }
+    @Sendable func beginEnrollment(_ request: Request, context: SessionContext<EnrollmentStep>) async throws
+        -> Response
+    {
+        let auth = context.auth
         let body = try await Body.json(EnrollmentBody.self, from: request, context: context, allowEmpty: true)
-        if auth.state == .signedIn,
-            try await services.auth.confirmedCredential(memberID: auth.memberID, on: services.db) != nil
-        {
+        if auth.state == .signedIn, try await services.auth.hasAuthenticator(memberID: auth.memberID) {
             guard let code = body.currentCode else {
                 throw LatchkeyError.badRequest(
                     "current_code_required", "Send \"currentCode\" from your current authenticator app.")
             }
-            try await services.auth.verifyTOTP(
-                auth: auth, code: code, action: .stepUp,
-                meta: request.meta(requestID: context.requestID, ip: context.remoteIP))
+            try await services.auth.verifyTOTP(auth: auth, code: code, action: .stepUp, meta: context.meta)
         }
         let enrollment = try await services.auth.beginEnrollment(
             memberID: auth.memberID, email: auth.memberEmail, organizationName: auth.organizationName)
@@ -111,28 +102,19 @@ struct AuthAPIController {
         var recoveryCodes: [String]
     }
 
-    @Sendable func confirmEnrollment(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let auth = try requireSession(context)
-        guard auth.state == .enrollmentRequired || auth.state == .signedIn else {
-            throw LatchkeyError.forbidden("mfa_required", "Complete sign-in first.")
-        }
+    @Sendable func confirmEnrollment(_ request: Request, context: SessionContext<EnrollmentStep>) async throws
+        -> Response
+    {
         let body = try await Body.json(ConfirmBody.self, from: request, context: context)
         let (codes, token) = try await services.auth.confirmEnrollment(
-            auth: auth, code: body.code, nextState: .signedIn,
-            meta: request.meta(requestID: context.requestID, ip: context.remoteIP))
+            auth: context.auth, code: body.code, nextState: .signedIn, meta: context.meta)
         var response = JSONResponse.make(ConfirmResponse(status: "signed_in", recoveryCodes: codes))
         response.setCookie(Cookies.set(Cookies.session, token, secure: secure))
         return response
     }
 
-    @Sendable func logout(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let auth = try requireSession(context)
-        try await services.sessions.delete(auth.sessionID, on: services.db)
-        try await services.audit.append(
-            auth.actor(
-                action: .signOut, result: .success,
-                request: request.meta(requestID: context.requestID, ip: context.remoteIP)),
-            at: services.now, on: services.db)
+    @Sendable func logout(_ request: Request, context: SessionContext<AnyStep>) async throws -> Response {
+        try await services.sessions.signOut(context.auth, meta: context.meta)
         var response = JSONResponse.make(StatusResponse(status: "signed_out"))
         response.setCookie(Cookies.clear(Cookies.session, secure: secure))
         return response
@@ -157,8 +139,8 @@ struct AuthAPIController {
         var mfaVerifiedAt: Date?
     }
 
-    @Sendable func session(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let auth = try requireSession(context)
+    @Sendable func session(_ request: Request, context: SessionContext<AnyStep>) async throws -> Response {
+        let auth = context.auth
         return JSONResponse.make(
             SessionResponse(
                 member: .init(
@@ -179,19 +161,10 @@ struct AuthAPIController {
         var mfaVerifiedAt: Date
     }
 
-    @Sendable func stepUp(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let member = try OrgMemberContext(context: context)
+    @Sendable func stepUp(_ request: Request, context: OrgMemberContext) async throws -> Response {
         let body = try await Body.json(StepUpBody.self, from: request, context: context)
-        try await services.auth.stepUp(
-            auth: member.auth, code: body.code, meta: request.meta(requestID: context.requestID, ip: context.remoteIP))
+        try await services.auth.stepUp(auth: context.auth, code: body.code, meta: context.meta)
         return JSONResponse.make(StepUpResponse(status: "verified", mfaVerifiedAt: services.now))
-    }
-
-    func requireSession(_ context: AppRequestContext) throws -> AuthState {
-        guard let auth = context.auth else {
-            throw LatchkeyError.unauthorized("not_signed_in", "Sign in first: no session.")
-        }
-        return auth
     }
 }
 

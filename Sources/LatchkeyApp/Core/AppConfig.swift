@@ -24,7 +24,7 @@ public struct AppConfig: Sendable {
     /// Reset MFA requests one organization may make per minute.
     public var resetRequestsPerOrganizationPerMinute = 120
     /// Members a background reset job handles per transaction.
-    public var jobChunkSize = ResetService.chunkSize
+    public var jobChunkSize = BulkLimits.chunkSize
     /// Pause between a background job's chunks, to bound the load a large reset puts on the database.
     public var jobChunkPause: Duration = .zero
 
@@ -60,10 +60,10 @@ public struct AppConfig: Sendable {
         }
         if let level = env["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) { config.logLevel = level }
         if let size = env["LATCHKEY_JOB_CHUNK_SIZE"], !size.isEmpty {
-            guard let value = Int(size), (1...ResetService.chunkSize).contains(value) else {
+            guard let value = Int(size), (1...BulkLimits.chunkSize).contains(value) else {
                 throw LatchkeyError.badRequest(
                     "bad_job_chunk_size",
-                    "LATCHKEY_JOB_CHUNK_SIZE must be a number from 1 to \(ResetService.chunkSize).")
+                    "LATCHKEY_JOB_CHUNK_SIZE must be a number from 1 to \(BulkLimits.chunkSize).")
             }
             config.jobChunkSize = value
         }

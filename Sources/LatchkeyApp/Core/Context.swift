@@ -4,60 +4,164 @@ import LatchkeyCore
 import LatchkeyStore
 import NIOCore
 
-/// Request context for every route: the caller's address, a request id and, once the session
-/// middleware ran, the session (if any).
+/// Request context for every route: who sent the request (`meta`) and, once the session middleware ran,
+/// the session (if any).
 public struct AppRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
-    /// The peer's IP address, or "unknown".
-    public var remoteIP: String
-    /// Random id for logs, audit events and the `X-Request-Id` header.
-    public var requestID: String
+    /// Request id (for logs, audit events and `X-Request-Id`), client address and user agent.
+    public var meta: RequestMeta
     /// The caller's session, if the cookie named a live one.
     public var auth: AuthState?
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
-        remoteIP = source.channel.remoteAddress?.ipAddress ?? "unknown"
-        requestID = RandomSource.system.token(byteCount: 9)
+        meta = RequestMeta(
+            requestID: RandomSource.system.token(byteCount: 9),
+            ip: source.channel.remoteAddress?.ipAddress ?? "unknown", userAgent: "")
     }
+
+    public var requestID: String { meta.requestID }
 
     /// Request bodies are small forms and JSON documents.
     public var maxUploadSize: Int { 64 * 1024 }
+}
+
+/// Fills in what `AppRequestContext.init` cannot see: the request's user agent.
+struct RequestMetaMiddleware: RouterMiddleware {
+    typealias Context = AppRequestContext
+
+    func handle(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
+        var context = context
+        context.meta = RequestMeta(
+            requestID: context.meta.requestID, ip: context.meta.ip, userAgent: request.headers[.userAgent] ?? "")
+        return try await next(request, context)
+    }
+}
+
+// MARK: Sign-in steps
+
+/// A step of the sign-in flow that a group of routes belongs to. A route group's context admits only
+/// sessions at its step, so no handler checks the session state by hand.
+protocol SignInStep: Sendable {
+    static func admits(_ state: SessionState) -> Bool
+    /// What the JSON API answers a session at another step (the web redirects it to its own step).
+    static var refusal: LatchkeyError { get }
+}
+
+/// Any session, whatever its step (sign out, "who am I", acknowledging recovery codes).
+enum AnyStep: SignInStep {
+    static func admits(_ state: SessionState) -> Bool { true }
+    static var refusal: LatchkeyError { .unauthorized(.notSignedIn, "Sign in to continue.") }
+}
+
+/// Password accepted; the second factor is due.
+enum SecondFactorStep: SignInStep {
+    static func admits(_ state: SessionState) -> Bool { state == .mfaPending }
+    static var refusal: LatchkeyError {
+        LatchkeyError(.conflict, "not_pending", "This session is not waiting for a verification code.")
+    }
+}
+
+/// Setting up an authenticator: a session the organization makes enroll, or a signed-in member adding or
+/// replacing theirs.
+enum EnrollmentStep: SignInStep {
+    static func admits(_ state: SessionState) -> Bool { state == .enrollmentRequired || state == .signedIn }
+    static var refusal: LatchkeyError { .forbidden(.mfaRequired, "Complete sign-in first.") }
+}
+
+/// A session the organization makes set up an authenticator before anything else.
+enum RequiredEnrollmentStep: SignInStep {
+    static func admits(_ state: SessionState) -> Bool { state == .enrollmentRequired }
+    static var refusal: LatchkeyError { EnrollmentStep.refusal }
+}
+
+/// New recovery codes were shown; the member must say they saved them.
+enum RecoveryCodesStep: SignInStep {
+    static func admits(_ state: SessionState) -> Bool { state == .recoveryCodesPending }
+    static var refusal: LatchkeyError {
+        .forbidden(.recoveryCodesPending, "Save your recovery codes to continue.")
+    }
+}
+
+/// A request refused because its session is missing or at another step. The web answers by sending the
+/// browser to the step its session is at (`Route.home(for:)`); the API answers `error`.
+struct SignInStepRefusal: Error {
+    var error: LatchkeyError
+    /// The step the session is at (nil: no session).
+    var state: SessionState?
+    /// Redirect state-changing web requests too (the sign-in flow's forms), not only GET and HEAD.
+    var redirectsEveryMethod: Bool
+}
+
+/// A session at sign-in step `Step`.
+struct SessionContext<Step: SignInStep>: ChildRequestContext {
+    var coreContext: CoreRequestContextStorage
+    let meta: RequestMeta
+    let auth: AuthState
+
+    init(context: AppRequestContext) throws {
+        guard let auth = context.auth else {
+            throw SignInStepRefusal(
+                error: .unauthorized(.notSignedIn, "Sign in to continue."), state: nil, redirectsEveryMethod: true)
+        }
+        guard Step.admits(auth.state) else {
+            throw SignInStepRefusal(error: Step.refusal, state: auth.state, redirectsEveryMethod: true)
+        }
+        coreContext = context.coreContext
+        meta = context.meta
+        self.auth = auth
+    }
+
+    var maxUploadSize: Int { 64 * 1024 }
 }
 
 /// A signed-in, MFA-complete member of an organization. Routes that need one are grouped under this
 /// context, so a handler cannot run without it.
 public struct OrgMemberContext: ChildRequestContext {
     public var coreContext: CoreRequestContextStorage
-    public let remoteIP: String
-    public let requestID: String
+    public let meta: RequestMeta
     public let auth: AuthState
 
     public init(context: AppRequestContext) throws {
         guard let auth = context.auth else {
-            throw LatchkeyError.unauthorized("not_signed_in", "Sign in to continue.")
+            throw SignInStepRefusal(
+                error: .unauthorized(.notSignedIn, "Sign in to continue."), state: nil, redirectsEveryMethod: false)
         }
-        switch auth.state {
-        case .signedIn: break
-        case .mfaPending: throw LatchkeyError.unauthorized("mfa_required", "Enter your verification code to continue.")
-        case .enrollmentRequired:
-            throw LatchkeyError.forbidden("enrollment_required", "Set up multi-factor authentication to continue.")
-        case .recoveryCodesPending:
-            throw LatchkeyError.forbidden("recovery_codes_pending", "Save your recovery codes to continue.")
-        }
+        let refusal: LatchkeyError? =
+            switch auth.state {
+            case .signedIn: nil
+            case .mfaPending: .unauthorized(.mfaRequired, "Enter your verification code to continue.")
+            case .enrollmentRequired: .forbidden(.enrollmentRequired, "Set up multi-factor authentication to continue.")
+            case .recoveryCodesPending: RecoveryCodesStep.refusal
+            }
+        if let refusal { throw SignInStepRefusal(error: refusal, state: auth.state, redirectsEveryMethod: false) }
         coreContext = context.coreContext
-        remoteIP = context.remoteIP
-        requestID = context.requestID
+        meta = context.meta
         self.auth = auth
     }
 
     public var maxUploadSize: Int { 64 * 1024 }
 
-    /// Throws `forbidden` unless the member's role holds every permission in `required`.
-    public func require(_ required: Permission...) throws {
-        guard Set(required).isSubset(of: auth.permissions) else {
-            throw LatchkeyError.forbidden("forbidden", "You do not have permission to do that.")
+    /// The member as the actor of an administrator action.
+    var actor: Actor { Actor(auth, meta: meta) }
+}
+
+/// Lets only members whose role holds `permissions` through to a route group.
+struct RequirePermissions: RouterMiddleware {
+    typealias Context = OrgMemberContext
+    let permissions: Set<Permission>
+
+    init(_ permissions: Permission...) { self.permissions = Set(permissions) }
+
+    func handle(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
+        guard permissions.isSubset(of: context.auth.permissions) else {
+            throw LatchkeyError.forbidden(.forbidden, "You do not have permission to do that.")
         }
+        return try await next(request, context)
     }
 }
 
@@ -81,36 +185,34 @@ public struct AuthState: Sendable {
     /// The server runs the demo (shows the demo mailbox).
     public var demoMode: Bool = false
 
-    /// The audit actor fields for this member.
-    func actor(action: AuditAction, result: AuditResult, reason: String = "", request: RequestMeta) -> AuditEntry {
+    init(_ session: LoadedSession, demoMode: Bool) {
+        sessionID = session.id
+        state = session.state
+        csrfToken = session.csrfToken
+        createdAt = session.createdAt
+        mfaVerifiedAt = session.mfaVerifiedAt
+        memberID = session.memberID
+        memberEmail = session.memberEmail
+        memberName = session.memberName
+        mfaStatus = session.mfaStatus
+        organizationID = session.organizationID
+        organizationName = session.organizationName
+        requireMFA = session.requireMFA
+        stepUpWindowSeconds = session.stepUpWindowSeconds
+        roleName = session.roleName
+        permissions = session.permissions
+        self.demoMode = demoMode
+    }
+
+    /// An event the member causes about themselves (sign-in steps, their own factors and sessions).
+    func event(_ action: AuditAction, _ result: AuditResult, reason: String = "", meta: RequestMeta) -> AuditEntry {
         AuditEntry(
             organizationID: organizationID, actorID: memberID, actorEmail: memberEmail, actorRole: roleName,
-            action: action, targetID: memberID, targetEmail: memberEmail, result: result, reason: reason,
-            requestID: request.requestID, ip: request.ip, userAgent: request.userAgent)
+            action: action, targetID: memberID, targetEmail: memberEmail, result: result, reason: reason, meta: meta)
     }
-}
-
-/// Who sent a request, for audit events.
-public struct RequestMeta: Sendable {
-    public var requestID: String
-    public var ip: String
-    public var userAgent: String
-
-    public init(requestID: String, ip: String, userAgent: String) {
-        self.requestID = requestID
-        self.ip = ip
-        self.userAgent = String(userAgent.prefix(256))
-    }
-
-    /// Requests from the operator's shell.
-    public static let operator_ = RequestMeta(requestID: "cli", ip: "local", userAgent: "latchkey-cli")
 }
 
 extension Request {
-    func meta(requestID: String, ip: String) -> RequestMeta {
-        RequestMeta(requestID: requestID, ip: ip, userAgent: headers[.userAgent] ?? "")
-    }
-
     /// True for the JSON API, whose errors are JSON.
     var isAPI: Bool { uri.path.hasPrefix("/api/") }
 }

@@ -16,73 +16,46 @@ struct ErrorMiddleware: RouterMiddleware {
     ) async throws -> Response {
         do {
             return try await next(request, context)
+        } catch let refusal as SignInStepRefusal {
+            // A session missing or at another sign-in step: the browser goes to the step it is at.
+            if !request.isAPI, refusal.redirectsEveryMethod || request.method == .get || request.method == .head {
+                return .redirect(to: Route.home(for: refusal.state), type: .found)
+            }
+            return Self.render(refusal.error, request: request)
         } catch {
             let failure = Self.classify(error)
-            if failure.status.code >= 500 {
+            if failure.status >= 500 {
                 context.logger.error(
                     "request failed",
                     metadata: ["request_id": "\(context.requestID)", "error_type": "\(type(of: error))"])
             }
-            return Self.render(failure, request: request, context: context)
+            return Self.render(failure, request: request)
         }
     }
 
-    struct Failure {
-        var status: HTTPResponse.Status
-        var code: String
-        var message: String
-        var retryAfter: Int?
-    }
-
-    static func classify(_ error: any Error) -> Failure {
-        if let error = error as? LatchkeyError {
-            var retryAfter: Int?
-            let status: HTTPResponse.Status
-            switch error.kind {
-            case .badRequest: status = .badRequest
-            case .unauthorized: status = .unauthorized
-            case .forbidden: status = .forbidden
-            case .notFound: status = .notFound
-            case .conflict: status = .conflict
-            case .unprocessable: status = .unprocessableContent
-            case .payloadTooLarge: status = .contentTooLarge
-            case .unsupportedMediaType: status = .unsupportedMediaType
-            case .methodNotAllowed: status = .methodNotAllowed
-            case .tooManyRequests(let seconds):
-                status = .tooManyRequests
-                retryAfter = seconds
-            case .internalError: status = .internalServerError
-            }
-            return Failure(status: status, code: error.code, message: error.message, retryAfter: retryAfter)
-        }
+    /// What any error means to a client, as a `LatchkeyError`: the domain's own as they are, the framework's
+    /// client errors by status, anything else a 500 without internals.
+    static func classify(_ error: any Error) -> LatchkeyError {
+        if let error = error as? LatchkeyError { return error }
         if let error = error as? any HTTPResponseError {
             switch error.status {
-            case .notFound: return Failure(status: .notFound, code: "not_found", message: "There is nothing here.")
+            case .notFound: return .notFound("There is nothing here.")
             case .contentTooLarge:
-                return Failure(
-                    status: .contentTooLarge, code: "body_too_large", message: "The request body is too large.")
+                return LatchkeyError(.payloadTooLarge, "body_too_large", "The request body is too large.")
             case .methodNotAllowed:
-                return Failure(
-                    status: .methodNotAllowed, code: "method_not_allowed", message: "That method is not allowed here.")
+                return LatchkeyError(.methodNotAllowed, .methodNotAllowed, "That method is not allowed here.")
             case let status where status.code < 500:
-                return Failure(status: status, code: "bad_request", message: "The request could not be processed.")
+                return .badRequest("bad_request", "The request could not be processed.")
             default: break
             }
         }
         if error is NIOTooManyBytesError {
-            return Failure(status: .contentTooLarge, code: "body_too_large", message: "The request body is too large.")
+            return LatchkeyError(.payloadTooLarge, "body_too_large", "The request body is too large.")
         }
-        return Failure(
-            status: .internalServerError, code: "internal_error", message: "Something went wrong on our side.")
+        return LatchkeyError(.internalError, .internalError, "Something went wrong on our side.")
     }
 
-    /// Web requests that lack a session step are sent to that step instead of an error page.
-    static let webRedirects: [String: String] = [
-        "not_signed_in": "/login", "mfa_required": "/login/mfa", "enrollment_required": "/enroll",
-        "recovery_codes_pending": "/enroll/recovery-codes",
-    ]
-
-    static func render(_ failure: Failure, request: Request, context: Context) -> Response {
+    static func render(_ failure: LatchkeyError, request: Request) -> Response {
         var response: Response
         if request.isAPI {
             struct Envelope: Encodable {
@@ -90,16 +63,16 @@ struct ErrorMiddleware: RouterMiddleware {
                 var error: Inner
             }
             response = JSONResponse.make(
-                Envelope(error: .init(code: failure.code, message: failure.message)), status: failure.status)
-        } else if request.method == .get || request.method == .head, let target = webRedirects[failure.code] {
-            response = .redirect(to: target, type: .found)
+                Envelope(error: .init(code: failure.code.rawValue, message: failure.message)),
+                status: HTTPResponse.Status(code: failure.status))
         } else {
-            let page = ErrorPage.render(title: failure.status.reasonPhrase, message: failure.message)
-            response = HTMLResponse.make(page, status: failure.status)
+            let status = HTTPResponse.Status(code: failure.status)
+            response = HTMLResponse.make(
+                ErrorPage.render(title: status.reasonPhrase, message: failure.message), error: failure)
         }
         if let retryAfter = failure.retryAfter { response.headers[.retryAfter] = String(retryAfter) }
-        // Only the state-changing reset routes answer 405; they take POST alone.
-        if failure.status == .methodNotAllowed { response.headers[.allow] = "POST" }
+        // Only the state-changing routes answer 405; they take POST alone.
+        if failure.kind == .methodNotAllowed { response.headers[.allow] = "POST" }
         return response
     }
 }
@@ -123,11 +96,11 @@ enum HTMLResponse {
             body: .init(byteBuffer: ByteBuffer(string: html.raw)))
     }
 
-    /// A form shown again with an error (`failure`), or without one (nil): the error's status and, for a
-    /// throttled attempt, its `Retry-After`, as the error boundary would give them.
-    static func make(_ html: HTML, failure: ErrorMiddleware.Failure?) -> Response {
-        var response = make(html, status: failure?.status ?? .ok)
-        if let seconds = failure?.retryAfter { response.headers[.retryAfter] = String(seconds) }
+    /// A page shown with an error (a form shown again, say), or without one (nil): the error's status and,
+    /// for a throttled attempt, its `Retry-After`.
+    static func make(_ html: HTML, error: LatchkeyError?) -> Response {
+        var response = make(html, status: error.map { HTTPResponse.Status(code: $0.status) } ?? .ok)
+        if let seconds = error?.retryAfter { response.headers[.retryAfter] = String(seconds) }
         return response
     }
 }

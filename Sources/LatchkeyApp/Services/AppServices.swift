@@ -1,10 +1,8 @@
-import FluentKit
 import Foundation
 import HummingbirdBcrypt
 import LatchkeyCore
 import LatchkeyStore
 import Logging
-import SQLKit
 
 /// The shared dependencies of every handler and command: configuration, database, clock, randomness and
 /// keys. Tests build one with a controlled clock.
@@ -16,9 +14,6 @@ public struct AppServices: Sendable {
     public let serverKey: ServerKey
     public let passwords: PasswordHasher
     public let logger: Logger
-    public let audit = AuditStore()
-    public let throttles = SignInThrottles()
-    public let knownAddresses = KnownAddresses()
     public let totp = TOTP.standard
     /// A bcrypt hash of a random password at the configured cost, checked for unknown emails so they take
     /// as long as known ones.
@@ -51,11 +46,10 @@ public struct AppServices: Sendable {
         return AppServices(config: config, database: database, clock: clock, serverKey: serverKey, logger: logger)
     }
 
-    public var db: any Database { database.db }
-    public var sql: any SQLDatabase { database.sql }
+    /// The repositories, on the connection pool.
+    public var store: Store { database.store }
     public var now: Date { clock.now() }
 
     var auth: AuthService { AuthService(services: self) }
-    var sessions: SessionStore { SessionStore(services: self) }
-    var directory: MemberDirectory { MemberDirectory(services: self) }
+    var sessions: SessionService { SessionService(services: self) }
 }

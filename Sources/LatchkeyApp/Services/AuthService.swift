@@ -1,12 +1,13 @@
-import FluentKit
 import Foundation
 import LatchkeyCore
 import LatchkeyStore
-import SQLKit
 
 /// Sign-in, second factors, enrollment, recovery codes and step-up.
 struct AuthService: Sendable {
     let services: AppServices
+
+    var store: Store { services.store }
+    var sessions: SessionService { SessionService(services: services) }
 
     struct LoginOutcome: Sendable {
         var token: String
@@ -28,15 +29,13 @@ struct AuthService: Sendable {
         guard !password.isEmpty, password.utf8.count <= 1024 else {
             throw LatchkeyError.badRequest("invalid_password", "Enter your password.")
         }
-        let db = services.db
         let now = services.now
-        let member = try await MemberModel.query(on: db).filter(\.$email == email).first()
+        let member = try await store.members.signInAccount(email: email)
         let address = ClientAddress.throttleKey(meta.ip)
         // From a place the member signs in from, only the per-address bucket applies.
         var familiar = false
         if let member {
-            familiar = try await services.knownAddresses.isFamiliar(
-                memberID: member.id!, address: address, now: now, on: db)
+            familiar = try await store.knownAddresses.isFamiliar(memberID: member.id, address: address, now: now)
         }
         let buckets: [SignInBucket] =
             [.passwordFromAddress(email: email, address: address)]
@@ -47,64 +46,60 @@ struct AuthService: Sendable {
 
         let passwordOK = try await services.passwords.verify(
             password, hash: member?.passwordHash ?? services.dummyPasswordHash)
-        guard let member, let memberID = member.id else {
+        guard let member else {
             try await auditFailure(
                 AuditEntry(
                     organizationID: nil, actorEmail: email, action: .signInPassword, targetEmail: email,
-                    result: .failure, reason: "unknown email", requestID: meta.requestID, ip: meta.ip,
-                    userAgent: meta.userAgent), claims: claims, meta: meta)
+                    result: .failure, reason: "unknown email", meta: meta), claims: claims, meta: meta)
             throw LatchkeyError.invalidCredentials
         }
+        let memberID = member.id
         let entry = { @Sendable (result: AuditResult, reason: String) in
             AuditEntry(
                 organizationID: member.organizationID, actorID: memberID, actorEmail: email, action: .signInPassword,
-                targetID: memberID, targetEmail: email, result: result, reason: reason, requestID: meta.requestID,
-                ip: meta.ip, userAgent: meta.userAgent)
+                targetID: memberID, targetEmail: email, result: result, reason: reason, meta: meta)
         }
         guard passwordOK else {
             try await auditFailure(entry(.failure, "wrong password"), claims: claims, meta: meta)
             throw LatchkeyError.invalidCredentials
         }
         // The password was right: this attempt is no failure, whatever follows.
-        guard member.status == AccountStatus.active.rawValue,
-            let organization = try await OrganizationModel.find(member.organizationID, on: db)
-        else {
-            try await db.transaction { tx in
-                try await self.services.throttles.release(buckets, on: tx)
-                try await self.services.audit.append(entry(.failure, "account suspended"), at: now, on: tx)
+        guard member.isActive, let organization = try await store.organizations.find(member.organizationID) else {
+            try await store.transaction { tx in
+                try await tx.throttles.release(buckets)
+                try await tx.audit.append(entry(.failure, "account suspended"), at: now)
             }
             throw LatchkeyError.invalidCredentials
         }
-        if let until = try await services.throttles.lockedUntil(memberIDs: [memberID], now: now, on: db)[memberID],
+        if let until = try await store.throttles.lockedUntil(memberIDs: [memberID], now: now)[memberID],
             until == .distantFuture
         {
             // Second factors hit the hard stop: only the password was proven, so say so now.
-            try await db.transaction { tx in
-                try await self.services.throttles.release(buckets, on: tx)
-                try await self.services.audit.append(
-                    entry(.denied, "sign-in locked after too many wrong codes"), at: now, on: tx)
+            try await store.transaction { tx in
+                try await tx.throttles.release(buckets)
+                try await tx.audit.append(entry(.denied, "sign-in locked after too many wrong codes"), at: now)
             }
             throw Self.hardStop
         }
-        let hasMFA = try await confirmedCredential(memberID: memberID, on: db) != nil
+        let hasMFA = try await store.credentials.confirmedTOTP(memberID: memberID) != nil
         let state: SessionState =
-            hasMFA ? .mfaPending : (organization.requireMFA ? .enrollmentRequired : .signedIn)
-        let (token, csrf) = try await db.transaction { tx in
-            try await RowLocks.members([memberID], on: tx)
-            try await self.services.throttles.release(buckets, on: tx)
-            let opened = try await self.services.sessions.create(
+            hasMFA ? .mfaPending : (organization.settings.requireMFA ? .enrollmentRequired : .signedIn)
+        let (token, csrf) = try await store.transaction { tx in
+            try await tx.members.lock([memberID])
+            try await tx.throttles.release(buckets)
+            let opened = try await self.sessions.create(
                 memberID: memberID, organizationID: member.organizationID, state: state, mfaVerified: false,
-                lifetime: TimeInterval(organization.sessionLifetimeSeconds), meta: meta, on: tx)
-            if state == .signedIn { try await self.markSignedIn(memberID: memberID, meta: meta, on: tx) }
+                lifetime: TimeInterval(organization.settings.sessionLifetimeSeconds), meta: meta, in: tx)
+            if state == .signedIn { try await self.markSignedIn(memberID: memberID, meta: meta, in: tx) }
             if state == .enrollmentRequired {
                 _ = try await self.beginEnrollment(
-                    memberID: memberID, email: email, organizationName: organization.name, on: tx)
+                    memberID: memberID, email: email, organizationName: organization.name, in: tx)
             }
-            try await self.services.audit.append(
+            try await tx.audit.append(
                 entry(
                     .success, state == .signedIn ? "signed in without MFA (optional)" : "second step: \(state.rawValue)"
                 ),
-                at: now, on: tx)
+                at: now)
             return opened
         }
         return LoginOutcome(token: token, csrfToken: csrf, state: state)
@@ -118,10 +113,9 @@ struct AuthService: Sendable {
         guard auth.state == .mfaPending else {
             throw LatchkeyError(.conflict, "not_pending", "This session is not waiting for a verification code.")
         }
-        let signIn = { @Sendable (tx: any Database) async throws -> String in
-            let token = try await self.services.sessions.promote(
-                auth.sessionID, to: .signedIn, mfaVerified: true, on: tx)
-            try await self.markSignedIn(memberID: auth.memberID, meta: meta, on: tx)
+        let signIn = { @Sendable (tx: Store) async throws -> String in
+            let token = try await self.sessions.promote(auth.sessionID, to: .signedIn, mfaVerified: true, in: tx)
+            try await self.markSignedIn(memberID: auth.memberID, meta: meta, in: tx)
             return token
         }
         if let code {
@@ -136,7 +130,7 @@ struct AuthService: Sendable {
     func stepUp(auth: AuthState, code: String, meta: RequestMeta) async throws {
         let now = services.now
         try await verifyTOTP(auth: auth, code: code, action: .stepUp, meta: meta) { tx in
-            try await SessionModel.query(on: tx).filter(\.$id == auth.sessionID).set(\.$mfaVerifiedAt, to: now).update()
+            try await tx.sessions.markMFAVerified(auth.sessionID, at: now)
         }
     }
 
@@ -153,14 +147,11 @@ struct AuthService: Sendable {
     /// compare-and-set); success, failure and reuse are audited.
     func verifyTOTP<T: Sendable>(
         auth: AuthState, code: String, action: AuditAction, meta: RequestMeta,
-        onSuccess: @escaping @Sendable (any Database) async throws -> T
+        onSuccess: @escaping @Sendable (Store) async throws -> T
     ) async throws -> T {
         try Validation.sixDigits(code)
-        let db = services.db
         let now = services.now
-        guard let credential = try await confirmedCredential(memberID: auth.memberID, on: db),
-            let credentialID = credential.id
-        else {
+        guard let credential = try await store.credentials.confirmedTOTP(memberID: auth.memberID) else {
             throw LatchkeyError.badRequest("no_authenticator", "No authenticator app is set up for this account.")
         }
         let bucket = SignInBucket.secondFactor(memberID: auth.memberID)
@@ -169,27 +160,19 @@ struct AuthService: Sendable {
         let unix = Int64(now.timeIntervalSince1970.rounded(.down))
         if let step = services.totp.matchingStep(code: code, secret: secret, at: unix, after: credential.lastUsedStep) {
             let accepted = try await accept(auth: auth, action: action, meta: meta, now: now, onSuccess: onSuccess) {
-                tx in
-                let claimed = try await (tx as! any SQLDatabase).raw(
-                    """
-                    UPDATE totp_credentials SET last_used_step = \(bind: step)
-                    WHERE id = \(bind: credentialID) AND (last_used_step IS NULL OR last_used_step < \(bind: step))
-                    RETURNING id
-                    """
-                ).all()
-                return claimed.isEmpty ? nil : ""
+                tx in try await tx.credentials.claimStep(step, of: credential.id) ? "" : nil
             }
             if let accepted { return accepted }
         }
         if services.totp.matchesIgnoringReplay(code: code, secret: secret, at: unix) {
             try await auditFailure(
-                auth.actor(action: .codeReuse, result: .denied, reason: "code already used", request: meta),
+                auth.event(.codeReuse, .denied, reason: "code already used", meta: meta),
                 claims: claims, meta: meta)
             throw LatchkeyError.unauthorized(
                 "code_reused", "That code was already used. Wait for the next code and try again.")
         }
         try await auditFailure(
-            auth.actor(action: action, result: .failure, reason: "wrong code", request: meta), claims: claims,
+            auth.event(action, .failure, reason: "wrong code", meta: meta), claims: claims,
             meta: meta)
         throw LatchkeyError.unauthorized(
             "invalid_code", "That code is not correct. Check your authenticator app and try again.")
@@ -199,7 +182,7 @@ struct AuthService: Sendable {
     /// `onSuccess` in the same transaction. Counts toward the second-factor throttle like a TOTP code.
     func useRecoveryCode<T: Sendable>(
         auth: AuthState, input: String, meta: RequestMeta,
-        onSuccess: @escaping @Sendable (any Database) async throws -> T
+        onSuccess: @escaping @Sendable (Store) async throws -> T
     ) async throws -> T {
         guard input.utf8.count <= 64, let normalized = RecoveryCodes.normalize(input) else {
             throw LatchkeyError.badRequest("invalid_recovery_code_format", "A recovery code looks like abcde-fghjk.")
@@ -211,22 +194,14 @@ struct AuthService: Sendable {
         let accepted = try await accept(
             auth: auth, action: .signInRecoveryCode, meta: meta, now: now, onSuccess: onSuccess
         ) { tx in
-            let used = try await (tx as! any SQLDatabase).raw(
-                """
-                UPDATE recovery_codes SET used_at = \(bind: now)
-                WHERE member_id = \(bind: auth.memberID) AND code_hash = \(bind: hash) AND used_at IS NULL
-                RETURNING id
-                """
-            ).all()
-            guard !used.isEmpty else { return nil }
-            let left = try await RecoveryCodeModel.query(on: tx).filter(\.$memberID == auth.memberID)
-                .filter(\.$usedAt == nil).count()
-            return "\(left) recovery codes left"
+            guard try await tx.credentials.spendRecoveryCode(memberID: auth.memberID, hash: hash, now: now) else {
+                return nil
+            }
+            return "\(try await tx.credentials.recoveryCodesLeft(memberID: auth.memberID)) recovery codes left"
         }
         if let accepted { return accepted }
         try await auditFailure(
-            auth.actor(
-                action: .signInRecoveryCode, result: .failure, reason: "wrong or used recovery code", request: meta),
+            auth.event(.signInRecoveryCode, .failure, reason: "wrong or used recovery code", meta: meta),
             claims: claims, meta: meta)
         throw LatchkeyError.unauthorized(
             "invalid_recovery_code", "That recovery code is not valid or was already used.")
@@ -237,16 +212,15 @@ struct AuthService: Sendable {
     /// given back, `onSuccess` run and the success audited. Nil when nothing was spent.
     private func accept<T: Sendable>(
         auth: AuthState, action: AuditAction, meta: RequestMeta, now: Date,
-        onSuccess: @escaping @Sendable (any Database) async throws -> T,
-        spend: @escaping @Sendable (any Database) async throws -> String?
+        onSuccess: @escaping @Sendable (Store) async throws -> T,
+        spend: @escaping @Sendable (Store) async throws -> String?
     ) async throws -> T? {
-        try await services.db.transaction { tx -> T? in
-            try await RowLocks.members([auth.memberID], on: tx)
+        try await store.transaction { tx -> T? in
+            try await tx.members.lock([auth.memberID])
             guard let reason = try await spend(tx) else { return nil }
-            try await self.services.throttles.release([.secondFactor(memberID: auth.memberID)], on: tx)
+            try await tx.throttles.release([.secondFactor(memberID: auth.memberID)])
             let value = try await onSuccess(tx)
-            try await self.services.audit.append(
-                auth.actor(action: action, result: .success, reason: reason, request: meta), at: now, on: tx)
+            try await tx.audit.append(auth.event(action, .success, reason: reason, meta: meta), at: now)
             return value
         }
     }
@@ -268,7 +242,7 @@ struct AuthService: Sendable {
         -> [SignInThrottles.Claim]
     {
         do {
-            return try await services.throttles.claim(buckets, for: subject, now: now, on: services.db)
+            return try await store.throttles.claim(buckets, for: subject, now: now)
         } catch let refusal as SignInThrottles.Refusal {
             guard let until = refusal.until else { throw Self.hardStop }
             throw Self.tooManyAttempts(seconds: max(1, Int(until.timeIntervalSince(now).rounded(.up))))
@@ -301,7 +275,7 @@ struct AuthService: Sendable {
             lockout.reason = "\(claim.failures) consecutive \(scope)\(stop)"
             entries.append(lockout)
         }
-        try await services.audit.appendAll(entries, at: services.now, on: services.db)
+        try await store.audit.appendAll(entries, at: services.now)
     }
 
     // MARK: Enrollment
@@ -313,30 +287,19 @@ struct AuthService: Sendable {
 
     /// Starts (or restarts) authenticator enrollment with a fresh 160-bit secret, replacing any earlier
     /// unfinished one. The confirmed authenticator, if any, keeps working until the new one is confirmed.
-    func beginEnrollment(memberID: UUID, email: String, organizationName: String) async throws -> Enrollment {
-        try await beginEnrollment(memberID: memberID, email: email, organizationName: organizationName, on: services.db)
-    }
-
-    func beginEnrollment(memberID: UUID, email: String, organizationName: String, on db: any Database) async throws
-        -> Enrollment
+    func beginEnrollment(memberID: UUID, email: String, organizationName: String, in store: Store? = nil)
+        async throws -> Enrollment
     {
         let secret = services.random.bytes(20)
-        try await TOTPCredentialModel.query(on: db).filter(\.$memberID == memberID).filter(\.$confirmed == false)
-            .delete()
         let sealed = try services.serverKey.seal(secret, context: memberID.uuidString)
-        try await TOTPCredentialModel(
-            memberID: memberID, secretCiphertext: sealed, confirmed: false, createdAt: services.now
-        )
-        .create(on: db)
+        try await (store ?? self.store).credentials.replacePending(
+            memberID: memberID, sealedSecret: sealed, now: services.now)
         return Self.enrollment(secret: secret, email: email, organizationName: organizationName)
     }
 
     /// The unfinished enrollment of a member, if there is one.
     func pendingEnrollment(memberID: UUID, email: String, organizationName: String) async throws -> Enrollment? {
-        guard
-            let pending = try await TOTPCredentialModel.query(on: services.db).filter(\.$memberID == memberID)
-                .filter(\.$confirmed == false).first()
-        else { return nil }
+        guard let pending = try await store.credentials.pendingTOTP(memberID: memberID) else { return nil }
         let secret = try services.serverKey.open(pending.secretCiphertext, context: memberID.uuidString)
         return Self.enrollment(secret: secret, email: email, organizationName: organizationName)
     }
@@ -361,12 +324,8 @@ struct AuthService: Sendable {
         codes: [String], token: String
     ) {
         try Validation.sixDigits(code)
-        let db = services.db
         let now = services.now
-        guard
-            let pending = try await TOTPCredentialModel.query(on: db).filter(\.$memberID == auth.memberID)
-                .filter(\.$confirmed == false).first(), let pendingID = pending.id
-        else {
+        guard let pending = try await store.credentials.pendingTOTP(memberID: auth.memberID) else {
             throw LatchkeyError(.conflict, "no_enrollment", "Start setting up your authenticator first.")
         }
         let secret = try services.serverKey.open(pending.secretCiphertext, context: auth.memberID.uuidString)
@@ -374,42 +333,27 @@ struct AuthService: Sendable {
         // The code proves the member copied a secret this session was just shown, not knowledge of an
         // existing one: a wrong code is audited but guesses nothing, so it does not count toward a lock.
         guard let step = services.totp.matchingStep(code: code, secret: secret, at: unix, after: nil) else {
-            try await services.audit.append(
-                auth.actor(action: .mfaEnrolled, result: .failure, reason: "wrong code", request: meta), at: now,
-                on: db)
+            try await store.audit.append(auth.event(.mfaEnrolled, .failure, reason: "wrong code", meta: meta), at: now)
             throw LatchkeyError.unauthorized(
                 "invalid_code", "That code is not correct. Check the time on your phone and try again.")
         }
         let codes = RecoveryCodes.generate(using: services.random)
         let hashes = codes.map { services.serverKey.hashRecoveryCode(RecoveryCodes.normalize($0)!) }
         let memberID = auth.memberID
-        let token = try await db.transaction { tx -> String in
-            try await RowLocks.members([memberID], on: tx)
-            let sql = tx as! any SQLDatabase
-            let claimed = try await sql.raw(
-                """
-                UPDATE totp_credentials SET confirmed = \(bind: true), last_used_step = \(bind: step)
-                WHERE id = \(bind: pendingID) AND confirmed = \(bind: false) RETURNING id
-                """
-            ).all()
-            guard !claimed.isEmpty else {
+        let token = try await store.transaction { tx -> String in
+            try await tx.members.lock([memberID])
+            guard try await tx.credentials.confirm(pending.id, step: step) else {
                 throw LatchkeyError(.conflict, "no_enrollment", "This setup was already completed.")
             }
-            let previous = try await TOTPCredentialModel.query(on: tx).filter(\.$memberID == memberID)
-                .filter(\.$confirmed == true).filter(\.$id != pendingID).count()
-            try await TOTPCredentialModel.query(on: tx).filter(\.$memberID == memberID).filter(\.$confirmed == true)
-                .filter(\.$id != pendingID).delete()
-            try await Self.replaceRecoveryCodes(memberID: memberID, hashes: hashes, now: now, on: tx)
-            try await MemberModel.query(on: tx).filter(\.$id == memberID)
-                .set(\.$mfaStatus, to: MFAStatus.enabled.rawValue).update()
-            let token = try await self.services.sessions.promote(
-                auth.sessionID, to: nextState, mfaVerified: true, on: tx)
+            let previous = try await tx.credentials.removeConfirmed(memberID: memberID, except: pending.id)
+            try await tx.credentials.replaceRecoveryCodes(memberID: memberID, hashes: hashes, now: now)
+            try await tx.members.setMFAStatus(.enabled, of: memberID)
+            let token = try await self.sessions.promote(auth.sessionID, to: nextState, mfaVerified: true, in: tx)
             if nextState == .signedIn || auth.state == .enrollmentRequired {
-                try await self.markSignedIn(memberID: memberID, meta: meta, on: tx)
+                try await self.markSignedIn(memberID: memberID, meta: meta, in: tx)
             }
-            try await self.services.audit.append(
-                auth.actor(action: previous > 0 ? .mfaReplaced : .mfaEnrolled, result: .success, request: meta),
-                at: now, on: tx)
+            try await tx.audit.append(
+                auth.event(previous > 0 ? .mfaReplaced : .mfaEnrolled, .success, meta: meta), at: now)
             return token
         }
         return (codes, token)
@@ -418,7 +362,7 @@ struct AuthService: Sendable {
     /// After the recovery codes were shown: the member confirms they saved them.
     func acknowledgeRecoveryCodes(auth: AuthState) async throws -> String? {
         guard auth.state == .recoveryCodesPending else { return nil }
-        return try await services.sessions.promote(auth.sessionID, to: .signedIn, mfaVerified: false, on: services.db)
+        return try await sessions.promote(auth.sessionID, to: .signedIn, mfaVerified: false, in: store)
     }
 
     /// Replaces all recovery codes with ten new ones (the caller has verified a factor).
@@ -427,49 +371,26 @@ struct AuthService: Sendable {
         let hashes = codes.map { services.serverKey.hashRecoveryCode(RecoveryCodes.normalize($0)!) }
         let now = services.now
         let memberID = auth.memberID
-        try await services.db.transaction { tx in
-            try await RowLocks.members([memberID], on: tx)
-            try await Self.replaceRecoveryCodes(memberID: memberID, hashes: hashes, now: now, on: tx)
-            try await self.services.audit.append(
-                auth.actor(action: .recoveryCodesRegenerated, result: .success, request: meta), at: now, on: tx)
+        try await store.transaction { tx in
+            try await tx.members.lock([memberID])
+            try await tx.credentials.replaceRecoveryCodes(memberID: memberID, hashes: hashes, now: now)
+            try await tx.audit.append(auth.event(.recoveryCodesRegenerated, .success, meta: meta), at: now)
         }
         return codes
     }
 
-    static func replaceRecoveryCodes(memberID: UUID, hashes: [String], now: Date, on db: any Database) async throws {
-        try await RecoveryCodeModel.query(on: db).filter(\.$memberID == memberID).delete()
-        try await hashes.map { RecoveryCodeModel(memberID: memberID, codeHash: $0, createdAt: now) }.create(on: db)
-    }
-
     // MARK: Helpers
 
-    func confirmedCredential(memberID: UUID, on db: any Database) async throws -> TOTPCredentialModel? {
-        try await TOTPCredentialModel.query(on: db).filter(\.$memberID == memberID).filter(\.$confirmed == true).first()
+    /// Whether the member has a confirmed authenticator.
+    func hasAuthenticator(memberID: UUID) async throws -> Bool {
+        try await store.credentials.confirmedTOTP(memberID: memberID) != nil
     }
 
     /// Records a completed sign-in: its time, and its client address as one the member uses.
-    func markSignedIn(memberID: UUID, meta: RequestMeta, on db: any Database) async throws {
+    func markSignedIn(memberID: UUID, meta: RequestMeta, in store: Store) async throws {
         let now = services.now
-        try await MemberModel.query(on: db).filter(\.$id == memberID).set(\.$lastSignInAt, to: now).update()
-        try await services.knownAddresses.remember(
-            memberID: memberID, address: ClientAddress.throttleKey(meta.ip), now: now, on: db)
-    }
-}
-
-/// Input checks shared by the web and JSON routes.
-enum Validation {
-    static func sixDigits(_ code: String) throws {
-        guard OTPCodeFormat.isSixDigits(code) else {
-            throw LatchkeyError.badRequest("invalid_code_format", "Enter the 6-digit code from your authenticator app.")
-        }
-    }
-
-    static func email(_ email: String) throws {
-        let parts = email.split(separator: "@", omittingEmptySubsequences: false)
-        guard email.utf8.count <= 254, parts.count == 2, !parts[0].isEmpty, parts[1].contains("."),
-            !email.unicodeScalars.contains(where: { $0.properties.isWhitespace || $0.value < 0x20 })
-        else {
-            throw LatchkeyError.badRequest("invalid_email", "Enter a valid email address.")
-        }
+        try await store.members.setLastSignIn(of: memberID, at: now)
+        try await store.knownAddresses.remember(
+            memberID: memberID, address: ClientAddress.throttleKey(meta.ip), now: now)
     }
 }

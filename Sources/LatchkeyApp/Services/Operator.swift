@@ -1,4 +1,3 @@
-import FluentKit
 import Foundation
 import LatchkeyCore
 import LatchkeyStore
@@ -12,15 +11,15 @@ public struct OperatorTools: Sendable {
     /// The member an operator command names by email, their organization, the operator as the actor, and the
     /// reason or ticket to record ("break-glass" when none is given).
     func target(email: String, reason: String) async throws -> (
-        member: MemberModel, organization: OrganizationModel, actor: ResetService.Actor, ticket: String
+        member: Member, organization: Organization, actor: Actor, ticket: String
     ) {
         let normalized = email.trimmingCharacters(in: .whitespaces).lowercased()
         let ticket = try ResetInput.ticket(reason)
-        guard let member = try await MemberModel.query(on: services.db).filter(\.$email == normalized).first(),
-            let organization = try await OrganizationModel.find(member.organizationID, on: services.db)
+        guard let member = try await services.store.members.find(email: normalized),
+            let organization = try await services.store.organizations.find(member.organizationID)
         else { throw LatchkeyError.notFound("No account has the email \(normalized).") }
         return (
-            member, organization, ResetService.Actor(operatorFor: organization, meta: .operator_),
+            member, organization, Actor(operatorFor: organization, meta: .operator_),
             ticket.isEmpty ? "break-glass" : ticket
         )
     }
@@ -28,21 +27,22 @@ public struct OperatorTools: Sendable {
     /// Break-glass MFA reset from the server's shell, audited as the operator. Returns a line to print.
     public func resetMFA(email: String, reason: String) async throws -> String {
         let (member, organization, actor, ticket) = try await target(email: email, reason: reason)
-        let result = try await ResetService(services: services).resetChunk(
-            [member.id!], batchID: nil, ticket: ticket, actor: actor)[0]
-        switch result.status {
+        let result = try await ResetService(services: services).resetAsOperator(
+            actor: actor, memberID: member.id, ticket: ticket)
+        switch result.code {
         case .reset:
             return
                 "MFA reset for \(member.name) <\(member.email)> in \(organization.name): authenticator, recovery codes and sessions removed; they set up MFA again at next sign-in."
-        case .skipped: return "\(member.email) has no MFA set up: nothing to reset (recorded in the audit log)."
-        case .failed: return "Could not reset \(member.email): \(result.reason ?? "unknown reason")."
+        case .noMFA: return "\(member.email) has no MFA set up: nothing to reset (recorded in the audit log)."
+        case .notFound, .notPermitted, .notPermittedRole, .selfAction:
+            return "Could not reset \(member.email): \(result.reason ?? result.code.rawValue)."
         }
     }
 
     /// Lifts a member's sign-in lock from the server's shell, audited as the operator. Returns a line to print.
     public func unlock(email: String, reason: String) async throws -> String {
         let (member, organization, actor, ticket) = try await target(email: email, reason: reason)
-        _ = try await LifecycleService(services: services).unlock(actor: actor, memberID: member.id!, ticket: ticket)
+        _ = try await LifecycleService(services: services).unlock(actor: actor, memberID: member.id, ticket: ticket)
         return
             "Sign-in unlocked for \(member.name) <\(member.email)> in \(organization.name): every wrong-password and wrong-code counter cleared."
     }
@@ -51,19 +51,22 @@ public struct OperatorTools: Sendable {
     public func exportAudit(organizationSlug: String?, jsonLines: Bool, write: (String) throws -> Void) async throws {
         var organizationID: UUID?
         if let organizationSlug {
-            guard
-                let organization = try await OrganizationModel.query(on: services.db).filter(
-                    \.$slug == organizationSlug
-                ).first()
-            else { throw LatchkeyError.notFound("No organization has the slug \(organizationSlug).") }
+            guard let organization = try await services.store.organizations.find(slug: organizationSlug) else {
+                throw LatchkeyError.notFound("No organization has the slug \(organizationSlug).")
+            }
             organizationID = organization.id
         }
-        if !jsonLines { try write(AuditQuery.csvHeader) }
-        let encoder = AuditQuery.lineEncoder()
-        try await AuditQuery(services: services).all(organizationID: organizationID, filter: .init()) { events in
+        if !jsonLines { try write(AuditExport.csvHeader) }
+        let encoder = AuditExport.lineEncoder()
+        try await services.store.audit.all(organizationID: organizationID, filter: .init()) { events in
             for event in events {
-                try write(jsonLines ? AuditQuery.jsonLine(event, encoder: encoder) : AuditQuery.csvLine(event))
+                try write(jsonLines ? AuditExport.jsonLine(event, encoder: encoder) : AuditExport.csvLine(event))
             }
         }
+    }
+
+    /// Walks the audit chains (every organization's and the instance's) and says whether they are intact.
+    public func verifyAudit() async throws -> AuditStore.Verification {
+        try await services.store.audit.verify()
     }
 }

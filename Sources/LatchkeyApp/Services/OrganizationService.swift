@@ -1,18 +1,29 @@
-import FluentKit
 import Foundation
 import LatchkeyCore
 import LatchkeyStore
 
-/// Creating organizations, roles and members (CLI, demo and tests).
+/// Creating organizations, roles and members (CLI, demo and tests), and an organization's settings.
 public struct OrganizationService: Sendable {
     let services: AppServices
 
     public init(services: AppServices) { self.services = services }
 
+    var store: Store { services.store }
+
     /// A new organization with the three built-in roles.
     public struct Created: Sendable {
         public var organizationID: UUID
         public var roles: [BuiltInRole: UUID]
+    }
+
+    /// The operator as the actor of an event.
+    private func operatorEvent(
+        _ action: AuditAction, organizationID: UUID, target: (id: UUID, email: String)? = nil, reason: String = "",
+        meta: RequestMeta
+    ) -> AuditEntry {
+        AuditEntry(
+            organizationID: organizationID, actorEmail: "operator", actorRole: "operator", action: action,
+            targetID: target?.id, targetEmail: target?.email ?? "", result: .success, reason: reason, meta: meta)
     }
 
     /// Creates an organization and its built-in roles; refuses a slug already taken.
@@ -28,41 +39,26 @@ public struct OrganizationService: Sendable {
         else {
             throw LatchkeyError.badRequest("invalid_slug", "A slug uses lower-case letters, digits and dashes.")
         }
-        let db = services.db
-        if try await OrganizationModel.query(on: db).filter(\.$slug == slug).first() != nil {
+        if try await store.organizations.find(slug: slug) != nil {
             throw LatchkeyError(.conflict, "slug_taken", "An organization with slug \"\(slug)\" already exists.")
         }
         let now = services.now
-        let organization = OrganizationModel(name: trimmedName, slug: slug, requireMFA: requireMFA, createdAt: now)
-        let organizationID = organization.id!
-        var roles: [BuiltInRole: UUID] = [:]
-        try await db.transaction { tx in
-            try await organization.create(on: tx)
-            for role in BuiltInRole.allCases {
-                let model = RoleModel(
-                    organizationID: organizationID, name: role.name, builtIn: role, permissions: role.permissions,
-                    createdAt: now)
-                try await model.create(on: tx)
-            }
+        let (organization, roles) = try await store.transaction { tx in
+            let created = try await tx.organizations.create(
+                name: trimmedName, slug: slug, requireMFA: requireMFA, createdAt: now)
+            try await tx.audit.append(
+                self.operatorEvent(
+                    .organizationCreated, organizationID: created.organization.id, reason: "\(trimmedName) (\(slug))",
+                    meta: meta), at: now)
+            return created
         }
-        for role in try await RoleModel.query(on: db).filter(\.$organizationID == organizationID).all() {
-            if let key = role.builtIn.flatMap(BuiltInRole.init(rawValue:)) { roles[key] = role.id }
-        }
-        try await services.audit.append(
-            AuditEntry(
-                organizationID: organizationID, actorEmail: "operator", actorRole: "operator",
-                action: .organizationCreated,
-                result: .success, reason: "\(trimmedName) (\(slug))", requestID: meta.requestID, ip: meta.ip,
-                userAgent: meta.userAgent), at: now, on: db)
-        return Created(organizationID: organizationID, roles: roles)
+        return Created(organizationID: organization.id, roles: roles)
     }
 
     /// Adds a custom role.
     public func createRole(organizationID: UUID, name: String, permissions: Set<Permission>) async throws -> UUID {
-        let role = RoleModel(
-            organizationID: organizationID, name: name, builtIn: nil, permissions: permissions, createdAt: services.now)
-        try await role.create(on: services.db)
-        return role.id!
+        try await store.organizations.createRole(
+            organizationID: organizationID, name: name, permissions: permissions, createdAt: services.now)
     }
 
     /// Adds a member with a password and no MFA.
@@ -75,20 +71,47 @@ public struct OrganizationService: Sendable {
         guard password.count >= 12 else {
             throw LatchkeyError.badRequest("weak_password", "A password needs at least 12 characters.")
         }
-        let db = services.db
-        if try await MemberModel.query(on: db).filter(\.$email == normalized).first() != nil {
+        if try await store.members.exists(email: normalized) {
             throw LatchkeyError(.conflict, "email_taken", "An account with that email already exists.")
         }
-        let member = MemberModel(
-            organizationID: organizationID, roleID: roleID, email: normalized, name: name,
-            passwordHash: try await services.passwords.hash(password), createdAt: services.now)
-        try await member.create(on: db)
-        try await SearchIndex.add([(member.id!, organizationID, name, normalized)], on: db)
-        try await services.audit.append(
-            AuditEntry(
-                organizationID: organizationID, actorEmail: "operator", actorRole: "operator", action: .memberCreated,
-                targetID: member.id, targetEmail: normalized, result: .success, requestID: meta.requestID, ip: meta.ip,
-                userAgent: meta.userAgent), at: services.now, on: db)
-        return member.id!
+        let hash = try await services.passwords.hash(password)
+        let now = services.now
+        return try await store.transaction { tx in
+            let id = try await tx.members.create(
+                organizationID: organizationID, roleID: roleID, email: normalized, name: name, passwordHash: hash,
+                createdAt: now)
+            try await tx.audit.append(
+                self.operatorEvent(
+                    .memberCreated, organizationID: organizationID, target: (id, normalized), meta: meta),
+                at: now)
+            return id
+        }
+    }
+
+    /// Saves an organization's settings (when they changed), auditing each change as before → after.
+    func updateSettings(
+        _ settings: Organization.Settings, of organization: Organization, by auth: AuthState, meta: RequestMeta
+    )
+        async throws
+    {
+        let old = organization.settings
+        var changes: [String] = []
+        func note<T: Equatable>(_ name: String, _ before: T, _ after: T) {
+            if before != after { changes.append("\(name): \(before) → \(after)") }
+        }
+        note("require_mfa", old.requireMFA, settings.requireMFA)
+        note("step_up_window_seconds", old.stepUpWindowSeconds, settings.stepUpWindowSeconds)
+        note("session_lifetime_seconds", old.sessionLifetimeSeconds, settings.sessionLifetimeSeconds)
+        note("idle_timeout_seconds", old.idleTimeoutSeconds, settings.idleTimeoutSeconds)
+        note("notify_owners_on_reset", old.notifyOwnersOnReset, settings.notifyOwnersOnReset)
+        guard !changes.isEmpty else { return }
+        let now = services.now
+        var entry = auth.event(.settingsChanged, .success, reason: changes.joined(separator: "; "), meta: meta)
+        entry.targetID = nil
+        entry.targetEmail = ""
+        try await store.transaction { [entry] tx in
+            try await tx.organizations.update(organization.id, settings: settings)
+            try await tx.audit.append(entry, at: now)
+        }
     }
 }

@@ -10,7 +10,7 @@ enum AccountPages {
             <div class="banner" role="region" aria-label="Security recommendation">
               <strong>Protect your account with two-step verification.</strong>
               <span>Set up an authenticator app so a stolen password is not enough to sign in.</span>
-              <a class="button button-primary" href="/security">Set up MFA</a>
+              <a class="button button-primary" href="\(Route.security.path)">Set up MFA</a>
             </div>
             """
     }
@@ -47,7 +47,7 @@ enum AccountPages {
                 row.current
                 ? "<span class=\"badge badge-neutral\">This device</span>"
                 : """
-                <form method="post" action="/security/sessions/\(row.id.uuidString)/revoke" class="inline-form">
+                <form method="post" action="\(Route.securitySessionRevoke.path(row.id))" class="inline-form">
                   \(Layout.csrfField(auth.csrfToken))
                   <button type="submit" class="button button-small">Sign out</button>
                 </form>
@@ -71,7 +71,7 @@ enum AccountPages {
         if hasAuthenticator {
             authenticator = """
                 <p>\(StatusBadge.mfa(.enabled)) An authenticator app is set up.</p>
-                <form method="post" action="/security/authenticator" class="stack narrow">
+                <form method="post" action="\(Route.securityAuthenticator.path)" class="stack narrow">
                   \(Layout.csrfField(auth.csrfToken))
                   \(HTML(unsafe: codeField.raw.replacingOccurrences(of: "%", with: "replace")))
                   <button type="submit" class="button">Replace authenticator app</button>
@@ -80,7 +80,7 @@ enum AccountPages {
         } else {
             authenticator = """
                 <p>\(StatusBadge.mfa(auth.mfaStatus)) No authenticator app is set up.</p>
-                <form method="post" action="/security/authenticator" class="stack narrow">
+                <form method="post" action="\(Route.securityAuthenticator.path)" class="stack narrow">
                   \(Layout.csrfField(auth.csrfToken))
                   <button type="submit" class="button button-primary">Set up authenticator app</button>
                 </form>
@@ -90,7 +90,7 @@ enum AccountPages {
             hasAuthenticator
             ? """
             <p>\(recoveryCodesLeft) of \(RecoveryCodes.count) recovery codes left.</p>
-            <form method="post" action="/security/recovery-codes" class="stack narrow">
+            <form method="post" action="\(Route.securityRecoveryCodes.path)" class="stack narrow">
               \(Layout.csrfField(auth.csrfToken))
               \(HTML(unsafe: codeField.raw.replacingOccurrences(of: "%", with: "recovery")))
               <button type="submit" class="button">Generate new recovery codes</button>
@@ -133,15 +133,5 @@ enum StatusBadge {
         case .resetPending:
             "<span class=\"badge badge-warning\"><span aria-hidden=\"true\">◐</span> \(status.label)</span>"
         }
-    }
-}
-
-enum DateText {
-    /// UTC time, e.g. "2026-11-29 10:04 UTC".
-    static func short(_ date: Date) -> String {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC")!
-        let c = calendar.dateComponents([.year, .month, .day, .hour, .minute], from: date)
-        return String(format: "%04d-%02d-%02d %02d:%02d UTC", c.year!, c.month!, c.day!, c.hour!, c.minute!)
     }
 }

@@ -7,7 +7,7 @@ enum AdminPages {
     static func selected(_ flag: Bool) -> HTML { HTML(unsafe: flag ? " selected" : "") }
 
     static func audit(
-        auth: AuthState, events: [AuditEventModel], next: String?, query: [String: String], error: String? = nil
+        auth: AuthState, events: [AuditEvent], next: String?, query: [String: String], error: String? = nil
     ) -> HTML {
         let q = { (key: String) in query[key] ?? "" }
         var exportComponents = URLComponents()
@@ -44,7 +44,7 @@ enum AdminPages {
         var nextQuery = query
         nextQuery["cursor"] = next
         var nextComponents = URLComponents()
-        nextComponents.path = "/audit"
+        nextComponents.path = Route.audit.path
         nextComponents.queryItems = nextQuery.filter { !$0.value.isEmpty }.sorted { $0.key < $1.key }
             .map { URLQueryItem(name: $0.key, value: $0.value) }
         return Layout.app(
@@ -52,12 +52,12 @@ enum AdminPages {
             content: """
                 <div class="page-head"><h1>Audit log</h1>
                   <div class="button-row">
-                    <a class="button" href="/audit/export.csv\(exportQuery)">Export CSV</a>
-                    <a class="button" href="/audit/export.jsonl\(exportQuery)">Export JSON Lines</a>
+                    <a class="button" href="\(Route.auditExportCSV.path)\(exportQuery)">Export CSV</a>
+                    <a class="button" href="\(Route.auditExportJSONLines.path)\(exportQuery)">Export JSON Lines</a>
                   </div>
                 </div>
                 \(Layout.alert(error))
-                <form method="get" action="/audit" class="filters" role="search">
+                <form method="get" action="\(Route.audit.path)" class="filters" role="search">
                   <span class="filter"><label for="action">Action</label>
                   <select id="action" name="action"><option value="">All</option>\(actions)</select></span>
                   <span class="filter"><label for="result">Result</label>
@@ -82,12 +82,12 @@ enum AdminPages {
                 </div>
                 \(events.isEmpty ? HTML(unsafe: "<p class=\"empty\">No events match.</p>") : .empty)
                 <nav class="pager" aria-label="Pages">
-                  \(next == nil ? HTML.empty : "<a class=\"button button-small\" rel=\"next\" href=\"\(nextComponents.string ?? "/audit")\">Older ›</a>")
+                  \(next == nil ? HTML.empty : "<a class=\"button button-small\" rel=\"next\" href=\"\(nextComponents.string ?? Route.audit.path)\">Older ›</a>")
                 </nav>
                 """)
     }
 
-    static func settings(auth: AuthState, organization: OrganizationModel, notice: String?, error: String?) -> HTML {
+    static func settings(auth: AuthState, settings: Organization.Settings, notice: String?, error: String?) -> HTML {
         let checked = { (flag: Bool) in HTML(unsafe: flag ? " checked" : "") }
         return Layout.app(
             title: "Settings", auth: auth, current: "settings",
@@ -95,22 +95,22 @@ enum AdminPages {
                 <h1>Security settings</h1>
                 \(Layout.alert(notice, kind: "success"))
                 \(Layout.alert(error))
-                <form method="post" action="/settings" class="card section stack settings">
+                <form method="post" action="\(Route.settings.path)" class="card section stack settings">
                   \(Layout.csrfField(auth.csrfToken))
-                  <label class="checkbox"><input type="checkbox" name="requireMFA" value="on"\(checked(organization.requireMFA))>
+                  <label class="checkbox"><input type="checkbox" name="requireMFA" value="on"\(checked(settings.requireMFA))>
                     Require multi-factor authentication for every member</label>
                   <p class="help">Members without MFA must set it up at their next sign-in before anything else.</p>
                   <label for="stepUp">Step-up window (minutes)</label>
-                  <input id="stepUp" name="stepUpMinutes" type="number" min="1" max="60" required value="\(organization.stepUpWindowSeconds / 60)">
+                  <input id="stepUp" name="stepUpMinutes" type="number" min="1" max="60" required value="\(settings.stepUpWindowSeconds / 60)">
                   <p class="help">Resetting another member's MFA needs an MFA check at most this old.</p>
                   <label for="lifetime">Session lifetime (hours)</label>
-                  <input id="lifetime" name="sessionHours" type="number" min="1" max="720" required value="\(organization.sessionLifetimeSeconds / 3600)">
+                  <input id="lifetime" name="sessionHours" type="number" min="1" max="720" required value="\(settings.sessionLifetimeSeconds / 3600)">
                   <label for="idle">Idle timeout (minutes)</label>
-                  <input id="idle" name="idleMinutes" type="number" min="5" max="1440" required value="\(organization.idleTimeoutSeconds / 60)">
+                  <input id="idle" name="idleMinutes" type="number" min="5" max="1440" required value="\(settings.idleTimeoutSeconds / 60)">
                   <fieldset>
                     <legend>Reset notifications</legend>
                     <p class="help">The member whose MFA is reset is always told by email.</p>
-                    <label class="checkbox"><input type="checkbox" name="notifyOwners" value="on"\(checked(organization.notifyOwnersOnReset))>
+                    <label class="checkbox"><input type="checkbox" name="notifyOwners" value="on"\(checked(settings.notifyOwnersOnReset))>
                       Also email a summary of every bulk reset to the organization's owners</label>
                   </fieldset>
                   <button type="submit" class="button button-primary">Save settings</button>
@@ -118,7 +118,7 @@ enum AdminPages {
                 """)
     }
 
-    static func mailbox(auth: AuthState, messages: [OutboxMessageModel]) -> HTML {
+    static func mailbox(auth: AuthState, messages: [OutboxMessage]) -> HTML {
         let items = messages.map { m -> HTML in
             """
             <article class="card section mail-item">

@@ -8,7 +8,7 @@ enum AuthPages {
             content: """
                 <h1>Sign in</h1>
                 \(Layout.alert(error))
-                <form method="post" action="/login" class="stack">
+                <form method="post" action="\(Route.login.path)" class="stack">
                   \(Layout.csrfField(csrf))
                   <label for="email">Email</label>
                   <input id="email" name="email" type="email" autocomplete="username" required value="\(email)" autofocus>
@@ -26,14 +26,14 @@ enum AuthPages {
                 <h1>Two-step verification</h1>
                 <p>Enter the 6-digit code from your authenticator app.</p>
                 \(Layout.alert(error))
-                <form method="post" action="/login/mfa" class="stack">
+                <form method="post" action="\(Route.loginMFA.path)" class="stack">
                   \(Layout.csrfField(csrf))
                   <label for="code">Verification code</label>
                   <input id="code" name="code" class="code-input" inputmode="numeric" autocomplete="one-time-code"
                          pattern="[0-9]{6}" maxlength="6" required autofocus>
                   <button type="submit" class="button button-primary">Verify</button>
                 </form>
-                <p class="aside"><a href="/login/recovery">Use a recovery code instead</a></p>
+                <p class="aside"><a href="\(Route.loginRecovery.path)">Use a recovery code instead</a></p>
                 \(cancelForm(csrf))
                 """)
     }
@@ -45,20 +45,20 @@ enum AuthPages {
                 <h1>Use a recovery code</h1>
                 <p>Enter one of the recovery codes you saved when you set up MFA. Each code works once.</p>
                 \(Layout.alert(error))
-                <form method="post" action="/login/recovery" class="stack">
+                <form method="post" action="\(Route.loginRecovery.path)" class="stack">
                   \(Layout.csrfField(csrf))
                   <label for="recoveryCode">Recovery code</label>
                   <input id="recoveryCode" name="recoveryCode" autocomplete="off" spellcheck="false" required autofocus>
                   <button type="submit" class="button button-primary">Verify</button>
                 </form>
-                <p class="aside"><a href="/login/mfa">Use your authenticator app instead</a></p>
+                <p class="aside"><a href="\(Route.loginMFA.path)">Use your authenticator app instead</a></p>
                 \(cancelForm(csrf))
                 """)
     }
 
     static func cancelForm(_ csrf: String) -> HTML {
         """
-        <form method="post" action="/logout" class="aside">
+        <form method="post" action="\(Route.logout.path)" class="aside">
           \(Layout.csrfField(csrf))
           <button type="submit" class="link-button">Cancel and sign out</button>
         </form>
@@ -94,7 +94,7 @@ enum AuthPages {
                   </li>
                   <li>
                     <h2>Enter the 6-digit code from the app</h2>
-                    <form method="post" action="/enroll/confirm" class="stack">
+                    <form method="post" action="\(Route.enrollConfirm.path)" class="stack">
                       \(Layout.csrfField(csrf))
                       <label for="code">Verification code</label>
                       <input id="code" name="code" class="code-input" inputmode="numeric" autocomplete="one-time-code"
@@ -103,7 +103,7 @@ enum AuthPages {
                     </form>
                   </li>
                 </ol>
-                \(forced ? cancelForm(csrf) : "<p class=\"aside\"><a href=\"/security\">Cancel</a></p>")
+                \(forced ? cancelForm(csrf) : "<p class=\"aside\"><a href=\"\(Route.security.path)\">Cancel</a></p>")
                 """, wide: true)
     }
 
@@ -114,7 +114,7 @@ enum AuthPages {
             content: """
                 <h1>Set up your authenticator app</h1>
                 <p>You need an authenticator app to sign in to this organization.</p>
-                <form method="post" action="/enroll" class="stack">
+                <form method="post" action="\(Route.enroll.path)" class="stack">
                   \(Layout.csrfField(csrf))
                   <button type="submit" class="button button-primary">Start setup</button>
                 </form>
@@ -138,7 +138,7 @@ enum AuthPages {
                           data-filename="latchkey-recovery-codes.txt">Download</button>
                   <span class="muted" id="copy-status" role="status" aria-live="polite"></span>
                 </div>
-                <form method="post" action="/enroll/ack" class="stack">
+                <form method="post" action="\(Route.enrollAcknowledge.path)" class="stack">
                   \(Layout.csrfField(csrf))
                   <label class="checkbox"><input type="checkbox" name="saved" value="yes" required data-enables="continue">
                     I have saved these codes</label>
@@ -155,7 +155,7 @@ enum AuthPages {
                 <h1>Save your recovery codes</h1>
                 <p>Your recovery codes were shown once and cannot be shown again. Get a new set to continue;
                 the earlier set stops working.</p>
-                <form method="post" action="/enroll/recovery-codes" class="stack">
+                <form method="post" action="\(Route.enrollRecoveryCodes.path)" class="stack">
                   \(Layout.csrfField(csrf))
                   <button type="submit" class="button button-primary">Show new recovery codes</button>
                 </form>

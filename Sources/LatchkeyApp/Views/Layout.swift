@@ -6,16 +6,16 @@ enum Layout {
     static func app(
         title: String, auth: AuthState, current: String, content: HTML, banner: HTML = .empty
     ) -> HTML {
-        var items: [(String, String, String)] = [("home", "/", "Overview")]
+        var items: [(String, String, String)] = [("home", Route.home.path, "Overview")]
         if auth.permissions.isSuperset(of: [.membersView, .membersManage]) {
-            items.append(("members", "/members", "Members"))
+            items.append(("members", Route.members.path, "Members"))
         }
-        if auth.permissions.contains(.auditView) { items.append(("audit", "/audit", "Audit log")) }
-        if auth.permissions.contains(.orgSettings) { items.append(("settings", "/settings", "Settings")) }
+        if auth.permissions.contains(.auditView) { items.append(("audit", Route.audit.path, "Audit log")) }
+        if auth.permissions.contains(.orgSettings) { items.append(("settings", Route.settings.path, "Settings")) }
         if auth.demoMode, auth.permissions.contains(.membersView) {
-            items.append(("mailbox", "/mailbox", "Demo mailbox"))
+            items.append(("mailbox", Route.mailbox.path, "Demo mailbox"))
         }
-        items.append(("security", "/security", "My security"))
+        items.append(("security", Route.security.path, "My security"))
         let nav = items.map { key, href, label -> HTML in
             key == current
                 ? "<li><a href=\"\(href)\" aria-current=\"page\">\(label)</a></li>"
@@ -23,11 +23,11 @@ enum Layout {
         }
         let body: HTML = """
             <header class="topbar">
-              <a class="brand" href="/"><span class="brand-mark" aria-hidden="true">L</span> Latchkey</a>
+              <a class="brand" href="\(Route.home.path)"><span class="brand-mark" aria-hidden="true">L</span> Latchkey</a>
               <span class="org-name">\(auth.organizationName)</span>
               <div class="account">
                 <span class="account-name">\(auth.memberName) <span class="muted">· \(auth.roleName)</span></span>
-                <form method="post" action="/logout" class="inline-form">
+                <form method="post" action="\(Route.logout.path)" class="inline-form">
                   <input type="hidden" name="_csrf" value="\(auth.csrfToken)">
                   <button type="submit" class="button button-quiet">Sign out</button>
                 </form>
@@ -65,8 +65,8 @@ enum Layout {
           <meta charset="utf-8">
           <meta name="viewport" content="width=device-width, initial-scale=1">
           <title>\(title) · Latchkey</title>
-          <link rel="stylesheet" href="/static/app.css">
-          <script src="/static/app.js" defer></script>
+          <link rel="stylesheet" href="\(StaticAssets.shared.stylesheetPath)">
+          <script src="\(StaticAssets.shared.scriptPath)" defer></script>
         </head>
         <body>
         <a class="skip-link" href="#main">Skip to content</a>
@@ -94,7 +94,7 @@ enum ErrorPage {
             content: """
                 <h1>\(title)</h1>
                 <p>\(message)</p>
-                <p><a href="/">Go to the start page</a></p>
+                <p><a href="\(Route.home.path)">Go to the start page</a></p>
                 """)
     }
 }

@@ -16,9 +16,16 @@ enum MembersPages {
         /// The actor's role may lift sign-in locks (`members.manage`).
         var canUnlock: Bool
         var stepUpNeeded: Bool
-        var notice: (kind: String, text: String)?
+        var notice: Notice?
         var now: Date
         var idempotencyKey: String
+    }
+
+    /// A message at the top of the table after an action.
+    struct Notice: Equatable {
+        enum Kind: String { case success, info, error }
+        var kind: Kind
+        var text: String
     }
 
     /// The filter as query items (for links and hidden fields).
@@ -29,16 +36,16 @@ enum MembersPages {
         if let mfa = filter.mfa { items.append(("mfa", mfa.rawValue)) }
         if let status = filter.status { items.append(("status", status.rawValue)) }
         if filter.sort != .name { items.append(("sort", filter.sort.rawValue)) }
-        if filter.limit != MemberDirectory.defaultPageSize { items.append(("limit", String(filter.limit))) }
+        if filter.limit != BulkLimits.defaultPageSize { items.append(("limit", String(filter.limit))) }
         return items
     }
 
     static func link(_ filter: MemberDirectory.Filter, extra: [(String, String)] = []) -> String {
         var components = URLComponents()
-        components.path = "/members"
+        components.path = Route.members.path
         let items = state(filter) + extra
         components.queryItems = items.isEmpty ? nil : items.map { URLQueryItem(name: $0.0, value: $0.1) }
-        return components.string ?? "/members"
+        return components.string ?? Route.members.path
     }
 
     static func hiddenState(_ filter: MemberDirectory.Filter) -> HTML {
@@ -64,8 +71,8 @@ enum MembersPages {
     static func page(_ m: Model) -> HTML {
         let filter = m.filter
         let last = m.firstIndex + m.page.rows.count - 1
-        let capped = m.page.total > ResetService.maximumPerRequest
-        let totalText = capped ? "\(ResetService.maximumPerRequest.formatted())+" : m.page.total.formatted()
+        let capped = m.page.total > BulkLimits.maximumPerRequest
+        let totalText = capped ? "\(BulkLimits.maximumPerRequest.formatted())+" : m.page.total.formatted()
         let showing = m.page.rows.isEmpty ? "No members match" : "Showing \(m.firstIndex)–\(last) of \(totalText)"
         let roleOptions = m.roles.map { role -> HTML in
             "<option value=\"\(role.id.uuidString.lowercased())\"\(HTML(unsafe: filter.roleID == role.id ? " selected" : ""))>\(role.name)</option>"
@@ -90,11 +97,11 @@ enum MembersPages {
         }
         let pager: HTML = """
             <nav class="pager" aria-label="Pages">
-              <form method="get" action="/members" class="page-size">
-                \(hiddenState({ var f = filter; f.limit = MemberDirectory.defaultPageSize; return f }()))
+              <form method="get" action="\(Route.members.path)" class="page-size">
+                \(hiddenState({ var f = filter; f.limit = BulkLimits.defaultPageSize; return f }()))
                 <label for="limit">Rows per page</label>
                 <select id="limit" name="limit" data-autosubmit>
-                  \(MemberDirectory.pageSizes.map { size -> HTML in "<option value=\"\(size)\"\(HTML(unsafe: size == filter.limit ? " selected" : ""))>\(size)</option>" })
+                  \(BulkLimits.pageSizes.map { size -> HTML in "<option value=\"\(size)\"\(HTML(unsafe: size == filter.limit ? " selected" : ""))>\(size)</option>" })
                 </select>
                 <noscript><button type="submit" class="button button-small">Apply</button></noscript>
               </form>
@@ -113,14 +120,14 @@ enum MembersPages {
               </ul>
             </div>
             """ : .empty
-        let notice: HTML = m.notice.map { Layout.alert($0.text, kind: $0.kind) } ?? .empty
+        let notice: HTML = m.notice.map { Layout.alert($0.text, kind: $0.kind.rawValue) } ?? .empty
         let content: HTML = """
             <div class="page-head">
               <h1>Members</h1>
               \(actions)
             </div>
             <div id="toast" aria-live="polite">\(notice)</div>
-            <form method="get" action="/members" class="filters" role="search">
+            <form method="get" action="\(Route.members.path)" class="filters" role="search">
               <label class="visually-hidden" for="query">Search name or email</label>
               <input id="query" name="query" type="search" placeholder="Search name or email…" value="\(filter.query)">
               <span class="filter"><label for="role-filter">Role</label>
@@ -130,7 +137,7 @@ enum MembersPages {
               <span class="filter"><label for="status-filter">Status</label>
               <select id="status-filter" name="status" data-autosubmit><option value="">All</option>\(statusOptions)</select></span>
               \(filter.sort != .name ? HTML(unsafe: "<input type=\"hidden\" name=\"sort\" value=\"\(filter.sort.rawValue)\">") : .empty)
-              \(filter.limit != MemberDirectory.defaultPageSize ? HTML(unsafe: "<input type=\"hidden\" name=\"limit\" value=\"\(filter.limit)\">") : .empty)
+              \(filter.limit != BulkLimits.defaultPageSize ? HTML(unsafe: "<input type=\"hidden\" name=\"limit\" value=\"\(filter.limit)\">") : .empty)
               <button type="submit" class="button">Search</button>
               <span class="count" id="showing">\(showing)</span>
             </form>
@@ -189,7 +196,7 @@ enum MembersPages {
             items.append(
                 hint == nil
                     ? """
-                    <li role="none"><form method="post" action="/members/unlock">\(Layout.csrfField(m.auth.csrfToken))\(hiddenState(m.filter))<input type="hidden" name="memberId" value="\(id)"><button type="submit" role="menuitem" data-unlock-member="\(id)">Unlock sign-in</button></form></li>
+                    <li role="none"><form method="post" action="\(Route.membersUnlock.path)">\(Layout.csrfField(m.auth.csrfToken))\(hiddenState(m.filter))<input type="hidden" name="memberId" value="\(id)"><button type="submit" role="menuitem" data-unlock-member="\(id)">Unlock sign-in</button></form></li>
                     """
                     : """
                     <li role="none"><button type="button" role="menuitem" data-unlock-member="\(id)"\(disabledItem(hint, id: "unlock-hint-\(id)"))>Unlock sign-in</button>\(menuHint(hint, id: "unlock-hint-\(id)"))</li>
@@ -254,7 +261,7 @@ enum MembersPages {
     static func singleDialog(_ m: Model) -> HTML {
         """
         <dialog id="single-reset" class="modal" aria-labelledby="single-title" aria-describedby="single-desc">
-          <form method="post" action="/members/reset-mfa" class="stack" id="single-form">
+          <form method="post" action="\(Route.membersResetMFA.path)" class="stack" id="single-form">
             \(Layout.csrfField(m.auth.csrfToken))
             \(hiddenState(m.filter))
             <input type="hidden" name="memberId" value="" data-field="member-id">
@@ -284,8 +291,9 @@ enum MembersPages {
 
     static func bulkDialog(_ m: Model) -> HTML {
         """
-        <dialog id="bulk-reset" class="modal" aria-labelledby="bulk-title" aria-describedby="bulk-desc">
-          <form method="post" action="/members/reset-mfa" class="stack" id="bulk-form">
+        <dialog id="bulk-reset" class="modal" aria-labelledby="bulk-title" aria-describedby="bulk-desc"
+          data-typed-confirmation-above="\(BulkLimits.typedConfirmationAbove)">
+          <form method="post" action="\(Route.membersResetMFA.path)" class="stack" id="bulk-form">
             \(Layout.csrfField(m.auth.csrfToken))
             <input type="hidden" name="idempotencyKey" value="\(m.idempotencyKey)">
             <input type="hidden" name="bulk" value="1">
@@ -318,26 +326,26 @@ enum MembersPages {
 
     struct ResultsModel {
         var auth: AuthState
-        var batch: ResetBatchModel
-        var results: [ResetService.MemberResult]
+        var batch: ResetBatch
+        var results: [ResetResult]
     }
 
     static func results(_ m: ResultsModel) -> HTML {
         let batch = m.batch
-        let id = batch.id!.uuidString.lowercased()
-        guard batch.status == "completed" else {
+        let id = batch.id.uuidString.lowercased()
+        guard batch.status == .completed else {
             let percent = batch.total == 0 ? 0 : batch.processed * 100 / batch.total
             return Layout.app(
                 title: "Resetting MFA", auth: m.auth, current: "members",
                 content: """
                     <h1>Resetting MFA</h1>
-                    <div class="card section" id="job" data-job="\(id)" data-poll="/api/v1/mfa-reset-jobs/\(id)">
+                    <div class="card section" id="job" data-job="\(id)" data-poll="\(Route.apiResetJob.path(batch.id))">
                       <p id="job-label">Resetting MFA — \(batch.processed.formatted()) of \(batch.total.formatted())</p>
                       <progress id="job-progress" max="\(batch.total)" value="\(batch.processed)" aria-labelledby="job-label">\(percent)%</progress>
                       <p class="muted">You can leave this page and come back: the reset continues on the server.
-                      This page updates itself; <a href="/members/resets/\(id)">reload it</a> to check by hand.</p>
+                      This page updates itself; <a href="\(Route.resetResults.path(batch.id))">reload it</a> to check by hand.</p>
                     </div>
-                    <p><a href="/members">Back to Members</a></p>
+                    <p><a href="\(Route.members.path)">Back to Members</a></p>
                     """)
         }
         let failed = m.results.filter { $0.status == .failed }
@@ -358,7 +366,7 @@ enum MembersPages {
             failed.isEmpty
             ? .empty
             : """
-            <form method="post" action="/members/reset-mfa" class="inline-form">
+            <form method="post" action="\(Route.membersResetMFA.path)" class="inline-form">
               \(Layout.csrfField(m.auth.csrfToken))
               <input type="hidden" name="bulk" value="1">
               <input type="hidden" name="idempotencyKey" value="retry-\(id)">
@@ -375,8 +383,8 @@ enum MembersPages {
                 \(batch.reason.isEmpty ? HTML.empty : "<p class=\"muted\">Reason or ticket: \(batch.reason)</p>")
                 <div class="button-row">
                   \(retry)
-                  <a class="button" href="/members/resets/\(id)/results.csv" download>Download CSV</a>
-                  <a class="button button-quiet" href="/members">Back to Members</a>
+                  <a class="button" href="\(Route.resetResultsCSV.path(batch.id))" download>Download CSV</a>
+                  <a class="button button-quiet" href="\(Route.members.path)">Back to Members</a>
                 </div>
                 <div class="table-wrap" tabindex="0" role="region" aria-label="Results per member">
                 <table class="table" id="results">

@@ -1,4 +1,3 @@
-import FluentKit
 import Foundation
 import Hummingbird
 import LatchkeyCore
@@ -9,11 +8,11 @@ struct AccountWebController {
     let services: AppServices
 
     func register(on group: RouterGroup<OrgMemberContext>) {
-        group.get("/", use: home)
-        group.get("/security", use: security)
-        group.post("/security/authenticator", use: replaceAuthenticator)
-        group.post("/security/recovery-codes", use: regenerateRecoveryCodes)
-        group.post("/security/sessions/:id/revoke", use: revokeSession)
+        group.on(.get, .home, use: home)
+        group.on(.get, .security, use: security)
+        group.on(.post, .securityAuthenticator, use: replaceAuthenticator)
+        group.on(.post, .securityRecoveryCodes, use: regenerateRecoveryCodes)
+        group.on(.post, .securitySessionRevoke, use: revokeSession)
     }
 
     @Sendable func home(_ request: Request, context: OrgMemberContext) async throws -> Response {
@@ -25,30 +24,23 @@ struct AccountWebController {
 
     @Sendable func security(_ request: Request, context: OrgMemberContext) async throws -> Response {
         let notice = request.uri.queryParameters.get("notice").flatMap { Self.notices[$0] }
-        return try await securityPage(context: context, notice: notice, failure: nil)
+        return try await securityPage(context: context, notice: notice, error: nil)
     }
 
-    func securityPage(context: OrgMemberContext, notice: String?, failure: ErrorMiddleware.Failure?)
-        async throws -> Response
-    {
+    func securityPage(context: OrgMemberContext, notice: String?, error: LatchkeyError?) async throws -> Response {
         let auth = context.auth
-        let db = services.db
-        let hasAuthenticator = try await services.auth.confirmedCredential(memberID: auth.memberID, on: db) != nil
-        let left = try await RecoveryCodeModel.query(on: db).filter(\.$memberID == auth.memberID).filter(
-            \.$usedAt == nil
-        ).count()
-        let sessions = try await SessionModel.query(on: db).filter(\.$memberID == auth.memberID)
-            .filter(\.$state == SessionState.signedIn.rawValue).sort(\.$lastSeenAt, .descending).all()
-        let rows = sessions.compactMap { session -> AccountPages.SessionRow? in
-            guard let id = session.id else { return nil }
-            return .init(
-                id: id, createdAt: session.createdAt, lastSeenAt: session.lastSeenAt, ip: session.ip,
-                userAgent: session.userAgent, current: id == auth.sessionID)
+        let store = services.store
+        let hasAuthenticator = try await services.auth.hasAuthenticator(memberID: auth.memberID)
+        let left = try await store.credentials.recoveryCodesLeft(memberID: auth.memberID)
+        let rows = try await store.sessions.signedIn(memberID: auth.memberID).map { session in
+            AccountPages.SessionRow(
+                id: session.id, createdAt: session.createdAt, lastSeenAt: session.lastSeenAt, ip: session.ip,
+                userAgent: session.userAgent, current: session.id == auth.sessionID)
         }
         return HTMLResponse.make(
             AccountPages.security(
                 auth: auth, hasAuthenticator: hasAuthenticator, recoveryCodesLeft: left, sessions: rows, notice: notice,
-                error: failure?.message), failure: failure)
+                error: error?.message), error: error)
     }
 
     /// Starts setting up a new authenticator; when one exists, a code from it is required first.
@@ -56,16 +48,16 @@ struct AccountWebController {
         let auth = context.auth
         let form = try await Body.form(from: request, context: context)
         do {
-            if try await services.auth.confirmedCredential(memberID: auth.memberID, on: services.db) != nil {
+            if try await services.auth.hasAuthenticator(memberID: auth.memberID) {
                 try await services.auth.verifyTOTP(
                     auth: auth, code: (form["code"] ?? "").trimmingCharacters(in: .whitespaces), action: .stepUp,
-                    meta: request.meta(requestID: context.requestID, ip: context.remoteIP))
+                    meta: context.meta)
             }
             _ = try await services.auth.beginEnrollment(
                 memberID: auth.memberID, email: auth.memberEmail, organizationName: auth.organizationName)
-            return .redirect(to: "/enroll", type: .normal)
+            return .redirect(to: Route.enroll.path, type: .normal)
         } catch let error as LatchkeyError {
-            return try await securityPage(context: context, notice: nil, failure: ErrorMiddleware.classify(error))
+            return try await securityPage(context: context, notice: nil, error: error)
         }
     }
 
@@ -73,15 +65,14 @@ struct AccountWebController {
     @Sendable func regenerateRecoveryCodes(_ request: Request, context: OrgMemberContext) async throws -> Response {
         let auth = context.auth
         let form = try await Body.form(from: request, context: context)
-        let meta = request.meta(requestID: context.requestID, ip: context.remoteIP)
         do {
             try await services.auth.verifyTOTP(
-                auth: auth, code: (form["code"] ?? "").trimmingCharacters(in: .whitespaces), action: .stepUp, meta: meta
-            )
-            let codes = try await services.auth.regenerateRecoveryCodes(auth: auth, meta: meta)
+                auth: auth, code: (form["code"] ?? "").trimmingCharacters(in: .whitespaces), action: .stepUp,
+                meta: context.meta)
+            let codes = try await services.auth.regenerateRecoveryCodes(auth: auth, meta: context.meta)
             return HTMLResponse.make(AuthPages.recoveryCodes(csrf: auth.csrfToken, codes: codes))
         } catch let error as LatchkeyError {
-            return try await securityPage(context: context, notice: nil, failure: ErrorMiddleware.classify(error))
+            return try await securityPage(context: context, notice: nil, error: error)
         }
     }
 
@@ -90,17 +81,8 @@ struct AccountWebController {
         guard let id = context.parameters.get("id", as: UUID.self) else {
             throw LatchkeyError.notFound("No such session.")
         }
-        let auth = context.auth
-        guard
-            let session = try await SessionModel.query(on: services.db).filter(\.$id == id)
-                .filter(\.$memberID == auth.memberID).first()
-        else { throw LatchkeyError.notFound("No such session.") }
-        try await services.sessions.delete(id, on: services.db)
-        var entry = auth.actor(
-            action: .sessionRevoked, result: .success,
-            request: request.meta(requestID: context.requestID, ip: context.remoteIP))
-        entry.reason = "session started \(DateText.short(session.createdAt)) from \(session.ip)"
-        try await services.audit.append(entry, at: services.now, on: services.db)
-        return .redirect(to: id == auth.sessionID ? "/login" : "/security?notice=session_revoked", type: .normal)
+        try await services.sessions.revoke(id, of: context.auth, meta: context.meta)
+        let next = id == context.auth.sessionID ? Route.login.path : Route.security.path + "?notice=session_revoked"
+        return .redirect(to: next, type: .normal)
     }
 }

@@ -1,54 +1,48 @@
-import FluentKit
 import Foundation
 import Hummingbird
 import LatchkeyCore
 import LatchkeyStore
 
-/// The sign-in, second-factor and enrollment pages.
+/// The sign-in, second-factor and enrollment pages. Each group's context admits only sessions at its
+/// sign-in step; any other session is sent to its own step by the error boundary.
 struct AuthWebController {
     let services: AppServices
 
     func register(on router: Router<AppRequestContext>) {
-        router.get("/login", use: loginPage)
-        router.post("/login", use: login)
-        router.get("/login/mfa", use: mfaPage)
-        router.post("/login/mfa", use: mfa)
-        router.get("/login/recovery", use: recoveryPage)
-        router.post("/login/recovery", use: recovery)
-        router.post("/logout", use: logout)
-        router.get("/enroll", use: enrollPage)
-        router.post("/enroll", use: enrollStart)
-        router.post("/enroll/confirm", use: enrollConfirm)
-        router.post("/enroll/ack", use: enrollAcknowledge)
-        router.get("/enroll/recovery-codes", use: recoveryCodesLostPage)
-        router.post("/enroll/recovery-codes", use: recoveryCodesReissue)
+        router.on(.get, .login, use: loginPage)
+        router.on(.post, .login, use: login)
+        let secondFactor = router.group(context: SessionContext<SecondFactorStep>.self)
+        secondFactor.on(.get, .loginMFA, use: mfaPage)
+        secondFactor.on(.post, .loginMFA, use: mfa)
+        secondFactor.on(.get, .loginRecovery, use: recoveryPage)
+        secondFactor.on(.post, .loginRecovery, use: recovery)
+        let anySession = router.group(context: SessionContext<AnyStep>.self)
+        anySession.on(.post, .logout, use: logout)
+        anySession.on(.post, .enrollAcknowledge, use: enrollAcknowledge)
+        let enrolling = router.group(context: SessionContext<EnrollmentStep>.self)
+        enrolling.on(.get, .enroll, use: enrollPage)
+        enrolling.on(.post, .enrollConfirm, use: enrollConfirm)
+        router.group(context: SessionContext<RequiredEnrollmentStep>.self).on(.post, .enroll, use: enrollStart)
+        let savingCodes = router.group(context: SessionContext<RecoveryCodesStep>.self)
+        savingCodes.on(.get, .enrollRecoveryCodes, use: recoveryCodesLostPage)
+        savingCodes.on(.post, .enrollRecoveryCodes, use: recoveryCodesReissue)
     }
 
     var secure: Bool { services.config.secureCookies }
 
-    /// Where a session in `state` belongs.
-    static func home(for state: SessionState) -> String {
-        switch state {
-        case .signedIn: "/"
-        case .mfaPending: "/login/mfa"
-        case .enrollmentRequired: "/enroll"
-        case .recoveryCodesPending: "/enroll/recovery-codes"
-        }
-    }
-
     // MARK: Password
 
     @Sendable func loginPage(_ request: Request, context: AppRequestContext) async throws -> Response {
-        if let auth = context.auth { return .redirect(to: Self.home(for: auth.state), type: .found) }
-        return loginForm(request: request, email: "", failure: nil)
+        if let auth = context.auth { return .redirect(to: Route.home(for: auth.state), type: .found) }
+        return loginForm(request: request, email: "", error: nil)
     }
 
     /// The sign-in form with its double-submit CSRF token (reusing the browser's if it has one).
-    func loginForm(request: Request, email: String, failure: ErrorMiddleware.Failure?) -> Response {
+    func loginForm(request: Request, email: String, error: LatchkeyError?) -> Response {
         let existing = request.cookies[Cookies.preSessionCSRF]?.value ?? ""
         let token = existing.utf8.count >= 32 && existing.utf8.count <= 64 ? existing : services.random.token()
         var response = HTMLResponse.make(
-            AuthPages.login(csrf: token, email: email, error: failure?.message), failure: failure)
+            AuthPages.login(csrf: token, email: email, error: error?.message), error: error)
         if token != existing { response.setCookie(Cookies.set(Cookies.preSessionCSRF, token, secure: secure)) }
         return response
     }
@@ -57,129 +51,107 @@ struct AuthWebController {
         let form = try await Body.form(from: request, context: context)
         let email = form["email"] ?? ""
         do {
-            let password = form["password"] ?? ""
             let outcome = try await services.auth.login(
-                email: email, password: password, meta: request.meta(requestID: context.requestID, ip: context.remoteIP)
-            )
-            var response = Response.redirect(to: Self.home(for: outcome.state), type: .normal)
+                email: email, password: form["password"] ?? "", meta: context.meta)
+            var response = Response.redirect(to: Route.home(for: outcome.state), type: .normal)
             response.setCookie(Cookies.set(Cookies.session, outcome.token, secure: secure))
             response.setCookie(Cookies.clear(Cookies.preSessionCSRF, secure: secure))
             return response
         } catch let error as LatchkeyError {
-            return loginForm(
-                request: request, email: String(email.prefix(254)), failure: ErrorMiddleware.classify(error))
+            return loginForm(request: request, email: String(email.prefix(254)), error: error)
         }
     }
 
     // MARK: Second factor
 
-    @Sendable func mfaPage(_ request: Request, context: AppRequestContext) async throws -> Response {
-        guard let auth = context.auth, auth.state == .mfaPending else { return redirectAway(context) }
-        return HTMLResponse.make(AuthPages.mfa(csrf: auth.csrfToken))
+    @Sendable func mfaPage(_ request: Request, context: SessionContext<SecondFactorStep>) async throws -> Response {
+        HTMLResponse.make(AuthPages.mfa(csrf: context.auth.csrfToken))
     }
 
-    @Sendable func mfa(_ request: Request, context: AppRequestContext) async throws -> Response {
-        guard let auth = context.auth, auth.state == .mfaPending else { return redirectAway(context) }
+    @Sendable func mfa(_ request: Request, context: SessionContext<SecondFactorStep>) async throws -> Response {
+        let auth = context.auth
         let form = try await Body.form(from: request, context: context)
         do {
             let code = (form["code"] ?? "").trimmingCharacters(in: .whitespaces)
             let token = try await services.auth.completeSignIn(
-                auth: auth, code: code, recoveryCode: nil,
-                meta: request.meta(requestID: context.requestID, ip: context.remoteIP))
+                auth: auth, code: code, recoveryCode: nil, meta: context.meta)
             return signedInRedirect(token: token)
         } catch let error as LatchkeyError {
-            return HTMLResponse.make(
-                AuthPages.mfa(csrf: auth.csrfToken, error: error.message), failure: ErrorMiddleware.classify(error))
+            return HTMLResponse.make(AuthPages.mfa(csrf: auth.csrfToken, error: error.message), error: error)
         }
     }
 
-    @Sendable func recoveryPage(_ request: Request, context: AppRequestContext) async throws -> Response {
-        guard let auth = context.auth, auth.state == .mfaPending else { return redirectAway(context) }
-        return HTMLResponse.make(AuthPages.recovery(csrf: auth.csrfToken))
+    @Sendable func recoveryPage(_ request: Request, context: SessionContext<SecondFactorStep>) async throws
+        -> Response
+    {
+        HTMLResponse.make(AuthPages.recovery(csrf: context.auth.csrfToken))
     }
 
-    @Sendable func recovery(_ request: Request, context: AppRequestContext) async throws -> Response {
-        guard let auth = context.auth, auth.state == .mfaPending else { return redirectAway(context) }
+    @Sendable func recovery(_ request: Request, context: SessionContext<SecondFactorStep>) async throws -> Response {
+        let auth = context.auth
         let form = try await Body.form(from: request, context: context)
         do {
             let token = try await services.auth.completeSignIn(
-                auth: auth, code: nil, recoveryCode: form["recoveryCode"] ?? "",
-                meta: request.meta(requestID: context.requestID, ip: context.remoteIP))
+                auth: auth, code: nil, recoveryCode: form["recoveryCode"] ?? "", meta: context.meta)
             return signedInRedirect(token: token)
         } catch let error as LatchkeyError {
-            return HTMLResponse.make(
-                AuthPages.recovery(csrf: auth.csrfToken, error: error.message),
-                failure: ErrorMiddleware.classify(error))
+            return HTMLResponse.make(AuthPages.recovery(csrf: auth.csrfToken, error: error.message), error: error)
         }
     }
 
-    func signedInRedirect(token: String, to location: String = "/") -> Response {
+    func signedInRedirect(token: String, to location: String = Route.home.path) -> Response {
         var response = Response.redirect(to: location, type: .normal)
         response.setCookie(Cookies.set(Cookies.session, token, secure: secure))
         return response
     }
 
-    func redirectAway(_ context: AppRequestContext) -> Response {
-        .redirect(to: context.auth.map { Self.home(for: $0.state) } ?? "/login", type: .found)
-    }
-
-    @Sendable func logout(_ request: Request, context: AppRequestContext) async throws -> Response {
-        if let auth = context.auth {
-            try await services.sessions.delete(auth.sessionID, on: services.db)
-            try await services.audit.append(
-                auth.actor(
-                    action: .signOut, result: .success,
-                    request: request.meta(requestID: context.requestID, ip: context.remoteIP)),
-                at: services.now, on: services.db)
-        }
-        var response = Response.redirect(to: "/login", type: .normal)
+    @Sendable func logout(_ request: Request, context: SessionContext<AnyStep>) async throws -> Response {
+        try await services.sessions.signOut(context.auth, meta: context.meta)
+        var response = Response.redirect(to: Route.login.path, type: .normal)
         response.setCookie(Cookies.clear(Cookies.session, secure: secure))
         return response
     }
 
     // MARK: Enrollment
 
-    @Sendable func enrollPage(_ request: Request, context: AppRequestContext) async throws -> Response {
-        guard let auth = context.auth, auth.state == .enrollmentRequired || auth.state == .signedIn else {
-            return redirectAway(context)
-        }
+    @Sendable func enrollPage(_ request: Request, context: SessionContext<EnrollmentStep>) async throws -> Response {
+        let auth = context.auth
         guard
             let enrollment = try await services.auth.pendingEnrollment(
                 memberID: auth.memberID, email: auth.memberEmail, organizationName: auth.organizationName)
         else {
-            if auth.state == .signedIn { return .redirect(to: "/security", type: .found) }
+            if auth.state == .signedIn { return .redirect(to: Route.security.path, type: .found) }
             return HTMLResponse.make(AuthPages.enrollStart(csrf: auth.csrfToken))
         }
-        return enrollForm(auth: auth, enrollment: enrollment, failure: nil)
+        return enrollForm(auth: auth, enrollment: enrollment, error: nil)
     }
 
-    func enrollForm(auth: AuthState, enrollment: AuthService.Enrollment, failure: ErrorMiddleware.Failure?)
-        -> Response
-    {
+    func enrollForm(auth: AuthState, enrollment: AuthService.Enrollment, error: LatchkeyError?) -> Response {
         let qr = QRCodeSVG.render(enrollment.otpauthURI, label: "QR code for setting up your authenticator app") ?? ""
         return HTMLResponse.make(
             AuthPages.enroll(
                 csrf: auth.csrfToken, enrollment: enrollment, qrSVG: qr, forced: auth.state == .enrollmentRequired,
-                error: failure?.message), failure: failure)
+                error: error?.message), error: error)
     }
 
-    @Sendable func enrollStart(_ request: Request, context: AppRequestContext) async throws -> Response {
-        guard let auth = context.auth, auth.state == .enrollmentRequired else { return redirectAway(context) }
+    @Sendable func enrollStart(_ request: Request, context: SessionContext<RequiredEnrollmentStep>) async throws
+        -> Response
+    {
+        let auth = context.auth
         _ = try await services.auth.beginEnrollment(
             memberID: auth.memberID, email: auth.memberEmail, organizationName: auth.organizationName)
-        return .redirect(to: "/enroll", type: .normal)
+        return .redirect(to: Route.enroll.path, type: .normal)
     }
 
-    @Sendable func enrollConfirm(_ request: Request, context: AppRequestContext) async throws -> Response {
-        guard let auth = context.auth, auth.state == .enrollmentRequired || auth.state == .signedIn else {
-            return redirectAway(context)
-        }
+    @Sendable func enrollConfirm(_ request: Request, context: SessionContext<EnrollmentStep>) async throws
+        -> Response
+    {
+        let auth = context.auth
         let form = try await Body.form(from: request, context: context)
         do {
             let (codes, token) = try await services.auth.confirmEnrollment(
                 auth: auth, code: (form["code"] ?? "").trimmingCharacters(in: .whitespaces),
-                nextState: .recoveryCodesPending, meta: request.meta(requestID: context.requestID, ip: context.remoteIP)
-            )
+                nextState: .recoveryCodesPending, meta: context.meta)
             var response = HTMLResponse.make(AuthPages.recoveryCodes(csrf: auth.csrfToken, codes: codes))
             response.setCookie(Cookies.set(Cookies.session, token, secure: secure))
             return response
@@ -188,31 +160,33 @@ struct AuthWebController {
                 let enrollment = try await services.auth.pendingEnrollment(
                     memberID: auth.memberID, email: auth.memberEmail, organizationName: auth.organizationName)
             else { throw error }
-            return enrollForm(auth: auth, enrollment: enrollment, failure: ErrorMiddleware.classify(error))
+            return enrollForm(auth: auth, enrollment: enrollment, error: error)
         }
     }
 
-    @Sendable func enrollAcknowledge(_ request: Request, context: AppRequestContext) async throws -> Response {
-        guard let auth = context.auth else { return redirectAway(context) }
+    @Sendable func enrollAcknowledge(_ request: Request, context: SessionContext<AnyStep>) async throws -> Response {
+        let auth = context.auth
         let form = try await Body.form(from: request, context: context)
         guard form["saved"] == "yes" else {
             throw LatchkeyError.badRequest("not_acknowledged", "Confirm that you have saved your recovery codes.")
         }
         guard let token = try await services.auth.acknowledgeRecoveryCodes(auth: auth) else {
-            return .redirect(to: auth.state == .signedIn ? "/security" : Self.home(for: auth.state), type: .normal)
+            let back = auth.state == .signedIn ? Route.security.path : Route.home(for: auth.state)
+            return .redirect(to: back, type: .normal)
         }
         return signedInRedirect(token: token)
     }
 
-    @Sendable func recoveryCodesLostPage(_ request: Request, context: AppRequestContext) async throws -> Response {
-        guard let auth = context.auth, auth.state == .recoveryCodesPending else { return redirectAway(context) }
-        return HTMLResponse.make(AuthPages.recoveryCodesLost(csrf: auth.csrfToken))
+    @Sendable func recoveryCodesLostPage(_ request: Request, context: SessionContext<RecoveryCodesStep>)
+        async throws -> Response
+    {
+        HTMLResponse.make(AuthPages.recoveryCodesLost(csrf: context.auth.csrfToken))
     }
 
-    @Sendable func recoveryCodesReissue(_ request: Request, context: AppRequestContext) async throws -> Response {
-        guard let auth = context.auth, auth.state == .recoveryCodesPending else { return redirectAway(context) }
-        let codes = try await services.auth.regenerateRecoveryCodes(
-            auth: auth, meta: request.meta(requestID: context.requestID, ip: context.remoteIP))
-        return HTMLResponse.make(AuthPages.recoveryCodes(csrf: auth.csrfToken, codes: codes))
+    @Sendable func recoveryCodesReissue(_ request: Request, context: SessionContext<RecoveryCodesStep>)
+        async throws -> Response
+    {
+        let codes = try await services.auth.regenerateRecoveryCodes(auth: context.auth, meta: context.meta)
+        return HTMLResponse.make(AuthPages.recoveryCodes(csrf: context.auth.csrfToken, codes: codes))
     }
 }

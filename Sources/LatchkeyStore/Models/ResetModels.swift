@@ -67,6 +67,8 @@ public final class ResetResultModel: Model, @unchecked Sendable {
     @Field(key: "member_id") public var memberID: UUID
     /// `pending`, `reset`, `skipped`, `failed`.
     @Field(key: "status") public var status: String
+    /// The `ResetResultCode` (empty while pending).
+    @Field(key: "code") public var code: String
     @Field(key: "reason") public var reason: String
     @Field(key: "member_name") public var memberName: String
     @Field(key: "member_email") public var memberEmail: String

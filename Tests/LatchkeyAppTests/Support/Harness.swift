@@ -269,13 +269,25 @@ struct CapturingLogHandler: LogHandler {
         set { metadata[key] = newValue }
     }
 
-    func log(
-        level: Logger.Level, message: Logger.Message, metadata extra: Logger.Metadata?, source: String, file: String,
-        function: String, line: UInt
-    ) {
-        let all = metadata.merging(extra ?? [:]) { $1 }
-        lines.withLockedValue { $0.append("\(level) \(message) \(all)") }
+    func log(event: LogEvent) {
+        let all = metadata.merging(event.metadata ?? [:]) { $1 }
+        lines.withLockedValue { $0.append("\(event.level) \(event.message) \(all)") }
     }
 
     var text: String { lines.withLockedValue { $0.joined(separator: "\n") } }
+}
+
+/// Tests read and arrange rows directly (the effect that matters is in the tables); the application itself
+/// reaches the data only through `Store`.
+extension AppServices {
+    var db: any Database { database.db }
+    var sql: any SQLDatabase { database.sql }
+    var audit: AuditStore { store.audit }
+    var throttles: SignInThrottles { store.throttles }
+}
+
+extension Array {
+    func chunked(_ size: Int) -> [ArraySlice<Element>] {
+        stride(from: 0, to: count, by: size).map { self[$0..<Swift.min($0 + size, count)] }
+    }
 }

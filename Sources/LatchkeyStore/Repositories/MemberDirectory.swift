@@ -1,28 +1,28 @@
 import FluentKit
 import Foundation
 import LatchkeyCore
-import LatchkeyStore
 import SQLKit
 
 /// The Manage Members query: search, filters, sort and keyset pagination within one organization.
-struct MemberDirectory: Sendable {
-    let services: AppServices
+public struct MemberDirectory: Sendable {
+    let db: any Database
 
-    static let pageSizes = [10, 25, 50, 100]
-    static let defaultPageSize = 50
+    init(_ db: any Database) { self.db = db }
 
-    enum Sort: String, Sendable, CaseIterable {
+    var sql: any SQLDatabase { db as! any SQLDatabase }
+
+    public enum Sort: String, Sendable, CaseIterable {
         case name, nameDesc = "-name", email, emailDesc = "-email"
-        var column: String { self == .name || self == .nameDesc ? "name" : "email" }
-        var descending: Bool { self == .nameDesc || self == .emailDesc }
+        public var column: String { self == .name || self == .nameDesc ? "name" : "email" }
+        public var descending: Bool { self == .nameDesc || self == .emailDesc }
     }
 
     /// A member's sign-in status, for the table's Status filter.
-    enum Status: String, Sendable, CaseIterable {
+    public enum Status: String, Sendable, CaseIterable {
         /// A sign-in throttle of the member is waiting or at its hard stop.
         case locked
 
-        var label: String {
+        public var label: String {
             switch self {
             case .locked: "Locked"
             }
@@ -30,16 +30,18 @@ struct MemberDirectory: Sendable {
     }
 
     /// What the caller asked for, validated.
-    struct Filter: Sendable, Equatable {
-        var query: String = ""
-        var roleID: UUID?
-        var mfa: MFAStatus?
-        var status: Status?
-        var sort: Sort = .name
-        var limit: Int = MemberDirectory.defaultPageSize
+    public struct Filter: Sendable, Equatable {
+        public var query: String = ""
+        public var roleID: UUID?
+        public var mfa: MFAStatus?
+        public var status: Status?
+        public var sort: Sort = .name
+        public var limit: Int = BulkLimits.defaultPageSize
 
         /// Parses query parameters, refusing anything malformed with a clear 400.
-        init(query: String?, role: String?, mfa: String?, status: String? = nil, sort: String?, limit: String?) throws {
+        public init(query: String?, role: String?, mfa: String?, status: String? = nil, sort: String?, limit: String?)
+            throws
+        {
             let trimmed = (query ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
             guard trimmed.count <= 100 else {
                 throw LatchkeyError.badRequest("invalid_query", "Search at most 100 characters.")
@@ -79,33 +81,59 @@ struct MemberDirectory: Sendable {
 
         /// The same, from query parameters or form fields named `query`, `role`, `mfa`, `status`, `sort` and
         /// `limit`.
-        init(_ value: (String) -> String?) throws {
+        public init(_ value: (String) -> String?) throws {
             try self.init(
                 query: value("query"), role: value("role"), mfa: value("mfa"), status: value("status"),
                 sort: value("sort"), limit: value("limit"))
         }
 
-        init() {}
+        public init() {}
     }
 
-    struct Row: Sendable {
-        var id: UUID
-        var name: String
-        var email: String
-        var roleID: UUID
-        var roleName: String
-        var mfaStatus: MFAStatus
-        var lastSignInAt: Date?
+    /// One row of the table.
+    public struct Row: Sendable {
+        public var id: UUID
+        public var name: String
+        public var email: String
+        public var roleID: UUID
+        public var roleName: String
+        public var mfaStatus: MFAStatus
+        public var lastSignInAt: Date?
         /// Until when sign-in is locked (`Date.distantFuture`: until an administrator unlocks it); nil when
         /// it is not.
-        var lockedUntil: Date?
+        public var lockedUntil: Date?
+
+        public init(_ member: Member, lockedUntil: Date?) {
+            id = member.id
+            name = member.name
+            email = member.email
+            roleID = member.roleID
+            roleName = member.roleName
+            mfaStatus = member.mfaStatus
+            lastSignInAt = member.lastSignInAt
+            self.lockedUntil = lockedUntil
+        }
+
+        init(
+            id: UUID, name: String, email: String, roleID: UUID, roleName: String, mfaStatus: MFAStatus,
+            lastSignInAt: Date?
+        ) {
+            self.id = id
+            self.name = name
+            self.email = email
+            self.roleID = roleID
+            self.roleName = roleName
+            self.mfaStatus = mfaStatus
+            self.lastSignInAt = lastSignInAt
+        }
     }
 
-    struct Page: Sendable {
-        var rows: [Row]
-        var total: Int
-        var nextCursor: String?
-        var previousCursor: String?
+    /// One page of rows, the number of matches (capped) and the cursors around it.
+    public struct Page: Sendable {
+        public var rows: [Row]
+        public var total: Int
+        public var nextCursor: String?
+        public var previousCursor: String?
     }
 
     /// An opaque position: the sort value and id of a row.
@@ -124,12 +152,14 @@ struct MemberDirectory: Sendable {
     }
 
     /// Applies the organization and filter predicates (shared by the page, the count and "select all").
-    private func applyFilter<B: SQLPredicateBuilder>(_ builder: B, organizationID: UUID, filter: Filter) -> B {
+    private func applyFilter<B: SQLPredicateBuilder>(_ builder: B, organizationID: UUID, filter: Filter, now: Date)
+        -> B
+    {
         var builder = builder.where(SQLColumn("organization_id", table: "members"), .equal, SQLBind(organizationID))
         if filter.status == .locked {
             builder = builder.where(
                 SQLColumn("id", table: "members"), .in,
-                SignInThrottles.lockedMembers(organizationID: organizationID, now: services.now))
+                SignInThrottles.lockedMembers(organizationID: organizationID, now: now))
         }
         if let roleID = filter.roleID {
             builder = builder.where(SQLColumn("role_id", table: "members"), .equal, SQLBind(roleID))
@@ -167,9 +197,10 @@ struct MemberDirectory: Sendable {
             on: SQLColumn("member_id", table: "hits"), .equal, SQLColumn("id", table: "members"))
     }
 
-    /// One page after (or before) a cursor.
-    func page(organizationID: UUID, filter: Filter, after: String?, before: String?) async throws -> Page {
-        let sql = services.sql
+    /// One page after (or before) a cursor; `now` decides who is locked.
+    public func page(organizationID: UUID, filter: Filter, after: String?, before: String?, now: Date) async throws
+        -> Page
+    {
         let column = SQLColumn(filter.sort.column, table: "members")
         let idColumn = SQLColumn("id", table: "members")
         let backwards = before != nil
@@ -185,7 +216,7 @@ struct MemberDirectory: Sendable {
             .from("members")
         query = source(query, organizationID: organizationID, filter: filter)
             .join("roles", on: SQLColumn("role_id", table: "members"), .equal, SQLColumn("id", table: "roles"))
-        query = applyFilter(query, organizationID: organizationID, filter: filter)
+        query = applyFilter(query, organizationID: organizationID, filter: filter, now: now)
         if let text = after ?? before {
             let cursor = try Cursor.decode(text)
             let op: SQLBinaryOperator = ascending ? .greaterThan : .lessThan
@@ -207,10 +238,9 @@ struct MemberDirectory: Sendable {
                 roleID: try row.decode(column: "role_id", as: UUID.self),
                 roleName: try row.decode(column: "role_name", as: String.self),
                 mfaStatus: MFAStatus(rawValue: try row.decode(column: "mfa_status", as: String.self)) ?? .notSetUp,
-                lastSignInAt: try row.decode(column: "last_sign_in_at", as: Date?.self), lockedUntil: nil)
+                lastSignInAt: try row.decode(column: "last_sign_in_at", as: Date?.self))
         }
-        let locks = try await services.throttles.lockedUntil(
-            memberIDs: rows.map(\.id), now: services.now, on: services.db)
+        let locks = try await SignInThrottles(db).lockedUntil(memberIDs: rows.map(\.id), now: now)
         for index in rows.indices { rows[index].lockedUntil = locks[rows[index].id] }
         let hasMore = rows.count > filter.limit
         if hasMore { rows.removeLast() }
@@ -221,34 +251,36 @@ struct MemberDirectory: Sendable {
         let next = (backwards || hasMore) ? rows.last.map(cursorOf) : nil
         let previous = ((!backwards && (after != nil)) || (backwards && hasMore)) ? rows.first.map(cursorOf) : nil
         return Page(
-            rows: rows, total: try await count(organizationID: organizationID, filter: filter), nextCursor: next,
+            rows: rows, total: try await count(organizationID: organizationID, filter: filter, now: now),
+            nextCursor: next,
             previousCursor: previous)
     }
 
     /// How many members match, counting at most `cap` (past the most one bulk request may reset, the exact
     /// number does not change what the page offers, and counting stays cheap on large organizations).
-    func count(organizationID: UUID, filter: Filter, cap: Int = ResetService.maximumPerRequest + 1) async throws -> Int
+    public func count(organizationID: UUID, filter: Filter, now: Date, cap: Int = BulkLimits.maximumPerRequest + 1)
+        async throws -> Int
     {
         let matching = applyFilter(
             source(
-                services.sql.select().column(SQLLiteral.numeric("1"), as: "one").from("members"),
+                sql.select().column(SQLLiteral.numeric("1"), as: "one").from("members"),
                 organizationID: organizationID, filter: filter),
-            organizationID: organizationID, filter: filter
+            organizationID: organizationID, filter: filter, now: now
         ).limit(cap)
-        let query = services.sql.select().column(SQLFunction("COUNT", args: SQLLiteral.all), as: "n")
+        let query = sql.select().column(SQLFunction("COUNT", args: SQLLiteral.all), as: "n")
             .from(SQLAlias(SQLGroupExpression(matching.query), as: SQLIdentifier("matching")))
         return try await query.first()?.decode(column: "n", as: Int.self) ?? 0
     }
 
     /// Every matching member id, for "select all N matching" (the server evaluates the filter itself). More
     /// matches than one request may reset are refused, not cut short.
-    func allIDs(organizationID: UUID, filter: Filter) async throws -> [UUID] {
-        let limit = ResetService.maximumPerRequest
+    public func allIDs(organizationID: UUID, filter: Filter, now: Date) async throws -> [UUID] {
+        let limit = BulkLimits.maximumPerRequest
         let query = applyFilter(
             source(
-                services.sql.select().column(SQLColumn("id", table: "members"), as: "id").from("members"),
+                sql.select().column(SQLColumn("id", table: "members"), as: "id").from("members"),
                 organizationID: organizationID, filter: filter),
-            organizationID: organizationID, filter: filter)
+            organizationID: organizationID, filter: filter, now: now)
         let ids = try await query.orderBy(SQLColumn("name", table: "members"))
             .orderBy(SQLColumn("id", table: "members"))
             .limit(limit + 1).all().map { try $0.decode(column: "id", as: UUID.self) }
@@ -260,31 +292,8 @@ struct MemberDirectory: Sendable {
         return ids
     }
 
-    /// The emails of those of `ids` who are members of the organization.
-    func emails(of ids: [UUID], organizationID: UUID) async throws -> [UUID: String] {
-        var emails: [UUID: String] = [:]
-        for start in stride(from: 0, to: ids.count, by: 1000) {
-            let rows = try await services.sql.select().column("id").column("email").from(MemberModel.schema)
-                .where("organization_id", .equal, organizationID)
-                .where("id", .in, SQLBind.group(Array(ids[start..<min(start + 1000, ids.count)]))).all()
-            for row in rows {
-                emails[try row.decode(column: "id", as: UUID.self)] = try row.decode(column: "email", as: String.self)
-            }
-        }
-        return emails
-    }
-
     /// The organization's roles, for the filter.
-    func roles(organizationID: UUID) async throws -> [RoleModel] {
-        try await RoleModel.query(on: services.db).filter(\.$organizationID == organizationID).sort(\.$name).all()
-    }
-}
-
-extension Base64URL {
-    /// Decodes unpadded base64url; nil on any other character.
-    public static func decode(_ text: String) -> [UInt8]? {
-        var standard = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        while standard.count % 4 != 0 { standard += "=" }
-        return Data(base64Encoded: standard).map(Array.init)
+    public func roles(organizationID: UUID) async throws -> [Role] {
+        try await OrganizationRepository(db).roles(organizationID: organizationID)
     }
 }

@@ -42,23 +42,34 @@ public struct AuditEntry: Sendable {
     }
 }
 
+extension AuditEntry {
+    /// An event caused by a request (or a job or command) described by `meta`.
+    public init(
+        organizationID: UUID?, actorID: UUID? = nil, actorEmail: String = "", actorRole: String = "",
+        action: AuditAction, targetID: UUID? = nil, targetEmail: String = "", result: AuditResult, reason: String = "",
+        batchID: UUID? = nil, meta: RequestMeta, ticket: String = ""
+    ) {
+        self.init(
+            organizationID: organizationID, actorID: actorID, actorEmail: actorEmail, actorRole: actorRole,
+            action: action, targetID: targetID, targetEmail: targetEmail, result: result, reason: reason,
+            batchID: batchID, requestID: meta.requestID, ip: meta.ip, userAgent: meta.userAgent, ticket: ticket)
+    }
+}
+
 /// The append-only, hash-chained audit log. Each organization has its own chain; events with no
 /// organization (e.g. a sign-in attempt for an unknown email) go to the `instance` chain.
 public struct AuditStore: Sendable {
-    public init() {}
+    let db: any Database
 
-    /// True for a unique-constraint violation (e.g. two requests racing with one `Idempotency-Key`).
-    public static func isConflict(_ error: any Error) -> Bool {
-        (error as? any DatabaseError)?.isConstraintFailure == true
-    }
+    public init(_ db: any Database) { self.db = db }
 
     static func chainName(_ organizationID: UUID?) -> String {
         organizationID?.uuidString.lowercased() ?? "instance"
     }
 
     /// Appends one event in a transaction of its own.
-    public func append(_ entry: AuditEntry, at now: Date, on db: any Database) async throws {
-        try await appendAll([entry], at: now, on: db)
+    public func append(_ entry: AuditEntry, at now: Date) async throws {
+        try await appendAll([entry], at: now)
     }
 
     /// Appends several events of one organization in order with one insert, inside the caller's transaction
@@ -69,7 +80,7 @@ public struct AuditStore: Sendable {
     /// `audit_chain_heads` is taken with an upsert, which holds its row lock until the transaction ends, so
     /// each writer continues from the head the previous one left. Call this as the last step of a
     /// transaction: the head is the last lock taken (see `RowLocks`) and is held only until the commit.
-    public func appendAll(_ entries: [AuditEntry], at now: Date, on db: any Database) async throws {
+    public func appendAll(_ entries: [AuditEntry], at now: Date) async throws {
         guard !entries.isEmpty else { return }
         try await db.transaction { tx in try await Self.appendAll(entries, at: now, inTransaction: tx) }
     }
@@ -123,6 +134,109 @@ public struct AuditStore: Sendable {
         "prev_hash", "hash",
     ]
 
+    // MARK: Reading
+
+    /// Which events to read: by action, actor and target email, result and time.
+    public struct Filter: Sendable {
+        public var action: String?
+        public var actor: String?
+        public var target: String?
+        public var result: String?
+        public var after: Date?
+        public var before: Date?
+        public var limit = 50
+
+        public init() {}
+
+        /// Parses query parameters; dates are `YYYY-MM-DD` (UTC day) or ISO 8601 times.
+        public init(
+            action: String?, actor: String?, target: String?, result: String?, from: String?, to: String?,
+            limit: String?
+        ) throws {
+            if let action, !action.isEmpty {
+                guard AuditAction(rawValue: action) != nil else {
+                    throw LatchkeyError.badRequest("invalid_action", "Unknown action filter.")
+                }
+                self.action = action
+            }
+            for (value, name) in [(actor, "actor"), (target, "target")] {
+                guard let value, !value.isEmpty else { continue }
+                guard value.count <= 254 else {
+                    throw LatchkeyError.badRequest("invalid_\(name)", "The \(name) filter is too long.")
+                }
+            }
+            self.actor = actor.flatMap { $0.isEmpty ? nil : $0.lowercased() }
+            self.target = target.flatMap { $0.isEmpty ? nil : $0.lowercased() }
+            if let result, !result.isEmpty {
+                guard AuditResult(rawValue: result) != nil else {
+                    throw LatchkeyError.badRequest("invalid_result", "Unknown result filter.")
+                }
+                self.result = result
+            }
+            after = try from.flatMap { $0.isEmpty ? nil : try Self.date($0, endOfDay: false) }
+            before = try to.flatMap { $0.isEmpty ? nil : try Self.date($0, endOfDay: true) }
+            if let limit, !limit.isEmpty {
+                guard let value = Int(limit), (1...500).contains(value) else {
+                    throw LatchkeyError.badRequest("invalid_limit", "limit must be between 1 and 500.")
+                }
+                self.limit = value
+            }
+        }
+
+        static func date(_ text: String, endOfDay: Bool) throws -> Date {
+            if let date = ISO8601DateFormatter().date(from: text) { return date }
+            let day = DateFormatter()
+            day.locale = Locale(identifier: "en_US_POSIX")
+            day.timeZone = TimeZone(identifier: "UTC")
+            day.dateFormat = "yyyy-MM-dd"
+            guard let date = day.date(from: text) else {
+                throw LatchkeyError.badRequest("invalid_date", "Dates are YYYY-MM-DD or ISO 8601 times.")
+            }
+            return endOfDay ? date.addingTimeInterval(86400) : date
+        }
+    }
+
+    /// One page, newest first, before the chain position `cursor`.
+    public func page(organizationID: UUID, filter: Filter, cursor: String?) async throws -> (
+        events: [AuditEvent], next: String?
+    ) {
+        var query = AuditEventModel.query(on: db)
+            .filter(\.$chain == organizationID.uuidString.lowercased())
+        if let action = filter.action { query = query.filter(\.$action == action) }
+        if let result = filter.result { query = query.filter(\.$result == result) }
+        if let actor = filter.actor { query = query.filter(\.$actorEmail == actor) }
+        if let target = filter.target { query = query.filter(\.$targetEmail == target) }
+        if let after = filter.after { query = query.filter(\.$occurredAt >= after) }
+        if let before = filter.before { query = query.filter(\.$occurredAt < before) }
+        if let cursor {
+            guard let seq = Int64(cursor), seq > 0 else {
+                throw LatchkeyError.badRequest("invalid_cursor", "The page cursor is not valid.")
+            }
+            query = query.filter(\.$seq < seq)
+        }
+        var events = try await query.sort(\.$seq, .descending).limit(filter.limit + 1).all().map(AuditEvent.init)
+        let more = events.count > filter.limit
+        if more { events.removeLast() }
+        return (events, more ? events.last.map { String($0.seq) } : nil)
+    }
+
+    /// Every matching event, newest first, in pages (for exports).
+    public func all(organizationID: UUID?, filter: Filter, each: ([AuditEvent]) async throws -> Void) async throws {
+        var filter = filter
+        filter.limit = 500
+        if let organizationID {
+            var cursor: String?
+            repeat {
+                let (events, next) = try await page(organizationID: organizationID, filter: filter, cursor: cursor)
+                try await each(events)
+                cursor = next
+            } while cursor != nil
+        } else {
+            let events = try await AuditEventModel.query(on: db).sort(\.$chain).sort(\.$seq).all().map(AuditEvent.init)
+            try await each(events)
+        }
+    }
+
     /// The outcome of walking a chain.
     public enum Verification: Sendable, Equatable {
         case intact(events: Int)
@@ -131,7 +245,7 @@ public struct AuditStore: Sendable {
     }
 
     /// Walks every chain (or one organization's) from the start and checks each link.
-    public func verify(organizationID: UUID? = nil, on db: any Database) async throws -> Verification {
+    public func verify(organizationID: UUID? = nil) async throws -> Verification {
         var chains: [String]
         if let organizationID {
             chains = [Self.chainName(organizationID)]
@@ -228,5 +342,52 @@ extension AuditEventModel {
             actorEmail: actorEmail, actorRole: actorRole, action: action, targetID: targetID, targetEmail: targetEmail,
             result: result, reason: reason, batchID: batchID, requestID: requestID, ip: ip, userAgent: userAgent,
             ticket: ticket)
+    }
+}
+
+/// One stored audit event.
+public struct AuditEvent: Sendable, Equatable {
+    public var id: UUID
+    public var chain: String
+    public var seq: Int64
+    public var organizationID: UUID?
+    public var occurredAt: Date
+    public var actorID: UUID?
+    public var actorEmail: String
+    public var actorRole: String
+    public var action: String
+    public var targetID: UUID?
+    public var targetEmail: String
+    public var result: String
+    public var reason: String
+    public var batchID: UUID?
+    public var requestID: String
+    public var ip: String
+    public var userAgent: String
+    public var ticket: String
+    public var prevHash: String
+    public var hash: String
+
+    init(_ model: AuditEventModel) {
+        id = model.id!
+        chain = model.chain
+        seq = model.seq
+        organizationID = model.organizationID
+        occurredAt = model.occurredAt
+        actorID = model.actorID
+        actorEmail = model.actorEmail
+        actorRole = model.actorRole
+        action = model.action
+        targetID = model.targetID
+        targetEmail = model.targetEmail
+        result = model.result
+        reason = model.reason
+        batchID = model.batchID
+        requestID = model.requestID
+        ip = model.ip
+        userAgent = model.userAgent
+        ticket = model.ticket
+        prevHash = model.prevHash
+        hash = model.hash
     }
 }

@@ -11,7 +11,9 @@ import SQLKit
 /// claims. Times are stored as milliseconds since 1970, so the schedule is plain integer arithmetic on
 /// both databases.
 public struct SignInThrottles: Sendable {
-    public init() {}
+    let db: any Database
+
+    public init(_ db: any Database) { self.db = db }
 
     /// `locked_until` of a bucket at its hard stop: lifted only by an administrator or a Reset MFA.
     public static let lockedForGood: Int64 = 253_402_300_799_000  // 9999-12-31
@@ -52,7 +54,7 @@ public struct SignInThrottles: Sendable {
 
     /// Claims every bucket for one attempt, in one transaction and in key order; throws `Refusal` (and counts
     /// nothing) if any of them is locked.
-    public func claim(_ buckets: [SignInBucket], for subject: Subject, now: Date, on db: any Database) async throws
+    public func claim(_ buckets: [SignInBucket], for subject: Subject, now: Date) async throws
         -> [Claim]
     {
         try await db.transaction { tx in
@@ -116,7 +118,7 @@ public struct SignInThrottles: Sendable {
     /// Gives back the claims of an attempt whose check passed. A per-address or second-factor bucket starts
     /// again from zero (a success ends a run of consecutive failures); the account-wide bucket only takes back
     /// this attempt's own count, so a member signing in does not hand a distributed attacker a fresh allowance.
-    public func release(_ buckets: [SignInBucket], on db: any Database) async throws {
+    public func release(_ buckets: [SignInBucket]) async throws {
         let sql = db as! any SQLDatabase
         for bucket in buckets.sorted(by: { $0.key < $1.key }) {
             switch bucket {
@@ -137,7 +139,7 @@ public struct SignInThrottles: Sendable {
     }
 
     /// Clears the second-factor buckets of these members (a Reset MFA removed the factors they guarded).
-    public func clearSecondFactor(memberIDs: [UUID], on db: any Database) async throws {
+    public func clearSecondFactor(memberIDs: [UUID]) async throws {
         guard !memberIDs.isEmpty else { return }
         let sql = db as! any SQLDatabase
         let keys = memberIDs.map { SignInBucket.secondFactor(memberID: $0).key }.sorted()
@@ -146,7 +148,7 @@ public struct SignInThrottles: Sendable {
 
     /// Deletes every bucket of a member (Unlock sign-in), locking them in key order first; returns how many
     /// there were and whether any was locked at `now`.
-    public func clearAll(memberID: UUID, email: String, now: Date, on db: any Database) async throws -> (
+    public func clearAll(memberID: UUID, email: String, now: Date) async throws -> (
         cleared: Int, wasLocked: Bool
     ) {
         let sql = db as! any SQLDatabase
@@ -164,7 +166,7 @@ public struct SignInThrottles: Sendable {
     }
 
     /// The latest time until which any bucket of each member is locked, for members locked at `now`.
-    public func lockedUntil(memberIDs: [UUID], now: Date, on db: any Database) async throws -> [UUID: Date] {
+    public func lockedUntil(memberIDs: [UUID], now: Date) async throws -> [UUID: Date] {
         guard !memberIDs.isEmpty else { return [:] }
         let sql = db as! any SQLDatabase
         let rows = try await sql.select().column("member_id").column(
@@ -221,19 +223,21 @@ public enum RowLocks {
 /// Addresses a member completed sign-in from: wrong passwords from them are not counted against the
 /// account-wide ceiling, so a distributed attack never locks a member out of the places they use.
 public struct KnownAddresses: Sendable {
-    public init() {}
+    let db: any Database
+
+    public init(_ db: any Database) { self.db = db }
 
     /// How long an address stays familiar after the last sign-in from it.
     public static let memory: TimeInterval = 90 * 86400
 
-    public func isFamiliar(memberID: UUID, address: String, now: Date, on db: any Database) async throws -> Bool {
+    public func isFamiliar(memberID: UUID, address: String, now: Date) async throws -> Bool {
         let sql = db as! any SQLDatabase
         return try await sql.select().column("member_id").from("member_known_addresses")
             .where("member_id", .equal, memberID).where("address", .equal, address)
             .where("last_seen_at", .greaterThan, now.addingTimeInterval(-Self.memory)).first() != nil
     }
 
-    public func remember(memberID: UUID, address: String, now: Date, on db: any Database) async throws {
+    public func remember(memberID: UUID, address: String, now: Date) async throws {
         let sql = db as! any SQLDatabase
         try await sql.raw(
             """

@@ -17,11 +17,13 @@ public struct RateLimiter: Sendable {
         }
     }
 
-    public init() {}
+    let db: any Database
+
+    public init(_ db: any Database) { self.db = db }
 
     /// Counts one hit against every rule (atomically per bucket); returns the seconds to wait if any rule is
     /// exceeded, else nil.
-    public func hit(_ rules: [Rule], now: Date, on db: any Database) async throws -> Int? {
+    public func hit(_ rules: [Rule], now: Date) async throws -> Int? {
         let sql = db as! any SQLDatabase
         let unix = Int64(now.timeIntervalSince1970)
         var wait: Int?
@@ -43,7 +45,7 @@ public struct RateLimiter: Sendable {
     }
 
     /// Drops windows older than `age` seconds.
-    public func prune(olderThan age: Int64, now: Date, on db: any Database) async throws {
+    public func prune(olderThan age: Int64, now: Date) async throws {
         let sql = db as! any SQLDatabase
         try await sql.delete(from: "rate_limits").where(
             "window_start", .lessThan, Int64(now.timeIntervalSince1970) - age

@@ -1,5 +1,5 @@
-import FluentKit
 import Foundation
+import LatchkeyApp
 import LatchkeyCore
 import LatchkeyStore
 
@@ -62,8 +62,7 @@ public struct DemoSeeder: Sendable {
     /// Seeds when absent; returns every demo account's credentials as they stand in the database.
     @discardableResult
     public func seed(acmeMembers: Int = 320) async throws -> [Credential] {
-        let db = services.db
-        if try await OrganizationModel.query(on: db).filter(\.$slug == "acme").first() == nil {
+        if try await services.store.organizations.find(slug: "acme") == nil {
             try await seedAcme(memberCount: acmeMembers)
             try await seedGlobex()
         }
@@ -124,73 +123,47 @@ public struct DemoSeeder: Sendable {
         try await insert(plans, organizationID: globex.organizationID, roleIDs: roleIDs)
     }
 
-    /// Set-based inserts: one statement per table (one bcrypt hash shared by every demo account).
+    /// Set-based inserts through the member repository (one bcrypt hash shared by every demo account).
     private func insert(_ plans: [Plan], organizationID: UUID, roleIDs: [String: UUID]) async throws {
-        let db = services.db
         let now = services.now
         let hash = try await services.passwords.hash(Self.password)
-        var members: [MemberModel] = []
-        var credentials: [TOTPCredentialModel] = []
-        var codes: [RecoveryCodeModel] = []
+        var members: [NewMember] = []
         for (index, plan) in plans.enumerated() {
-            let member = MemberModel(
+            var member = NewMember(
                 organizationID: organizationID, roleID: roleIDs[plan.role]!, email: plan.email, name: plan.name,
                 passwordHash: hash, mfaStatus: plan.mfa, createdAt: now.addingTimeInterval(-86400 * 90))
             if index % 4 != 3 { member.lastSignInAt = now.addingTimeInterval(-Double((index * 7919) % (86400 * 30))) }
-            members.append(member)
-            guard plan.mfa == .enabled, let memberID = member.id else { continue }
-            let sealed = try services.serverKey.seal(services.random.bytes(20), context: memberID.uuidString)
-            credentials.append(
-                TOTPCredentialModel(memberID: memberID, secretCiphertext: sealed, confirmed: true, createdAt: now))
-            for code in RecoveryCodes.generate(using: services.random) {
-                codes.append(
-                    RecoveryCodeModel(
-                        memberID: memberID,
-                        codeHash: services.serverKey.hashRecoveryCode(RecoveryCodes.normalize(code)!),
-                        createdAt: now))
+            if plan.mfa == .enabled {
+                member.sealedTOTPSecret = try services.serverKey.seal(
+                    services.random.bytes(20), context: member.id.uuidString)
+                member.recoveryCodeHashes = RecoveryCodes.generate(using: services.random).map {
+                    services.serverKey.hashRecoveryCode(RecoveryCodes.normalize($0)!)
+                }
             }
+            members.append(member)
         }
-        let (members_, credentials_, codes_) = (members, credentials, codes)
-        try await db.transaction { tx in
-            for chunk in members_.chunked(500) { try await chunk.create(on: tx) }
-            try await SearchIndex.add(members_.map { ($0.id!, $0.organizationID, $0.name, $0.email) }, on: tx)
-            for chunk in credentials_.chunked(500) { try await chunk.create(on: tx) }
-            for chunk in codes_.chunked(1000) { try await chunk.create(on: tx) }
-        }
+        try await services.store.members.insert(members)
     }
 
     /// Every account of the demo organizations with its current TOTP secret (decrypted; demo only).
     public func credentials() async throws -> [Credential] {
-        let db = services.db
-        let organizations = try await OrganizationModel.query(on: db).filter(\.$slug ~~ ["acme", "globex"]).all()
+        let store = services.store
         var result: [Credential] = []
-        for organization in organizations.sorted(by: { $0.slug < $1.slug }) {
-            let roles = try await RoleModel.query(on: db).filter(\.$organizationID == organization.id!).all()
-            let roleNames = Dictionary(uniqueKeysWithValues: roles.map { ($0.id!, $0.name) })
-            let members = try await MemberModel.query(on: db).filter(\.$organizationID == organization.id!).sort(
-                \.$email
-            ).all()
-            let secrets = try await TOTPCredentialModel.query(on: db).filter(\.$memberID ~~ members.compactMap(\.id))
-                .filter(\.$confirmed == true).all()
-            let secretByMember = Dictionary(
-                secrets.map { ($0.memberID, $0.secretCiphertext) }, uniquingKeysWith: { a, _ in a })
+        for slug in ["acme", "globex"] {
+            guard let organization = try await store.organizations.find(slug: slug) else { continue }
+            let members = try await store.members.all(organizationID: organization.id)
+            let secrets = try await store.credentials.confirmedSecrets(memberIDs: members.map(\.id))
             for member in members {
-                let secret = try secretByMember[member.id!].map {
-                    Base32.encode(try services.serverKey.open($0, context: member.id!.uuidString))
+                let secret = try secrets[member.id].map {
+                    Base32.encode(try services.serverKey.open($0, context: member.id.uuidString))
                 }
                 result.append(
                     Credential(
                         email: member.email, name: member.name, organization: organization.name,
-                        role: roleNames[member.roleID] ?? "", password: Self.password, mfaStatus: member.mfaStatus,
+                        role: member.roleName, password: Self.password, mfaStatus: member.mfaStatus.rawValue,
                         totpSecret: secret))
             }
         }
         return result
-    }
-}
-
-extension Array {
-    func chunked(_ size: Int) -> [ArraySlice<Element>] {
-        stride(from: 0, to: count, by: size).map { self[$0..<Swift.min($0 + size, count)] }
     }
 }

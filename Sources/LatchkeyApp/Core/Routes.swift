@@ -1,0 +1,259 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import LatchkeyCore
+import LatchkeyStore
+
+/// Every path Latchkey serves, in one place: handlers are registered with it, views link and
+/// controllers redirect with it, and `docs/routes.md` is generated from `Route.endpoints` (a test keeps
+/// the two equal, and the router's own list equal to the table).
+enum Route: String, CaseIterable, Sendable {
+    // Sign-in
+    case login = "/login"
+    case loginMFA = "/login/mfa"
+    case loginRecovery = "/login/recovery"
+    case logout = "/logout"
+    case enroll = "/enroll"
+    case enrollConfirm = "/enroll/confirm"
+    case enrollAcknowledge = "/enroll/ack"
+    case enrollRecoveryCodes = "/enroll/recovery-codes"
+    // The member's own pages
+    case home = "/"
+    case security = "/security"
+    case securityAuthenticator = "/security/authenticator"
+    case securityRecoveryCodes = "/security/recovery-codes"
+    case securitySessionRevoke = "/security/sessions/:id/revoke"
+    // Manage Members
+    case members = "/members"
+    case membersUnlock = "/members/unlock"
+    case membersResetMFA = "/members/reset-mfa"
+    case resetResults = "/members/resets/:id"
+    case resetResultsCSV = "/members/resets/:id/results.csv"
+    // Administration
+    case audit = "/audit"
+    case auditExportCSV = "/audit/export.csv"
+    case auditExportJSONLines = "/audit/export.jsonl"
+    case settings = "/settings"
+    case mailbox = "/mailbox"
+    // JSON API
+    case apiLogin = "/api/v1/auth/login"
+    case apiMFA = "/api/v1/auth/mfa"
+    case apiEnrollment = "/api/v1/auth/enrollment"
+    case apiEnrollmentConfirm = "/api/v1/auth/enrollment/confirm"
+    case apiStepUp = "/api/v1/auth/step-up"
+    case apiLogout = "/api/v1/auth/logout"
+    case apiSession = "/api/v1/auth/session"
+    case apiMembers = "/api/v1/members"
+    case apiMemberUnlock = "/api/v1/members/:id/unlock"
+    case apiMemberReset = "/api/v1/members/:id/mfa/reset"
+    case apiBulkReset = "/api/v1/members/mfa/reset"
+    case apiResetJob = "/api/v1/mfa-reset-jobs/:id"
+    case apiAuditEvents = "/api/v1/audit-events"
+    // Operations
+    case asset = "/static/:file"
+    case healthz = "/healthz"
+    case readyz = "/readyz"
+
+    /// The path of a route without parameters.
+    var path: String {
+        precondition(!rawValue.contains(":"), "\(rawValue) needs its parameter")
+        return rawValue
+    }
+
+    /// The path of a route with an `:id`, for this id.
+    func path(_ id: UUID) -> String {
+        rawValue.replacingOccurrences(of: ":id", with: id.uuidString.lowercased())
+    }
+
+    /// The pattern the router matches.
+    var pattern: RouterPath { RouterPath(rawValue) }
+
+    /// Where a session at `state` belongs (nil: no session).
+    static func home(for state: SessionState?) -> String {
+        switch state {
+        case nil: Route.login.path
+        case .signedIn: Route.home.path
+        case .mfaPending: Route.loginMFA.path
+        case .enrollmentRequired: Route.enroll.path
+        case .recoveryCodesPending: Route.enrollRecoveryCodes.path
+        }
+    }
+}
+
+/// One row of the route table: the methods a route answers, who may call it and what it audits.
+struct Endpoint: Sendable {
+    var methods: [HTTPRequest.Method]
+    var route: Route
+    /// Query parameters worth showing in the docs, e.g. `?query=&role=`.
+    var query: String = ""
+    var caller: String
+    var audit: String = "—"
+    /// A state-changing route: GET and HEAD answer 405 rather than 404.
+    var refusesGet: Bool = false
+}
+
+extension Route {
+    /// The route table. `buildRouter` registers exactly these (and 405 answers for `refusesGet`).
+    static let endpoints: [Endpoint] = [
+        Endpoint(methods: [.get], route: .login, caller: "anyone"),
+        Endpoint(
+            methods: [.post], route: .login,
+            caller: "anyone (double-submit CSRF); 429 + `Retry-After` while a throttle waits (nothing checked)",
+            audit: "`auth.password` success/failure/denied, `auth.lockout`"),
+        Endpoint(
+            methods: [.get, .post], route: .loginMFA,
+            caller: "session at `mfa_pending`; 429 while waiting, 403 `account_locked` at the hard stop",
+            audit: "`auth.mfa` success/failure, `auth.code_reuse`, `auth.lockout`"),
+        Endpoint(
+            methods: [.get, .post], route: .loginRecovery,
+            caller: "session at `mfa_pending`; throttled like `/login/mfa`",
+            audit: "`auth.recovery_code` success/failure, `auth.lockout`"),
+        Endpoint(methods: [.post], route: .logout, caller: "any session", audit: "`auth.sign_out`"),
+        Endpoint(
+            methods: [.get], route: .enroll, caller: "`enrollment_required`, or signed in with an enrollment started"),
+        Endpoint(methods: [.post], route: .enroll, caller: "`enrollment_required`"),
+        Endpoint(
+            methods: [.post], route: .enrollConfirm, caller: "`enrollment_required` or signed in",
+            audit: "`mfa.enrolled` / `mfa.replaced` (a wrong code: `mfa.enrolled` failure)"),
+        Endpoint(methods: [.post], route: .enrollAcknowledge, caller: "any session (acts at `recovery_codes_pending`)"),
+        Endpoint(
+            methods: [.get, .post], route: .enrollRecoveryCodes, caller: "`recovery_codes_pending`",
+            audit: "`mfa.recovery_codes_regenerated`"),
+        Endpoint(methods: [.get], route: .home, caller: "signed in"),
+        Endpoint(methods: [.get], route: .security, caller: "signed in"),
+        Endpoint(
+            methods: [.post], route: .securityAuthenticator,
+            caller: "signed in; a current code when an authenticator exists", audit: "`auth.step_up`"),
+        Endpoint(
+            methods: [.post], route: .securityRecoveryCodes, caller: "signed in + current code",
+            audit: "`auth.step_up`, `mfa.recovery_codes_regenerated`"),
+        Endpoint(
+            methods: [.post], route: .securitySessionRevoke, caller: "signed in; own sessions only",
+            audit: "`session.revoked`"),
+        Endpoint(methods: [.post], route: .apiLogin, caller: "anyone (JSON only)", audit: "as `POST /login`"),
+        Endpoint(
+            methods: [.post], route: .apiMFA, caller: "`mfa_pending` + `X-CSRF-Token`", audit: "as `/login/mfa`"),
+        Endpoint(
+            methods: [.post], route: .apiEnrollment,
+            caller: "`enrollment_required`, or signed in (+ `currentCode` to replace)",
+            audit: "`auth.step_up` when replacing"),
+        Endpoint(
+            methods: [.post], route: .apiEnrollmentConfirm, caller: "`enrollment_required` or signed in",
+            audit: "`mfa.enrolled` / `mfa.replaced`"),
+        Endpoint(methods: [.post], route: .apiStepUp, caller: "signed in", audit: "`auth.step_up`"),
+        Endpoint(methods: [.post], route: .apiLogout, caller: "any session", audit: "`auth.sign_out`"),
+        Endpoint(methods: [.get], route: .apiSession, caller: "any session"),
+        Endpoint(
+            methods: [.get], route: .members, query: "?query=&role=&mfa=&status=locked&sort=&limit=",
+            caller: "`members.view` + `members.manage`"),
+        Endpoint(
+            methods: [.post], route: .membersUnlock,
+            caller: "`members.manage`; same organization, not oneself, no higher role",
+            audit: "`member.sign_in_unlocked` (success / denied)", refusesGet: true),
+        Endpoint(
+            methods: [.post], route: .membersResetMFA,
+            caller: "`members.reset_mfa` (+ view, manage), fresh MFA or a code in the form",
+            audit: "`mfa.reset` per member (success / skipped / denied), `auth.step_up`", refusesGet: true),
+        Endpoint(
+            methods: [.get], route: .resetResults, caller: "`members.reset_mfa` (+ view, manage), same organization"),
+        Endpoint(
+            methods: [.get], route: .resetResultsCSV,
+            caller: "`members.reset_mfa` (+ view, manage), same organization"),
+        Endpoint(methods: [.get], route: .audit, caller: "`audit.view`"),
+        Endpoint(methods: [.get], route: .auditExportCSV, caller: "`audit.view`"),
+        Endpoint(methods: [.get], route: .auditExportJSONLines, caller: "`audit.view`"),
+        Endpoint(methods: [.get], route: .settings, caller: "`org.settings`"),
+        Endpoint(methods: [.post], route: .settings, caller: "`org.settings`", audit: "`org.settings_changed`"),
+        Endpoint(methods: [.get], route: .mailbox, caller: "demo mode + `members.view`"),
+        Endpoint(
+            methods: [.get], route: .apiMembers, query: "?query=&role=&mfa=&status=locked&…",
+            caller: "`members.view` + `members.manage`"),
+        Endpoint(
+            methods: [.post], route: .apiMemberUnlock, query: " `{reason?}`",
+            caller: "`members.manage`; same organization (else 404), not oneself, no higher role (else 403)",
+            audit: "`member.sign_in_unlocked` (success / denied)", refusesGet: true),
+        Endpoint(
+            methods: [.post], route: .apiMemberReset, query: " `{reason?}`",
+            caller: "`members.reset_mfa` (+ view, manage), step-up, rate limits", audit: "`mfa.reset`",
+            refusesGet: true),
+        Endpoint(
+            methods: [.post], route: .apiBulkReset, query: " `{memberIds | filter, reason?}`",
+            caller: "as above; `Idempotency-Key`", audit: "`mfa.reset` per member, linked to the batch",
+            refusesGet: true),
+        Endpoint(
+            methods: [.get], route: .apiResetJob, caller: "`members.reset_mfa` (+ view, manage), same organization"),
+        Endpoint(methods: [.get], route: .apiAuditEvents, caller: "`audit.view`"),
+        Endpoint(
+            methods: [.get], route: .asset,
+            caller: "anyone; the stylesheet and script, named by a hash of their content, cached for a year"),
+        Endpoint(methods: [.get], route: .healthz, caller: "anyone"),
+        Endpoint(methods: [.get], route: .readyz, caller: "anyone"),
+    ]
+
+    /// `docs/routes.md`, generated from the table.
+    static var markdown: String {
+        var lines = [
+            "# Routes",
+            "",
+            "<!-- Generated from `Route.endpoints` in Sources/LatchkeyApp/Core/Routes.swift; RoutesTests keeps it equal. -->",
+            "",
+            "Every route, who may call it and what it writes to the audit log. \"Session state\" is the sign-in",
+            "step the caller's session must be at; `signed in` means a member who completed MFA (or whose",
+            "organization does not require it), which is what `OrgMemberContext` guarantees.",
+            "",
+            "| Method | Path | Caller | Audit events |",
+            "|---|---|---|---|",
+        ]
+        for endpoint in endpoints {
+            let methods = endpoint.methods.map(\.rawValue).joined(separator: "/")
+            let path = endpoint.route.rawValue.replacingOccurrences(of: ":id", with: "{id}")
+                .replacingOccurrences(of: ":file", with: "{file}")
+            lines.append("| \(methods) | `\(path)`\(endpoint.query) | \(endpoint.caller) | \(endpoint.audit) |")
+        }
+        let refusing = endpoints.filter(\.refusesGet).map {
+            "`\($0.route.rawValue.replacingOccurrences(of: ":id", with: "{id}"))`"
+        }
+        lines += [
+            "",
+            "GET and HEAD on the state-changing routes \(refusing.joined(separator: ", ")) answer 405 with",
+            "`Allow: POST`.",
+            "",
+            "Every POST with a session needs the session's CSRF token (`_csrf` form field or `X-CSRF-Token`).",
+            "",
+            "Operator commands (from the server's shell, audited as `operator`): `latchkey mfa reset --email …`",
+            "(`mfa.reset`), `latchkey member unlock --email …` (`member.sign_in_unlocked`).",
+            "",
+            "Every route that checks a code — `/login/mfa`, `/login/recovery`, `/security/authenticator`,",
+            "`/security/recovery-codes`, `/members/reset-mfa` with a step-up code, `/api/v1/auth/mfa`,",
+            "`/api/v1/auth/step-up`, `/api/v1/auth/enrollment` with `currentCode` — first claims the member's",
+            "second-factor throttle: 429 with `Retry-After` while it waits (the code is not checked), 403",
+            "`account_locked` at the hard stop, and `auth.lockout` in the audit log when a wait starts. See",
+            "[threat_model.md](threat_model.md#sign-in-throttling).",
+            "",
+        ]
+        return lines.joined(separator: "\n")
+    }
+}
+
+extension RouterMethods {
+    /// Registers `handler` for `method` on `route`.
+    @discardableResult
+    func on(
+        _ method: HTTPRequest.Method, _ route: Route,
+        use handler: @escaping @Sendable (Request, Context) async throws -> some ResponseGenerator
+    ) -> Self {
+        on(route.pattern, method: method, use: handler)
+    }
+
+    /// GET and HEAD on the state-changing `routes` of this group: 405 (the error boundary adds `Allow: POST`).
+    func refuseGet(_ routes: [Route]) {
+        for route in routes {
+            for method in [HTTPRequest.Method.get, .head] {
+                on(route.pattern, method: method) { _, _ -> Response in
+                    throw LatchkeyError(
+                        .methodNotAllowed, .methodNotAllowed, "This action only accepts a confirmed POST.")
+                }
+            }
+        }
+    }
+}

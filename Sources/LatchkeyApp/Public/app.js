@@ -1,0 +1,259 @@
+"use strict";
+document.addEventListener("DOMContentLoaded", () => {
+  const status = document.getElementById("copy-status");
+  const textOf = (id) => Array.from(document.querySelectorAll("#" + id + " code")).map((n) => n.textContent).join("\n");
+  document.querySelectorAll("[data-copy-target]").forEach((button) => {
+    button.addEventListener("click", async () => {
+      try {
+        await navigator.clipboard.writeText(textOf(button.dataset.copyTarget) + "\n");
+        if (status) status.textContent = "Copied.";
+      } catch (e) {
+        if (status) status.textContent = "Copy failed: select the codes and copy them by hand.";
+      }
+    });
+  });
+  document.querySelectorAll("[data-download-target]").forEach((button) => {
+    button.addEventListener("click", () => {
+      const blob = new Blob([textOf(button.dataset.downloadTarget) + "\n"], { type: "text/plain" });
+      const link = document.createElement("a");
+      link.href = URL.createObjectURL(blob);
+      link.download = button.dataset.filename || "codes.txt";
+      document.body.appendChild(link);
+      link.click();
+      link.remove();
+      setTimeout(() => URL.revokeObjectURL(link.href), 1000);
+      if (status) status.textContent = "Downloaded.";
+    });
+  });
+  document.querySelectorAll("[data-enables]").forEach((box) => {
+    const target = document.getElementById(box.dataset.enables);
+    if (!target) return;
+    const sync = () => { target.disabled = !box.checked; };
+    box.addEventListener("change", sync);
+    sync();
+  });
+
+  document.querySelectorAll("[data-autosubmit]").forEach((select) => {
+    select.addEventListener("change", () => select.form.submit());
+  });
+  setUpMenus();
+  setUpMembers();
+  setUpJobPolling();
+});
+
+// Menu buttons: click or Enter/Space/ArrowDown opens, arrows move, Escape closes and returns focus.
+function setUpMenus() {
+  const buttons = document.querySelectorAll("button[aria-haspopup=menu]");
+  const closeAll = (except) => buttons.forEach((b) => { if (b !== except) closeMenu(b, false); });
+  buttons.forEach((button) => {
+    const menu = document.getElementById(button.getAttribute("aria-controls"));
+    if (!menu) return;
+    const items = () => Array.from(menu.querySelectorAll("[role=menuitem]"));
+    button.addEventListener("click", (event) => {
+      event.stopPropagation();
+      const open = button.getAttribute("aria-expanded") === "true";
+      closeAll(button);
+      if (open) closeMenu(button, true); else openMenu(button, 0);
+    });
+    button.addEventListener("keydown", (event) => {
+      if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+        event.preventDefault();
+        closeAll(button);
+        openMenu(button, event.key === "ArrowUp" ? items().length - 1 : 0);
+      }
+    });
+    menu.addEventListener("keydown", (event) => {
+      const list = items();
+      const index = list.indexOf(document.activeElement);
+      if (event.key === "ArrowDown") { event.preventDefault(); list[(index + 1) % list.length].focus(); }
+      else if (event.key === "ArrowUp") { event.preventDefault(); list[(index - 1 + list.length) % list.length].focus(); }
+      else if (event.key === "Home") { event.preventDefault(); list[0].focus(); }
+      else if (event.key === "End") { event.preventDefault(); list[list.length - 1].focus(); }
+      else if (event.key === "Escape" || event.key === "Tab") { if (event.key === "Escape") event.preventDefault(); closeMenu(button, event.key === "Escape"); }
+    });
+  });
+  document.addEventListener("click", () => closeAll(null));
+}
+function openMenu(button, index) {
+  const menu = document.getElementById(button.getAttribute("aria-controls"));
+  menu.hidden = false;
+  button.setAttribute("aria-expanded", "true");
+  placeMenu(button, menu);
+  const list = menu.querySelectorAll("[role=menuitem]");
+  if (list[index]) list[index].focus({ preventScroll: true });
+}
+// A row's menu floats above the table's scroll area (which would clip it), under its button's right
+// edge, or above the button when there is no room below.
+function placeMenu(button, menu) {
+  if (!button.closest(".table-wrap")) return;
+  menu.classList.add("menu-floating");
+  const anchor = button.getBoundingClientRect();
+  const below = anchor.bottom + 4;
+  const top = below + menu.offsetHeight > window.innerHeight && anchor.top - 4 - menu.offsetHeight > 0
+    ? anchor.top - 4 - menu.offsetHeight : below;
+  menu.style.top = `${top}px`;
+  menu.style.left = `${Math.max(4, anchor.right - menu.offsetWidth)}px`;
+}
+const placeOpenMenus = () => document.querySelectorAll("button[aria-haspopup=menu][aria-expanded=true]")
+  .forEach((button) => placeMenu(button, document.getElementById(button.getAttribute("aria-controls"))));
+window.addEventListener("resize", placeOpenMenus);
+window.addEventListener("scroll", placeOpenMenus, true);
+function closeMenu(button, focusButton) {
+  const menu = document.getElementById(button.getAttribute("aria-controls"));
+  if (!menu || menu.hidden) return;
+  menu.hidden = true;
+  button.setAttribute("aria-expanded", "false");
+  if (focusButton) button.focus();
+}
+
+function setUpMembers() {
+  const table = document.getElementById("members-table");
+  if (!table) return;
+  const rows = Array.from(table.querySelectorAll("tbody .row-check"));
+  const pageBox = document.getElementById("select-page");
+  const bar = document.getElementById("selection-bar");
+  const actions = document.getElementById("actions-button");
+  const total = Number(bar.dataset.total);
+  let allMatching = false;
+  const selected = () => rows.filter((box) => box.checked);
+  const plural = (n) => n === 1 ? "member" : "members";
+  const render = () => {
+    const count = allMatching ? total : selected().length;
+    rows.forEach((box) => box.closest("tr").classList.toggle("selected", box.checked));
+    if (actions) actions.disabled = count === 0;
+    if (pageBox) {
+      pageBox.checked = rows.length > 0 && selected().length === rows.length;
+      pageBox.indeterminate = selected().length > 0 && selected().length < rows.length;
+    }
+    bar.textContent = "";
+    if (allMatching) {
+      bar.append(`All ${total.toLocaleString()} matching members are selected. `);
+      bar.append(linkButton("Clear selection", () => { allMatching = false; rows.forEach((b) => { b.checked = false; }); render(); }));
+      bar.hidden = false;
+    } else if (rows.length > 0 && selected().length === rows.length && total > rows.length) {
+      bar.append(`${rows.length} ${plural(rows.length)} on this page are selected. `);
+      if (bar.dataset.capped === "true") {
+        bar.append("More than 10,000 members match: narrow the search to reset them all at once.");
+      } else {
+        bar.append(linkButton(`Select all ${total.toLocaleString()} members that match`, () => { allMatching = true; render(); }));
+      }
+      bar.hidden = false;
+    } else if (selected().length > 0) {
+      bar.append(`${selected().length} ${plural(selected().length)} selected.`);
+      bar.hidden = false;
+    } else {
+      bar.hidden = true;
+    }
+  };
+  rows.forEach((box) => box.addEventListener("change", () => { allMatching = false; render(); }));
+  if (pageBox) pageBox.addEventListener("change", () => { allMatching = false; rows.forEach((b) => { b.checked = pageBox.checked; }); render(); });
+
+  // ⋮ → Reset MFA: the single-member modal.
+  const single = document.getElementById("single-reset");
+  document.querySelectorAll("[data-reset-member]").forEach((item) => {
+    item.addEventListener("click", () => {
+      if (item.dataset.disabled) return;
+      const button = document.getElementById(item.closest("ul").getAttribute("aria-labelledby"));
+      closeMenu(button, false);
+      fill(single, { "member-id": item.dataset.resetMember, name: item.dataset.name, email: item.dataset.email,
+        first: item.dataset.name.split(" ")[0] });
+      openDialog(single, button);
+    });
+  });
+
+  // Actions → Reset MFA: the bulk modal.
+  const bulk = document.getElementById("bulk-reset");
+  const bulkItem = document.querySelector("[data-bulk-reset]");
+  if (bulkItem) bulkItem.addEventListener("click", () => {
+    closeMenu(actions, false);
+    const chosen = selected();
+    const count = allMatching ? total : chosen.length;
+    const targets = bulk.querySelector("[data-field=targets]");
+    targets.textContent = "";
+    const hidden = (name, value) => { const input = document.createElement("input"); input.type = "hidden"; input.name = name; input.value = value; targets.append(input); };
+    if (allMatching) {
+      hidden("scope", "all");
+      new URLSearchParams(window.location.search).forEach((value, key) => { if (["query", "role", "mfa"].includes(key)) hidden(key, value); });
+    } else {
+      chosen.forEach((box) => hidden("memberId", box.value));
+    }
+    const names = (allMatching ? rows : chosen).map((box) => box.closest("tr").dataset.name);
+    const shown = names.slice(0, 5);
+    const more = count - shown.length;
+    const scope = count === 1 ? "the 1 selected member" : `all ${count.toLocaleString()} selected members`;
+    fill(bulk, { count: count.toLocaleString(), noun: plural(count), scope, names: shown.join(", ") + (more > 0 ? ` and ${more.toLocaleString()} more` : "") });
+    bulk.querySelector("[data-field=submit]").textContent = `Reset MFA for ${count.toLocaleString()} ${plural(count)}`;
+    const confirmBox = bulk.querySelector("[data-field=confirm-count]");
+    const confirmInput = document.getElementById("bulk-confirm");
+    const submit = bulk.querySelector("[data-field=submit]");
+    confirmInput.value = "";
+    if (count > Number(bulk.dataset.typedConfirmationAbove)) {
+      confirmBox.hidden = false;
+      confirmInput.required = true;
+      confirmInput.pattern = String(count);
+      submit.disabled = true;
+      confirmInput.oninput = () => { submit.disabled = confirmInput.value.trim() !== String(count); };
+    } else {
+      confirmBox.hidden = true;
+      confirmInput.required = false;
+      confirmInput.removeAttribute("pattern");
+      submit.disabled = false;
+    }
+    openDialog(bulk, actions);
+  });
+  render();
+}
+function linkButton(label, onClick) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "link-button";
+  button.textContent = label;
+  button.addEventListener("click", onClick);
+  return button;
+}
+function fill(dialog, values) {
+  Object.entries(values).forEach(([key, value]) => {
+    dialog.querySelectorAll(`[data-field="${key}"]`).forEach((node) => {
+      if (node.tagName === "INPUT") node.value = value; else node.textContent = value;
+    });
+  });
+}
+// A modal <dialog> traps focus (Tab and Shift+Tab wrap inside it) and closes on Escape; focus returns
+// to what opened it.
+function openDialog(dialog, opener) {
+  dialog.querySelectorAll("[data-close]").forEach((b) => { b.onclick = () => dialog.close(); });
+  dialog.onkeydown = (event) => {
+    if (event.key !== "Tab") return;
+    const focusable = Array.from(dialog.querySelectorAll(
+      "a[href], button, input:not([type=hidden]), select, textarea, [tabindex]:not([tabindex='-1'])"))
+      .filter((node) => !node.disabled && node.getClientRects().length > 0);
+    if (focusable.length === 0) return;
+    const first = focusable[0];
+    const last = focusable[focusable.length - 1];
+    if (event.shiftKey && document.activeElement === first) { event.preventDefault(); last.focus(); }
+    else if (!event.shiftKey && document.activeElement === last) { event.preventDefault(); first.focus(); }
+  };
+  dialog.addEventListener("close", () => { if (opener) opener.focus(); }, { once: true });
+  dialog.showModal();
+  const first = dialog.querySelector("input:not([type=hidden]), button");
+  if (first) first.focus();
+}
+
+// A background reset's progress: poll the job and reload when it is done.
+function setUpJobPolling() {
+  const job = document.getElementById("job");
+  if (!job) return;
+  const label = document.getElementById("job-label");
+  const bar = document.getElementById("job-progress");
+  const tick = async () => {
+    try {
+      const response = await fetch(job.dataset.poll, { credentials: "same-origin" });
+      const data = await response.json();
+      bar.value = data.processed;
+      label.textContent = `Resetting MFA — ${data.processed.toLocaleString()} of ${data.total.toLocaleString()}`;
+      if (data.status === "completed") { window.location.reload(); return; }
+    } catch (e) { /* the server is unreachable for now: try again at the next tick */ }
+    setTimeout(tick, 1000);
+  };
+  setTimeout(tick, 1000);
+}

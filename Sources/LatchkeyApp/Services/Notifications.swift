@@ -1,0 +1,54 @@
+import Foundation
+import LatchkeyCore
+import LatchkeyStore
+
+/// Texts of the notification mails.
+enum Notifications {
+    static func resetNotice(to target: Member, actor: Actor, ticket: String, at now: Date) -> OutboxMessage {
+        let next =
+            actor.requireMFA
+            ? "The next time you sign in, you will be asked to set up an authenticator app again before you can continue."
+            : "\(actor.organizationName) does not require MFA, but we recommend setting it up again on My security after you sign in."
+        let body = """
+            Hello \(target.name),
+
+            \(actor.name) (\(actor.email)), \(actor.roleName) of \(actor.organizationName), reset the multi-factor \
+            authentication (MFA) on your Latchkey account on \(DateText.short(now)).
+
+            What was removed:
+              • your authenticator app
+              • your recovery codes
+              • every signed-in session: you were signed out on all devices
+
+            Your account, role and data were not changed.
+            \(next)
+            \(ticket.isEmpty ? "" : "\nReason or ticket given: \(ticket)\n")
+            If you did not ask for this, contact your administrator or security team right away: someone may be \
+            trying to take over your account.
+            """
+        return OutboxMessage(
+            organizationID: actor.organizationID, toEmail: target.email,
+            subject: "Your multi-factor authentication was reset", body: body, createdAt: now)
+    }
+
+    static func bulkSummary(to owner: Member, actor: Actor, batch: ResetBatch, at now: Date) -> OutboxMessage {
+        let body = """
+            Hello \(owner.name),
+
+            \(actor.name) (\(actor.email)), \(actor.roleName), ran a bulk MFA reset in \(actor.organizationName) \
+            on \(DateText.short(now)).
+
+            \(batch.total) members selected: \(batch.resetCount) reset, \(batch.skippedCount) skipped, \
+            \(batch.failedCount) failed.
+            \(batch.reason.isEmpty ? "" : "Reason or ticket given: \(batch.reason)\n")
+            Every reset member was signed out everywhere and must set up MFA again. The audit log lists each \
+            member (batch \(batch.id.uuidString.lowercased())).
+
+            If this was not expected, review the audit log and contact \(actor.email).
+            """
+        return OutboxMessage(
+            organizationID: actor.organizationID, toEmail: owner.email,
+            subject: "Bulk MFA reset in \(actor.organizationName): \(batch.resetCount) members", body: body,
+            createdAt: now)
+    }
+}

@@ -1,0 +1,88 @@
+import Foundation
+import LatchkeyCore
+import LatchkeyStore
+
+/// Server-side sessions: the cookie carries a random token, the table its SHA-256. The rules of their
+/// lifetimes live here; the rows in `SessionRepository`.
+struct SessionService: Sendable {
+    let services: AppServices
+
+    /// A pre-MFA session (password accepted, second factor or enrollment due) lives this long.
+    static let pendingLifetime: TimeInterval = 15 * 60
+
+    /// Creates a session (in `store`, which may be a transaction) and returns its token (for the cookie) and
+    /// CSRF token.
+    func create(
+        memberID: UUID, organizationID: UUID, state: SessionState, mfaVerified: Bool, lifetime: TimeInterval,
+        meta: RequestMeta, in store: Store
+    ) async throws -> (token: String, csrfToken: String) {
+        let now = services.now
+        let token = services.random.token()
+        let csrf = services.random.token()
+        try await store.sessions.create(
+            tokenHash: sha256Hex(token), memberID: memberID, organizationID: organizationID, state: state,
+            csrfToken: csrf, createdAt: now,
+            expiresAt: now.addingTimeInterval(state == .signedIn ? lifetime : Self.pendingLifetime),
+            mfaVerifiedAt: mfaVerified ? now : nil, ip: meta.ip, userAgent: meta.userAgent)
+        return (token, csrf)
+    }
+
+    /// Moves a session to a new state under a new token (so a token seen before sign-in completes is
+    /// worthless after), and returns the new token.
+    func promote(_ sessionID: UUID, to state: SessionState, mfaVerified: Bool, in store: Store) async throws
+        -> String
+    {
+        let token = services.random.token()
+        guard
+            try await store.sessions.promote(
+                sessionID, to: state, tokenHash: sha256Hex(token), now: services.now, mfaVerified: mfaVerified)
+        else {
+            throw LatchkeyError.unauthorized(.notSignedIn, "Your session has ended. Sign in again.")
+        }
+        return token
+    }
+
+    /// Loads the live session for a cookie token with its member, role and organization as they are now;
+    /// expired sessions are deleted, suspended members have none.
+    func load(token: String) async throws -> AuthState? {
+        guard token.utf8.count <= 128 else { return nil }
+        let store = services.store
+        guard let session = try await store.sessions.load(tokenHash: sha256Hex(token)) else { return nil }
+        let now = services.now
+        let absolute =
+            session.state == .signedIn ? TimeInterval(session.sessionLifetimeSeconds) : Self.pendingLifetime
+        if !session.memberActive || now >= session.createdAt.addingTimeInterval(absolute)
+            || now >= session.lastSeenAt.addingTimeInterval(TimeInterval(session.idleTimeoutSeconds))
+        {
+            try await store.sessions.delete(session.id)
+            return nil
+        }
+        if now.timeIntervalSince(session.lastSeenAt) > 60 { try await store.sessions.touch(session.id, at: now) }
+        return AuthState(session, demoMode: services.config.demoMode)
+    }
+
+    /// Signs a member out of this session.
+    func signOut(_ auth: AuthState, meta: RequestMeta) async throws {
+        let now = services.now
+        try await services.store.transaction { tx in
+            try await tx.sessions.delete(auth.sessionID)
+            try await tx.audit.append(auth.event(.signOut, .success, meta: meta), at: now)
+        }
+    }
+
+    /// Signs out one of the member's own sessions (My security); another member's session is not found.
+    func revoke(_ sessionID: UUID, of auth: AuthState, meta: RequestMeta) async throws {
+        let now = services.now
+        try await services.store.transaction { tx in
+            guard let session = try await tx.sessions.find(sessionID, memberID: auth.memberID) else {
+                throw LatchkeyError.notFound("No such session.")
+            }
+            try await tx.sessions.delete(sessionID)
+            try await tx.audit.append(
+                auth.event(
+                    .sessionRevoked, .success,
+                    reason: "session started \(DateText.short(session.createdAt)) from \(session.ip)", meta: meta),
+                at: now)
+        }
+    }
+}

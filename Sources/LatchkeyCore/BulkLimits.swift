@@ -1,0 +1,15 @@
+/// The numbers the Manage Members page and the server share: one source, rendered into the page for its
+/// script and checked again by the server.
+public enum BulkLimits {
+    /// Largest number of members one request may name.
+    public static let maximumPerRequest = 10_000
+    /// Requests naming more members than this run as a background job.
+    public static let synchronousLimit = 200
+    /// Members handled per transaction.
+    public static let chunkSize = 500
+    /// Above this many members, the administrator must type the number to confirm.
+    public static let typedConfirmationAbove = 25
+    /// The page sizes the Members table offers, and its default.
+    public static let pageSizes = [10, 25, 50, 100]
+    public static let defaultPageSize = 50
+}

@@ -1,0 +1,85 @@
+import Foundation
+import LatchkeyApp
+import LatchkeyCore
+import LatchkeyStore
+
+/// Helpers for the benchmarks under `bench/`: bulk seeding and a timed bulk reset. Not for real data.
+public struct BenchTools: Sendable {
+    let services: AppServices
+
+    public init(services: AppServices) { self.services = services }
+
+    public struct Seeded: Codable, Sendable {
+        public var organization: String
+        public var members: Int
+        public var ownerEmail: String
+        public var ownerPassword: String
+        public var ownerTOTPSecret: String
+        public var seconds: Double
+    }
+
+    /// Creates organization `slug` with an owner (password + TOTP) and `count` enrolled members, each with
+    /// an authenticator, two recovery codes and a session. Set-based, in chunks.
+    public func seed(slug: String, count: Int) async throws -> Seeded {
+        let started = Date()
+        let orgs = OrganizationService(services: services)
+        let created = try await orgs.createOrganization(name: "Bench \(slug)", slug: slug, requireMFA: true)
+        let ownerEmail = "owner@\(slug).bench"
+        let password = "bench-password-\(slug)"
+        let now = services.now
+        var owner = NewMember(
+            organizationID: created.organizationID, roleID: created.roles[.owner]!, email: ownerEmail,
+            name: "Bench Owner", passwordHash: try await services.passwords.hash(password), mfaStatus: .enabled,
+            createdAt: now)
+        let ownerSecret = services.random.bytes(20)
+        owner.sealedTOTPSecret = try services.serverKey.seal(ownerSecret, context: owner.id.uuidString)
+        try await services.store.members.insert([owner])
+        let first = DemoSeeder.firstNames
+        let last = DemoSeeder.lastNames
+        for start in stride(from: 0, to: count, by: 1000) {
+            var members: [NewMember] = []
+            for index in start..<min(start + 1000, count) {
+                let name = "\(first[index % first.count]) \(last[(index / first.count) % last.count]) \(index)"
+                let mfa: MFAStatus = index % 10 < 7 ? .enabled : (index % 10 < 9 ? .notSetUp : .resetPending)
+                var member = NewMember(
+                    organizationID: created.organizationID, roleID: created.roles[.member]!,
+                    email: "m\(index)@\(slug).bench", name: name, passwordHash: "x", mfaStatus: mfa, createdAt: now)
+                if mfa == .enabled {
+                    member.sealedTOTPSecret = try services.serverKey.seal(
+                        services.random.bytes(20), context: member.id.uuidString)
+                    member.recoveryCodeHashes = (0..<2).map { sha256Hex("\(member.id)-\($0)") }
+                    member.sessionTokenHash = sha256Hex(member.id.uuidString)
+                }
+                members.append(member)
+            }
+            try await services.store.members.insert(members)
+        }
+        return Seeded(
+            organization: slug, members: count, ownerEmail: ownerEmail, ownerPassword: password,
+            ownerTOTPSecret: Base32.encode(ownerSecret), seconds: Date().timeIntervalSince(started))
+    }
+
+    public struct Timed: Codable, Sendable {
+        public var members: Int
+        public var reset: Int
+        public var skipped: Int
+        public var failed: Int
+        public var seconds: Double
+    }
+
+    /// Resets every member of `slug` (but the owner) in one request, as the owner, through the same code the
+    /// server runs for a bulk request, and times it.
+    public func resetAll(slug: String) async throws -> Timed {
+        let store = services.store
+        guard let organization = try await store.organizations.find(slug: slug),
+            let owner = try await store.members.find(email: "owner@\(slug).bench")
+        else { throw LatchkeyError.notFound("Seed \(slug) first.") }
+        let ids = try await store.members.ids(organizationID: organization.id).filter { $0 != owner.id }
+        let started = Date()
+        let batch = try await ResetBench(services: services).run(
+            ownerID: owner.id, organization: organization, memberIDs: ids)
+        return Timed(
+            members: ids.count, reset: batch.resetCount, skipped: batch.skippedCount, failed: batch.failedCount,
+            seconds: Date().timeIntervalSince(started))
+    }
+}

@@ -1,0 +1,287 @@
+import FluentKit
+import Foundation
+import LatchkeyCore
+import SQLKit
+
+/// A member with their role, as stored now.
+public struct Member: Sendable, Equatable {
+    public var id: UUID
+    public var organizationID: UUID
+    public var email: String
+    public var name: String
+    public var roleID: UUID
+    public var roleName: String
+    public var permissions: Set<Permission>
+    public var status: AccountStatus
+    public var mfaStatus: MFAStatus
+    public var lastSignInAt: Date?
+}
+
+/// What sign-in needs to know about the account an email names.
+public struct SignInAccount: Sendable {
+    public var id: UUID
+    public var organizationID: UUID
+    public var passwordHash: String
+    public var isActive: Bool
+}
+
+/// Members: lookups, row locks, MFA status and sign-in times, creation.
+public struct MemberRepository: Sendable {
+    let db: any Database
+
+    init(_ db: any Database) { self.db = db }
+
+    var sql: any SQLDatabase { db as! any SQLDatabase }
+
+    /// The account an email (already normalized) names, anywhere on the instance.
+    public func signInAccount(email: String) async throws -> SignInAccount? {
+        guard let model = try await MemberModel.query(on: db).filter(\.$email == email).first(), let id = model.id
+        else { return nil }
+        return SignInAccount(
+            id: id, organizationID: model.organizationID, passwordHash: model.passwordHash,
+            isActive: model.status == AccountStatus.active.rawValue)
+    }
+
+    /// One member with their role; with `organizationID`, only a member of that organization.
+    public func find(_ id: UUID, organizationID: UUID? = nil) async throws -> Member? {
+        try await select { query in
+            var query = query.where(SQLColumn("id", table: "members"), .equal, SQLBind(id))
+            if let organizationID {
+                query = query.where(SQLColumn("organization_id", table: "members"), .equal, SQLBind(organizationID))
+            }
+            return query
+        }.first
+    }
+
+    /// The member an email (already normalized) names.
+    public func find(email: String) async throws -> Member? {
+        try await select { $0.where(SQLColumn("email", table: "members"), .equal, SQLBind(email)) }.first
+    }
+
+    /// Those of `ids` who are members of the organization, with their roles.
+    public func find(_ ids: [UUID], organizationID: UUID) async throws -> [UUID: Member] {
+        guard !ids.isEmpty else { return [:] }
+        var found: [UUID: Member] = [:]
+        for start in stride(from: 0, to: ids.count, by: 1000) {
+            let slice = Array(ids[start..<min(start + 1000, ids.count)])
+            for member in try await select({
+                $0.where(SQLColumn("organization_id", table: "members"), .equal, SQLBind(organizationID))
+                    .where(SQLColumn("id", table: "members"), .in, SQLBind.group(slice))
+            }) {
+                found[member.id] = member
+            }
+        }
+        return found
+    }
+
+    /// The organization's members holding one of the built-in Owner roles.
+    public func owners(organizationID: UUID) async throws -> [Member] {
+        try await select {
+            $0.where(SQLColumn("organization_id", table: "members"), .equal, SQLBind(organizationID))
+                .where(SQLColumn("built_in", table: "roles"), .equal, SQLBind(BuiltInRole.owner.rawValue))
+        }
+    }
+
+    private func select(_ filter: (SQLSelectBuilder) -> SQLSelectBuilder) async throws -> [Member] {
+        let query = sql.select()
+            .column(SQLColumn("id", table: "members"), as: "id")
+            .column(SQLColumn("organization_id", table: "members"), as: "organization_id")
+            .column(SQLColumn("email", table: "members"), as: "email")
+            .column(SQLColumn("name", table: "members"), as: "name")
+            .column(SQLColumn("role_id", table: "members"), as: "role_id")
+            .column(SQLColumn("name", table: "roles"), as: "role_name")
+            .column(SQLColumn("permissions", table: "roles"), as: "permissions")
+            .column(SQLColumn("status", table: "members"), as: "status")
+            .column(SQLColumn("mfa_status", table: "members"), as: "mfa_status")
+            .column(SQLColumn("last_sign_in_at", table: "members"), as: "last_sign_in_at")
+            .from("members")
+            .join("roles", on: SQLColumn("role_id", table: "members"), .equal, SQLColumn("id", table: "roles"))
+        return try await filter(query).all().map { row in
+            Member(
+                id: try row.decode(column: "id", as: UUID.self),
+                organizationID: try row.decode(column: "organization_id", as: UUID.self),
+                email: try row.decode(column: "email", as: String.self),
+                name: try row.decode(column: "name", as: String.self),
+                roleID: try row.decode(column: "role_id", as: UUID.self),
+                roleName: try row.decode(column: "role_name", as: String.self),
+                permissions: Permission.parseList(try row.decode(column: "permissions", as: String.self)),
+                status: AccountStatus(rawValue: try row.decode(column: "status", as: String.self)) ?? .suspended,
+                mfaStatus: MFAStatus(rawValue: try row.decode(column: "mfa_status", as: String.self)) ?? .notSetUp,
+                lastSignInAt: try row.decode(column: "last_sign_in_at", as: Date?.self))
+        }
+    }
+
+    /// The emails of those of `ids` who are members of the organization.
+    public func emails(of ids: [UUID], organizationID: UUID) async throws -> [UUID: String] {
+        var emails: [UUID: String] = [:]
+        for start in stride(from: 0, to: ids.count, by: 1000) {
+            let rows = try await sql.select().column("id").column("email").from(MemberModel.schema)
+                .where("organization_id", .equal, organizationID)
+                .where("id", .in, SQLBind.group(Array(ids[start..<min(start + 1000, ids.count)]))).all()
+            for row in rows {
+                emails[try row.decode(column: "id", as: UUID.self)] = try row.decode(column: "email", as: String.self)
+            }
+        }
+        return emails
+    }
+
+    /// Whether any account on the instance has this email.
+    public func exists(email: String) async throws -> Bool {
+        try await MemberModel.query(on: db).filter(\.$email == email).first() != nil
+    }
+
+    /// Locks these members' rows until the transaction ends, in id order (see `RowLocks`).
+    public func lock(_ ids: [UUID]) async throws {
+        try await RowLocks.members(ids, on: db)
+    }
+
+    public func setMFAStatus(_ status: MFAStatus, of id: UUID) async throws {
+        try await MemberModel.query(on: db).filter(\.$id == id).set(\.$mfaStatus, to: status.rawValue).update()
+    }
+
+    /// Marks these members of the organization `reset_pending` (their factors were just removed).
+    public func markResetPending(_ ids: [UUID], organizationID: UUID) async throws {
+        guard !ids.isEmpty else { return }
+        try await sql.update(MemberModel.schema)
+            .set("mfa_status", to: MFAStatus.resetPending.rawValue)
+            .where("organization_id", .equal, organizationID)
+            .where("id", .in, SQLBind.group(ids))
+            .run()
+    }
+
+    public func setLastSignIn(of id: UUID, at date: Date) async throws {
+        try await MemberModel.query(on: db).filter(\.$id == id).set(\.$lastSignInAt, to: date).update()
+    }
+
+    /// Adds a member (active, no MFA) and their search terms; returns the new id.
+    public func create(
+        organizationID: UUID, roleID: UUID, email: String, name: String, passwordHash: String,
+        mfaStatus: MFAStatus = .notSetUp, createdAt: Date
+    ) async throws -> UUID {
+        let member = MemberModel(
+            organizationID: organizationID, roleID: roleID, email: email, name: name, passwordHash: passwordHash,
+            mfaStatus: mfaStatus, createdAt: createdAt)
+        try await member.create(on: db)
+        try await SearchIndex.add([(member.id!, organizationID, name, email)], on: db)
+        return member.id!
+    }
+}
+
+/// A member to add in bulk, with the factors and session they start with (seeding and imports).
+public struct NewMember: Sendable {
+    public var id = UUID()
+    public var organizationID: UUID
+    public var roleID: UUID
+    public var email: String
+    public var name: String
+    public var passwordHash: String
+    public var mfaStatus: MFAStatus
+    public var createdAt: Date
+    public var lastSignInAt: Date?
+    /// A confirmed authenticator's sealed secret.
+    public var sealedTOTPSecret: String?
+    /// Keyed hashes of unused recovery codes.
+    public var recoveryCodeHashes: [String] = []
+    /// The hash of a signed-in session's token (benchmarks start members signed in).
+    public var sessionTokenHash: String?
+
+    public init(
+        organizationID: UUID, roleID: UUID, email: String, name: String, passwordHash: String, mfaStatus: MFAStatus,
+        createdAt: Date
+    ) {
+        self.organizationID = organizationID
+        self.roleID = roleID
+        self.email = email
+        self.name = name
+        self.passwordHash = passwordHash
+        self.mfaStatus = mfaStatus
+        self.createdAt = createdAt
+    }
+}
+
+extension MemberRepository {
+    /// Adds members set-based — multi-row inserts per table, search terms included — in one transaction.
+    public func insert(_ members: [NewMember]) async throws {
+        func optional(_ date: Date?) -> any SQLExpression { date.map { SQLBind($0) } ?? SQLLiteral.null }
+        var rows: [[any SQLExpression]] = []
+        var credentials: [[any SQLExpression]] = []
+        var codes: [[any SQLExpression]] = []
+        var sessions: [[any SQLExpression]] = []
+        for m in members {
+            rows.append([
+                SQLBind(m.id), SQLBind(m.organizationID), SQLBind(m.roleID), SQLBind(m.email), SQLBind(m.name),
+                SQLBind(m.passwordHash), SQLBind(AccountStatus.active.rawValue), SQLBind(m.mfaStatus.rawValue),
+                optional(m.lastSignInAt), SQLBind(m.createdAt),
+            ])
+            if let sealed = m.sealedTOTPSecret {
+                credentials.append([
+                    SQLBind(UUID()), SQLBind(m.id), SQLBind(sealed), SQLBind(true), SQLBind(m.createdAt),
+                ])
+            }
+            for hash in m.recoveryCodeHashes {
+                codes.append([SQLBind(UUID()), SQLBind(m.id), SQLBind(hash), SQLBind(m.createdAt)])
+            }
+            if let token = m.sessionTokenHash {
+                let now = m.createdAt
+                sessions.append([
+                    SQLBind(UUID()), SQLBind(token), SQLBind(m.id), SQLBind(m.organizationID),
+                    SQLBind(SessionState.signedIn.rawValue), SQLBind("c"), SQLBind(now), SQLBind(now),
+                    SQLBind(now.addingTimeInterval(86400)), SQLBind("127.0.0.1"), SQLBind("seed"),
+                ])
+            }
+        }
+        let (memberRows, credentialRows, codeRows, sessionRows) = (rows, credentials, codes, sessions)
+        try await db.transaction { tx in
+            try await BulkInsert.rows(
+                memberRows, into: MemberModel.schema,
+                columns: [
+                    "id", "organization_id", "role_id", "email", "name", "password_hash", "status", "mfa_status",
+                    "last_sign_in_at", "created_at",
+                ], on: tx)
+            try await SearchIndex.add(members.map { ($0.id, $0.organizationID, $0.name, $0.email) }, on: tx)
+            try await BulkInsert.rows(
+                credentialRows, into: TOTPCredentialModel.schema,
+                columns: ["id", "member_id", "secret_ciphertext", "confirmed", "created_at"], on: tx)
+            try await BulkInsert.rows(
+                codeRows, into: RecoveryCodeModel.schema, columns: ["id", "member_id", "code_hash", "created_at"],
+                on: tx)
+            try await BulkInsert.rows(
+                sessionRows, into: SessionModel.schema,
+                columns: [
+                    "id", "token_hash", "member_id", "organization_id", "state", "csrf_token", "created_at",
+                    "last_seen_at", "expires_at", "ip", "user_agent",
+                ], on: tx)
+        }
+    }
+
+    /// Every member of an organization by email (small organizations only: the demo's credentials file).
+    public func all(organizationID: UUID) async throws -> [Member] {
+        try await select {
+            $0.where(SQLColumn("organization_id", table: "members"), .equal, SQLBind(organizationID))
+                .orderBy(SQLColumn("email", table: "members"))
+        }
+    }
+
+    /// The ids of an organization's members.
+    public func ids(organizationID: UUID) async throws -> [UUID] {
+        try await sql.select().column("id").from(MemberModel.schema).where("organization_id", .equal, organizationID)
+            .all().map { try $0.decode(column: "id", as: UUID.self) }
+    }
+}
+
+extension CredentialRepository {
+    /// The sealed secrets of these members' confirmed authenticators.
+    public func confirmedSecrets(memberIDs: [UUID]) async throws -> [UUID: String] {
+        guard !memberIDs.isEmpty else { return [:] }
+        var secrets: [UUID: String] = [:]
+        for start in stride(from: 0, to: memberIDs.count, by: 1000) {
+            let slice = Array(memberIDs[start..<min(start + 1000, memberIDs.count)])
+            for credential in try await TOTPCredentialModel.query(on: db).filter(\.$memberID ~~ slice)
+                .filter(\.$confirmed == true).all()
+            {
+                secrets[credential.memberID] = credential.secretCiphertext
+            }
+        }
+        return secrets
+    }
+}

@@ -1,0 +1,115 @@
+import FluentKit
+import Foundation
+import LatchkeyCore
+
+/// An organization (tenant) and its security settings.
+public struct Organization: Sendable, Equatable {
+    public var id: UUID
+    public var name: String
+    public var slug: String
+    public var settings: Settings
+
+    /// What an Owner can change on the Settings page.
+    public struct Settings: Sendable, Equatable {
+        public var requireMFA: Bool
+        public var stepUpWindowSeconds: Int
+        public var sessionLifetimeSeconds: Int
+        public var idleTimeoutSeconds: Int
+        public var notifyOwnersOnReset: Bool
+
+        public init(
+            requireMFA: Bool, stepUpWindowSeconds: Int, sessionLifetimeSeconds: Int, idleTimeoutSeconds: Int,
+            notifyOwnersOnReset: Bool
+        ) {
+            self.requireMFA = requireMFA
+            self.stepUpWindowSeconds = stepUpWindowSeconds
+            self.sessionLifetimeSeconds = sessionLifetimeSeconds
+            self.idleTimeoutSeconds = idleTimeoutSeconds
+            self.notifyOwnersOnReset = notifyOwnersOnReset
+        }
+    }
+
+    init(_ model: OrganizationModel) {
+        id = model.id!
+        name = model.name
+        slug = model.slug
+        settings = Settings(
+            requireMFA: model.requireMFA, stepUpWindowSeconds: model.stepUpWindowSeconds,
+            sessionLifetimeSeconds: model.sessionLifetimeSeconds, idleTimeoutSeconds: model.idleTimeoutSeconds,
+            notifyOwnersOnReset: model.notifyOwnersOnReset)
+    }
+}
+
+/// A named permission set within an organization.
+public struct Role: Sendable, Equatable {
+    public var id: UUID
+    public var name: String
+    public var builtIn: BuiltInRole?
+    public var permissions: Set<Permission>
+
+    init(_ model: RoleModel) {
+        id = model.id!
+        name = model.name
+        builtIn = model.builtIn.flatMap(BuiltInRole.init(rawValue:))
+        permissions = model.permissions
+    }
+}
+
+/// Organizations and their roles.
+public struct OrganizationRepository: Sendable {
+    let db: any Database
+
+    init(_ db: any Database) { self.db = db }
+
+    public func find(_ id: UUID) async throws -> Organization? {
+        try await OrganizationModel.find(id, on: db).map(Organization.init)
+    }
+
+    public func find(slug: String) async throws -> Organization? {
+        try await OrganizationModel.query(on: db).filter(\.$slug == slug).first().map(Organization.init)
+    }
+
+    /// Creates an organization with the built-in roles; returns it and the roles' ids.
+    public func create(name: String, slug: String, requireMFA: Bool, createdAt: Date) async throws -> (
+        organization: Organization, roles: [BuiltInRole: UUID]
+    ) {
+        let organization = OrganizationModel(name: name, slug: slug, requireMFA: requireMFA, createdAt: createdAt)
+        let organizationID = organization.id!
+        var roles: [BuiltInRole: UUID] = [:]
+        try await organization.create(on: db)
+        for role in BuiltInRole.allCases {
+            let model = RoleModel(
+                organizationID: organizationID, name: role.name, builtIn: role, permissions: role.permissions,
+                createdAt: createdAt)
+            try await model.create(on: db)
+            roles[role] = model.id!
+        }
+        return (Organization(organization), roles)
+    }
+
+    /// Adds a custom role; returns its id.
+    public func createRole(organizationID: UUID, name: String, permissions: Set<Permission>, createdAt: Date)
+        async throws -> UUID
+    {
+        let role = RoleModel(
+            organizationID: organizationID, name: name, builtIn: nil, permissions: permissions, createdAt: createdAt)
+        try await role.create(on: db)
+        return role.id!
+    }
+
+    /// The organization's roles by name.
+    public func roles(organizationID: UUID) async throws -> [Role] {
+        try await RoleModel.query(on: db).filter(\.$organizationID == organizationID).sort(\.$name).all()
+            .map(Role.init)
+    }
+
+    public func update(_ id: UUID, settings: Organization.Settings) async throws {
+        try await OrganizationModel.query(on: db).filter(\.$id == id)
+            .set(\.$requireMFA, to: settings.requireMFA)
+            .set(\.$stepUpWindowSeconds, to: settings.stepUpWindowSeconds)
+            .set(\.$sessionLifetimeSeconds, to: settings.sessionLifetimeSeconds)
+            .set(\.$idleTimeoutSeconds, to: settings.idleTimeoutSeconds)
+            .set(\.$notifyOwnersOnReset, to: settings.notifyOwnersOnReset)
+            .update()
+    }
+}

@@ -1,0 +1,247 @@
+import FluentKit
+import Foundation
+import LatchkeyCore
+import SQLKit
+
+/// One Reset MFA request (single or bulk): its actor, idempotency key, progress and summary.
+public struct ResetBatch: Sendable, Equatable {
+    public enum Status: String, Sendable {
+        case running, completed
+    }
+
+    public var id: UUID
+    public var organizationID: UUID
+    /// The member who asked (the zero id for the server's operator).
+    public var actorID: UUID
+    public var idempotencyKey: String?
+    /// SHA-256 of the request's members and reason, to refuse a key reused for another request.
+    public var requestHash: String
+    public var status: Status
+    public var total: Int
+    public var processed: Int
+    public var resetCount: Int
+    public var skippedCount: Int
+    public var failedCount: Int
+    /// The reason or ticket given.
+    public var reason: String
+    /// Worked through by the background job runner.
+    public var background: Bool
+    public var requestID: String
+    public var ip: String
+    public var userAgent: String
+    public var createdAt: Date
+    public var finishedAt: Date?
+
+    public init(
+        id: UUID = UUID(), organizationID: UUID, actorID: UUID, idempotencyKey: String?, requestHash: String,
+        total: Int, reason: String, background: Bool, requestID: String, ip: String, userAgent: String,
+        createdAt: Date
+    ) {
+        self.id = id
+        self.organizationID = organizationID
+        self.actorID = actorID
+        self.idempotencyKey = idempotencyKey
+        self.requestHash = requestHash
+        self.status = .running
+        self.total = total
+        self.processed = 0
+        self.resetCount = 0
+        self.skippedCount = 0
+        self.failedCount = 0
+        self.reason = reason
+        self.background = background
+        self.requestID = requestID
+        self.ip = ip
+        self.userAgent = userAgent
+        self.createdAt = createdAt
+    }
+
+    init(_ model: ResetBatchModel) {
+        id = model.id!
+        organizationID = model.organizationID
+        actorID = model.actorID
+        idempotencyKey = model.idempotencyKey
+        requestHash = model.requestHash
+        status = Status(rawValue: model.status) ?? .running
+        total = model.total
+        processed = model.processed
+        resetCount = model.resetCount
+        skippedCount = model.skippedCount
+        failedCount = model.failedCount
+        reason = model.reason
+        background = model.background
+        requestID = model.requestID
+        ip = model.ip
+        userAgent = model.userAgent
+        createdAt = model.createdAt
+        finishedAt = model.finishedAt
+    }
+}
+
+/// One member's result in a batch.
+public struct ResetResult: Sendable, Codable, Equatable {
+    public var memberId: UUID
+    public var name: String
+    public var email: String
+    public var code: ResetResultCode
+    /// The human reason (e.g. "Not permitted: Owner"); nil for a reset.
+    public var reason: String?
+
+    public var status: ResetOutcome { code.outcome }
+
+    public init(memberId: UUID, name: String, email: String, code: ResetResultCode, reason: String?) {
+        self.memberId = memberId
+        self.name = name
+        self.email = email
+        self.code = code
+        self.reason = reason
+    }
+}
+
+/// Reset batches, their per-member results and the background jobs' leases.
+public struct ResetRepository: Sendable {
+    let db: any Database
+
+    init(_ db: any Database) { self.db = db }
+
+    var sql: any SQLDatabase { db as! any SQLDatabase }
+
+    /// Stores a batch with one pending result per member, in request order, in one transaction. Throws a
+    /// constraint failure (`Store.isConflict`) when a batch with the same actor and `Idempotency-Key` exists.
+    public func open(_ batch: ResetBatch, memberIDs: [UUID]) async throws {
+        let model = ResetBatchModel()
+        model.id = batch.id
+        model.organizationID = batch.organizationID
+        model.actorID = batch.actorID
+        model.idempotencyKey = batch.idempotencyKey
+        model.requestHash = batch.requestHash
+        model.status = batch.status.rawValue
+        model.total = batch.total
+        model.processed = 0
+        model.resetCount = 0
+        model.skippedCount = 0
+        model.failedCount = 0
+        model.reason = batch.reason
+        model.background = batch.background
+        model.requestID = batch.requestID
+        model.ip = batch.ip
+        model.userAgent = batch.userAgent
+        model.createdAt = batch.createdAt
+        let rows: [[any SQLExpression]] = memberIDs.enumerated().map { position, memberID in
+            [
+                SQLBind(UUID()), SQLBind(batch.id), SQLBind(position), SQLBind(memberID), SQLBind("pending"),
+                SQLBind(""), SQLBind(""), SQLBind(""), SQLBind(""),
+            ]
+        }
+        try await db.transaction { tx in
+            try await model.create(on: tx)
+            try await BulkInsert.rows(
+                rows, into: ResetResultModel.schema,
+                columns: [
+                    "id", "batch_id", "position", "member_id", "status", "code", "reason", "member_name",
+                    "member_email",
+                ],
+                on: tx)
+        }
+    }
+
+    /// A batch of the organization.
+    public func find(_ id: UUID, organizationID: UUID) async throws -> ResetBatch? {
+        try await ResetBatchModel.query(on: db).filter(\.$id == id).filter(\.$organizationID == organizationID)
+            .first().map(ResetBatch.init)
+    }
+
+    public func find(_ id: UUID) async throws -> ResetBatch? {
+        try await ResetBatchModel.find(id, on: db).map(ResetBatch.init)
+    }
+
+    /// The batch an actor opened with an `Idempotency-Key`.
+    public func find(idempotencyKey: String, organizationID: UUID, actorID: UUID?) async throws -> ResetBatch? {
+        var query = ResetBatchModel.query(on: db).filter(\.$organizationID == organizationID)
+            .filter(\.$idempotencyKey == idempotencyKey)
+        if let actorID { query = query.filter(\.$actorID == actorID) }
+        return try await query.first().map(ResetBatch.init)
+    }
+
+    /// The next members still pending in a batch, in request order.
+    public func pendingMembers(batchID: UUID, limit: Int) async throws -> [UUID] {
+        try await sql.select().column("member_id").from(ResetResultModel.schema)
+            .where("batch_id", .equal, batchID).where("status", .equal, "pending")
+            .orderBy("position").limit(limit).all()
+            .map { try $0.decode(column: "member_id", as: UUID.self) }
+    }
+
+    /// The batch's results in request order (pending members are left out).
+    public func results(batchID: UUID) async throws -> [ResetResult] {
+        try await ResetResultModel.query(on: db).filter(\.$batchID == batchID).filter(\.$status != "pending")
+            .sort(\.$position).all()
+            .map {
+                ResetResult(
+                    memberId: $0.memberID, name: $0.memberName, email: $0.memberEmail,
+                    code: ResetResultCode(rawValue: $0.code) ?? .notFound, reason: $0.reason.isEmpty ? nil : $0.reason)
+            }
+    }
+
+    /// Records one chunk's results set-based — one statement per distinct (code, reason), the members'
+    /// names and emails in one more, the batch's counters in a last one.
+    public func record(
+        _ results: [(memberID: UUID, code: ResetResultCode, reason: String)], batchID: UUID, organizationID: UUID
+    ) async throws {
+        guard !results.isEmpty else { return }
+        let groups = Dictionary(grouping: results, by: { "\($0.code.rawValue)\u{1f}\($0.reason)" })
+        for (_, group) in groups {
+            try await sql.update(ResetResultModel.schema)
+                .set("status", to: group[0].code.outcome.rawValue)
+                .set("code", to: group[0].code.rawValue)
+                .set("reason", to: group[0].reason)
+                .where("batch_id", .equal, batchID)
+                .where("member_id", .in, SQLBind.group(group.map(\.memberID)))
+                .run()
+        }
+        // Names and emails for the results view (members of this organization only).
+        try await sql.raw(
+            """
+            UPDATE reset_results SET
+              member_name = COALESCE((SELECT name FROM members WHERE members.id = reset_results.member_id
+                                      AND members.organization_id = \(bind: organizationID)), ''),
+              member_email = COALESCE((SELECT email FROM members WHERE members.id = reset_results.member_id
+                                       AND members.organization_id = \(bind: organizationID)), '')
+            WHERE batch_id = \(bind: batchID) AND member_id IN \(SQLBind.group(Array(Set(results.map(\.memberID)))))
+            """
+        ).run()
+        let reset = results.filter { $0.code.outcome == .reset }.count
+        let skipped = results.filter { $0.code.outcome == .skipped }.count
+        let failed = results.count - reset - skipped
+        try await sql.raw(
+            """
+            UPDATE reset_batches SET processed = processed + \(bind: results.count),
+              reset_count = reset_count + \(bind: reset), skipped_count = skipped_count + \(bind: skipped),
+              failed_count = failed_count + \(bind: failed)
+            WHERE id = \(bind: batchID)
+            """
+        ).run()
+    }
+
+    public func complete(_ batchID: UUID, at now: Date) async throws {
+        try await ResetBatchModel.query(on: db).filter(\.$id == batchID)
+            .set(\.$status, to: ResetBatch.Status.completed.rawValue).set(\.$finishedAt, to: now).update()
+    }
+
+    /// Takes the oldest running background batch whose lease is free, holding it until `until`; nil when
+    /// there is none. Safe with many instances: the conditional update lets one of them win.
+    public func claimJob(now: Date, until: Date) async throws -> UUID? {
+        try await sql.raw(
+            """
+            UPDATE reset_batches SET lease_until = \(bind: until)
+            WHERE id = (SELECT id FROM reset_batches WHERE status = 'running' AND background = \(bind: true)
+                        AND (lease_until IS NULL OR lease_until < \(bind: now)) ORDER BY created_at LIMIT 1)
+              AND status = 'running' AND (lease_until IS NULL OR lease_until < \(bind: now))
+            RETURNING id
+            """
+        ).all().first?.decode(column: "id", as: UUID.self)
+    }
+
+    public func extendLease(of batchID: UUID, until: Date) async throws {
+        try await ResetBatchModel.query(on: db).filter(\.$id == batchID).set(\.$leaseUntil, to: until).update()
+    }
+}

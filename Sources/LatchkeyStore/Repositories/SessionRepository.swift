@@ -1,0 +1,153 @@
+import FluentKit
+import Foundation
+import LatchkeyCore
+import SQLKit
+
+/// A stored session (the cookie's token is never stored, only its SHA-256).
+public struct Session: Sendable, Equatable {
+    public var id: UUID
+    public var memberID: UUID
+    public var state: SessionState
+    public var createdAt: Date
+    public var lastSeenAt: Date
+    public var ip: String
+    public var userAgent: String
+
+    init(_ model: SessionModel) {
+        id = model.id!
+        memberID = model.memberID
+        state = model.sessionState
+        createdAt = model.createdAt
+        lastSeenAt = model.lastSeenAt
+        ip = model.ip
+        userAgent = model.userAgent
+    }
+}
+
+/// A session found by its token, with its member, role and organization as they are now.
+public struct LoadedSession: Sendable {
+    public var id: UUID
+    public var state: SessionState
+    public var csrfToken: String
+    public var createdAt: Date
+    public var lastSeenAt: Date
+    public var mfaVerifiedAt: Date?
+    public var memberID: UUID
+    public var memberEmail: String
+    public var memberName: String
+    public var memberActive: Bool
+    public var mfaStatus: MFAStatus
+    public var organizationID: UUID
+    public var organizationName: String
+    public var requireMFA: Bool
+    public var stepUpWindowSeconds: Int
+    public var sessionLifetimeSeconds: Int
+    public var idleTimeoutSeconds: Int
+    public var roleName: String
+    public var permissions: Set<Permission>
+}
+
+/// Server-side sessions.
+public struct SessionRepository: Sendable {
+    let db: any Database
+
+    init(_ db: any Database) { self.db = db }
+
+    var sql: any SQLDatabase { db as! any SQLDatabase }
+
+    /// Stores a new session.
+    public func create(
+        tokenHash: String, memberID: UUID, organizationID: UUID, state: SessionState, csrfToken: String,
+        createdAt: Date, expiresAt: Date, mfaVerifiedAt: Date?, ip: String, userAgent: String
+    ) async throws {
+        let session = SessionModel(
+            tokenHash: tokenHash, memberID: memberID, organizationID: organizationID, state: state,
+            csrfToken: csrfToken, createdAt: createdAt, expiresAt: expiresAt, ip: ip, userAgent: userAgent)
+        session.mfaVerifiedAt = mfaVerifiedAt
+        try await session.create(on: db)
+    }
+
+    /// Moves a session to `state` under a new token hash; false when the session is gone.
+    public func promote(_ id: UUID, to state: SessionState, tokenHash: String, now: Date, mfaVerified: Bool)
+        async throws -> Bool
+    {
+        guard let session = try await SessionModel.find(id, on: db) else { return false }
+        session.tokenHash = tokenHash
+        session.state = state.rawValue
+        session.lastSeenAt = now
+        if mfaVerified { session.mfaVerifiedAt = now }
+        try await session.save(on: db)
+        return true
+    }
+
+    /// The session whose token hashes to `tokenHash`, with its member, role and organization.
+    public func load(tokenHash: String) async throws -> LoadedSession? {
+        let query: SQLQueryString = """
+            SELECT s.id AS s_id, s.state AS s_state, s.csrf_token AS s_csrf, s.created_at AS s_created,
+                   s.last_seen_at AS s_seen, s.mfa_verified_at AS s_mfa,
+                   m.id AS m_id, m.email AS m_email, m.name AS m_name, m.mfa_status AS m_mfa, m.status AS m_status,
+                   o.id AS o_id, o.name AS o_name, o.require_mfa AS o_req, o.step_up_window_seconds AS o_step,
+                   o.session_lifetime_seconds AS o_life, o.idle_timeout_seconds AS o_idle,
+                   r.name AS r_name, r.permissions AS r_perms
+            FROM sessions s
+            JOIN members m ON m.id = s.member_id
+            JOIN roles r ON r.id = m.role_id
+            JOIN organizations o ON o.id = m.organization_id
+            WHERE s.token_hash = \(bind: tokenHash)
+            """
+        guard let row = try await sql.raw(query).first() else { return nil }
+        return LoadedSession(
+            id: try row.decode(column: "s_id", as: UUID.self),
+            state: SessionState(rawValue: try row.decode(column: "s_state", as: String.self)) ?? .mfaPending,
+            csrfToken: try row.decode(column: "s_csrf", as: String.self),
+            createdAt: try row.decode(column: "s_created", as: Date.self),
+            lastSeenAt: try row.decode(column: "s_seen", as: Date.self),
+            mfaVerifiedAt: try row.decode(column: "s_mfa", as: Date?.self),
+            memberID: try row.decode(column: "m_id", as: UUID.self),
+            memberEmail: try row.decode(column: "m_email", as: String.self),
+            memberName: try row.decode(column: "m_name", as: String.self),
+            memberActive: try row.decode(column: "m_status", as: String.self) == AccountStatus.active.rawValue,
+            mfaStatus: MFAStatus(rawValue: try row.decode(column: "m_mfa", as: String.self)) ?? .notSetUp,
+            organizationID: try row.decode(column: "o_id", as: UUID.self),
+            organizationName: try row.decode(column: "o_name", as: String.self),
+            requireMFA: try row.decode(column: "o_req", as: Bool.self),
+            stepUpWindowSeconds: try row.decode(column: "o_step", as: Int.self),
+            sessionLifetimeSeconds: try row.decode(column: "o_life", as: Int.self),
+            idleTimeoutSeconds: try row.decode(column: "o_idle", as: Int.self),
+            roleName: try row.decode(column: "r_name", as: String.self),
+            permissions: Permission.parseList(try row.decode(column: "r_perms", as: String.self)))
+    }
+
+    /// Records activity on a session.
+    public func touch(_ id: UUID, at now: Date) async throws {
+        try await sql.update(SessionModel.schema).set("last_seen_at", to: now).where("id", .equal, id).run()
+    }
+
+    /// Records a fresh second factor on a session (step-up).
+    public func markMFAVerified(_ id: UUID, at now: Date) async throws {
+        try await SessionModel.query(on: db).filter(\.$id == id).set(\.$mfaVerifiedAt, to: now).update()
+    }
+
+    /// A member's fully signed-in sessions, most recently active first.
+    public func signedIn(memberID: UUID) async throws -> [Session] {
+        try await SessionModel.query(on: db).filter(\.$memberID == memberID)
+            .filter(\.$state == SessionState.signedIn.rawValue).sort(\.$lastSeenAt, .descending).all()
+            .map(Session.init)
+    }
+
+    /// One session of a member (another member's session is not found).
+    public func find(_ id: UUID, memberID: UUID) async throws -> Session? {
+        try await SessionModel.query(on: db).filter(\.$id == id).filter(\.$memberID == memberID).first()
+            .map(Session.init)
+    }
+
+    public func delete(_ id: UUID) async throws {
+        try await sql.delete(from: SessionModel.schema).where("id", .equal, id).run()
+    }
+
+    /// Ends every session of these members.
+    public func deleteAll(memberIDs: [UUID]) async throws {
+        guard !memberIDs.isEmpty else { return }
+        try await sql.delete(from: SessionModel.schema).where("member_id", .in, SQLBind.group(memberIDs)).run()
+    }
+}

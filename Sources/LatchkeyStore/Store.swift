@@ -1,0 +1,52 @@
+import FluentKit
+import Foundation
+import SQLKit
+
+/// The one door to the data: every read and write of Latchkey goes through a repository reached from a
+/// `Store`. A store is bound to a database handle — the pool, or a transaction — so code that runs inside
+/// `transaction` reaches the very same repositories, and whatever they write commits or vanishes together.
+///
+/// Repositories return plain values (`Member`, `Organization`, `ResetBatch`, …), never Fluent models: the
+/// application above holds the rules, the views render values, and neither imports FluentKit or SQLKit.
+public struct Store: Sendable {
+    let db: any Database
+
+    public init(_ db: any Database) { self.db = db }
+
+    /// Runs `body` in one transaction (joining the caller's when there is one) with repositories bound to it.
+    ///
+    /// On SQLite there is one connection: never use another `Store` inside `body`, it would wait for the
+    /// connection this transaction holds.
+    public func transaction<T: Sendable>(_ body: @escaping @Sendable (Store) async throws -> T) async throws -> T {
+        try await db.transaction { tx in try await body(Store(tx)) }
+    }
+
+    public var members: MemberRepository { .init(db) }
+    public var directory: MemberDirectory { .init(db) }
+    public var organizations: OrganizationRepository { .init(db) }
+    public var sessions: SessionRepository { .init(db) }
+    public var credentials: CredentialRepository { .init(db) }
+    public var resets: ResetRepository { .init(db) }
+    public var audit: AuditStore { .init(db) }
+    public var outbox: OutboxRepository { .init(db) }
+    public var rateLimits: RateLimiter { .init(db) }
+    public var throttles: SignInThrottles { .init(db) }
+    public var knownAddresses: KnownAddresses { .init(db) }
+
+    /// A trivial query, for readiness checks.
+    public func ping() async throws {
+        _ = try await sql.raw("SELECT 1 AS ok").all()
+    }
+
+    var sql: any SQLDatabase { db as! any SQLDatabase }
+
+    /// True for a unique-constraint violation (e.g. two requests racing with one `Idempotency-Key`).
+    public static func isConflict(_ error: any Error) -> Bool {
+        (error as? any DatabaseError)?.isConstraintFailure == true
+    }
+}
+
+extension LatchkeyDatabase {
+    /// Repositories on the connection pool.
+    public var store: Store { Store(db) }
+}

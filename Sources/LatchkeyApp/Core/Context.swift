@@ -165,50 +165,27 @@ struct RequirePermissions: RouterMiddleware {
     }
 }
 
-/// A session as loaded for one request, with its member, role and organization as they are now.
+/// A session as loaded for one request, with its member, role and organization as they are now
+/// (`auth.memberID`, `auth.permissions`, … read through to the loaded session).
+@dynamicMemberLookup
 public struct AuthState: Sendable {
-    public var sessionID: UUID
-    public var state: SessionState
-    public var csrfToken: String
-    public var createdAt: Date
-    public var mfaVerifiedAt: Date?
-    public var memberID: UUID
-    public var memberEmail: String
-    public var memberName: String
-    public var mfaStatus: MFAStatus
-    public var organizationID: UUID
-    public var organizationName: String
-    public var requireMFA: Bool
-    public var stepUpWindowSeconds: Int
-    public var roleName: String
-    public var permissions: Set<Permission>
+    public let session: LoadedSession
     /// The server runs the demo (shows the demo mailbox).
-    public var demoMode: Bool = false
+    public let demoMode: Bool
 
     init(_ session: LoadedSession, demoMode: Bool) {
-        sessionID = session.id
-        state = session.state
-        csrfToken = session.csrfToken
-        createdAt = session.createdAt
-        mfaVerifiedAt = session.mfaVerifiedAt
-        memberID = session.memberID
-        memberEmail = session.memberEmail
-        memberName = session.memberName
-        mfaStatus = session.mfaStatus
-        organizationID = session.organizationID
-        organizationName = session.organizationName
-        requireMFA = session.requireMFA
-        stepUpWindowSeconds = session.stepUpWindowSeconds
-        roleName = session.roleName
-        permissions = session.permissions
+        self.session = session
         self.demoMode = demoMode
     }
+
+    public subscript<T>(dynamicMember keyPath: KeyPath<LoadedSession, T>) -> T { session[keyPath: keyPath] }
 
     /// An event the member causes about themselves (sign-in steps, their own factors and sessions).
     func event(_ action: AuditAction, _ result: AuditResult, reason: String = "", meta: RequestMeta) -> AuditEntry {
         AuditEntry(
-            organizationID: organizationID, actorID: memberID, actorEmail: memberEmail, actorRole: roleName,
-            action: action, targetID: memberID, targetEmail: memberEmail, result: result, reason: reason, meta: meta)
+            organizationID: session.organizationID, actorID: session.memberID, actorEmail: session.memberEmail,
+            actorRole: session.roleName, action: action, targetID: session.memberID, targetEmail: session.memberEmail,
+            result: result, reason: reason, meta: meta)
     }
 }
 

@@ -54,10 +54,10 @@ struct SessionService: Sendable {
         if !session.memberActive || now >= session.createdAt.addingTimeInterval(absolute)
             || now >= session.lastSeenAt.addingTimeInterval(TimeInterval(session.idleTimeoutSeconds))
         {
-            try await store.sessions.delete(session.id)
+            try await store.sessions.delete(session.sessionID)
             return nil
         }
-        if now.timeIntervalSince(session.lastSeenAt) > 60 { try await store.sessions.touch(session.id, at: now) }
+        if now.timeIntervalSince(session.lastSeenAt) > 60 { try await store.sessions.touch(session.sessionID, at: now) }
         return AuthState(session, demoMode: services.config.demoMode)
     }
 

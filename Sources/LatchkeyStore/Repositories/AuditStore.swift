@@ -15,44 +15,20 @@ public struct AuditEntry: Sendable {
     public var result: AuditResult
     public var reason: String
     public var batchID: UUID?
-    public var requestID: String
-    public var ip: String
-    public var userAgent: String
+    /// The request (or job, or command) that caused it.
+    public var meta: RequestMeta
     public var ticket: String
 
     public init(
         organizationID: UUID?, actorID: UUID? = nil, actorEmail: String = "", actorRole: String = "",
         action: AuditAction, targetID: UUID? = nil, targetEmail: String = "", result: AuditResult, reason: String = "",
-        batchID: UUID? = nil, requestID: String = "", ip: String = "", userAgent: String = "", ticket: String = ""
+        batchID: UUID? = nil, meta: RequestMeta = .init(requestID: "", ip: "", userAgent: ""), ticket: String = ""
     ) {
-        self.organizationID = organizationID
-        self.actorID = actorID
-        self.actorEmail = actorEmail
-        self.actorRole = actorRole
-        self.action = action
-        self.targetID = targetID
-        self.targetEmail = targetEmail
-        self.result = result
-        self.reason = reason
-        self.batchID = batchID
-        self.requestID = requestID
-        self.ip = ip
-        self.userAgent = userAgent
-        self.ticket = ticket
-    }
-}
-
-extension AuditEntry {
-    /// An event caused by a request (or a job or command) described by `meta`.
-    public init(
-        organizationID: UUID?, actorID: UUID? = nil, actorEmail: String = "", actorRole: String = "",
-        action: AuditAction, targetID: UUID? = nil, targetEmail: String = "", result: AuditResult, reason: String = "",
-        batchID: UUID? = nil, meta: RequestMeta, ticket: String = ""
-    ) {
-        self.init(
-            organizationID: organizationID, actorID: actorID, actorEmail: actorEmail, actorRole: actorRole,
-            action: action, targetID: targetID, targetEmail: targetEmail, result: result, reason: reason,
-            batchID: batchID, requestID: meta.requestID, ip: meta.ip, userAgent: meta.userAgent, ticket: ticket)
+        (self.organizationID, self.actorID, self.actorEmail, self.actorRole) = (
+            organizationID, actorID, actorEmail, actorRole
+        )
+        (self.action, self.targetID, self.targetEmail) = (action, targetID, targetEmail)
+        (self.result, self.reason, self.batchID, self.meta, self.ticket) = (result, reason, batchID, meta, ticket)
     }
 }
 
@@ -108,8 +84,9 @@ public struct AuditStore: Sendable {
                 chain: chain, seq: seq, organizationID: entry.organizationID, occurredAtMillis: millis,
                 actorID: entry.actorID, actorEmail: entry.actorEmail, actorRole: entry.actorRole,
                 action: entry.action.rawValue, targetID: entry.targetID, targetEmail: entry.targetEmail,
-                result: entry.result.rawValue, reason: entry.reason, batchID: entry.batchID, requestID: entry.requestID,
-                ip: entry.ip, userAgent: entry.userAgent, ticket: entry.ticket)
+                result: entry.result.rawValue, reason: entry.reason, batchID: entry.batchID,
+                requestID: entry.meta.requestID,
+                ip: entry.meta.ip, userAgent: entry.meta.userAgent, ticket: entry.ticket)
             let hash = record.hash(previous: previous)
             let optional = { (id: UUID?) -> any SQLExpression in id.map { SQLBind($0) } ?? SQLLiteral.null }
             rows.append([
@@ -345,48 +322,22 @@ extension AuditEventModel {
     }
 }
 
-/// One stored audit event.
+/// One stored audit event: its id and time, the hashed fields (`event.actorEmail`, `event.seq`, … read
+/// through to `record`) and its links in the chain.
+@dynamicMemberLookup
 public struct AuditEvent: Sendable, Equatable {
     public var id: UUID
-    public var chain: String
-    public var seq: Int64
-    public var organizationID: UUID?
     public var occurredAt: Date
-    public var actorID: UUID?
-    public var actorEmail: String
-    public var actorRole: String
-    public var action: String
-    public var targetID: UUID?
-    public var targetEmail: String
-    public var result: String
-    public var reason: String
-    public var batchID: UUID?
-    public var requestID: String
-    public var ip: String
-    public var userAgent: String
-    public var ticket: String
+    public var record: AuditRecord
     public var prevHash: String
     public var hash: String
 
+    public subscript<T>(dynamicMember keyPath: KeyPath<AuditRecord, T>) -> T { record[keyPath: keyPath] }
+
     init(_ model: AuditEventModel) {
         id = model.id!
-        chain = model.chain
-        seq = model.seq
-        organizationID = model.organizationID
         occurredAt = model.occurredAt
-        actorID = model.actorID
-        actorEmail = model.actorEmail
-        actorRole = model.actorRole
-        action = model.action
-        targetID = model.targetID
-        targetEmail = model.targetEmail
-        result = model.result
-        reason = model.reason
-        batchID = model.batchID
-        requestID = model.requestID
-        ip = model.ip
-        userAgent = model.userAgent
-        ticket = model.ticket
+        record = model.record
         prevHash = model.prevHash
         hash = model.hash
     }

@@ -113,19 +113,6 @@ public struct MemberDirectory: Sendable {
             lastSignInAt = member.lastSignInAt
             self.lockedUntil = lockedUntil
         }
-
-        init(
-            id: UUID, name: String, email: String, roleID: UUID, roleName: String, mfaStatus: MFAStatus,
-            lastSignInAt: Date?
-        ) {
-            self.id = id
-            self.name = name
-            self.email = email
-            self.roleID = roleID
-            self.roleName = roleName
-            self.mfaStatus = mfaStatus
-            self.lastSignInAt = lastSignInAt
-        }
     }
 
     /// One page of rows, the number of matches (capped) and the cursors around it.
@@ -205,15 +192,7 @@ public struct MemberDirectory: Sendable {
         let idColumn = SQLColumn("id", table: "members")
         let backwards = before != nil
         let ascending = filter.sort.descending == backwards
-        var query = sql.select()
-            .column(SQLColumn("id", table: "members"), as: "id")
-            .column(SQLColumn("name", table: "members"), as: "name")
-            .column(SQLColumn("email", table: "members"), as: "email")
-            .column(SQLColumn("role_id", table: "members"), as: "role_id")
-            .column(SQLColumn("name", table: "roles"), as: "role_name")
-            .column(SQLColumn("mfa_status", table: "members"), as: "mfa_status")
-            .column(SQLColumn("last_sign_in_at", table: "members"), as: "last_sign_in_at")
-            .from("members")
+        var query = MemberRepository.columns(of: sql.select()).from("members")
         query = source(query, organizationID: organizationID, filter: filter)
             .join("roles", on: SQLColumn("role_id", table: "members"), .equal, SQLColumn("id", table: "roles"))
         query = applyFilter(query, organizationID: organizationID, filter: filter, now: now)
@@ -231,17 +210,9 @@ public struct MemberDirectory: Sendable {
         query = query.orderBy(SQLOrderBy(expression: column, direction: direction))
             .orderBy(SQLOrderBy(expression: idColumn, direction: direction))
             .limit(filter.limit + 1)
-        var rows = try await query.all().map { row in
-            Row(
-                id: try row.decode(column: "id", as: UUID.self), name: try row.decode(column: "name", as: String.self),
-                email: try row.decode(column: "email", as: String.self),
-                roleID: try row.decode(column: "role_id", as: UUID.self),
-                roleName: try row.decode(column: "role_name", as: String.self),
-                mfaStatus: MFAStatus(rawValue: try row.decode(column: "mfa_status", as: String.self)) ?? .notSetUp,
-                lastSignInAt: try row.decode(column: "last_sign_in_at", as: Date?.self))
-        }
-        let locks = try await SignInThrottles(db).lockedUntil(memberIDs: rows.map(\.id), now: now)
-        for index in rows.indices { rows[index].lockedUntil = locks[rows[index].id] }
+        let members = try await query.all().map(MemberRepository.member)
+        let locks = try await SignInThrottles(db).lockedUntil(memberIDs: members.map(\.id), now: now)
+        var rows = members.map { Row($0, lockedUntil: locks[$0.id]) }
         let hasMore = rows.count > filter.limit
         if hasMore { rows.removeLast() }
         if backwards { rows.reverse() }

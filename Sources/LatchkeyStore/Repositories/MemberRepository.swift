@@ -83,7 +83,14 @@ public struct MemberRepository: Sendable {
     }
 
     private func select(_ filter: (SQLSelectBuilder) -> SQLSelectBuilder) async throws -> [Member] {
-        let query = sql.select()
+        let query = Self.columns(of: sql.select()).from("members")
+            .join("roles", on: SQLColumn("role_id", table: "members"), .equal, SQLColumn("id", table: "roles"))
+        return try await filter(query).all().map(Self.member)
+    }
+
+    /// The columns a `Member` is decoded from (`members` joined with `roles`).
+    static func columns(of query: SQLSelectBuilder) -> SQLSelectBuilder {
+        query
             .column(SQLColumn("id", table: "members"), as: "id")
             .column(SQLColumn("organization_id", table: "members"), as: "organization_id")
             .column(SQLColumn("email", table: "members"), as: "email")
@@ -94,21 +101,20 @@ public struct MemberRepository: Sendable {
             .column(SQLColumn("status", table: "members"), as: "status")
             .column(SQLColumn("mfa_status", table: "members"), as: "mfa_status")
             .column(SQLColumn("last_sign_in_at", table: "members"), as: "last_sign_in_at")
-            .from("members")
-            .join("roles", on: SQLColumn("role_id", table: "members"), .equal, SQLColumn("id", table: "roles"))
-        return try await filter(query).all().map { row in
-            Member(
-                id: try row.decode(column: "id", as: UUID.self),
-                organizationID: try row.decode(column: "organization_id", as: UUID.self),
-                email: try row.decode(column: "email", as: String.self),
-                name: try row.decode(column: "name", as: String.self),
-                roleID: try row.decode(column: "role_id", as: UUID.self),
-                roleName: try row.decode(column: "role_name", as: String.self),
-                permissions: Permission.parseList(try row.decode(column: "permissions", as: String.self)),
-                status: AccountStatus(rawValue: try row.decode(column: "status", as: String.self)) ?? .suspended,
-                mfaStatus: MFAStatus(rawValue: try row.decode(column: "mfa_status", as: String.self)) ?? .notSetUp,
-                lastSignInAt: try row.decode(column: "last_sign_in_at", as: Date?.self))
-        }
+    }
+
+    static func member(_ row: any SQLRow) throws -> Member {
+        Member(
+            id: try row.decode(column: "id", as: UUID.self),
+            organizationID: try row.decode(column: "organization_id", as: UUID.self),
+            email: try row.decode(column: "email", as: String.self),
+            name: try row.decode(column: "name", as: String.self),
+            roleID: try row.decode(column: "role_id", as: UUID.self),
+            roleName: try row.decode(column: "role_name", as: String.self),
+            permissions: Permission.parseList(try row.decode(column: "permissions", as: String.self)),
+            status: AccountStatus(rawValue: try row.decode(column: "status", as: String.self)) ?? .suspended,
+            mfaStatus: MFAStatus(rawValue: try row.decode(column: "mfa_status", as: String.self)) ?? .notSetUp,
+            lastSignInAt: try row.decode(column: "last_sign_in_at", as: Date?.self))
     }
 
     /// The emails of those of `ids` who are members of the organization.

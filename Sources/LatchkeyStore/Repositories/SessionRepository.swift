@@ -26,7 +26,7 @@ public struct Session: Sendable, Equatable {
 
 /// A session found by its token, with its member, role and organization as they are now.
 public struct LoadedSession: Sendable {
-    public var id: UUID
+    public var sessionID: UUID
     public var state: SessionState
     public var csrfToken: String
     public var createdAt: Date
@@ -97,7 +97,7 @@ public struct SessionRepository: Sendable {
             """
         guard let row = try await sql.raw(query).first() else { return nil }
         return LoadedSession(
-            id: try row.decode(column: "s_id", as: UUID.self),
+            sessionID: try row.decode(column: "s_id", as: UUID.self),
             state: SessionState(rawValue: try row.decode(column: "s_state", as: String.self)) ?? .mfaPending,
             csrfToken: try row.decode(column: "s_csrf", as: String.self),
             createdAt: try row.decode(column: "s_created", as: Date.self),

@@ -12,9 +12,12 @@ struct M011CreateMemberSearchTerms: AsyncMigration {
         try await database.createIndex(
             "search_org_term", on: "member_search_terms", columns: ["organization_id", "term", "member_id"])
         try await database.createIndex("search_member", on: "member_search_terms", columns: ["member_id"])
-        // Index the members that already exist, with the rules of this migration's time (frozen below, so an
-        // older database migrates the same way whatever later code does).
-        let sql = database as! any SQLDatabase
+        try await Self.indexExisting(database as! any SQLDatabase)
+    }
+
+    /// Indexes the members that already exist, with the rules of this migration's time (frozen below, so an
+    /// older database migrates the same way whatever later code does).
+    static func indexExisting(_ sql: any SQLDatabase) async throws {
         var offset = 0
         while true {
             let rows = try await sql.raw(

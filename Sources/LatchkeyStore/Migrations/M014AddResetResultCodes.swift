@@ -9,6 +9,11 @@ struct M014AddResetResultCodes: AsyncMigration {
     func prepare(on database: any Database) async throws {
         let sql = database as! any SQLDatabase
         try await sql.raw("ALTER TABLE reset_results ADD COLUMN code TEXT NOT NULL DEFAULT ''").run()
+        try await Self.backfill(sql)
+    }
+
+    /// Gives the rows without a code theirs.
+    static func backfill(_ sql: any SQLDatabase) async throws {
         try await sql.raw(
             """
             UPDATE reset_results SET code = CASE
@@ -19,6 +24,7 @@ struct M014AddResetResultCodes: AsyncMigration {
               WHEN status = 'failed' AND reason = 'Not permitted: your role cannot reset MFA' THEN 'not_permitted'
               WHEN status = 'failed' THEN 'not_permitted_role'
               ELSE '' END
+            WHERE code = ''
             """
         ).run()
     }

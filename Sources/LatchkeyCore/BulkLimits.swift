@@ -9,6 +9,8 @@ public enum BulkLimits {
     public static let chunkSize = 500
     /// Above this many members, the administrator must type the number to confirm.
     public static let typedConfirmationAbove = 25
+    /// The longest reason or ticket reference an action may record.
+    public static let maximumReasonLength = 500
     /// The page sizes the Members table offers, and its default.
     public static let pageSizes = [10, 25, 50, 100]
     public static let defaultPageSize = 50

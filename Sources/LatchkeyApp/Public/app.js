@@ -133,7 +133,7 @@ function setUpMembers() {
     } else if (rows.length > 0 && selected().length === rows.length && total > rows.length) {
       bar.append(`${rows.length} ${plural(rows.length)} on this page are selected. `);
       if (bar.dataset.capped === "true") {
-        bar.append("More than 10,000 members match: narrow the search to reset them all at once.");
+        bar.append(`More than ${Number(bar.dataset.maximum).toLocaleString()} members match: narrow the search to reset them all at once.`);
       } else {
         bar.append(linkButton(`Select all ${total.toLocaleString()} members that match`, () => { allMatching = true; render(); }));
       }

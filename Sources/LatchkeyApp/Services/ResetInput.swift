@@ -7,8 +7,10 @@ enum ResetInput {
     /// The optional reason or ticket reference: trimmed, at most 500 characters, no control characters.
     static func ticket(_ raw: String?) throws -> String {
         let text = (raw ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
-        guard text.count <= 500 else {
-            throw LatchkeyError.badRequest("reason_too_long", "The reason or ticket can be at most 500 characters.")
+        guard text.count <= BulkLimits.maximumReasonLength else {
+            throw LatchkeyError.badRequest(
+                "reason_too_long",
+                "The reason or ticket can be at most \(BulkLimits.maximumReasonLength) characters.")
         }
         guard !text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
             throw LatchkeyError.badRequest("invalid_reason", "The reason or ticket cannot contain control characters.")

@@ -141,7 +141,7 @@ enum MembersPages {
               <button type="submit" class="button">Search</button>
               <span class="count" id="showing">\(showing)</span>
             </form>
-            <div class="selection-bar" id="selection-bar" hidden data-total="\(m.page.total)" data-capped="\(capped ? "true" : "false")" data-page-count="\(m.page.rows.count)"></div>
+            <div class="selection-bar" id="selection-bar" hidden data-total="\(m.page.total)" data-capped="\(capped ? "true" : "false")" data-maximum="\(BulkLimits.maximumPerRequest)" data-page-count="\(m.page.rows.count)"></div>
             <div class="table-wrap" tabindex="0" role="region" aria-label="Members">
             <table class="table members" id="members-table">
               <thead><tr>
@@ -278,7 +278,7 @@ enum MembersPages {
               <p class="warning"><strong>This action cannot be undone.</strong></p>
             </div>
             <label for="single-reason">Reason or ticket (optional)</label>
-            <input id="single-reason" name="reason" maxlength="500" autocomplete="off">
+            <input id="single-reason" name="reason" maxlength="\(BulkLimits.maximumReasonLength)" autocomplete="off">
             \(stepUpField(m, id: "single-code"))
             <div class="modal-actions">
               <button type="button" class="button" data-close>Cancel</button>
@@ -307,7 +307,7 @@ enum MembersPages {
               <p class="warning"><strong>This action cannot be undone.</strong></p>
             </div>
             <label for="bulk-reason">Reason or ticket (optional)</label>
-            <input id="bulk-reason" name="reason" maxlength="500" autocomplete="off">
+            <input id="bulk-reason" name="reason" maxlength="\(BulkLimits.maximumReasonLength)" autocomplete="off">
             <div data-field="confirm-count" hidden>
               <label for="bulk-confirm">Type the number of members to confirm</label>
               <input id="bulk-confirm" name="confirmCount" inputmode="numeric" autocomplete="off">
@@ -371,7 +371,7 @@ enum MembersPages {
               <input type="hidden" name="bulk" value="1">
               <input type="hidden" name="idempotencyKey" value="retry-\(id)">
               \(HTML(unsafe: failed.map { "<input type=\"hidden\" name=\"memberId\" value=\"\($0.memberId.uuidString.lowercased())\">" }.joined()))
-              \(failed.count > 25 ? HTML(unsafe: "<input type=\"hidden\" name=\"confirmCount\" value=\"\(failed.count)\">") : .empty)
+              \(failed.count > BulkLimits.typedConfirmationAbove ? HTML(unsafe: "<input type=\"hidden\" name=\"confirmCount\" value=\"\(failed.count)\">") : .empty)
               <button type="submit" class="button" id="retry-failed">Retry failed (\(failed.count))</button>
             </form>
             """

@@ -67,8 +67,9 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
-            // The stylesheet and script, served with a content hash in their names (`StaticAssets`).
-            resources: [.copy("Public")],
+            // The stylesheet and script, compiled into the binary (nothing to ship beside it) and served with a
+            // content hash in their names (`StaticAssets`).
+            resources: [.embedInCode("Public/app.css"), .embedInCode("Public/app.js")],
             swiftSettings: swiftSettings
         ),
         // Demo data and benchmark seeding: tools for `latchkey demo` and `latchkey bench`, kept out of the

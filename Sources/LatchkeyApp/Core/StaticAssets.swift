@@ -3,9 +3,9 @@ import Hummingbird
 import LatchkeyCore
 import NIOCore
 
-/// The stylesheet and script: files in `Public/`, shipped as package resources, read once and served
-/// under a name that carries a hash of their content (`app.3f9a1c0d2b7e.css`), so browsers may cache them
-/// for a year and a new release is fetched at once.
+/// The stylesheet and script: files in `Public/`, compiled into the binary as package resources
+/// (`embedInCode`), served under a name that carries a hash of their content (`app.3f9a1c0d2b7e.css`), so
+/// browsers may cache them for a year and a new release is fetched at once.
 struct StaticAssets: Sendable {
     struct Asset: Sendable {
         /// The fingerprinted file name.
@@ -26,12 +26,10 @@ struct StaticAssets: Sendable {
     private init() {
         var assets: [String: Asset] = [:]
         var paths: [String: String] = [:]
-        for (file, ext, type) in [
-            ("app", "css", "text/css; charset=utf-8"), ("app", "js", "text/javascript; charset=utf-8"),
+        for (file, ext, type, data) in [
+            ("app", "css", "text/css; charset=utf-8", PackageResources.app_css),
+            ("app", "js", "text/javascript; charset=utf-8", PackageResources.app_js),
         ] {
-            guard let url = Bundle.module.url(forResource: file, withExtension: ext, subdirectory: "Public"),
-                let data = try? Data(contentsOf: url)
-            else { preconditionFailure("Public/\(file).\(ext) is missing from the package resources") }
             let digest = String(sha256Hex(String(decoding: data, as: UTF8.self)).prefix(12))
             let name = "\(file).\(digest).\(ext)"
             assets[name] = Asset(

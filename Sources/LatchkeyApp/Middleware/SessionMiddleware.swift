@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import LatchkeyCore
+import LatchkeyStore
 import NIOCore
 
 /// Cookie names and attributes.

@@ -1,5 +1,6 @@
 import Foundation
 import LatchkeyCore
+import LatchkeyStore
 
 /// The signed-in member's pages: overview and My security.
 enum AccountPages {

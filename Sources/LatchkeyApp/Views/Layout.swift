@@ -1,4 +1,5 @@
 import LatchkeyCore
+import LatchkeyStore
 
 /// The page frame: header with the organization and the member's menu, left navigation, content.
 enum Layout {

@@ -28,6 +28,7 @@ func buildRouter(services: AppServices) -> Router<AppRequestContext> {
     AccountWebController(services: services).register(on: members)
     MembersAPIController(services: services).register(on: members)
     MembersWebController(services: services).register(on: members)
+    LifecycleAPIController(services: services).register(on: members)
     AdminWebController(services: services).register(on: members)
     // GET never changes anything: the state-changing member routes answer 405 to it.
     members.refuseGet(Route.endpoints.filter(\.refusesGet).map(\.route))

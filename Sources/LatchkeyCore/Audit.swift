@@ -19,6 +19,9 @@ public enum AuditAction: String, Sendable, CaseIterable, Codable {
     case settingsChanged = "org.settings_changed"
     case roleChanged = "member.role_changed"
     case signInUnlocked = "member.sign_in_unlocked"
+    case memberSuspended = "member.suspended"
+    case memberReactivated = "member.reactivated"
+    case memberRemoved = "member.removed"
 }
 
 /// Outcome recorded on an audit event.

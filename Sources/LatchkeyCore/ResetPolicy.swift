@@ -1,3 +1,5 @@
+import Foundation
+
 /// Who may act on whom through the administrator path (Reset MFA, Unlock sign-in, and the lifecycle
 /// actions to come): the actor's role must hold the action's permissions; nobody acts on themselves; nobody
 /// acts on a member whose role holds a permission the actor's role lacks.
@@ -105,6 +107,132 @@ public enum ResetResultCode: String, Sendable, Codable, CaseIterable {
         case .notPermitted: "Not permitted: your role cannot reset MFA"
         case .selfAction: "You cannot reset your own MFA here — use My security"
         case .notPermittedRole: "Not permitted: \(targetRole)"
+        case .notFound: "Member not found"
+        }
+    }
+}
+
+/// The administrator's actions on a member's account besides Reset MFA and Unlock sign-in.
+public enum LifecycleAction: Sendable, Equatable {
+    /// Give the member another role of the organization.
+    case changeRole(to: UUID)
+    /// Stop the member signing in (every session ends at once) until reactivated.
+    case suspend
+    /// Let a suspended member sign in again.
+    case reactivate
+    /// Take the member out of the organization (every session ends; the audit history stays).
+    case remove
+
+    /// The name used in routes, codes and audit actions.
+    public var name: String {
+        switch self {
+        case .changeRole: "role"
+        case .suspend: "suspend"
+        case .reactivate: "reactivate"
+        case .remove: "remove"
+        }
+    }
+
+    /// The audit action it records.
+    public var auditAction: AuditAction {
+        switch self {
+        case .changeRole: .roleChanged
+        case .suspend: .memberSuspended
+        case .reactivate: .memberReactivated
+        case .remove: .memberRemoved
+        }
+    }
+
+    /// The code of a member it changed.
+    public var doneCode: LifecycleResultCode {
+        switch self {
+        case .changeRole: .roleChanged
+        case .suspend: .suspended
+        case .reactivate: .reactivated
+        case .remove: .removed
+        }
+    }
+
+    /// Whether it takes Owner rights from an active Owner (the last one may not lose them).
+    public var endsOwnership: Bool {
+        switch self {
+        case .suspend, .remove: true
+        case .changeRole, .reactivate: false  // a role change ends ownership only to a non-Owner role
+        }
+    }
+}
+
+/// Who may change a member's role, suspend, reactivate or remove them: the actor's role must hold
+/// `members.view` and `members.manage`; nobody acts on themselves; nobody acts on a member whose role holds a
+/// permission the actor's lacks, nor grants such a role; the last active Owner keeps the role.
+public enum LifecyclePolicy {
+    public static let required: Set<Permission> = [.membersView, .membersManage]
+
+    /// The code for one target, before the state is looked at: nil when the rules allow the action.
+    public static func check<ID: Equatable>(
+        actorID: ID, actorPermissions: Set<Permission>, targetID: ID, targetPermissions: Set<Permission>,
+        grantedPermissions: Set<Permission>?
+    ) -> LifecycleResultCode? {
+        if let denial = MemberPolicy.check(
+            required: required, actorID: actorID, actorPermissions: actorPermissions, targetID: targetID,
+            targetPermissions: targetPermissions)
+        {
+            return LifecycleResultCode(denial)
+        }
+        if let granted = grantedPermissions, !granted.isSubset(of: actorPermissions) { return .roleNotGrantable }
+        return nil
+    }
+}
+
+/// What a lifecycle action did to one member, as a stable machine code.
+public enum LifecycleResultCode: String, Sendable, Codable, CaseIterable {
+    case roleChanged = "role_changed"
+    case suspended
+    case reactivated
+    case removed
+    /// The member already was as asked (same role, already suspended, already active).
+    case unchanged
+    /// The actor's role cannot manage members.
+    case notPermitted = "not_permitted"
+    /// The member's role holds a permission the actor's lacks.
+    case notPermittedRole = "not_permitted_role"
+    /// The new role holds a permission the actor's lacks.
+    case roleNotGrantable = "role_not_grantable"
+    /// The actor named themselves.
+    case selfAction = "self"
+    /// The member is the organization's last active Owner.
+    case lastOwner = "last_owner"
+    /// No such member in the actor's organization.
+    case notFound = "not_found"
+
+    public init(_ denial: MemberPolicy.Denial) {
+        switch denial {
+        case .notPermitted: self = .notPermitted
+        case .selfAction: self = .selfAction
+        case .higherPrivilege: self = .notPermittedRole
+        case .notFound: self = .notFound
+        }
+    }
+
+    /// `changed`, `skipped` or `failed`.
+    public var outcome: String {
+        switch self {
+        case .roleChanged, .suspended, .reactivated, .removed: "changed"
+        case .unchanged: "skipped"
+        case .notPermitted, .notPermittedRole, .roleNotGrantable, .selfAction, .lastOwner, .notFound: "failed"
+        }
+    }
+
+    /// The reason shown per member for anything but a change; nil for a change.
+    public func reason(targetRole: String, newRole: String) -> String? {
+        switch self {
+        case .roleChanged, .suspended, .reactivated, .removed: nil
+        case .unchanged: "Nothing to change"
+        case .notPermitted: "Not permitted: your role cannot manage members"
+        case .notPermittedRole: "Not permitted: \(targetRole)"
+        case .roleNotGrantable: "Not permitted: you cannot grant \(newRole)"
+        case .selfAction: "You cannot change your own account here"
+        case .lastOwner: "The last Owner must stay an active Owner"
         case .notFound: "Member not found"
         }
     }

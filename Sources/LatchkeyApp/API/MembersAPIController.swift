@@ -25,6 +25,8 @@ struct MembersAPIController {
         var email: String
         var role: String
         var mfaStatus: String
+        /// `active`, `suspended`, or `removed` (in the answer to a removal).
+        var status: String
         var lastSignInAt: Date?
         /// True while a sign-in throttle holds the member back.
         var locked: Bool
@@ -37,6 +39,7 @@ struct MembersAPIController {
             email = row.email
             role = row.roleName
             mfaStatus = row.mfaStatus.rawValue
+            status = row.status.rawValue
             lastSignInAt = row.lastSignInAt
             locked = row.lockedUntil != nil
             lockedUntil = row.lockedUntil == .distantFuture ? nil : row.lockedUntil
@@ -154,23 +157,7 @@ struct MembersAPIController {
         let body = try await Body.json(BulkBody.self, from: request, context: context, maxSize: 1024 * 1024)
         let ticket = try ResetInput.ticket(body.reason)
         let key = try ResetInput.idempotencyKey(request.headers[.idempotencyKey])
-        let ids: [UUID]
-        switch (body.memberIds, body.filter) {
-        case (let memberIds?, nil):
-            guard memberIds.count <= BulkLimits.maximumPerRequest * 2 else {
-                throw LatchkeyError.badRequest(
-                    "too_many_members", "At most \(BulkLimits.maximumPerRequest) members can be reset in one request.")
-            }
-            ids = try ResetInput.memberIDs(memberIds)
-        case (nil, let filter?):
-            // The filter is evaluated here, under the same rules, for "select all N matching".
-            let parsed = try MemberDirectory.Filter(
-                query: filter.query, role: filter.role, mfa: filter.mfa, status: filter.status, sort: nil, limit: nil)
-            ids = try await services.store.directory.allIDs(
-                organizationID: context.auth.organizationID, filter: parsed, now: services.now)
-        default:
-            throw LatchkeyError.badRequest("invalid_body", "Send either \"memberIds\" or \"filter\".")
-        }
+        let ids = try await selection(memberIds: body.memberIds, filter: body.filter, context: context)
         let outcome = try await ResetService(services: services).resetMany(
             actor: context.actor, memberIDs: ids, ticket: ticket, idempotencyKey: key)
         switch outcome {
@@ -181,6 +168,26 @@ struct MembersAPIController {
             var response = JSONResponse.make(jobJSON(batch, results: nil), status: .accepted)
             response.headers[.location] = Route.apiResetJob.path(batch.id)
             return response
+        }
+    }
+
+    /// The members a bulk request names: `memberIds`, or a `filter` evaluated here under the same rules as the
+    /// table ("select all N matching").
+    func selection(memberIds: [String]?, filter: BulkBody.Filter?, context: OrgMemberContext) async throws -> [UUID] {
+        switch (memberIds, filter) {
+        case (let memberIds?, nil):
+            guard memberIds.count <= BulkLimits.maximumPerRequest * 2 else {
+                throw LatchkeyError.badRequest(
+                    "too_many_members", "At most \(BulkLimits.maximumPerRequest) members can be named in one request.")
+            }
+            return try ResetInput.memberIDs(memberIds)
+        case (nil, let filter?):
+            let parsed = try MemberDirectory.Filter(
+                query: filter.query, role: filter.role, mfa: filter.mfa, status: filter.status, sort: nil, limit: nil)
+            return try await services.store.directory.allIDs(
+                organizationID: context.auth.organizationID, filter: parsed, now: services.now)
+        default:
+            throw LatchkeyError.badRequest("invalid_body", "Send either \"memberIds\" or \"filter\".")
         }
     }
 

@@ -27,6 +27,10 @@ enum Route: String, CaseIterable, Sendable {
     case members = "/members"
     case membersUnlock = "/members/unlock"
     case membersResetMFA = "/members/reset-mfa"
+    case membersRole = "/members/role"
+    case membersSuspend = "/members/suspend"
+    case membersReactivate = "/members/reactivate"
+    case membersRemove = "/members/remove"
     case resetResults = "/members/resets/:id"
     case resetResultsCSV = "/members/resets/:id/results.csv"
     // Administration
@@ -47,6 +51,14 @@ enum Route: String, CaseIterable, Sendable {
     case apiMemberUnlock = "/api/v1/members/:id/unlock"
     case apiMemberReset = "/api/v1/members/:id/mfa/reset"
     case apiBulkReset = "/api/v1/members/mfa/reset"
+    case apiMemberRole = "/api/v1/members/:id/role"
+    case apiMemberSuspend = "/api/v1/members/:id/suspend"
+    case apiMemberReactivate = "/api/v1/members/:id/reactivate"
+    case apiMemberRemove = "/api/v1/members/:id/remove"
+    case apiBulkRole = "/api/v1/members/role"
+    case apiBulkSuspend = "/api/v1/members/suspend"
+    case apiBulkReactivate = "/api/v1/members/reactivate"
+    case apiBulkRemove = "/api/v1/members/remove"
     case apiResetJob = "/api/v1/mfa-reset-jobs/:id"
     case apiAuditEvents = "/api/v1/audit-events"
     // Operations
@@ -155,6 +167,21 @@ extension Route {
             caller: "`members.reset_mfa` (+ view, manage), fresh MFA or a code in the form",
             audit: "`mfa.reset` per member (success / skipped / denied), `auth.step_up`", refusesGet: true),
         Endpoint(
+            methods: [.post], route: .membersRole,
+            caller:
+                "`members.view` + `members.manage`; same organization, not oneself, no higher role, no role to grant that holds more than the actor's; never the last Owner",
+            audit: "`member.role_changed` (success / skipped / denied)", refusesGet: true),
+        Endpoint(
+            methods: [.post], route: .membersSuspend, caller: "as `/members/role`; ends every session at once",
+            audit: "`member.suspended`", refusesGet: true),
+        Endpoint(
+            methods: [.post], route: .membersReactivate, caller: "as `/members/role`", audit: "`member.reactivated`",
+            refusesGet: true),
+        Endpoint(
+            methods: [.post], route: .membersRemove,
+            caller: "as `/members/role`; ends every session at once, keeps the audit history",
+            audit: "`member.removed`", refusesGet: true),
+        Endpoint(
             methods: [.get], route: .resetResults, caller: "`members.reset_mfa` (+ view, manage), same organization"),
         Endpoint(
             methods: [.get], route: .resetResultsCSV,
@@ -180,6 +207,34 @@ extension Route {
             methods: [.post], route: .apiBulkReset, query: " `{memberIds | filter, reason?}`",
             caller: "as above; `Idempotency-Key`", audit: "`mfa.reset` per member, linked to the batch",
             refusesGet: true),
+        Endpoint(
+            methods: [.post], route: .apiMemberRole, query: " `{roleId, reason?}`",
+            caller:
+                "as `/members/role`: 200 with the member's new state, 403 with the rule's code, 404 for another organization's member",
+            audit: "`member.role_changed`", refusesGet: true),
+        Endpoint(
+            methods: [.post], route: .apiMemberSuspend, query: " `{reason?}`", caller: "as `/members/suspend`",
+            audit: "`member.suspended`", refusesGet: true),
+        Endpoint(
+            methods: [.post], route: .apiMemberReactivate, query: " `{reason?}`", caller: "as `/members/reactivate`",
+            audit: "`member.reactivated`", refusesGet: true),
+        Endpoint(
+            methods: [.post], route: .apiMemberRemove, query: " `{reason?}`", caller: "as `/members/remove`",
+            audit: "`member.removed`", refusesGet: true),
+        Endpoint(
+            methods: [.post], route: .apiBulkRole, query: " `{memberIds | filter, roleId, reason?}`",
+            caller: "as `/members/role`, per member: `{memberId, status, code, reason}`",
+            audit: "`member.role_changed` per member", refusesGet: true),
+        Endpoint(
+            methods: [.post], route: .apiBulkSuspend, query: " `{memberIds | filter, reason?}`",
+            caller: "as `/members/suspend`, per member", audit: "`member.suspended` per member", refusesGet: true),
+        Endpoint(
+            methods: [.post], route: .apiBulkReactivate, query: " `{memberIds | filter, reason?}`",
+            caller: "as `/members/reactivate`, per member", audit: "`member.reactivated` per member",
+            refusesGet: true),
+        Endpoint(
+            methods: [.post], route: .apiBulkRemove, query: " `{memberIds | filter, reason?}`",
+            caller: "as `/members/remove`, per member", audit: "`member.removed` per member", refusesGet: true),
         Endpoint(
             methods: [.get], route: .apiResetJob, caller: "`members.reset_mfa` (+ view, manage), same organization"),
         Endpoint(methods: [.get], route: .apiAuditEvents, caller: "`audit.view`"),

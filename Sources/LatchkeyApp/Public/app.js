@@ -161,6 +161,20 @@ function setUpMembers() {
     });
   });
 
+  // ⋮ → Change role…, Suspend, Reactivate, Remove…: one confirmation dialog each.
+  document.querySelectorAll("[data-lifecycle]").forEach((item) => {
+    item.addEventListener("click", () => {
+      if (item.dataset.disabled) return;
+      const dialog = document.getElementById("lifecycle-" + item.dataset.lifecycle);
+      if (!dialog) return;
+      const button = document.getElementById(item.closest("ul").getAttribute("aria-labelledby"));
+      closeMenu(button, false);
+      fill(dialog, { "member-id": item.dataset.memberId, name: item.dataset.name, email: item.dataset.email,
+        first: item.dataset.name.split(" ")[0], "role-id": item.dataset.roleId });
+      openDialog(dialog, button);
+    });
+  });
+
   // Actions → Reset MFA: the bulk modal.
   const bulk = document.getElementById("bulk-reset");
   const bulkItem = document.querySelector("[data-bulk-reset]");
@@ -214,7 +228,7 @@ function linkButton(label, onClick) {
 function fill(dialog, values) {
   Object.entries(values).forEach(([key, value]) => {
     dialog.querySelectorAll(`[data-field="${key}"]`).forEach((node) => {
-      if (node.tagName === "INPUT") node.value = value; else node.textContent = value;
+      if (node.tagName === "INPUT" || node.tagName === "SELECT") node.value = value; else node.textContent = value;
     });
   });
 }

@@ -70,3 +70,178 @@ struct LifecycleService: Sendable {
         }
     }
 }
+
+/// One member's result of a lifecycle action.
+struct LifecycleResult: Sendable, Equatable {
+    var memberID: UUID
+    var code: LifecycleResultCode
+    var reason: String?
+    /// The member as they are after the action (nil when not found, or removed).
+    var member: Member?
+}
+
+extension LifecycleService {
+    /// Members per transaction.
+    static let chunkSize = BulkLimits.chunkSize
+
+    /// Changes the role of, suspends, reactivates or removes members, one transaction per chunk, set-based:
+    /// one statement per table however many members. For each member the rules of `LifecyclePolicy` decide
+    /// (another organization's member is "not found"; the operator — no member id — passes them), then the
+    /// state (`unchanged` when there is nothing to do), then the last-Owner rule. Suspending and removing
+    /// end every session in the same transaction; each member is mailed and each outcome audited.
+    func apply(_ action: LifecycleAction, to memberIDs: [UUID], actor: Actor, ticket: String) async throws
+        -> [LifecycleResult]
+    {
+        var seen = Set<UUID>()
+        let unique = memberIDs.filter { seen.insert($0).inserted }
+        guard !unique.isEmpty else { throw LatchkeyError.badRequest("no_members", "Select at least one member.") }
+        guard unique.count <= BulkLimits.maximumPerRequest else {
+            throw LatchkeyError.badRequest(
+                "too_many_members", "At most \(BulkLimits.maximumPerRequest) members can be changed in one request.")
+        }
+        if case .changeRole(let roleID) = action,
+            try await services.store.organizations.role(roleID, organizationID: actor.organizationID) == nil
+        {
+            throw LatchkeyError.badRequest("invalid_role", "That role does not exist in your organization.")
+        }
+        var results: [LifecycleResult] = []
+        for start in stride(from: 0, to: unique.count, by: Self.chunkSize) {
+            let chunk = Array(unique[start..<min(start + Self.chunkSize, unique.count)])
+            results += try await applyChunk(action, to: chunk, actor: actor, ticket: ticket)
+        }
+        return results
+    }
+
+    private func applyChunk(_ action: LifecycleAction, to ids: [UUID], actor: Actor, ticket: String) async throws
+        -> [LifecycleResult]
+    {
+        let now = services.now
+        return try await services.store.transaction { tx in
+            // Lock order: the organization (last-Owner decisions queue here), member rows, audit head last.
+            try await tx.organizations.lock(actor.organizationID)
+            try await tx.members.lock(ids + (actor.memberID.map { [$0] } ?? []))
+            let organizationID = actor.organizationID
+            // The actor as they are now: a demoted, suspended or removed actor acts with no permission.
+            var permissions = actor.permissions
+            if let actorID = actor.memberID {
+                let current = try await tx.members.find(actorID, organizationID: organizationID)
+                permissions = current?.status == .active ? current!.permissions : []
+            }
+            var newRole: Role?
+            if case .changeRole(let roleID) = action {
+                newRole = try await tx.organizations.role(roleID, organizationID: organizationID)
+            }
+            let targets = try await tx.members.find(ids, organizationID: organizationID)
+            var owners = try await tx.members.activeOwnerCount(organizationID: organizationID)
+            var results: [LifecycleResult] = []
+            for id in ids {
+                let code = Self.decide(
+                    action, actorID: actor.memberID, permissions: permissions, target: targets[id], newRole: newRole,
+                    owners: &owners)
+                results.append(
+                    LifecycleResult(
+                        memberID: id, code: code,
+                        reason: code.reason(targetRole: targets[id]?.roleName ?? "", newRole: newRole?.name ?? ""),
+                        member: targets[id]))
+            }
+            let changed = results.filter { $0.code.outcome == "changed" }.map(\.memberID)
+            switch action {
+            case .changeRole(let roleID):
+                try await tx.members.setRole(roleID, of: changed, organizationID: organizationID)
+            case .suspend:
+                try await tx.members.setStatus(.suspended, of: changed, organizationID: organizationID)
+                try await tx.sessions.deleteAll(memberIDs: changed)
+            case .reactivate: try await tx.members.setStatus(.active, of: changed, organizationID: organizationID)
+            case .remove: try await tx.members.delete(changed, organizationID: organizationID)
+            }
+            try await tx.outbox.enqueue(
+                changed.compactMap { targets[$0] }.map {
+                    Notifications.lifecycleNotice(
+                        action, to: $0, newRole: newRole, actor: actor, ticket: ticket, at: now)
+                })
+            try await tx.audit.appendAll(
+                results.map { result in
+                    let target = targets[result.memberID]
+                    let outcome: AuditResult =
+                        switch result.code.outcome {
+                        case "changed": .success
+                        case "skipped": .skipped
+                        default: .denied
+                        }
+                    return actor.event(
+                        action.auditAction, target: (result.memberID, target?.email ?? ""), outcome,
+                        reason: result.reason ?? Self.change(action, of: target, to: newRole), ticket: ticket)
+                }, at: now)
+            // The members' state afterwards.
+            let after = try await tx.members.find(changed, organizationID: organizationID)
+            return results.map { result in
+                var result = result
+                if result.code.outcome == "changed" { result.member = after[result.memberID] ?? result.member }
+                return result
+            }
+        }
+    }
+
+    /// The rule for one member.
+    static func decide(
+        _ action: LifecycleAction, actorID: UUID?, permissions: Set<Permission>, target: Member?, newRole: Role?,
+        owners: inout Int
+    ) -> LifecycleResultCode {
+        guard let target else { return .notFound }
+        if let actorID,
+            let refusal = LifecyclePolicy.check(
+                actorID: actorID, actorPermissions: permissions, targetID: target.id,
+                targetPermissions: target.permissions, grantedPermissions: newRole?.permissions)
+        {
+            return refusal
+        }
+        let unchanged =
+            switch action {
+            case .changeRole(let roleID): target.roleID == roleID
+            case .suspend: target.status == .suspended
+            case .reactivate: target.status == .active
+            case .remove: false
+            }
+        if unchanged { return .unchanged }
+        let ownerNow = target.roleBuiltIn == .owner && target.status == .active
+        let ownerAfter =
+            switch action {
+            case .changeRole: newRole?.builtIn == .owner
+            case .suspend, .remove: false
+            case .reactivate: target.roleBuiltIn == .owner
+            }
+        if ownerNow && !ownerAfter {
+            guard owners > 1 else { return .lastOwner }
+            owners -= 1
+        } else if !ownerNow && ownerAfter {
+            owners += 1
+        }
+        return action.doneCode
+    }
+
+    /// What an action changes, for the audit event: "role: Member → Admin", "status: active → suspended".
+    static func change(_ action: LifecycleAction, of target: Member?, to newRole: Role?) -> String {
+        switch action {
+        case .changeRole: "role: \(target?.roleName ?? "") → \(newRole?.name ?? "")"
+        case .suspend: "status: \(target?.status.rawValue ?? "") → suspended"
+        case .reactivate: "status: \(target?.status.rawValue ?? "") → active"
+        case .remove: "removed from the organization (was \(target?.roleName ?? ""))"
+        }
+    }
+
+    /// The error a refused single action answers with; another organization's member is "not found". Nil for
+    /// a change or nothing to change.
+    static func error(for result: LifecycleResult) -> LatchkeyError? {
+        let reason = result.reason ?? ""
+        return switch result.code {
+        case .roleChanged, .suspended, .reactivated, .removed, .unchanged: nil
+        case .notFound: .notFound("Member not found.")
+        case .notPermitted: .forbidden(.forbidden, "Your role cannot manage members.")
+        case .notPermittedRole:
+            .forbidden(.insufficientPrivilege, "You can't change a member with more access than you (\(reason)).")
+        case .roleNotGrantable: .forbidden("role_not_grantable", reason + ".")
+        case .selfAction: .forbidden(.cannotActOnSelf, reason + ".")
+        case .lastOwner: .forbidden("last_owner", reason + ".")
+        }
+    }
+}

@@ -51,4 +51,41 @@ enum Notifications {
             subject: "Bulk MFA reset in \(actor.organizationName): \(batch.resetCount) members", body: body,
             createdAt: now)
     }
+
+    static func lifecycleNotice(
+        _ action: LifecycleAction, to member: Member, newRole: Role?, actor: Actor, ticket: String, at now: Date
+    ) -> OutboxMessage {
+        let (subject, what): (String, String) =
+            switch action {
+            case .changeRole:
+                (
+                    "Your role in \(actor.organizationName) changed",
+                    "changed your role in \(actor.organizationName) from \(member.roleName) to \(newRole?.name ?? "another role")."
+                )
+            case .suspend:
+                (
+                    "Your \(actor.organizationName) account was suspended",
+                    "suspended your account in \(actor.organizationName). You were signed out everywhere and cannot sign in until it is reactivated."
+                )
+            case .reactivate:
+                (
+                    "Your \(actor.organizationName) account was reactivated",
+                    "reactivated your account in \(actor.organizationName). You can sign in again."
+                )
+            case .remove:
+                (
+                    "You were removed from \(actor.organizationName)",
+                    "removed you from \(actor.organizationName). You were signed out everywhere and can no longer sign in."
+                )
+            }
+        let body = """
+            Hello \(member.name),
+
+            \(actor.name) (\(actor.email)), \(actor.roleName) of \(actor.organizationName), \(what)
+            \(ticket.isEmpty ? "" : "\nReason or ticket given: \(ticket)\n")
+            This happened on \(DateText.short(now)). If you did not expect it, contact your administrator.
+            """
+        return OutboxMessage(
+            organizationID: actor.organizationID, toEmail: member.email, subject: subject, body: body, createdAt: now)
+    }
 }

@@ -15,6 +15,8 @@ enum MembersPages {
         var canReset: Bool
         /// The actor's role may lift sign-in locks (`members.manage`).
         var canUnlock: Bool
+        /// The actor's role may change roles, suspend, reactivate and remove members.
+        var canManage: Bool
         var stepUpNeeded: Bool
         var notice: Notice?
         var now: Date
@@ -159,6 +161,7 @@ enum MembersPages {
             \(m.page.rows.isEmpty ? HTML(unsafe: "<p class=\"empty\">No members match these filters.</p>") : .empty)
             \(pager)
             \(m.canReset ? [singleDialog(m), bulkDialog(m)] : [])
+            \(m.canManage ? lifecycleDialogs(m) : [])
             """
         return Layout.app(title: "Members", auth: m.auth, current: "members", content: content)
     }
@@ -202,6 +205,9 @@ enum MembersPages {
                     <li role="none"><button type="button" role="menuitem" data-unlock-member="\(id)"\(disabledItem(hint, id: "unlock-hint-\(id)"))>Unlock sign-in</button>\(menuHint(hint, id: "unlock-hint-\(id)"))</li>
                     """)
         }
+        if m.canManage {
+            items += lifecycleItems(m, row, targetPermissions: targetPermissions)
+        }
         let menu: HTML =
             items.isEmpty
             ? .empty
@@ -217,7 +223,7 @@ enum MembersPages {
         return """
             <tr data-member-id="\(id)" data-name="\(row.name)">
               <td class="col-check">\(m.canReset ? HTML(unsafe: "<input type=\"checkbox\" class=\"row-check\" value=\"\(id)\" aria-label=\"Select \(HTML.escape(row.name))\">") : .empty)</td>
-              <td class="col-name"><span class="name">\(row.name)</span>\(lockedBadge(row.lockedUntil))<span class="folded">\(row.email) · \(row.roleName)</span></td>
+              <td class="col-name"><span class="name">\(row.name)</span>\(lockedBadge(row.lockedUntil))\(row.status == .suspended ? HTML(unsafe: " <span class=\"badge badge-neutral\"><span aria-hidden=\"true\">⏸</span> Suspended</span>") : .empty)<span class="folded">\(row.email) · \(row.roleName)</span></td>
               <td class="col-email">\(row.email)</td>
               <td class="col-role">\(row.roleName)</td>
               <td class="col-mfa">\(StatusBadge.mfa(row.mfaStatus))</td>
@@ -225,6 +231,89 @@ enum MembersPages {
               <td class="col-menu">\(menu)</td>
             </tr>
             """
+    }
+
+    /// ⋮ → Change role…, Suspend or Reactivate, Remove…: disabled, with the reason tied to them, where a rule
+    /// forbids them.
+    static func lifecycleItems(_ m: Model, _ row: MemberDirectory.Row, targetPermissions: Set<Permission>) -> [HTML] {
+        let id = row.id.uuidString.lowercased()
+        let hint: String? =
+            switch LifecyclePolicy.check(
+                actorID: m.auth.memberID, actorPermissions: m.auth.permissions, targetID: row.id,
+                targetPermissions: targetPermissions, grantedPermissions: nil)
+            {
+            case .selfAction: "You cannot change your own account here"
+            case .notPermittedRole: "You can't change an \(row.roleName)'s account"
+            default: nil
+            }
+        let hintID = "lifecycle-hint-\(id)"
+        let item = { (action: String, label: String) -> HTML in
+            """
+            <li role="none"><button type="button" role="menuitem" data-lifecycle="\(action)" data-member-id="\(id)"
+                data-name="\(row.name)" data-email="\(row.email)" data-role-id="\(row.roleID.uuidString.lowercased())"\(disabledItem(hint, id: hintID))>\(label)</button></li>
+            """
+        }
+        return [
+            item("role", "Change role…"),
+            row.status == .suspended ? item("reactivate", "Reactivate") : item("suspend", "Suspend"),
+            item("remove", "Remove…"),
+            hint.map { "<li role=\"none\" class=\"menu-note\">\(menuHint($0, id: hintID))</li>" } ?? .empty,
+        ]
+    }
+
+    /// The confirmation dialogs of the lifecycle actions (one each; the script fills in the member).
+    static func lifecycleDialogs(_ m: Model) -> [HTML] {
+        let grantable = m.roles.filter { (m.rolePermissions[$0.id] ?? []).isSubset(of: m.auth.permissions) }
+        let options = grantable.map { role -> HTML in
+            "<option value=\"\(role.id.uuidString.lowercased())\">\(role.name)</option>"
+        }
+        let dialog = { (action: String, route: Route, title: HTML, body: HTML, button: String, danger: Bool) -> HTML in
+            """
+            <dialog id="lifecycle-\(action)" class="modal" aria-labelledby="lifecycle-\(action)-title"
+                    aria-describedby="lifecycle-\(action)-desc">
+              <form method="post" action="\(route.path)" class="stack">
+                \(Layout.csrfField(m.auth.csrfToken))
+                \(hiddenState(m.filter))
+                <input type="hidden" name="memberId" value="" data-field="member-id">
+                <h2 id="lifecycle-\(action)-title">\(title)</h2>
+                <p class="muted" data-field="email"></p>
+                <div id="lifecycle-\(action)-desc">\(body)</div>
+                <label for="lifecycle-\(action)-reason">Reason or ticket (optional)</label>
+                <input id="lifecycle-\(action)-reason" name="reason" maxlength="\(BulkLimits.maximumReasonLength)" autocomplete="off">
+                <div class="modal-actions">
+                  <button type="button" class="button" data-close>Cancel</button>
+                  <button type="submit" class="button \(danger ? "button-danger" : "button-primary")">\(button)</button>
+                </div>
+              </form>
+            </dialog>
+            """
+        }
+        let organization = m.auth.organizationName
+        return [
+            dialog(
+                "role", .membersRole, "Change the role of <span data-field=\"name\"></span>",
+                """
+                <label for="lifecycle-role-select">New role</label>
+                <select id="lifecycle-role-select" name="roleId" data-field="role-id" required>\(options)</select>
+                <p>Only roles with no more access than yours are offered. <span data-field="first"></span> is told by email.</p>
+                """, "Change role", false),
+            dialog(
+                "suspend", .membersSuspend, "Suspend <span data-field=\"name\"></span>?",
+                """
+                <p><span data-field="first"></span> can't sign in until reactivated; they are signed out now.</p>
+                """, "Suspend", true),
+            dialog(
+                "reactivate", .membersReactivate, "Reactivate <span data-field=\"name\"></span>?",
+                "<p><span data-field=\"first\"></span> can sign in again with their password and MFA.</p>",
+                "Reactivate",
+                false),
+            dialog(
+                "remove", .membersRemove, "Remove <span data-field=\"name\"></span> from \(organization)?",
+                """
+                <p>They lose access at once. Their audit history is kept.</p>
+                <p class="warning"><strong>This cannot be undone.</strong></p>
+                """, "Remove", true),
+        ]
     }
 
     /// The `Locked` badge, with until when in its title.

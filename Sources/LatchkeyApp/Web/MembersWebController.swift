@@ -13,6 +13,14 @@ struct MembersWebController {
         group.group().add(middleware: RequirePermissions(.membersView, .membersManage)).on(.get, .members, use: list)
         group.on(.post, .membersResetMFA, use: reset)
         group.on(.post, .membersUnlock, use: unlock)
+        group.on(.post, .membersRole) { request, context in
+            try await lifecycle(request, context) { form in
+                .changeRole(to: try LifecycleAPIController.roleID(form["roleId"]))
+            }
+        }
+        group.on(.post, .membersSuspend) { try await lifecycle($0, $1) { _ in .suspend } }
+        group.on(.post, .membersReactivate) { try await lifecycle($0, $1) { _ in .reactivate } }
+        group.on(.post, .membersRemove) { try await lifecycle($0, $1) { _ in .remove } }
         let results = group.group().add(middleware: RequirePermissions(.membersView, .membersManage, .membersResetMFA))
         results.on(.get, .resetResults, use: self.results)
         results.on(.get, .resetResultsCSV, use: resultsCSV)
@@ -36,6 +44,7 @@ struct MembersWebController {
             rolePermissions: Dictionary(uniqueKeysWithValues: roles.map { ($0.id, $0.permissions) }),
             canReset: ResetPolicy.required.isSubset(of: context.auth.permissions),
             canUnlock: UnlockPolicy.required.isSubset(of: context.auth.permissions),
+            canManage: LifecyclePolicy.required.isSubset(of: context.auth.permissions),
             stepUpNeeded: context.actor.needsStepUp(now: services.now),
             notice: try await notice(query: query, organizationID: organizationID), now: services.now,
             idempotencyKey: services.random.token(byteCount: 16))
@@ -134,6 +143,24 @@ struct MembersWebController {
         }
     }
 
+    // MARK: Change role, suspend, reactivate, remove
+
+    /// ⋮ → Change role…, Suspend, Reactivate, Remove…: the same service and rules as the JSON routes.
+    func lifecycle(
+        _ request: Request, _ context: OrgMemberContext, action: (FormFields) throws -> LifecycleAction
+    ) async throws -> Response {
+        let form = try await Body.form(from: request, context: context)
+        let filter = try MemberDirectory.Filter { form[$0] }
+        guard let raw = form["memberId"], let id = UUID(uuidString: raw) else {
+            throw LatchkeyError.badRequest("invalid_member_id", "Choose a member.")
+        }
+        let result = try await LifecycleService(services: services).apply(
+            try action(form), to: [id], actor: context.actor, ticket: try ResetInput.ticket(form["reason"]))[0]
+        let notice = MembersNotice(result.code)
+        // A removed member (or one not found) can no longer be named from the URL.
+        return back(filter, notice, member: [.removed, .lifecycleNotFound].contains(notice) ? nil : id)
+    }
+
     // MARK: Results
 
     func batch(_ context: OrgMemberContext) async throws -> ResetBatch {
@@ -185,6 +212,17 @@ enum MembersNotice: String, CaseIterable {
     case unlockSelf = "unlock_self"
     case unlockNotFound = "unlock_not_found"
     case unlockForbidden = "unlock_forbidden"
+    case roleChanged = "role_changed"
+    case suspended
+    case reactivated
+    case removed
+    case unchanged
+    case lifecycleHigherPrivilege = "lifecycle_higher_privilege"
+    case roleNotGrantable = "role_not_grantable"
+    case lifecycleSelf = "lifecycle_self"
+    case lastOwner = "last_owner"
+    case lifecycleNotFound = "lifecycle_not_found"
+    case lifecycleForbidden = "lifecycle_forbidden"
 
     /// The notice for a single reset's result.
     init(_ code: ResetResultCode) {
@@ -195,6 +233,23 @@ enum MembersNotice: String, CaseIterable {
         case .selfAction: self = .selfReset
         case .notPermittedRole: self = .higherPrivilege
         case .notPermitted: self = .forbidden
+        }
+    }
+
+    /// The notice for a lifecycle action's result.
+    init(_ code: LifecycleResultCode) {
+        switch code {
+        case .roleChanged: self = .roleChanged
+        case .suspended: self = .suspended
+        case .reactivated: self = .reactivated
+        case .removed: self = .removed
+        case .unchanged: self = .unchanged
+        case .notPermittedRole: self = .lifecycleHigherPrivilege
+        case .roleNotGrantable: self = .roleNotGrantable
+        case .selfAction: self = .lifecycleSelf
+        case .lastOwner: self = .lastOwner
+        case .notFound: self = .lifecycleNotFound
+        case .notPermitted: self = .lifecycleForbidden
         }
     }
 
@@ -216,6 +271,24 @@ enum MembersNotice: String, CaseIterable {
         case .unlockSelf: .init(kind: .error, text: "You can't unlock your own sign-in.")
         case .unlockNotFound: .init(kind: .error, text: "Couldn't unlock sign-in: that member was not found.")
         case .unlockForbidden: .init(kind: .error, text: "Couldn't unlock sign-in: your role cannot manage members.")
+        case .roleChanged: .init(kind: .success, text: "\(name) is now \(role).")
+        case .suspended: .init(kind: .success, text: "\(name) is suspended and was signed out everywhere.")
+        case .reactivated: .init(kind: .success, text: "\(name) is active again and can sign in.")
+        case .removed: .init(kind: .success, text: "The member was removed. Their audit history is kept.")
+        case .unchanged: .init(kind: .info, text: "Nothing to change for \(name).")
+        case .lifecycleHigherPrivilege:
+            .init(kind: .error, text: "Couldn't change \(name): you can't change an \(role)'s account.")
+        case .roleNotGrantable:
+            .init(
+                kind: .error,
+                text: "Couldn't change \(name)'s role: you can't grant a role with more access than yours.")
+        case .lifecycleSelf: .init(kind: .error, text: "You can't change your own account here.")
+        case .lastOwner:
+            .init(
+                kind: .error, text: "Couldn't change \(name): the organization's last Owner must stay an active Owner.")
+        case .lifecycleNotFound: .init(kind: .error, text: "Couldn't change that member: they were not found.")
+        case .lifecycleForbidden:
+            .init(kind: .error, text: "Couldn't change that member: your role cannot manage members.")
         }
     }
 }

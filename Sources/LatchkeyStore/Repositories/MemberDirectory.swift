@@ -21,10 +21,13 @@ public struct MemberDirectory: Sendable {
     public enum Status: String, Sendable, CaseIterable {
         /// A sign-in throttle of the member is waiting or at its hard stop.
         case locked
+        /// Suspended by an administrator: cannot sign in until reactivated.
+        case suspended
 
         public var label: String {
             switch self {
             case .locked: "Locked"
+            case .suspended: "Suspended"
             }
         }
     }
@@ -61,7 +64,7 @@ public struct MemberDirectory: Sendable {
             }
             if let status, !status.isEmpty {
                 guard let value = Status(rawValue: status) else {
-                    throw LatchkeyError.badRequest("invalid_status", "Status filter is locked.")
+                    throw LatchkeyError.badRequest("invalid_status", "Status filter is locked or suspended.")
                 }
                 self.status = value
             }
@@ -98,6 +101,7 @@ public struct MemberDirectory: Sendable {
         public var roleID: UUID
         public var roleName: String
         public var mfaStatus: MFAStatus
+        public var status: AccountStatus
         public var lastSignInAt: Date?
         /// Until when sign-in is locked (`Date.distantFuture`: until an administrator unlocks it); nil when
         /// it is not.
@@ -110,6 +114,7 @@ public struct MemberDirectory: Sendable {
             roleID = member.roleID
             roleName = member.roleName
             mfaStatus = member.mfaStatus
+            status = member.status
             lastSignInAt = member.lastSignInAt
             self.lockedUntil = lockedUntil
         }
@@ -143,10 +148,15 @@ public struct MemberDirectory: Sendable {
         -> B
     {
         var builder = builder.where(SQLColumn("organization_id", table: "members"), .equal, SQLBind(organizationID))
-        if filter.status == .locked {
+        switch filter.status {
+        case .locked:
             builder = builder.where(
                 SQLColumn("id", table: "members"), .in,
                 SignInThrottles.lockedMembers(organizationID: organizationID, now: now))
+        case .suspended:
+            builder = builder.where(
+                SQLColumn("status", table: "members"), .equal, SQLBind(AccountStatus.suspended.rawValue))
+        case nil: break
         }
         if let roleID = filter.roleID {
             builder = builder.where(SQLColumn("role_id", table: "members"), .equal, SQLBind(roleID))

@@ -11,6 +11,8 @@ public struct Member: Sendable, Equatable {
     public var name: String
     public var roleID: UUID
     public var roleName: String
+    /// Which built-in role that is (nil for a custom role).
+    public var roleBuiltIn: BuiltInRole?
     public var permissions: Set<Permission>
     public var status: AccountStatus
     public var mfaStatus: MFAStatus
@@ -97,6 +99,7 @@ public struct MemberRepository: Sendable {
             .column(SQLColumn("name", table: "members"), as: "name")
             .column(SQLColumn("role_id", table: "members"), as: "role_id")
             .column(SQLColumn("name", table: "roles"), as: "role_name")
+            .column(SQLColumn("built_in", table: "roles"), as: "built_in")
             .column(SQLColumn("permissions", table: "roles"), as: "permissions")
             .column(SQLColumn("status", table: "members"), as: "status")
             .column(SQLColumn("mfa_status", table: "members"), as: "mfa_status")
@@ -111,6 +114,7 @@ public struct MemberRepository: Sendable {
             name: try row.decode(column: "name", as: String.self),
             roleID: try row.decode(column: "role_id", as: UUID.self),
             roleName: try row.decode(column: "role_name", as: String.self),
+            roleBuiltIn: try row.decode(column: "built_in", as: String?.self).flatMap(BuiltInRole.init(rawValue:)),
             permissions: Permission.parseList(try row.decode(column: "permissions", as: String.self)),
             status: AccountStatus(rawValue: try row.decode(column: "status", as: String.self)) ?? .suspended,
             mfaStatus: MFAStatus(rawValue: try row.decode(column: "mfa_status", as: String.self)) ?? .notSetUp,
@@ -153,6 +157,38 @@ public struct MemberRepository: Sendable {
             .where("organization_id", .equal, organizationID)
             .where("id", .in, SQLBind.group(ids))
             .run()
+    }
+
+    /// How many active members of the organization hold the built-in Owner role.
+    public func activeOwnerCount(organizationID: UUID) async throws -> Int {
+        try await sql.select().column(SQLFunction("COUNT", args: SQLLiteral.all), as: "n").from(MemberModel.schema)
+            .join("roles", on: SQLColumn("role_id", table: "members"), .equal, SQLColumn("id", table: "roles"))
+            .where(SQLColumn("organization_id", table: "members"), .equal, SQLBind(organizationID))
+            .where(SQLColumn("status", table: "members"), .equal, SQLBind(AccountStatus.active.rawValue))
+            .where(SQLColumn("built_in", table: "roles"), .equal, SQLBind(BuiltInRole.owner.rawValue))
+            .first()?.decode(column: "n", as: Int.self) ?? 0
+    }
+
+    /// Gives these members of the organization another role (of the same organization).
+    public func setRole(_ roleID: UUID, of ids: [UUID], organizationID: UUID) async throws {
+        guard !ids.isEmpty else { return }
+        try await sql.update(MemberModel.schema).set("role_id", to: roleID)
+            .where("organization_id", .equal, organizationID).where("id", .in, SQLBind.group(ids)).run()
+    }
+
+    /// Sets these members' account status.
+    public func setStatus(_ status: AccountStatus, of ids: [UUID], organizationID: UUID) async throws {
+        guard !ids.isEmpty else { return }
+        try await sql.update(MemberModel.schema).set("status", to: status.rawValue)
+            .where("organization_id", .equal, organizationID).where("id", .in, SQLBind.group(ids)).run()
+    }
+
+    /// Deletes these members of the organization with everything that hangs off them (factors, sessions,
+    /// search terms, throttles); audit events and reset results keep their copies of names and emails.
+    public func delete(_ ids: [UUID], organizationID: UUID) async throws {
+        guard !ids.isEmpty else { return }
+        try await sql.delete(from: MemberModel.schema)
+            .where("organization_id", .equal, organizationID).where("id", .in, SQLBind.group(ids)).run()
     }
 
     public func setLastSignIn(of id: UUID, at date: Date) async throws {

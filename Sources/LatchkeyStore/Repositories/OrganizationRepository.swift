@@ -1,6 +1,7 @@
 import FluentKit
 import Foundation
 import LatchkeyCore
+import SQLKit
 
 /// An organization (tenant) and its security settings.
 public struct Organization: Sendable, Equatable {
@@ -95,6 +96,21 @@ public struct OrganizationRepository: Sendable {
             organizationID: organizationID, name: name, builtIn: nil, permissions: permissions, createdAt: createdAt)
         try await role.create(on: db)
         return role.id!
+    }
+
+    /// One role of the organization.
+    public func role(_ id: UUID, organizationID: UUID) async throws -> Role? {
+        try await RoleModel.query(on: db).filter(\.$id == id).filter(\.$organizationID == organizationID).first()
+            .map(Role.init)
+    }
+
+    /// Holds the organization's row until the transaction ends (PostgreSQL; SQLite has one writer): changes
+    /// that may take away its last Owner queue here, so two of them never both see another Owner left.
+    /// Taken before any member row (see `RowLocks`).
+    public func lock(_ id: UUID) async throws {
+        let sql = db as! any SQLDatabase
+        guard sql.dialect.name == "postgresql" else { return }
+        _ = try await sql.raw("SELECT id FROM organizations WHERE id = \(bind: id) FOR UPDATE").all()
     }
 
     /// The organization's roles by name.

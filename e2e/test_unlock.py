@@ -58,7 +58,7 @@ def test_locked_member_is_told_then_unlocked_from_the_menu(server, browsers, pho
 
     _, menu = admin.open_row_menu(JANE)
     items = [i.text for i in menu.find_elements("css selector", "[role=menuitem]")]
-    assert items == ["Reset MFA", "Unlock sign-in"]
+    assert items == ["Reset MFA", "Unlock sign-in", "Change role…", "Suspend", "Remove…"]
     admin.check_accessibility("row menu with Unlock sign-in")
     admin.screenshot("members-locked")
     admin.screenshot("members-locked-phone", PHONE)

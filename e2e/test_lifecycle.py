@@ -1,0 +1,93 @@
+"""An administrator suspends a member from the row's ⋮ menu (the member's open browser is signed out at its
+next click), reactivates them, changes their role, and removes another member — each after a confirmation
+that says what will happen; an Owner's row offers the actions disabled, with the reason."""
+
+from latchkey_e2e import PHONE
+
+ADMIN = "admin@acme.test"
+JANE = "jane.doe@acme.test"
+SAM = "sam.lee@acme.test"
+OWNER = "owner@acme.test"
+
+
+def choose(browser, email, action):
+    """⋮ → the lifecycle item `action`; returns its dialog once shown."""
+    _, menu = browser.open_row_menu(email)
+    menu.find_element("css selector", f"[data-lifecycle={action}]").click()
+    dialog = browser.wait_for(f"#lifecycle-{action}")
+    browser.wait(lambda d: dialog.is_displayed())
+    return dialog
+
+
+def confirm(browser, dialog):
+    dialog.find_element("css selector", "button[type=submit]").click()
+    browser.wait_for(".alert-success")
+    return browser.alert_text()
+
+
+def test_suspend_reactivate_change_role_and_remove_from_the_menu(server, browsers):
+    admin, jane = browsers(), browsers()
+    jane.sign_in(JANE)
+    admin.sign_in(ADMIN)
+    admin.open("/members?query=jane")
+
+    # Suspend: the dialog says what happens; the member's open session ends.
+    dialog = choose(admin, JANE, "suspend")
+    assert "Suspend Jane Doe?" in dialog.text
+    assert "Jane can't sign in until reactivated; they are signed out now." in dialog.text
+    dialog.find_element("css selector", "#lifecycle-suspend-reason").send_keys("INC-77 laptop stolen")
+    admin.check_accessibility("suspend dialog")
+    admin.screenshot("member-suspend-modal")
+    assert confirm(admin, dialog) == "Jane Doe is suspended and was signed out everywhere."
+    row = admin.find(f"tr[data-member-id='{server.member_id(JANE).lower()}']")
+    assert "Suspended" in row.find_element("css selector", ".col-name").text
+    assert server.member(JANE)["status"] == "suspended" and server.sessions(JANE) == 0
+    [event] = server.audit("member.suspended", target=JANE)
+    assert (event["result"], event["actor_email"], event["ticket"]) == ("success", ADMIN, "INC-77 laptop stolen")
+    assert event["reason"] == "status: active → suspended"
+    jane.open("/security")
+    jane.wait_for_path("/login")
+
+    admin.open("/members?status=suspended")
+    assert [r.get_attribute("data-name") for r in admin.find_all("#members-table tbody tr")] == ["Jane Doe"]
+    admin.check_accessibility("members filtered on Suspended")
+    admin.screenshot("members-suspended")
+
+    # Reactivate, then change her role to one the Admin may grant (never Owner).
+    assert confirm(admin, choose(admin, JANE, "reactivate")) == "Jane Doe is active again and can sign in."
+    assert server.member(JANE)["status"] == "active"
+    admin.open("/members?query=jane")
+    dialog = choose(admin, JANE, "role")
+    options = [o.text for o in dialog.find_elements("css selector", "#lifecycle-role-select option")]
+    assert "Owner" not in options and {"Admin", "Member", "Help desk"} <= set(options)
+    for option in dialog.find_elements("css selector", "#lifecycle-role-select option"):
+        if option.text == "Help desk":
+            option.click()
+    admin.check_accessibility("change role dialog")
+    admin.screenshot("member-change-role-modal")
+    assert confirm(admin, dialog) == "Jane Doe is now Help desk."
+    row = admin.find(f"tr[data-member-id='{server.member_id(JANE).lower()}']")
+    assert row.find_element("css selector", ".col-role").text == "Help desk"
+
+    # An Owner's row: the actions are there, disabled, with the reason tied to them.
+    admin.open("/members?query=owner")
+    _, menu = admin.open_row_menu(OWNER)
+    item = menu.find_element("css selector", "[data-lifecycle=remove]")
+    assert item.get_attribute("aria-disabled") == "true"
+    assert admin.find("#" + item.get_attribute("aria-describedby")).text == "You can't change an Owner's account"
+    item.click()  # does nothing
+    assert not admin.find("#lifecycle-remove").is_displayed()
+
+    # Remove: gone from the table and the database; the audit history stays.
+    admin.open("/members?query=sam")
+    sam_id = server.member_id(SAM)
+    dialog = choose(admin, SAM, "remove")
+    assert "Remove Sam Lee from Acme?" in dialog.text
+    assert "They lose access at once. Their audit history is kept." in dialog.text
+    assert "This cannot be undone." in dialog.text
+    admin.screenshot("member-remove-modal", PHONE)
+    assert confirm(admin, dialog) == "The member was removed. Their audit history is kept."
+    assert server.scalar("SELECT count(*) FROM members WHERE id = ?", sam_id) == 0
+    [removed] = server.audit("member.removed", target=SAM)
+    assert removed["result"] == "success" and removed["target_id"].lower() == sam_id.lower()
+    assert [m["subject"] for m in server.mail_to(SAM)] == ["You were removed from Acme"]

@@ -246,7 +246,63 @@ struct MFA: AsyncParsableCommand {
 
 struct Member: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "member", abstract: "Operator tools for one member's account.", subcommands: [Unlock.self])
+        commandName: "member", abstract: "Operator tools for one member's account.",
+        subcommands: [Unlock.self, SetRole.self, Suspend.self, Reactivate.self, Remove.self])
+
+    /// Options of the lifecycle commands.
+    struct Target: ParsableArguments {
+        @OptionGroup var database: DatabaseOptions
+        @Option(help: "The member's email.") var email: String
+        @Option(help: "Reason or ticket, stored in the audit event.") var reason = ""
+    }
+
+    struct SetRole: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "set-role", abstract: "Give a member another role of their organization (audited, mailed).")
+        @OptionGroup var target: Target
+        @Option(help: "The role's name, e.g. Admin.") var role: String
+
+        func run() async throws {
+            try await operate(target.database) {
+                try await $0.changeRole(email: target.email, roleName: role, reason: target.reason)
+            }
+        }
+    }
+
+    struct Suspend: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Suspend a member: signed out everywhere, no sign-in until reactivated (audited, mailed).")
+        @OptionGroup var target: Target
+
+        func run() async throws {
+            try await operate(target.database) {
+                try await $0.lifecycle(.suspend, email: target.email, reason: target.reason)
+            }
+        }
+    }
+
+    struct Reactivate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Let a suspended member sign in again.")
+        @OptionGroup var target: Target
+
+        func run() async throws {
+            try await operate(target.database) {
+                try await $0.lifecycle(.reactivate, email: target.email, reason: target.reason)
+            }
+        }
+    }
+
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Remove a member from their organization; the audit history stays (audited, mailed).")
+        @OptionGroup var target: Target
+
+        func run() async throws {
+            try await operate(target.database) {
+                try await $0.lifecycle(.remove, email: target.email, reason: target.reason)
+            }
+        }
+    }
 
     struct Unlock: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

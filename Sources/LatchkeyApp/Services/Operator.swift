@@ -47,6 +47,35 @@ public struct OperatorTools: Sendable {
             "Sign-in unlocked for \(member.name) <\(member.email)> in \(organization.name): every wrong-password and wrong-code counter cleared."
     }
 
+    /// Suspends, reactivates or removes a member from the server's shell, audited as the operator (the last
+    /// active Owner stays). Returns a line to print.
+    public func lifecycle(_ action: LifecycleAction, email: String, reason: String) async throws -> String {
+        let (member, organization, actor, ticket) = try await target(email: email, reason: reason)
+        let result = try await LifecycleService(services: services).apply(
+            action, to: [member.id], actor: actor, ticket: ticket)[0]
+        if let error = LifecycleService.error(for: result) { throw error }
+        let who = "\(member.name) <\(member.email)> in \(organization.name)"
+        return switch result.code {
+        case .unchanged: "Nothing to change for \(who)."
+        case .suspended: "Suspended \(who): signed out everywhere; no sign-in until reactivated."
+        case .reactivated: "Reactivated \(who): they can sign in again."
+        case .removed: "Removed \(who); their audit history is kept."
+        default: "\(who): \(result.code.rawValue)."
+        }
+    }
+
+    /// Gives a member another role of their organization, by the role's name. Returns a line to print.
+    public func changeRole(email: String, roleName: String, reason: String) async throws -> String {
+        let (member, _, _, _) = try await target(email: email, reason: reason)
+        let roles = try await services.store.organizations.roles(organizationID: member.organizationID)
+        guard let role = roles.first(where: { $0.name.caseInsensitiveCompare(roleName) == .orderedSame }) else {
+            throw LatchkeyError.badRequest(
+                "invalid_role", "No role \"\(roleName)\"; the roles are \(roles.map(\.name).joined(separator: ", ")).")
+        }
+        let line = try await lifecycle(.changeRole(to: role.id), email: email, reason: reason)
+        return line.hasPrefix("Nothing") ? line : "\(member.name) <\(member.email)> is now \(role.name)."
+    }
+
     /// Writes the audit log (one organization's, or every chain) as CSV or JSON Lines.
     public func exportAudit(organizationSlug: String?, jsonLines: Bool, write: (String) throws -> Void) async throws {
         var organizationID: UUID?

@@ -86,6 +86,8 @@ public struct DemoSeeder: Sendable {
             Plan(email: "jane.doe@acme.test", name: "Jane Doe", role: "member", mfa: .enabled),
             Plan(email: "sam.lee@acme.test", name: "Sam Lee", role: "member", mfa: .notSetUp),
             Plan(email: "ana.ruiz@acme.test", name: "Ana Ruiz", role: "member", mfa: .resetPending),
+            Plan(email: "sid.stone@acme.test", name: "Sid Stone", role: "member", mfa: .enabled),
+            Plan(email: "lou.meyer@acme.test", name: "Lou Meyer", role: "member", mfa: .enabled),
         ]
         for index in 0..<max(0, memberCount - plans.count) {
             let first = Self.firstNames[index % Self.firstNames.count]
@@ -101,6 +103,28 @@ public struct DemoSeeder: Sendable {
         roleIDs["helpdesk"] = helpDesk
         roleIDs["support"] = support
         try await insert(plans, organizationID: acme.organizationID, roleIDs: roleIDs)
+        try await suspend("sid.stone@acme.test")
+        try await lockSignIn("lou.meyer@acme.test")
+    }
+
+    /// Suspends a demo member through the operator's path (audited, mailed).
+    private func suspend(_ email: String) async throws {
+        _ = try await OperatorTools(services: services).lifecycle(
+            .suspend, email: email, reason: "Demo: on leave")
+    }
+
+    /// Locks a demo member's sign-in the way an attacker would: 50 wrong second factors, each counted by the
+    /// throttle itself (spread over the past so none waits), which stops them for good until an unlock.
+    private func lockSignIn(_ email: String) async throws {
+        guard let member = try await services.store.members.find(email: email) else { return }
+        let subject = SignInThrottles.Subject(
+            email: email, memberID: member.id, organizationID: member.organizationID)
+        let bucket = SignInBucket.secondFactor(memberID: member.id)
+        let limit = bucket.policy.hardLimit ?? 50
+        for attempt in 0..<limit {
+            let at = services.now.addingTimeInterval(-Double(limit - attempt) * 20 * 60)
+            _ = try await services.store.throttles.claim([bucket], for: subject, now: at)
+        }
     }
 
     private func seedGlobex() async throws {

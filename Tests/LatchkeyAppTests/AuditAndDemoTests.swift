@@ -122,6 +122,16 @@ struct AuditAndDemoTests {
             #expect(acme.allSatisfy { ($0.totpSecret != nil) == ($0.mfaStatus == "enabled") })
             let memberCount = try await MemberModel.query(on: h.db).count()
             #expect(memberCount == first.count)
+            // A suspended member (audited as the operator's doing) and one locked out for good by wrong codes.
+            #expect(
+                try await MemberModel.query(on: h.db).filter(\.$status == "suspended").all().map(\.email) == [
+                    "sid.stone@acme.test"
+                ])
+            let lou = try #require(
+                try await MemberModel.query(on: h.db).filter(\.$email == "lou.meyer@acme.test").first())
+            let locks = try await h.services.store.throttles.lockedUntil(memberIDs: [lou.id!], now: h.clock.now)
+            #expect(locks[lou.id!] == .distantFuture)
+            #expect(try await h.auditEvents(action: .memberSuspended).map(\.targetEmail) == ["sid.stone@acme.test"])
 
             let owner = try #require(acme.first { $0.email == "owner@acme.test" })
             let code = try oathtool(secret: Base32.decode(owner.totpSecret!)!, unix: h.clock.unix)

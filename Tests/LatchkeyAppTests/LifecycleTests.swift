@@ -295,7 +295,9 @@ struct LifecycleTests {
         }
     }
 
-    @Test("latchkey member set-role|suspend|reactivate|remove: the operator acts from the shell, audited; the last Owner stays")
+    @Test(
+        "latchkey member set-role|suspend|reactivate|remove: the operator acts from the shell, audited; the last Owner stays"
+    )
     func cli() async throws {
         var logger = Logger(label: "lifecycle-cli")
         logger.logLevel = .warning

@@ -49,7 +49,7 @@ def test_suspend_reactivate_change_role_and_remove_from_the_menu(server, browser
     jane.wait_for_path("/login")
 
     admin.open("/members?status=suspended")
-    assert [r.get_attribute("data-name") for r in admin.find_all("#members-table tbody tr")] == ["Jane Doe"]
+    assert [r.get_attribute("data-name") for r in admin.find_all("#members-table tbody tr")] == ["Jane Doe", "Sid Stone"]
     admin.check_accessibility("members filtered on Suspended")
     admin.screenshot("members-suspended")
 
@@ -68,6 +68,23 @@ def test_suspend_reactivate_change_role_and_remove_from_the_menu(server, browser
     assert confirm(admin, dialog) == "Jane Doe is now Help desk."
     row = admin.find(f"tr[data-member-id='{server.member_id(JANE).lower()}']")
     assert row.find_element("css selector", ".col-role").text == "Help desk"
+
+    # Her name opens her page: who she is, her factors (never a secret), sessions and recent activity, and the
+    # same actions, which come back to the page.
+    row.find_element("css selector", "a.name").click()
+    admin.wait_for_path("/members/")
+    assert admin.find("h1").text == "Jane Doe"
+    assert "jane.doe@acme.test · Help desk" in admin.find(".page-head").text
+    assert "Recovery codes left" in admin.find("#mfa-heading").find_element("xpath", "..").text
+    activity = admin.find("#activity-heading").find_element("xpath", "..").text
+    assert "member.role_changed" in activity and "member.suspended" in activity
+    admin.check_accessibility("a member's page")
+    admin.screenshot("member-page")
+    dialog = choose(admin, JANE, "suspend")
+    assert confirm(admin, dialog) == "Jane Doe is suspended and was signed out everywhere."
+    assert admin.path.startswith("/members/")
+    assert "Suspended" in admin.find(".badges").text
+    assert confirm(admin, choose(admin, JANE, "reactivate")) == "Jane Doe is active again and can sign in."
 
     # An Owner's row: the actions are there, disabled, with the reason tied to them.
     admin.open("/members?query=owner")

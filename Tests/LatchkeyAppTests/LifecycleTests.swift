@@ -355,3 +355,49 @@ struct LifecycleTests {
         #expect(events.first?.ticket == "T-5" && events.first?.reason == "role: Member → Admin")
     }
 }
+
+@Suite("A member's page")
+struct MemberPageTests {
+    @Test("profile, factors without secrets, sessions, recent activity and the actions; elsewhere is 404")
+    func page() async throws {
+        try await Harness.withApp { h, client in
+            var admin = try await h.enrolled("ada@acme.test", name: "Ada Admin", role: .admin, client: client)
+            let jane = try await h.enrolled("jane@acme.test", name: "Jane Doe", client: client)
+            let (stranger, _) = try await h.member("gus@globex.test", organization: h.globex, totp: false)
+            let table = try await client.page("/members?query=jane", session: &admin.session)
+            #expect(table.text.contains("href=\"/members/\(jane.id.uuidString.lowercased())\">Jane Doe</a>"))
+
+            let page = try await client.page("/members/\(jane.id)", session: &admin.session)
+            #expect(page.status == .ok)
+            let html = page.text
+            #expect(html.contains("<h1>Jane Doe</h1>") && html.contains("jane@acme.test · Member"))
+            #expect(html.contains("Set up on "))
+            #expect(html.contains("<dd>10 of 10</dd>"))
+            #expect(html.contains("Sessions (1)"))
+            #expect(html.contains("auth.mfa"))  // her sign-in, in her recent activity
+            #expect(html.contains("data-lifecycle=\"suspend\""))
+            #expect(html.contains("name=\"return\" value=\"member\""))
+            // No secret of hers is on the page.
+            let sealed = try #require(
+                try await TOTPCredentialModel.query(on: h.db).filter(\.$memberID == jane.id).first())
+            #expect(!html.contains(sealed.secretCiphertext) && !html.contains(Base32.encode(jane.secret)))
+
+            // An action from her page comes back to it.
+            let csrf = try #require(csrfField(in: html))
+            let suspended = try await client.form(
+                "/members/suspend", ["_csrf": csrf, "memberId": jane.id.uuidString, "return": "member"],
+                session: &admin.session)
+            let location = try #require(suspended.location)
+            #expect(location == "/members/\(jane.id.uuidString.lowercased())?notice=suspended")
+            let after = try await client.page(location, session: &admin.session)
+            #expect(after.text.contains("Jane Doe is suspended and was signed out everywhere."))
+            #expect(after.text.contains("Sessions (0)") && after.text.contains("Suspended</span>"))
+            #expect(after.text.contains("member.suspended"))
+
+            #expect(try await client.page("/members/\(stranger)", session: &admin.session).status == .notFound)
+            #expect(try await client.page("/members/\(UUID())", session: &admin.session).status == .notFound)
+            var plain = try await h.enrolled("mo@acme.test", client: client)
+            #expect(try await client.page("/members/\(jane.id)", session: &plain.session).status == .forbidden)
+        }
+    }
+}

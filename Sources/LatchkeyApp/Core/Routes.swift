@@ -25,6 +25,7 @@ enum Route: String, CaseIterable, Sendable {
     case securitySessionRevoke = "/security/sessions/:id/revoke"
     // Manage Members
     case members = "/members"
+    case memberPage = "/members/:id"
     case membersUnlock = "/members/unlock"
     case membersResetMFA = "/members/reset-mfa"
     case membersRole = "/members/role"
@@ -158,6 +159,9 @@ extension Route {
         Endpoint(
             methods: [.get], route: .members, query: "?query=&role=&mfa=&status=locked&sort=&limit=",
             caller: "`members.view` + `members.manage`"),
+        Endpoint(
+            methods: [.get], route: .memberPage,
+            caller: "`members.view` + `members.manage`; a member of the same organization (else 404)"),
         Endpoint(
             methods: [.post], route: .membersUnlock,
             caller: "`members.manage`; same organization, not oneself, no higher role",

@@ -38,6 +38,7 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   setUpMenus();
   setUpMembers();
+  setUpMemberActions();
   setUpJobPolling();
 });
 
@@ -106,6 +107,37 @@ function closeMenu(button, focusButton) {
   if (focusButton) button.focus();
 }
 
+// The ⋮ actions on one member (in the Members table and on a member's page): each opens its dialog.
+function setUpMemberActions() {
+  // ⋮ → Reset MFA: the single-member modal.
+  const single = document.getElementById("single-reset");
+  document.querySelectorAll("[data-reset-member]").forEach((item) => {
+    item.addEventListener("click", () => {
+      if (item.dataset.disabled) return;
+      const button = document.getElementById(item.closest("ul").getAttribute("aria-labelledby"));
+      closeMenu(button, false);
+      fill(single, { "member-id": item.dataset.resetMember, name: item.dataset.name, email: item.dataset.email,
+        first: item.dataset.name.split(" ")[0] });
+      openDialog(single, button);
+    });
+  });
+
+  // ⋮ → Change role…, Suspend, Reactivate, Remove…: one confirmation dialog each.
+  document.querySelectorAll("[data-lifecycle]").forEach((item) => {
+    item.addEventListener("click", () => {
+      if (item.dataset.disabled) return;
+      const dialog = document.getElementById("lifecycle-" + item.dataset.lifecycle);
+      if (!dialog) return;
+      const button = document.getElementById(item.closest("ul").getAttribute("aria-labelledby"));
+      closeMenu(button, false);
+      fill(dialog, { "member-id": item.dataset.memberId, name: item.dataset.name, email: item.dataset.email,
+        first: item.dataset.name.split(" ")[0], "role-id": item.dataset.roleId });
+      openDialog(dialog, button);
+    });
+  });
+
+}
+
 function setUpMembers() {
   const table = document.getElementById("members-table");
   if (!table) return;
@@ -147,33 +179,6 @@ function setUpMembers() {
   };
   rows.forEach((box) => box.addEventListener("change", () => { allMatching = false; render(); }));
   if (pageBox) pageBox.addEventListener("change", () => { allMatching = false; rows.forEach((b) => { b.checked = pageBox.checked; }); render(); });
-
-  // ⋮ → Reset MFA: the single-member modal.
-  const single = document.getElementById("single-reset");
-  document.querySelectorAll("[data-reset-member]").forEach((item) => {
-    item.addEventListener("click", () => {
-      if (item.dataset.disabled) return;
-      const button = document.getElementById(item.closest("ul").getAttribute("aria-labelledby"));
-      closeMenu(button, false);
-      fill(single, { "member-id": item.dataset.resetMember, name: item.dataset.name, email: item.dataset.email,
-        first: item.dataset.name.split(" ")[0] });
-      openDialog(single, button);
-    });
-  });
-
-  // ⋮ → Change role…, Suspend, Reactivate, Remove…: one confirmation dialog each.
-  document.querySelectorAll("[data-lifecycle]").forEach((item) => {
-    item.addEventListener("click", () => {
-      if (item.dataset.disabled) return;
-      const dialog = document.getElementById("lifecycle-" + item.dataset.lifecycle);
-      if (!dialog) return;
-      const button = document.getElementById(item.closest("ul").getAttribute("aria-labelledby"));
-      closeMenu(button, false);
-      fill(dialog, { "member-id": item.dataset.memberId, name: item.dataset.name, email: item.dataset.email,
-        first: item.dataset.name.split(" ")[0], "role-id": item.dataset.roleId });
-      openDialog(dialog, button);
-    });
-  });
 
   // Actions → Reset MFA: the bulk modal.
   const bulk = document.getElementById("bulk-reset");

@@ -21,6 +21,8 @@ enum MembersPages {
         var notice: Notice?
         var now: Date
         var idempotencyKey: String
+        /// The forms of the member's page send the administrator back there.
+        var returnToMember = false
     }
 
     /// A message at the top of the table after an action.
@@ -48,6 +50,11 @@ enum MembersPages {
         let items = state(filter) + extra
         components.queryItems = items.isEmpty ? nil : items.map { URLQueryItem(name: $0.0, value: $0.1) }
         return components.string ?? Route.members.path
+    }
+
+    /// Sends a form's answer back to the member's page when it came from there.
+    static func returnField(_ m: Model) -> HTML {
+        m.returnToMember ? "<input type=\"hidden\" name=\"return\" value=\"member\">" : .empty
     }
 
     static func hiddenState(_ filter: MemberDirectory.Filter) -> HTML {
@@ -166,7 +173,10 @@ enum MembersPages {
         return Layout.app(title: "Members", auth: m.auth, current: "members", content: content)
     }
 
-    static func row(_ m: Model, _ row: MemberDirectory.Row) -> HTML {
+    /// The ⋮ menu of one member: every action the viewer's role offers, disabled with the reason where a rule
+    /// forbids it (the Members table's rows and the member's page show the same).
+    /// `labelled`: a visible "Actions" button (a member's page) rather than the row's ⋮.
+    static func menu(_ m: Model, _ row: MemberDirectory.Row, labelled: Bool = false) -> HTML {
         let targetPermissions = m.rolePermissions[row.roleID] ?? []
         let id = row.id.uuidString.lowercased()
         var items: [HTML] = []
@@ -199,7 +209,7 @@ enum MembersPages {
             items.append(
                 hint == nil
                     ? """
-                    <li role="none"><form method="post" action="\(Route.membersUnlock.path)">\(Layout.csrfField(m.auth.csrfToken))\(hiddenState(m.filter))<input type="hidden" name="memberId" value="\(id)"><button type="submit" role="menuitem" data-unlock-member="\(id)">Unlock sign-in</button></form></li>
+                    <li role="none"><form method="post" action="\(Route.membersUnlock.path)">\(Layout.csrfField(m.auth.csrfToken))\(hiddenState(m.filter))\(returnField(m))<input type="hidden" name="memberId" value="\(id)"><button type="submit" role="menuitem" data-unlock-member="\(id)">Unlock sign-in</button></form></li>
                     """
                     : """
                     <li role="none"><button type="button" role="menuitem" data-unlock-member="\(id)"\(disabledItem(hint, id: "unlock-hint-\(id)"))>Unlock sign-in</button>\(menuHint(hint, id: "unlock-hint-\(id)"))</li>
@@ -208,22 +218,28 @@ enum MembersPages {
         if m.canManage {
             items += lifecycleItems(m, row, targetPermissions: targetPermissions)
         }
-        let menu: HTML =
+        return
             items.isEmpty
             ? .empty
             : """
             <div class="menu-wrap">
-              <button type="button" class="icon-button" id="menu-\(id)" aria-haspopup="menu" aria-expanded="false"
-                      aria-controls="menu-list-\(id)" aria-label="Actions for \(row.name)" data-row-menu>⋮</button>
+              <button type="button" class="\(labelled ? "button" : "icon-button")" id="menu-\(id)" aria-haspopup="menu"
+                      aria-expanded="false" aria-controls="menu-list-\(id)" aria-label="Actions for \(row.name)"
+                      data-row-menu>\(labelled ? "Actions ▾" : "⋮")</button>
               <ul class="menu menu-right" role="menu" id="menu-list-\(id)" aria-labelledby="menu-\(id)" hidden>
                 \(items)
               </ul>
             </div>
             """
+    }
+
+    static func row(_ m: Model, _ row: MemberDirectory.Row) -> HTML {
+        let id = row.id.uuidString.lowercased()
+        let menu = menu(m, row)
         return """
             <tr data-member-id="\(id)" data-name="\(row.name)">
               <td class="col-check">\(m.canReset ? HTML(unsafe: "<input type=\"checkbox\" class=\"row-check\" value=\"\(id)\" aria-label=\"Select \(HTML.escape(row.name))\">") : .empty)</td>
-              <td class="col-name"><span class="name">\(row.name)</span>\(lockedBadge(row.lockedUntil))\(row.status == .suspended ? HTML(unsafe: " <span class=\"badge badge-neutral\"><span aria-hidden=\"true\">⏸</span> Suspended</span>") : .empty)<span class="folded">\(row.email) · \(row.roleName)</span></td>
+              <td class="col-name"><a class="name" href="\(Route.memberPage.path(row.id))">\(row.name)</a>\(lockedBadge(row.lockedUntil))\(row.status == .suspended ? HTML(unsafe: " <span class=\"badge badge-neutral\"><span aria-hidden=\"true\">⏸</span> Suspended</span>") : .empty)<span class="folded">\(row.email) · \(row.roleName)</span></td>
               <td class="col-email">\(row.email)</td>
               <td class="col-role">\(row.roleName)</td>
               <td class="col-mfa">\(StatusBadge.mfa(row.mfaStatus))</td>
@@ -273,7 +289,7 @@ enum MembersPages {
                     aria-describedby="lifecycle-\(action)-desc">
               <form method="post" action="\(route.path)" class="stack">
                 \(Layout.csrfField(m.auth.csrfToken))
-                \(hiddenState(m.filter))
+                \(hiddenState(m.filter))\(returnField(m))
                 <input type="hidden" name="memberId" value="" data-field="member-id">
                 <h2 id="lifecycle-\(action)-title">\(title)</h2>
                 <p class="muted" data-field="email"></p>
@@ -352,7 +368,7 @@ enum MembersPages {
         <dialog id="single-reset" class="modal" aria-labelledby="single-title" aria-describedby="single-desc">
           <form method="post" action="\(Route.membersResetMFA.path)" class="stack" id="single-form">
             \(Layout.csrfField(m.auth.csrfToken))
-            \(hiddenState(m.filter))
+            \(hiddenState(m.filter))\(returnField(m))
             <input type="hidden" name="memberId" value="" data-field="member-id">
             <h2 id="single-title">Reset MFA for <span data-field="name"></span>?</h2>
             <p class="muted" data-field="email"></p>

@@ -10,7 +10,9 @@ struct MembersWebController {
     /// The reset and unlock forms check their permissions in the services, which audit each refusal per
     /// member; the pages declare theirs on their groups.
     func register(on group: RouterGroup<OrgMemberContext>) {
-        group.group().add(middleware: RequirePermissions(.membersView, .membersManage)).on(.get, .members, use: list)
+        let pages = group.group().add(middleware: RequirePermissions(.membersView, .membersManage))
+        pages.on(.get, .members, use: list)
+        pages.on(.get, .memberPage, use: memberPage)
         group.on(.post, .membersResetMFA, use: reset)
         group.on(.post, .membersUnlock, use: unlock)
         group.on(.post, .membersRole) { request, context in
@@ -51,18 +53,56 @@ struct MembersWebController {
         return HTMLResponse.make(MembersPages.page(model))
     }
 
+    // MARK: One member
+
+    @Sendable func memberPage(_ request: Request, context: OrgMemberContext) async throws -> Response {
+        let store = services.store
+        let organizationID = context.auth.organizationID
+        guard let id = context.parameters.get("id", as: UUID.self),
+            let member = try await store.members.find(id, organizationID: organizationID)
+        else { throw LatchkeyError.notFound("No such member.") }
+        let locks = try await store.throttles.lockedUntil(memberIDs: [id], now: services.now)
+        let roles = try await store.organizations.roles(organizationID: organizationID)
+        let members = MembersPages.Model(
+            auth: context.auth, filter: MemberDirectory.Filter(), page: .empty, firstIndex: 1,
+            roles: roles.map { ($0.id, $0.name) },
+            rolePermissions: Dictionary(uniqueKeysWithValues: roles.map { ($0.id, $0.permissions) }),
+            canReset: ResetPolicy.required.isSubset(of: context.auth.permissions),
+            canUnlock: UnlockPolicy.required.isSubset(of: context.auth.permissions),
+            canManage: LifecyclePolicy.required.isSubset(of: context.auth.permissions),
+            stepUpNeeded: context.actor.needsStepUp(now: services.now),
+            notice: try await notice(query: request.uri.queryParameters, memberID: id, organizationID: organizationID),
+            now: services.now, idempotencyKey: services.random.token(byteCount: 16), returnToMember: true)
+        return HTMLResponse.make(
+            MemberPage.page(
+                .init(
+                    members: members, member: MemberDirectory.Row(member, lockedUntil: locks[id]),
+                    authenticatorSince: try await store.credentials.confirmedTOTP(memberID: id)?.createdAt,
+                    recoveryCodesLeft: try await store.credentials.recoveryCodesLeft(memberID: id),
+                    sessions: try await store.sessions.signedIn(memberID: id),
+                    events: try await store.audit.recent(memberID: id, organizationID: organizationID, limit: 20))))
+    }
+
     /// The message after a single action, chosen from fixed texts by its key (never echoed from the URL).
-    func notice(query: Parameters, organizationID: UUID) async throws -> MembersPages.Notice? {
+    func notice(query: Parameters, memberID: UUID? = nil, organizationID: UUID) async throws -> MembersPages.Notice? {
         guard let notice = query.get("notice").flatMap(MembersNotice.init(rawValue:)) else { return nil }
         var member: Member?
-        if let id = query.get("member").flatMap(UUID.init(uuidString:)) {
+        if let id = memberID ?? query.get("member").flatMap(UUID.init(uuidString:)) {
             member = try await services.store.members.find(id, organizationID: organizationID)
         }
         return notice.message(name: member?.name ?? "the member", role: member?.roleName ?? "higher-privileged")
     }
 
-    /// Back to the table (keeping its filter) with a notice about `member`.
-    func back(_ filter: MemberDirectory.Filter, _ notice: MembersNotice, member: UUID? = nil) -> Response {
+    /// Back to the table (keeping its filter) with a notice about `member` — or to the member's page when the
+    /// form came from there and the member is still there to show.
+    func back(_ form: FormFields, _ filter: MemberDirectory.Filter, _ notice: MembersNotice, member: UUID? = nil)
+        -> Response
+    {
+        if form["return"] == "member", let id = form["memberId"].flatMap(UUID.init(uuidString:)),
+            ![.removed, .lifecycleNotFound, .notFound, .unlockNotFound].contains(notice)
+        {
+            return .redirect(to: Route.memberPage.path(id) + "?notice=\(notice.rawValue)", type: .normal)
+        }
         var extra = [("notice", notice.rawValue)]
         if let member { extra.append(("member", member.uuidString.lowercased())) }
         return .redirect(to: MembersPages.link(filter, extra: extra), type: .normal)
@@ -84,7 +124,7 @@ struct MembersWebController {
                 try await services.auth.stepUp(auth: context.auth, code: code, meta: context.meta)
                 actor.stepUp?.verifiedAt = services.now
             } catch let error as LatchkeyError where error.kind == .unauthorized || error.kind == .badRequest {
-                return back(filter, .invalidCode)
+                return back(form, filter, .invalidCode)
             }
         }
         let service = ResetService(services: services)
@@ -95,7 +135,7 @@ struct MembersWebController {
                 }
                 let result = try await service.resetOne(actor: actor, memberID: id, ticket: ticket)
                 let notice = MembersNotice(result.code)
-                return back(filter, notice, member: notice == .notFound || notice == .selfReset ? nil : id)
+                return back(form, filter, notice, member: notice == .notFound || notice == .selfReset ? nil : id)
             }
             let ids =
                 form["scope"] == "all"
@@ -114,9 +154,9 @@ struct MembersWebController {
             let outcome = try await service.resetMany(actor: actor, memberIDs: ids, ticket: ticket, idempotencyKey: key)
             return .redirect(to: Route.resetResults.path(outcome.batch.id), type: .normal)
         } catch let error as LatchkeyError where error.code == .stepUpRequired {
-            return back(filter, .stepUp)
+            return back(form, filter, .stepUp)
         } catch let error as LatchkeyError where error.code == .forbidden {
-            return back(filter, .forbidden)
+            return back(form, filter, .forbidden)
         }
     }
 
@@ -131,13 +171,13 @@ struct MembersWebController {
         }
         do {
             _ = try await LifecycleService(services: services).unlock(actor: context.actor, memberID: id, ticket: "")
-            return back(filter, .unlocked, member: id)
+            return back(form, filter, .unlocked, member: id)
         } catch let error as LatchkeyError {
             switch error.code {
-            case .insufficientPrivilege: return back(filter, .unlockHigherPrivilege, member: id)
-            case .cannotActOnSelf: return back(filter, .unlockSelf, member: id)
-            case .notFound: return back(filter, .unlockNotFound)
-            case .forbidden: return back(filter, .unlockForbidden, member: id)
+            case .insufficientPrivilege: return back(form, filter, .unlockHigherPrivilege, member: id)
+            case .cannotActOnSelf: return back(form, filter, .unlockSelf, member: id)
+            case .notFound: return back(form, filter, .unlockNotFound)
+            case .forbidden: return back(form, filter, .unlockForbidden, member: id)
             default: throw error
             }
         }
@@ -158,7 +198,7 @@ struct MembersWebController {
             try action(form), to: [id], actor: context.actor, ticket: try ResetInput.ticket(form["reason"]))[0]
         let notice = MembersNotice(result.code)
         // A removed member (or one not found) can no longer be named from the URL.
-        return back(filter, notice, member: [.removed, .lifecycleNotFound].contains(notice) ? nil : id)
+        return back(form, filter, notice, member: [.removed, .lifecycleNotFound].contains(notice) ? nil : id)
     }
 
     // MARK: Results

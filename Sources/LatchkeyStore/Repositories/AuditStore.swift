@@ -197,6 +197,13 @@ public struct AuditStore: Sendable {
         return (events, more ? events.last.map { String($0.seq) } : nil)
     }
 
+    /// The newest events a member of the organization caused or was the target of.
+    public func recent(memberID: UUID, organizationID: UUID, limit: Int) async throws -> [AuditEvent] {
+        try await AuditEventModel.query(on: db).filter(\.$organizationID == organizationID)
+            .group(.or) { $0.filter(\.$targetID == memberID).filter(\.$actorID == memberID) }
+            .sort(\.$seq, .descending).limit(limit).all().map(AuditEvent.init)
+    }
+
     /// Every matching event, newest first, in pages (for exports).
     public func all(organizationID: UUID?, filter: Filter, each: ([AuditEvent]) async throws -> Void) async throws {
         var filter = filter

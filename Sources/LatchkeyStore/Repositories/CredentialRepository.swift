@@ -8,11 +8,14 @@ public struct TOTPCredential: Sendable, Equatable {
     public var id: UUID
     public var secretCiphertext: String
     public var lastUsedStep: Int64?
+    /// When it was set up.
+    public var createdAt: Date
 
     init(_ model: TOTPCredentialModel) {
         id = model.id!
         secretCiphertext = model.secretCiphertext
         lastUsedStep = model.lastUsedStep
+        createdAt = model.createdAt
     }
 }
 

@@ -126,6 +126,9 @@ public struct MemberDirectory: Sendable {
         public var total: Int
         public var nextCursor: String?
         public var previousCursor: String?
+
+        /// No rows.
+        public static let empty = Page(rows: [], total: 0, nextCursor: nil, previousCursor: nil)
     }
 
     /// An opaque position: the sort value and id of a row.

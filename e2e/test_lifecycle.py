@@ -29,6 +29,16 @@ def test_suspend_reactivate_change_role_and_remove_from_the_menu(server, browser
     admin, jane = browsers(), browsers()
     jane.sign_in(JANE)
     admin.sign_in(ADMIN)
+
+    # The Overview: MFA coverage with its parts linking to the filtered table (Suspended: Sid Stone).
+    coverage = admin.find("#coverage-heading").find_element("xpath", "..")
+    assert "have MFA enabled" in coverage.text
+    admin.check_accessibility("the administrator's overview")
+    admin.screenshot("overview")
+    coverage.find_element("link text", "Suspended").click()
+    admin.wait(lambda d: "status=suspended" in admin.path)
+    assert [r.get_attribute("data-name") for r in admin.find_all("#members-table tbody tr")] == ["Sid Stone"]
+
     admin.open("/members?query=jane")
 
     # Suspend: the dialog says what happens; the member's open session ends.

@@ -401,3 +401,36 @@ struct MemberPageTests {
         }
     }
 }
+
+@Suite("The administrator's overview")
+struct OverviewTests {
+    @Test("MFA coverage with links to the filtered table, and recent resets with links to their results")
+    func dashboard() async throws {
+        try await Harness.withApp { h, client in
+            var admin = try await h.enrolled("ada@acme.test", name: "Ada Admin", role: .admin, client: client)
+            let jane = try await h.enrolled("jane@acme.test", name: "Jane Doe", client: client)
+            let tom = try await h.enrolled("tom@acme.test", name: "Tom Berg", client: client)
+            for index in 0..<3 { _ = try await h.member("n\(index)@acme.test", totp: false) }
+            let (sid, _) = try await h.member("sid@acme.test", totp: false)
+            try await MemberModel.query(on: h.db).filter(\.$id == sid).set(\.$status, to: "suspended").update()
+            let reset = try await client.api(
+                .post, "/api/v1/members/mfa/reset", #"{"memberIds":["\#(jane.id)","\#(tom.id)"]}"#,
+                session: &admin.session)
+            let batchID = try #require(reset.json["batchId"] as? String)
+
+            let html = try await client.page("/", session: &admin.session).text
+            // 7 members: Ada enabled, Jane and Tom pending after the reset, four without MFA (one suspended).
+            #expect(html.contains("<strong>14%</strong> of 7 members have MFA enabled."))
+            #expect(
+                html.contains("aria-label=\"MFA coverage: 1 enabled, 4 not set up, 2 pending setup after a reset\""))
+            #expect(html.contains("href=\"/members?mfa=reset_pending\">Reset — pending setup</a> <strong>2</strong>"))
+            #expect(html.contains("href=\"/members?status=suspended\">Suspended</a> <strong>1</strong>"))
+            #expect(html.contains("href=\"/members/resets/\(batchID.lowercased())\">Results</a>"))
+            #expect(html.contains("2 reset · 0 skipped · 0 failed") && html.contains("<td>Ada Admin</td>"))
+
+            var plain = try await h.enrolled("mo@acme.test", client: client)
+            let mine = try await client.page("/", session: &plain.session).text
+            #expect(mine.contains("Welcome, Test Member") && !mine.contains("MFA coverage"))
+        }
+    }
+}

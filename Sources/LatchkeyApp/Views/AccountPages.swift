@@ -16,11 +16,19 @@ enum AccountPages {
             """
     }
 
-    static func home(auth: AuthState) -> HTML {
+    /// What an administrator sees first: MFA coverage, and recent resets with their state.
+    struct Dashboard {
+        var coverage: MemberDirectory.Coverage
+        /// Recent batches with their actor's name (nil when the viewer may not see resets).
+        var resets: [(batch: ResetBatch, actor: String)]?
+    }
+
+    static func home(auth: AuthState, dashboard: Dashboard?) -> HTML {
         Layout.app(
             title: "Overview", auth: auth, current: "home",
             content: """
                 <h1>Welcome, \(auth.memberName)</h1>
+                \(dashboard.map(self.dashboard) ?? .empty)
                 <dl class="facts">
                   <div><dt>Organization</dt><dd id="org-name">\(auth.organizationName)</dd></div>
                   <div><dt>Role</dt><dd id="role-name">\(auth.roleName)</dd></div>
@@ -134,5 +142,83 @@ enum StatusBadge {
         case .resetPending:
             "<span class=\"badge badge-warning\"><span aria-hidden=\"true\">◐</span> \(status.label)</span>"
         }
+    }
+}
+
+extension AccountPages {
+    /// MFA coverage as a stacked bar (an inline SVG image) with a legend whose every part links to the table
+    /// filtered on it (the links are text, so nothing rests on colour alone), and
+    /// the recent resets with links to their results.
+    static func dashboard(_ d: Dashboard) -> HTML {
+        let c = d.coverage
+        let parts: [(label: String, count: Int, query: String, css: String)] = [
+            ("Enabled", c.enabled, "mfa=enabled", "seg-enabled"),
+            ("Not set up", c.notSetUp, "mfa=not_set_up", "seg-none"),
+            ("Reset — pending setup", c.resetPending, "mfa=reset_pending", "seg-pending"),
+        ]
+        var x = 0.0
+        let segments = parts.filter { $0.count > 0 }.map { part -> HTML in
+            let width = c.total == 0 ? 0 : Double(part.count) / Double(c.total) * 100
+            defer { x += width }
+            return """
+                <rect class="\(part.css)" x="\(String(format: "%.3f", x))%" y="0" width="\(String(format: "%.3f", width))%" \
+                height="100%"><title>\(part.label): \(part.count)</title></rect>
+                """
+        }
+        let percent = c.total == 0 ? 0 : c.enabled * 100 / c.total
+        let legend =
+            (parts.map { ($0.label, $0.count, $0.query, $0.css) } + [
+                ("Locked", c.locked, "status=locked", "seg-locked"),
+                ("Suspended", c.suspended, "status=suspended", "seg-suspended"),
+            ]).map { label, count, query, css -> HTML in
+                """
+                <li><span class="swatch \(css)" aria-hidden="true"></span>
+                  <a href="\(Route.members.path)?\(query)">\(label)</a> <strong>\(count.formatted())</strong></li>
+                """
+            }
+        let resets: HTML =
+            d.resets.map { resets in
+                let rows = resets.map { batch, actor -> HTML in
+                    let state: String =
+                        batch.status == .completed
+                        ? "\(batch.resetCount) reset · \(batch.skippedCount) skipped · \(batch.failedCount) failed"
+                        : "Running — \(batch.processed.formatted()) of \(batch.total.formatted())"
+                    return """
+                        <tr>
+                          <td>\(DateText.short(batch.createdAt))</td>
+                          <td>\(actor)</td>
+                          <td>\(batch.total.formatted())</td>
+                          <td>\(state)</td>
+                          <td><a href="\(Route.resetResults.path(batch.id))">\(batch.status == .completed ? "Results" : "Progress")</a></td>
+                        </tr>
+                        """
+                }
+                return """
+                    <section class="card section" aria-labelledby="resets-heading">
+                      <h2 id="resets-heading">Recent MFA resets</h2>
+                      \(resets.isEmpty
+                        ? HTML(unsafe: "<p class=\"empty\">No resets yet.</p>")
+                        : """
+                        <div class="table-wrap" tabindex="0" role="region" aria-label="Recent MFA resets">
+                        <table class="table">
+                          <thead><tr><th scope="col">When</th><th scope="col">By</th><th scope="col">Members</th>
+                            <th scope="col">Outcome</th><th scope="col"><span class="visually-hidden">Link</span></th></tr></thead>
+                          <tbody>\(rows)</tbody>
+                        </table>
+                        </div>
+                        """)
+                    </section>
+                    """
+            } ?? .empty
+        return """
+            <section class="card section" aria-labelledby="coverage-heading">
+              <h2 id="coverage-heading">MFA coverage</h2>
+              <p><strong>\(percent)%</strong> of \(c.total.formatted()) members have MFA enabled.</p>
+              <svg class="coverage" role="img" aria-label="MFA coverage: \(c.enabled) enabled, \(c.notSetUp) not set up, \(c.resetPending) pending setup after a reset"
+                   width="100%" height="28" preserveAspectRatio="none">\(segments)</svg>
+              <ul class="legend">\(legend)</ul>
+            </section>
+            \(resets)
+            """
     }
 }

@@ -16,7 +16,27 @@ struct AccountWebController {
     }
 
     @Sendable func home(_ request: Request, context: OrgMemberContext) async throws -> Response {
-        HTMLResponse.make(AccountPages.home(auth: context.auth))
+        let auth = context.auth
+        var dashboard: AccountPages.Dashboard?
+        if LifecyclePolicy.required.isSubset(of: auth.permissions) {
+            let store = services.store
+            let coverage = try await store.directory.coverage(organizationID: auth.organizationID, now: services.now)
+            var resets: [(batch: ResetBatch, actor: String)]?
+            if ResetPolicy.required.isSubset(of: auth.permissions) {
+                let batches = try await store.resets.recent(organizationID: auth.organizationID, limit: 8)
+                let actors = try await store.members.find(
+                    Array(Set(batches.map(\.actorID))), organizationID: auth.organizationID)
+                resets = batches.map {
+                    (
+                        $0,
+                        $0.actorID == ResetService.operatorID
+                            ? "the server operator" : actors[$0.actorID]?.name ?? "a former member"
+                    )
+                }
+            }
+            dashboard = .init(coverage: coverage, resets: resets)
+        }
+        return HTMLResponse.make(AccountPages.home(auth: auth, dashboard: dashboard))
     }
 
     /// Fixed notices selected by a query key (never text echoed from the URL).

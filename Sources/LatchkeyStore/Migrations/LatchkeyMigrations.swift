@@ -19,6 +19,7 @@ public enum LatchkeyMigrations {
         M012CreateSignInThrottles(),
         M013CreateAuditChainHeads(),
         M014AddResetResultCodes(),
+        M015IndexRecentResetBatches(),
     ]
 }
 

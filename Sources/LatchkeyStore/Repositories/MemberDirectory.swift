@@ -276,6 +276,41 @@ public struct MemberDirectory: Sendable {
         return ids
     }
 
+    /// How an organization's members stand: by MFA state (the three add up to `total`), and how many are
+    /// suspended or locked at `now` (either MFA state).
+    public struct Coverage: Sendable, Equatable {
+        public var total = 0
+        public var enabled = 0
+        public var notSetUp = 0
+        public var resetPending = 0
+        public var suspended = 0
+        public var locked = 0
+    }
+
+    /// The Overview's figures, in three aggregate statements.
+    public func coverage(organizationID: UUID, now: Date) async throws -> Coverage {
+        var coverage = Coverage()
+        let byState = try await sql.select().column("mfa_status").column(
+            SQLFunction("COUNT", args: SQLLiteral.all), as: "n"
+        )
+        .from("members").where("organization_id", .equal, organizationID).groupBy("mfa_status").all()
+        for row in byState {
+            let n = try row.decode(column: "n", as: Int.self)
+            coverage.total += n
+            switch MFAStatus(rawValue: try row.decode(column: "mfa_status", as: String.self)) {
+            case .enabled: coverage.enabled += n
+            case .resetPending: coverage.resetPending += n
+            case .notSetUp, nil: coverage.notSetUp += n
+            }
+        }
+        for (status, keyPath) in [(Status.suspended, \Coverage.suspended), (.locked, \Coverage.locked)] {
+            var filter = Filter()
+            filter.status = status
+            coverage[keyPath: keyPath] = try await count(organizationID: organizationID, filter: filter, now: now)
+        }
+        return coverage
+    }
+
     /// The organization's roles, for the filter.
     public func roles(organizationID: UUID) async throws -> [Role] {
         try await OrganizationRepository(db).roles(organizationID: organizationID)

@@ -155,6 +155,12 @@ public struct ResetRepository: Sendable {
         try await ResetBatchModel.find(id, on: db).map(ResetBatch.init)
     }
 
+    /// The organization's most recent batches, newest first.
+    public func recent(organizationID: UUID, limit: Int) async throws -> [ResetBatch] {
+        try await ResetBatchModel.query(on: db).filter(\.$organizationID == organizationID)
+            .sort(\.$createdAt, .descending).limit(limit).all().map(ResetBatch.init)
+    }
+
     /// The batch an actor opened with an `Idempotency-Key`.
     public func find(idempotencyKey: String, organizationID: UUID, actorID: UUID?) async throws -> ResetBatch? {
         var query = ResetBatchModel.query(on: db).filter(\.$organizationID == organizationID)

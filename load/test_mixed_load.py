@@ -1,5 +1,6 @@
 """A busy Monday morning, bounded: 64 clients for LOAD_SECONDS (60 by default) — members signing in (some with a
-wrong code first), administrators viewing pages, single and bulk MFA resets — against one server. No 5xx, no
+wrong code first), administrators viewing pages, single and bulk MFA resets, members suspended, reactivated and
+moved between roles — against one server. No 5xx, no
 connection error, the audit chain intact, and every kind of audit event counted exactly as often as clients were
 told it happened."""
 
@@ -13,7 +14,7 @@ import uuid
 from latchkey_load import PASSWORD, Phone, client, sign_in
 
 DURATION = float(os.environ.get("LOAD_SECONDS", "60"))
-SIGN_IN_CLIENTS, PAGE_CLIENTS, SINGLE_RESET_CLIENTS, BULK_RESET_CLIENTS = 30, 22, 8, 4
+SIGN_IN_CLIENTS, PAGE_CLIENTS, SINGLE_RESET_CLIENTS, BULK_RESET_CLIENTS, LIFECYCLE_CLIENTS = 30, 20, 8, 4, 2
 
 
 class Tally:
@@ -106,6 +107,31 @@ async def bulk_reset_client(server, tally, session, targets, owner_id, deadline,
             await asyncio.sleep(0.5)
 
 
+async def lifecycle_client(server, tally, session, targets, roles, deadline, rng):
+    """Suspends, reactivates and moves members between two roles, a few at a time (the bulk route, so each member's
+    outcome — changed or skipped — is known and counted)."""
+    cookies, csrf = session
+    async with client(server) as http:
+        http.cookies = cookies
+        while time.time() < deadline:
+            ids = rng.sample(targets, 3)
+            action = rng.choice(["suspend", "reactivate", "role"])
+            body = {"memberIds": ids, "reason": "load"}
+            if action == "role":
+                body["roleId"] = rng.choice(roles)
+            response = await http.post(f"/api/v1/members/{action}", json=body, headers={"X-CSRF-Token": csrf})
+            if tally.answer(f"bulk {action}", response, {200}):
+                event = {"suspend": "member.suspended", "reactivate": "member.reactivated",
+                         "role": "member.role_changed"}[action]
+                for result in response.json()["results"]:
+                    outcome = {"changed": "success", "skipped": "skipped"}.get(result["status"])
+                    if outcome is None:
+                        tally.unexpected.append(f"bulk {action}: {result}")
+                    else:
+                        tally.events[(event, outcome)] += 1
+            await asyncio.sleep(0.4)
+
+
 async def signed_in(server, tally, phone, email):
     """An administrator's session (cookies and CSRF token), counted like any sign-in."""
     async with client(server) as http:
@@ -118,7 +144,8 @@ async def signed_in(server, tally, phone, email):
 def test_mixed_load_64_clients(server):
     accounts = server.accounts
     enabled = sorted((a for a in accounts.values()
-                      if a["organization"] == "Acme" and a["role"] == "Member" and a["mfaStatus"] == "enabled"),
+                      if a["organization"] == "Acme" and a["role"] == "Member" and a["mfaStatus"] == "enabled"
+               and a["status"] == "active" and not a["locked"]),
                      key=lambda a: a["email"])
     signers, reset_pool = enabled[:120], enabled[120:]
     ids = {email: row[0] for email, row in
@@ -127,6 +154,11 @@ def test_mixed_load_64_clients(server):
     not_set_up = [a for a in accounts.values() if a["organization"] == "Acme" and a["mfaStatus"] == "not_set_up"][:20]
     targets = [ids[a["email"]] for a in reset_pool + not_set_up]
     owner_id = ids["owner@acme.test"]
+    # Lifecycle targets: members after a reset, whom neither the signing-in nor the resetting clients touch.
+    movable = [ids[a["email"]] for a in accounts.values()
+               if a["organization"] == "Acme" and a["role"] == "Member" and a["mfaStatus"] == "reset_pending"]
+    roles = [server.rows("SELECT r.id FROM roles r JOIN organizations o ON o.id = r.organization_id "
+                         "WHERE o.slug = 'acme' AND r.name = ?", name)[0][0] for name in ["Member", "Support"]]
     baseline = server.audit_counts()
     tally = Tally()
     phone = Phone()
@@ -155,6 +187,9 @@ def test_mixed_load_64_clients(server):
         for n in range(BULK_RESET_CLIENTS):
             tasks.append(bulk_reset_client(server, tally, [owner, admin2][n % 2], targets, owner_id, deadline,
                                            random.Random(300 + n)))
+        for n in range(LIFECYCLE_CLIENTS):
+            tasks.append(lifecycle_client(server, tally, [support, admin][n % 2], movable, roles, deadline,
+                                          random.Random(400 + n)))
         assert len(tasks) == 64
         started = time.time()
         outcomes = await asyncio.gather(*tasks, return_exceptions=True)
@@ -174,6 +209,7 @@ def test_mixed_load_64_clients(server):
     assert tally.unexpected == [], tally.unexpected[:10]
     assert verified.returncode == 0 and "intact" in verified.stdout, verified.stdout + verified.stderr
     assert tally.events[("auth.mfa", "success")] > 50 and tally.events[("mfa.reset", "success")] > 0
+    assert tally.events[("member.suspended", "success")] > 0 and tally.events[("member.role_changed", "success")] > 0
     # Every kind of event exactly as often as the clients were told; nothing else (no lockout, no reuse).
     assert delta == {key: value for key, value in tally.events.items() if value}
     assert server.errors_logged() == []

@@ -22,8 +22,14 @@ public struct DemoSeeder: Sendable {
         public var password: String
         public var mfaStatus: String
         public var totpSecret: String?
+        /// `active` or `suspended`.
+        public var status: String
+        /// Sign-in is locked by wrong attempts.
+        public var locked: Bool
 
-        enum CodingKeys: String, CodingKey { case email, name, organization, role, password, mfaStatus, totpSecret }
+        enum CodingKeys: String, CodingKey {
+            case email, name, organization, role, password, mfaStatus, totpSecret, status, locked
+        }
 
         /// Writes `"totpSecret": null` for accounts without MFA rather than leaving the key out.
         public func encode(to encoder: any Encoder) throws {
@@ -34,6 +40,8 @@ public struct DemoSeeder: Sendable {
             try container.encode(role, forKey: .role)
             try container.encode(password, forKey: .password)
             try container.encode(mfaStatus, forKey: .mfaStatus)
+            try container.encode(status, forKey: .status)
+            try container.encode(locked, forKey: .locked)
             if let totpSecret {
                 try container.encode(totpSecret, forKey: .totpSecret)
             } else {
@@ -177,6 +185,7 @@ public struct DemoSeeder: Sendable {
             guard let organization = try await store.organizations.find(slug: slug) else { continue }
             let members = try await store.members.all(organizationID: organization.id)
             let secrets = try await store.credentials.confirmedSecrets(memberIDs: members.map(\.id))
+            let locks = try await store.throttles.lockedUntil(memberIDs: members.map(\.id), now: services.now)
             for member in members {
                 let secret = try secrets[member.id].map {
                     Base32.encode(try services.serverKey.open($0, context: member.id.uuidString))
@@ -185,7 +194,7 @@ public struct DemoSeeder: Sendable {
                     Credential(
                         email: member.email, name: member.name, organization: organization.name,
                         role: member.roleName, password: Self.password, mfaStatus: member.mfaStatus.rawValue,
-                        totpSecret: secret))
+                        totpSecret: secret, status: member.status.rawValue, locked: locks[member.id] != nil))
             }
         }
         return result

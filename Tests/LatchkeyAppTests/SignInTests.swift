@@ -183,6 +183,11 @@ struct SignInTests {
             #expect(posted.location == "/login/mfa")
             let codePage = try await client.page("/login/mfa", session: &browser)
             #expect(codePage.text.contains("Enter the 6-digit code from your authenticator app"))
+            // A member who lost their phone is told whom to ask, by their organization's name.
+            #expect(codePage.text.contains("Ask an administrator of Acme to reset your MFA."))
+            #expect(
+                try await client.page("/login/recovery", session: &browser).text.contains(
+                    "Ask an administrator of Acme to reset your MFA."))
             let sessionCSRF = try #require(csrfField(in: codePage.text))
 
             let wrong = try await client.form("/login/mfa", ["_csrf": sessionCSRF, "code": "12345"], session: &browser)

@@ -19,7 +19,15 @@ enum AuthPages {
                 """)
     }
 
-    static func mfa(csrf: String, error: String? = nil) -> HTML {
+    /// What a member who lost their phone can do (naming their organization, which the session knows).
+    static func lostPhone(_ organization: String) -> HTML {
+        """
+        <p class="aside" id="lost-phone">Lost your phone and your recovery codes? Ask an administrator of \(organization) \
+        to reset your MFA.</p>
+        """
+    }
+
+    static func mfa(csrf: String, organization: String, error: String? = nil) -> HTML {
         Layout.card(
             title: "Verify it's you",
             content: """
@@ -34,11 +42,12 @@ enum AuthPages {
                   <button type="submit" class="button button-primary">Verify</button>
                 </form>
                 <p class="aside"><a href="\(Route.loginRecovery.path)">Use a recovery code instead</a></p>
+                \(lostPhone(organization))
                 \(cancelForm(csrf))
                 """)
     }
 
-    static func recovery(csrf: String, error: String? = nil) -> HTML {
+    static func recovery(csrf: String, organization: String, error: String? = nil) -> HTML {
         Layout.card(
             title: "Use a recovery code",
             content: """
@@ -52,6 +61,7 @@ enum AuthPages {
                   <button type="submit" class="button button-primary">Verify</button>
                 </form>
                 <p class="aside"><a href="\(Route.loginMFA.path)">Use your authenticator app instead</a></p>
+                \(lostPhone(organization))
                 \(cancelForm(csrf))
                 """)
     }

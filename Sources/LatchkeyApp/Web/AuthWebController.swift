@@ -65,7 +65,7 @@ struct AuthWebController {
     // MARK: Second factor
 
     @Sendable func mfaPage(_ request: Request, context: SessionContext<SecondFactorStep>) async throws -> Response {
-        HTMLResponse.make(AuthPages.mfa(csrf: context.auth.csrfToken))
+        HTMLResponse.make(AuthPages.mfa(csrf: context.auth.csrfToken, organization: context.auth.organizationName))
     }
 
     @Sendable func mfa(_ request: Request, context: SessionContext<SecondFactorStep>) async throws -> Response {
@@ -77,14 +77,16 @@ struct AuthWebController {
                 auth: auth, code: code, recoveryCode: nil, meta: context.meta)
             return signedInRedirect(token: token)
         } catch let error as LatchkeyError {
-            return HTMLResponse.make(AuthPages.mfa(csrf: auth.csrfToken, error: error.message), error: error)
+            return HTMLResponse.make(
+                AuthPages.mfa(csrf: auth.csrfToken, organization: auth.organizationName, error: error.message),
+                error: error)
         }
     }
 
     @Sendable func recoveryPage(_ request: Request, context: SessionContext<SecondFactorStep>) async throws
         -> Response
     {
-        HTMLResponse.make(AuthPages.recovery(csrf: context.auth.csrfToken))
+        HTMLResponse.make(AuthPages.recovery(csrf: context.auth.csrfToken, organization: context.auth.organizationName))
     }
 
     @Sendable func recovery(_ request: Request, context: SessionContext<SecondFactorStep>) async throws -> Response {
@@ -95,7 +97,9 @@ struct AuthWebController {
                 auth: auth, code: nil, recoveryCode: form["recoveryCode"] ?? "", meta: context.meta)
             return signedInRedirect(token: token)
         } catch let error as LatchkeyError {
-            return HTMLResponse.make(AuthPages.recovery(csrf: auth.csrfToken, error: error.message), error: error)
+            return HTMLResponse.make(
+                AuthPages.recovery(csrf: auth.csrfToken, organization: auth.organizationName, error: error.message),
+                error: error)
         }
     }
 

@@ -5,6 +5,7 @@ import HummingbirdTesting
 import LatchkeyCore
 import LatchkeyStore
 import Logging
+import NIOCore
 import SQLKit
 import Testing
 
@@ -431,6 +432,73 @@ struct OverviewTests {
             var plain = try await h.enrolled("mo@acme.test", client: client)
             let mine = try await client.page("/", session: &plain.session).text
             #expect(mine.contains("Welcome, Test Member") && !mine.contains("MFA coverage"))
+        }
+    }
+}
+
+@Suite("Lifecycle actions for a selection, from the Members page")
+struct BulkLifecycleFormTests {
+    @Test("Actions → Suspend: typed count above 25 enforced by the server, per-member results page and CSV")
+    func bulkForm() async throws {
+        try await Harness.withApp { h, client in
+            var admin = try await h.enrolled("ada@acme.test", name: "Ada Admin", role: .admin, client: client)
+            let owner = try await h.enrolled("olivia@acme.test", name: "Olivia Owner", role: .owner, client: client)
+            var ids: [UUID] = []
+            for index in 0..<30 {
+                ids.append(
+                    try await h.member(
+                        "b\(String(format: "%02d", index))@acme.test", name: "Bulk \(index)", totp: false
+                    ).id)
+            }
+            let page = try await client.page("/members", session: &admin.session)
+            #expect(page.text.contains("data-bulk-lifecycle=\"suspend\"") && page.text.contains("id=\"bulk-suspend\""))
+            let csrf = try #require(csrfField(in: page.text))
+            let named = (ids + [owner.id]).map { "memberId=\($0.uuidString)" }.joined(separator: "&")
+
+            // 31 members named and no typed count: refused, nothing changed.
+            let refused = try await client.execute(
+                uri: "/members/suspend", method: .post,
+                headers: [.contentType: "application/x-www-form-urlencoded", .cookie: admin.session.cookieHeader],
+                body: ByteBuffer(string: "_csrf=\(csrf)&bulk=1&\(named)&reason=INC-3"))
+            #expect(refused.status == .badRequest)
+            #expect(try await MemberModel.query(on: h.db).filter(\.$status == "suspended").count() == 0)
+
+            let done = try await client.execute(
+                uri: "/members/suspend", method: .post,
+                headers: [.contentType: "application/x-www-form-urlencoded", .cookie: admin.session.cookieHeader],
+                body: ByteBuffer(string: "_csrf=\(csrf)&bulk=1&\(named)&reason=INC-3&confirmCount=31"))
+            #expect(done.status == .seeOther)
+            let location = try #require(done.headers[.location])
+            #expect(location.hasPrefix("/members/resets/"))
+            let results = try await client.page(location, session: &admin.session)
+            #expect(results.text.contains("<h1>Suspend: results</h1>"))
+            #expect(results.text.contains("30 suspended · 0 skipped · 1 failed"))
+            #expect(results.text.contains("Not permitted: Owner"))
+            #expect(try await MemberModel.query(on: h.db).filter(\.$status == "suspended").count() == 30)
+            #expect(try await h.row(owner.id)?.status == "active")
+            let csv = try await client.page(location + "/results.csv", session: &admin.session).text
+            #expect(csv.hasPrefix("member_id,name,email,result,reason\r\n"))
+            #expect(csv.contains(",Bulk 0,b00@acme.test,changed,\r\n"))
+            #expect(csv.contains(",Olivia Owner,olivia@acme.test,failed,Not permitted: Owner\r\n"))
+            // Not an MFA reset: the reset job API does not know it, the Overview does not list it.
+            let batchID = String(location.dropFirst("/members/resets/".count))
+            #expect(
+                try await client.api(.get, "/api/v1/mfa-reset-jobs/\(batchID)", session: &admin.session).status
+                    == .notFound)
+            // Each member's event is linked to the batch.
+            let events = try await h.auditEvents(action: .memberSuspended)
+            #expect(events.count == 31 && events.allSatisfy { $0.batchID?.uuidString.lowercased() == batchID })
+
+            // Remove by filter (every suspended member): names stay on the results, the rows go.
+            let removed = try await client.execute(
+                uri: "/members/remove", method: .post,
+                headers: [.contentType: "application/x-www-form-urlencoded", .cookie: admin.session.cookieHeader],
+                body: ByteBuffer(string: "_csrf=\(csrf)&bulk=1&scope=all&status=suspended&confirmCount=30"))
+            let removedResults = try await client.page(
+                try #require(removed.headers[.location]), session: &admin.session)
+            #expect(removedResults.text.contains("30 removed · 0 skipped · 0 failed"))
+            #expect(removedResults.text.contains("b29@acme.test"))
+            #expect(try await MemberModel.query(on: h.db).filter(\.$id ~~ ids).count() == 0)
         }
     }
 }

@@ -89,7 +89,9 @@ struct MembersPageTests {
             let viewer = try await client.page("/members", session: &plain.session)
             #expect(viewer.status == .ok)
             #expect(!viewer.text.contains("data-reset-member"))
-            #expect(!viewer.text.contains("actions-button"))
+            // Actions offers what view+manage allows (the lifecycle actions), never Reset MFA.
+            #expect(viewer.text.contains("actions-button") && !viewer.text.contains("data-bulk-reset"))
+            #expect(!viewer.text.contains("id=\"bulk-reset\"") && !viewer.text.contains("id=\"single-reset\""))
         }
     }
 

@@ -199,7 +199,8 @@ struct MembersAPIController {
 
     @Sendable func job(_ request: Request, context: OrgMemberContext) async throws -> Response {
         guard let id = context.parameters.get("id", as: UUID.self),
-            let batch = try await services.store.resets.find(id, organizationID: context.auth.organizationID)
+            let batch = try await services.store.resets.find(id, organizationID: context.auth.organizationID),
+            batch.action == AuditAction.mfaReset.rawValue
         else { throw LatchkeyError.notFound("No such job.") }
         let results = batch.status == .completed ? try await services.store.resets.results(batchID: id) : nil
         return JSONResponse.make(jobJSON(batch, results: results))

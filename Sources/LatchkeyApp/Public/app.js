@@ -180,10 +180,8 @@ function setUpMembers() {
   rows.forEach((box) => box.addEventListener("change", () => { allMatching = false; render(); }));
   if (pageBox) pageBox.addEventListener("change", () => { allMatching = false; rows.forEach((b) => { b.checked = pageBox.checked; }); render(); });
 
-  // Actions → Reset MFA: the bulk modal.
-  const bulk = document.getElementById("bulk-reset");
-  const bulkItem = document.querySelector("[data-bulk-reset]");
-  if (bulkItem) bulkItem.addEventListener("click", () => {
+  // Actions → Reset MFA, Change role…, Suspend, Reactivate, Remove…: one bulk dialog each, filled the same way.
+  const openBulk = (bulk) => {
     closeMenu(actions, false);
     const chosen = selected();
     const count = allMatching ? total : chosen.length;
@@ -192,7 +190,7 @@ function setUpMembers() {
     const hidden = (name, value) => { const input = document.createElement("input"); input.type = "hidden"; input.name = name; input.value = value; targets.append(input); };
     if (allMatching) {
       hidden("scope", "all");
-      new URLSearchParams(window.location.search).forEach((value, key) => { if (["query", "role", "mfa"].includes(key)) hidden(key, value); });
+      new URLSearchParams(window.location.search).forEach((value, key) => { if (["query", "role", "mfa", "status"].includes(key)) hidden(key, value); });
     } else {
       chosen.forEach((box) => hidden("memberId", box.value));
     }
@@ -201,10 +199,10 @@ function setUpMembers() {
     const more = count - shown.length;
     const scope = count === 1 ? "the 1 selected member" : `all ${count.toLocaleString()} selected members`;
     fill(bulk, { count: count.toLocaleString(), noun: plural(count), scope, names: shown.join(", ") + (more > 0 ? ` and ${more.toLocaleString()} more` : "") });
-    bulk.querySelector("[data-field=submit]").textContent = `Reset MFA for ${count.toLocaleString()} ${plural(count)}`;
-    const confirmBox = bulk.querySelector("[data-field=confirm-count]");
-    const confirmInput = document.getElementById("bulk-confirm");
     const submit = bulk.querySelector("[data-field=submit]");
+    submit.textContent = `${bulk.dataset.verb} ${count.toLocaleString()} ${plural(count)}`;
+    const confirmBox = bulk.querySelector("[data-field=confirm-count]");
+    const confirmInput = bulk.querySelector("[data-field=confirm-input]");
     confirmInput.value = "";
     if (count > Number(bulk.dataset.typedConfirmationAbove)) {
       confirmBox.hidden = false;
@@ -219,6 +217,11 @@ function setUpMembers() {
       submit.disabled = false;
     }
     openDialog(bulk, actions);
+  };
+  const bulkItem = document.querySelector("[data-bulk-reset]");
+  if (bulkItem) bulkItem.addEventListener("click", () => openBulk(document.getElementById("bulk-reset")));
+  document.querySelectorAll("[data-bulk-lifecycle]").forEach((item) => {
+    item.addEventListener("click", () => openBulk(document.getElementById("bulk-" + item.dataset.bulkLifecycle)));
   });
   render();
 }

@@ -92,6 +92,42 @@ extension LifecycleService {
     func apply(_ action: LifecycleAction, to memberIDs: [UUID], actor: Actor, ticket: String) async throws
         -> [LifecycleResult]
     {
+        try await apply(action, to: memberIDs, actor: actor, ticket: ticket, batchID: nil)
+    }
+
+    /// The same, recorded as a batch whose results page and CSV show each member's outcome (the bulk forms of
+    /// the Members page). Each chunk's outcomes are written in the chunk's own transaction.
+    func applyRecorded(_ action: LifecycleAction, to memberIDs: [UUID], actor: Actor, ticket: String) async throws
+        -> ResetBatch
+    {
+        var seen = Set<UUID>()
+        let unique = memberIDs.filter { seen.insert($0).inserted }
+        var detail = ""
+        if case .changeRole(let roleID) = action {
+            detail =
+                try await services.store.organizations.role(roleID, organizationID: actor.organizationID)?.name ?? ""
+        }
+        let batch = ResetBatch(
+            organizationID: actor.organizationID, actorID: actor.memberID ?? ResetService.operatorID,
+            idempotencyKey: nil, requestHash: sha256Hex(unique.map(\.uuidString).sorted().joined(separator: ",")),
+            total: unique.count, reason: ticket, background: false, requestID: actor.meta.requestID,
+            ip: actor.meta.ip, userAgent: actor.meta.userAgent, createdAt: services.now, action: action.auditAction,
+            detail: detail)
+        guard !unique.isEmpty else { throw LatchkeyError.badRequest("no_members", "Select at least one member.") }
+        guard unique.count <= BulkLimits.maximumPerRequest else {
+            throw LatchkeyError.badRequest(
+                "too_many_members", "At most \(BulkLimits.maximumPerRequest) members can be changed in one request.")
+        }
+        try await services.store.resets.open(batch, memberIDs: unique)
+        _ = try await apply(action, to: unique, actor: actor, ticket: ticket, batchID: batch.id)
+        try await services.store.resets.complete(batch.id, at: services.now)
+        guard let done = try await services.store.resets.find(batch.id) else { throw LatchkeyError.notFound() }
+        return done
+    }
+
+    private func apply(
+        _ action: LifecycleAction, to memberIDs: [UUID], actor: Actor, ticket: String, batchID: UUID?
+    ) async throws -> [LifecycleResult] {
         var seen = Set<UUID>()
         let unique = memberIDs.filter { seen.insert($0).inserted }
         guard !unique.isEmpty else { throw LatchkeyError.badRequest("no_members", "Select at least one member.") }
@@ -107,14 +143,14 @@ extension LifecycleService {
         var results: [LifecycleResult] = []
         for start in stride(from: 0, to: unique.count, by: Self.chunkSize) {
             let chunk = Array(unique[start..<min(start + Self.chunkSize, unique.count)])
-            results += try await applyChunk(action, to: chunk, actor: actor, ticket: ticket)
+            results += try await applyChunk(action, to: chunk, actor: actor, ticket: ticket, batchID: batchID)
         }
         return results
     }
 
-    private func applyChunk(_ action: LifecycleAction, to ids: [UUID], actor: Actor, ticket: String) async throws
-        -> [LifecycleResult]
-    {
+    private func applyChunk(
+        _ action: LifecycleAction, to ids: [UUID], actor: Actor, ticket: String, batchID: UUID?
+    ) async throws -> [LifecycleResult] {
         let now = services.now
         return try await services.store.transaction { tx in
             // Lock order: the organization (last-Owner decisions queue here), member rows, audit head last.
@@ -144,6 +180,15 @@ extension LifecycleService {
                         reason: code.reason(targetRole: targets[id]?.roleName ?? "", newRole: newRole?.name ?? ""),
                         member: targets[id]))
             }
+            // Recorded before the change, while a removed member's name and email are still there to copy.
+            if let batchID {
+                try await tx.resets.record(
+                    outcomes: results.map {
+                        BatchOutcome(
+                            memberID: $0.memberID, status: $0.code.outcome, code: $0.code.rawValue,
+                            reason: $0.reason ?? "")
+                    }, batchID: batchID, organizationID: organizationID)
+            }
             let changed = results.filter { $0.code.outcome == "changed" }.map(\.memberID)
             switch action {
             case .changeRole(let roleID):
@@ -170,7 +215,8 @@ extension LifecycleService {
                         }
                     return actor.event(
                         action.auditAction, target: (result.memberID, target?.email ?? ""), outcome,
-                        reason: result.reason ?? Self.change(action, of: target, to: newRole), ticket: ticket)
+                        reason: result.reason ?? Self.change(action, of: target, to: newRole), batchID: batchID,
+                        ticket: ticket)
                 }, at: now)
             // The members' state afterwards.
             let after = try await tx.members.find(changed, organizationID: organizationID)

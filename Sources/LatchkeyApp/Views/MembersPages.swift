@@ -23,6 +23,9 @@ enum MembersPages {
         var idempotencyKey: String
         /// The forms of the member's page send the administrator back there.
         var returnToMember = false
+
+        /// Rows have checkboxes when some bulk action is offered.
+        var canSelect: Bool { canReset || canManage }
     }
 
     /// A message at the top of the table after an action.
@@ -118,17 +121,32 @@ enum MembersPages {
               \(m.page.nextCursor.map { cursor -> HTML in "<a class=\"button button-small\" rel=\"next\" href=\"\(link(filter, extra: [("after", cursor), ("from", String(m.firstIndex + m.page.rows.count))]))\">Next ›</a>" } ?? "<span class=\"button button-small\" aria-disabled=\"true\">Next ›</span>")
             </nav>
             """
+        var actionItems: [HTML] = []
+        if m.canReset {
+            actionItems.append(
+                "<li role=\"none\"><button type=\"button\" role=\"menuitem\" data-bulk-reset>Reset MFA</button></li>")
+        }
+        if m.canManage {
+            for (action, label) in [
+                ("role", "Change role…"), ("suspend", "Suspend"), ("reactivate", "Reactivate"), ("remove", "Remove…"),
+            ] {
+                actionItems.append(
+                    "<li role=\"none\"><button type=\"button\" role=\"menuitem\" data-bulk-lifecycle=\"\(action)\">\(label)</button></li>"
+                )
+            }
+        }
         let actions: HTML =
-            m.canReset
-            ? """
+            actionItems.isEmpty
+            ? .empty
+            : """
             <div class="menu-wrap">
               <button type="button" class="button" id="actions-button" aria-haspopup="menu" aria-expanded="false"
                       aria-controls="actions-menu" disabled>Actions <span aria-hidden="true">▾</span></button>
               <ul class="menu" role="menu" id="actions-menu" aria-labelledby="actions-button" hidden>
-                <li role="none"><button type="button" role="menuitem" data-bulk-reset>Reset MFA</button></li>
+                \(actionItems)
               </ul>
             </div>
-            """ : .empty
+            """
         let notice: HTML = m.notice.map { Layout.alert($0.text, kind: $0.kind.rawValue) } ?? .empty
         let content: HTML = """
             <div class="page-head">
@@ -154,7 +172,7 @@ enum MembersPages {
             <div class="table-wrap" tabindex="0" role="region" aria-label="Members">
             <table class="table members" id="members-table">
               <thead><tr>
-                <th scope="col" class="col-check">\(m.canReset ? HTML(unsafe: "<input type=\"checkbox\" id=\"select-page\" aria-label=\"Select all members on this page\">") : .empty)</th>
+                <th scope="col" class="col-check">\(m.canSelect ? HTML(unsafe: "<input type=\"checkbox\" id=\"select-page\" aria-label=\"Select all members on this page\">") : .empty)</th>
                 \(sortLink("name", "Name"))
                 \(sortLink("email", "Email"))
                 <th scope="col" class="col-role">Role</th>
@@ -168,6 +186,7 @@ enum MembersPages {
             \(m.page.rows.isEmpty ? HTML(unsafe: "<p class=\"empty\">No members match these filters.</p>") : .empty)
             \(pager)
             \(m.canReset ? [singleDialog(m), bulkDialog(m)] : [])
+            \(m.canManage ? bulkLifecycleDialogs(m) : [])
             \(m.canManage ? lifecycleDialogs(m) : [])
             """
         return Layout.app(title: "Members", auth: m.auth, current: "members", content: content)
@@ -238,7 +257,7 @@ enum MembersPages {
         let menu = menu(m, row)
         return """
             <tr data-member-id="\(id)" data-name="\(row.name)">
-              <td class="col-check">\(m.canReset ? HTML(unsafe: "<input type=\"checkbox\" class=\"row-check\" value=\"\(id)\" aria-label=\"Select \(HTML.escape(row.name))\">") : .empty)</td>
+              <td class="col-check">\(m.canSelect ? HTML(unsafe: "<input type=\"checkbox\" class=\"row-check\" value=\"\(id)\" aria-label=\"Select \(HTML.escape(row.name))\">") : .empty)</td>
               <td class="col-name"><a class="name" href="\(Route.memberPage.path(row.id))">\(row.name)</a>\(lockedBadge(row.lockedUntil))\(row.status == .suspended ? HTML(unsafe: " <span class=\"badge badge-neutral\"><span aria-hidden=\"true\">⏸</span> Suspended</span>") : .empty)<span class="folded">\(row.email) · \(row.roleName)</span></td>
               <td class="col-email">\(row.email)</td>
               <td class="col-role">\(row.roleName)</td>
@@ -332,6 +351,109 @@ enum MembersPages {
         ]
     }
 
+    /// Actions → Change role…, Suspend, Reactivate, Remove… for a selection: the confirmation says how many and
+    /// whom, asks for the typed count above the threshold, and leads to per-member results.
+    static func bulkLifecycleDialogs(_ m: Model) -> [HTML] {
+        let grantable = m.roles.filter { (m.rolePermissions[$0.id] ?? []).isSubset(of: m.auth.permissions) }
+        let options = grantable.map { role -> HTML in
+            "<option value=\"\(role.id.uuidString.lowercased())\">\(role.name)</option>"
+        }
+        let dialog = {
+            (action: String, route: Route, verb: String, question: String, body: HTML, danger: Bool) -> HTML in
+            """
+            <dialog id="bulk-\(action)" class="modal" aria-labelledby="bulk-\(action)-title" aria-describedby="bulk-\(action)-desc"
+              data-typed-confirmation-above="\(BulkLimits.typedConfirmationAbove)" data-verb="\(verb)">
+              <form method="post" action="\(route.path)" class="stack">
+                \(Layout.csrfField(m.auth.csrfToken))
+                <input type="hidden" name="bulk" value="1">
+                <div data-field="targets"></div>
+                <h2 id="bulk-\(action)-title">\(question) <span data-field="count"></span> <span data-field="noun">members</span>?</h2>
+                <div id="bulk-\(action)-desc">
+                  <p>For <strong data-field="scope"></strong>:</p>
+                  <p class="names" data-field="names"></p>
+                  \(body)
+                </div>
+                <label for="bulk-\(action)-reason">Reason or ticket (optional)</label>
+                <input id="bulk-\(action)-reason" name="reason" maxlength="\(BulkLimits.maximumReasonLength)" autocomplete="off">
+                <div data-field="confirm-count" hidden>
+                  <label for="bulk-\(action)-confirm">Type the number of members to confirm</label>
+                  <input id="bulk-\(action)-confirm" name="confirmCount" inputmode="numeric" autocomplete="off"
+                         data-field="confirm-input">
+                </div>
+                <div class="modal-actions">
+                  <button type="button" class="button" data-close>Cancel</button>
+                  <button type="submit" class="button \(danger ? "button-danger" : "button-primary")" data-field="submit">\(verb)</button>
+                </div>
+              </form>
+            </dialog>
+            """
+        }
+        return [
+            dialog(
+                "role", .membersRole, "Change the role of", "Change the role of",
+                """
+                <label for="bulk-role-select">New role</label>
+                <select id="bulk-role-select" name="roleId" required>\(options)</select>
+                <p>Only roles with no more access than yours are offered. Members you may not change are listed as
+                failed in the results; each changed member is told by email.</p>
+                """, false),
+            dialog(
+                "suspend", .membersSuspend, "Suspend", "Suspend",
+                "<p>They can't sign in until reactivated; they are signed out everywhere now.</p>", true),
+            dialog(
+                "reactivate", .membersReactivate, "Reactivate", "Reactivate",
+                "<p>They can sign in again with their password and MFA.</p>", false),
+            dialog(
+                "remove", .membersRemove, "Remove", "Remove",
+                """
+                <p>They lose access at once. Their audit history is kept.</p>
+                <p class="warning"><strong>This cannot be undone.</strong></p>
+                """, true),
+        ]
+    }
+
+    /// The results of a bulk lifecycle action: a summary, each member's outcome and reason, and the CSV.
+    static func actionResults(auth: AuthState, batch: ResetBatch, outcomes: [BatchOutcome]) -> HTML {
+        let (title, done): (String, String) =
+            switch AuditAction(rawValue: batch.action) {
+            case .roleChanged?: ("Change role to \(batch.detail): results", "changed")
+            case .memberSuspended?: ("Suspend: results", "suspended")
+            case .memberReactivated?: ("Reactivate: results", "reactivated")
+            case .memberRemoved?: ("Remove: results", "removed")
+            default: ("Results", "changed")
+            }
+        let rows = outcomes.map { outcome -> HTML in
+            let label: HTML =
+                switch outcome.status {
+                case "changed": "<span class=\"badge badge-success\">\(done.capitalized)</span>"
+                case "skipped": "<span class=\"badge badge-neutral\">Skipped</span>"
+                default: "<span class=\"badge badge-danger\">Failed</span>"
+                }
+            let email = outcome.email.isEmpty ? outcome.memberID.uuidString.lowercased() : outcome.email
+            return """
+                <tr><td>\(outcome.name.isEmpty ? "—" : outcome.name)<span class="folded">\(email)</span></td><td class="col-email">\(email)</td>
+                <td>\(label)</td><td>\(outcome.reason)</td></tr>
+                """
+        }
+        return Layout.app(
+            title: title, auth: auth, current: "members",
+            content: """
+                <div class="page-head"><h1>\(title)</h1></div>
+                <p class="summary" id="summary">\(batch.resetCount) \(done) · \(batch.skippedCount) skipped · \(batch.failedCount) failed</p>
+                \(batch.reason.isEmpty ? HTML.empty : "<p class=\"muted\">Reason or ticket: \(batch.reason)</p>")
+                <div class="button-row">
+                  <a class="button" href="\(Route.resetResultsCSV.path(batch.id))" download>Download CSV</a>
+                  <a class="button button-quiet" href="\(Route.members.path)">Back to Members</a>
+                </div>
+                <div class="table-wrap" tabindex="0" role="region" aria-label="Results per member">
+                <table class="table" id="results">
+                  <thead><tr><th scope="col">Member</th><th scope="col" class="col-email">Email</th><th scope="col">Result</th><th scope="col">Reason</th></tr></thead>
+                  <tbody>\(rows)</tbody>
+                </table>
+                </div>
+                """)
+    }
+
     /// The `Locked` badge, with until when in its title.
     static func lockedBadge(_ until: Date?) -> HTML {
         guard let until else { return .empty }
@@ -397,7 +519,7 @@ enum MembersPages {
     static func bulkDialog(_ m: Model) -> HTML {
         """
         <dialog id="bulk-reset" class="modal" aria-labelledby="bulk-title" aria-describedby="bulk-desc"
-          data-typed-confirmation-above="\(BulkLimits.typedConfirmationAbove)">
+          data-typed-confirmation-above="\(BulkLimits.typedConfirmationAbove)" data-verb="Reset MFA for">
           <form method="post" action="\(Route.membersResetMFA.path)" class="stack" id="bulk-form">
             \(Layout.csrfField(m.auth.csrfToken))
             <input type="hidden" name="idempotencyKey" value="\(m.idempotencyKey)">
@@ -415,7 +537,7 @@ enum MembersPages {
             <input id="bulk-reason" name="reason" maxlength="\(BulkLimits.maximumReasonLength)" autocomplete="off">
             <div data-field="confirm-count" hidden>
               <label for="bulk-confirm">Type the number of members to confirm</label>
-              <input id="bulk-confirm" name="confirmCount" inputmode="numeric" autocomplete="off">
+              <input id="bulk-confirm" name="confirmCount" inputmode="numeric" autocomplete="off" data-field="confirm-input">
             </div>
             \(stepUpField(m, id: "bulk-code"))
             <div class="modal-actions">

@@ -137,19 +137,7 @@ struct MembersWebController {
                 let notice = MembersNotice(result.code)
                 return back(form, filter, notice, member: notice == .notFound || notice == .selfReset ? nil : id)
             }
-            let ids =
-                form["scope"] == "all"
-                ? try await services.store.directory.allIDs(
-                    organizationID: actor.organizationID, filter: filter, now: services.now)
-                : try ResetInput.memberIDs(form.all["memberId"] ?? [])
-            let count = Set(ids).count
-            // Above the threshold the administrator must type the number (checked here, not only in the page).
-            if count > BulkLimits.typedConfirmationAbove,
-                form["confirmCount"]?.trimmingCharacters(in: .whitespaces) != String(count)
-            {
-                throw LatchkeyError.badRequest(
-                    "confirmation_mismatch", "Type the number of selected members (\(count)) to confirm the reset.")
-            }
+            let ids = try await selection(form, filter: filter, organizationID: actor.organizationID)
             let key = try ResetInput.idempotencyKey(form["idempotencyKey"])
             let outcome = try await service.resetMany(actor: actor, memberIDs: ids, ticket: ticket, idempotencyKey: key)
             return .redirect(to: Route.resetResults.path(outcome.batch.id), type: .normal)
@@ -158,6 +146,25 @@ struct MembersWebController {
         } catch let error as LatchkeyError where error.code == .forbidden {
             return back(form, filter, .forbidden)
         }
+    }
+
+    /// The members a bulk form names — its `memberId`s, or with `scope=all` every match of its filter — once the
+    /// administrator typed their number where there are more than the threshold (checked here, not only in the
+    /// page).
+    func selection(_ form: FormFields, filter: MemberDirectory.Filter, organizationID: UUID) async throws -> [UUID] {
+        let ids =
+            form["scope"] == "all"
+            ? try await services.store.directory.allIDs(
+                organizationID: organizationID, filter: filter, now: services.now)
+            : try ResetInput.memberIDs(form.all["memberId"] ?? [])
+        let count = Set(ids).count
+        if count > BulkLimits.typedConfirmationAbove,
+            form["confirmCount"]?.trimmingCharacters(in: .whitespaces) != String(count)
+        {
+            throw LatchkeyError.badRequest(
+                "confirmation_mismatch", "Type the number of selected members (\(count)) to confirm.")
+        }
+        return ids
     }
 
     // MARK: Unlock
@@ -191,11 +198,18 @@ struct MembersWebController {
     ) async throws -> Response {
         let form = try await Body.form(from: request, context: context)
         let filter = try MemberDirectory.Filter { form[$0] }
+        let service = LifecycleService(services: services)
+        let ticket = try ResetInput.ticket(form["reason"])
+        if form["bulk"] == "1" {
+            // Actions → the same for a selection (or every match): typed count above the threshold, results page.
+            let ids = try await selection(form, filter: filter, organizationID: context.auth.organizationID)
+            let batch = try await service.applyRecorded(try action(form), to: ids, actor: context.actor, ticket: ticket)
+            return .redirect(to: Route.resetResults.path(batch.id), type: .normal)
+        }
         guard let raw = form["memberId"], let id = UUID(uuidString: raw) else {
             throw LatchkeyError.badRequest("invalid_member_id", "Choose a member.")
         }
-        let result = try await LifecycleService(services: services).apply(
-            try action(form), to: [id], actor: context.actor, ticket: try ResetInput.ticket(form["reason"]))[0]
+        let result = try await service.apply(try action(form), to: [id], actor: context.actor, ticket: ticket)[0]
         let notice = MembersNotice(result.code)
         // A removed member (or one not found) can no longer be named from the URL.
         return back(form, filter, notice, member: [.removed, .lifecycleNotFound].contains(notice) ? nil : id)
@@ -212,20 +226,20 @@ struct MembersWebController {
 
     @Sendable func results(_ request: Request, context: OrgMemberContext) async throws -> Response {
         let batch = try await batch(context)
+        guard batch.action == AuditAction.mfaReset.rawValue else {
+            let outcomes = try await services.store.resets.outcomes(batchID: batch.id)
+            return HTMLResponse.make(MembersPages.actionResults(auth: context.auth, batch: batch, outcomes: outcomes))
+        }
         let results = batch.status == .completed ? try await services.store.resets.results(batchID: batch.id) : []
         return HTMLResponse.make(MembersPages.results(.init(auth: context.auth, batch: batch, results: results)))
     }
 
     @Sendable func resultsCSV(_ request: Request, context: OrgMemberContext) async throws -> Response {
         let batch = try await batch(context)
-        let results = try await services.store.resets.results(batchID: batch.id)
         var csv = "member_id,name,email,result,reason\r\n"
-        for result in results {
+        for outcome in try await services.store.resets.outcomes(batchID: batch.id) {
             csv +=
-                [
-                    result.memberId.uuidString.lowercased(), result.name, result.email, result.status.rawValue,
-                    result.reason ?? "",
-                ]
+                [outcome.memberID.uuidString.lowercased(), outcome.name, outcome.email, outcome.status, outcome.reason]
                 .map(CSV.field).joined(separator: ",") + "\r\n"
         }
         return Response(

@@ -20,6 +20,7 @@ public enum LatchkeyMigrations {
         M013CreateAuditChainHeads(),
         M014AddResetResultCodes(),
         M015IndexRecentResetBatches(),
+        M016AddBatchActions(),
     ]
 }
 

@@ -51,6 +51,10 @@ public final class ResetBatchModel: Model, @unchecked Sendable {
     @Field(key: "user_agent") public var userAgent: String
     @Field(key: "created_at") public var createdAt: Date
     @OptionalField(key: "finished_at") public var finishedAt: Date?
+    /// The audit action the batch applies (`mfa.reset`, `member.suspended`, …).
+    @Field(key: "action") public var action: String
+    /// What it applies with (the new role's name for a role change).
+    @Field(key: "detail") public var detail: String
     /// A runner holds the job until this time; another instance may take it over after.
     @OptionalField(key: "lease_until") public var leaseUntil: Date?
 

@@ -3,7 +3,8 @@ import Foundation
 import LatchkeyCore
 import SQLKit
 
-/// One Reset MFA request (single or bulk): its actor, idempotency key, progress and summary.
+/// One bulk request on members — Reset MFA, or a lifecycle action — with its actor, idempotency key, progress
+/// and summary (`resetCount` counts the members the action changed).
 public struct ResetBatch: Sendable, Equatable {
     public enum Status: String, Sendable {
         case running, completed
@@ -31,12 +32,18 @@ public struct ResetBatch: Sendable, Equatable {
     public var userAgent: String
     public var createdAt: Date
     public var finishedAt: Date?
+    /// The audit action it applies (`mfa.reset` unless said otherwise).
+    public var action: String
+    /// What it applies with (the new role's name for a role change).
+    public var detail: String
 
     public init(
         id: UUID = UUID(), organizationID: UUID, actorID: UUID, idempotencyKey: String?, requestHash: String,
         total: Int, reason: String, background: Bool, requestID: String, ip: String, userAgent: String,
-        createdAt: Date
+        createdAt: Date, action: AuditAction = .mfaReset, detail: String = ""
     ) {
+        self.action = action.rawValue
+        self.detail = detail
         self.id = id
         self.organizationID = organizationID
         self.actorID = actorID
@@ -75,6 +82,8 @@ public struct ResetBatch: Sendable, Equatable {
         userAgent = model.userAgent
         createdAt = model.createdAt
         finishedAt = model.finishedAt
+        action = model.action
+        detail = model.detail
     }
 }
 
@@ -95,6 +104,26 @@ public struct ResetResult: Sendable, Codable, Equatable {
         self.email = email
         self.code = code
         self.reason = reason
+    }
+}
+
+/// One member's outcome in a batch of any action: `status` (`reset`/`changed`, `skipped`, `failed`), the
+/// action's machine `code`, the human `reason`, and the member's name and email as they were.
+public struct BatchOutcome: Sendable, Equatable {
+    public var memberID: UUID
+    public var status: String
+    public var code: String
+    public var reason: String
+    public var name: String
+    public var email: String
+
+    public init(memberID: UUID, status: String, code: String, reason: String, name: String = "", email: String = "") {
+        self.memberID = memberID
+        self.status = status
+        self.code = code
+        self.reason = reason
+        self.name = name
+        self.email = email
     }
 }
 
@@ -127,6 +156,8 @@ public struct ResetRepository: Sendable {
         model.ip = batch.ip
         model.userAgent = batch.userAgent
         model.createdAt = batch.createdAt
+        model.action = batch.action
+        model.detail = batch.detail
         let rows: [[any SQLExpression]] = memberIDs.enumerated().map { position, memberID in
             [
                 SQLBind(UUID()), SQLBind(batch.id), SQLBind(position), SQLBind(memberID), SQLBind("pending"),
@@ -155,10 +186,11 @@ public struct ResetRepository: Sendable {
         try await ResetBatchModel.find(id, on: db).map(ResetBatch.init)
     }
 
-    /// The organization's most recent batches, newest first.
-    public func recent(organizationID: UUID, limit: Int) async throws -> [ResetBatch] {
+    /// The organization's most recent batches of one action, newest first.
+    public func recent(organizationID: UUID, action: AuditAction = .mfaReset, limit: Int) async throws -> [ResetBatch] {
         try await ResetBatchModel.query(on: db).filter(\.$organizationID == organizationID)
-            .sort(\.$createdAt, .descending).limit(limit).all().map(ResetBatch.init)
+            .filter(\.$action == action.rawValue).sort(\.$createdAt, .descending).limit(limit).all()
+            .map(ResetBatch.init)
     }
 
     /// The batch an actor opened with an `Idempotency-Key`.
@@ -177,6 +209,17 @@ public struct ResetRepository: Sendable {
             .map { try $0.decode(column: "member_id", as: UUID.self) }
     }
 
+    /// The batch's outcomes in request order, whatever its action (pending members are left out).
+    public func outcomes(batchID: UUID) async throws -> [BatchOutcome] {
+        try await ResetResultModel.query(on: db).filter(\.$batchID == batchID).filter(\.$status != "pending")
+            .sort(\.$position).all()
+            .map {
+                BatchOutcome(
+                    memberID: $0.memberID, status: $0.status, code: $0.code, reason: $0.reason, name: $0.memberName,
+                    email: $0.memberEmail)
+            }
+    }
+
     /// The batch's results in request order (pending members are left out).
     public func results(batchID: UUID) async throws -> [ResetResult] {
         try await ResetResultModel.query(on: db).filter(\.$batchID == batchID).filter(\.$status != "pending")
@@ -188,17 +231,26 @@ public struct ResetRepository: Sendable {
             }
     }
 
-    /// Records one chunk's results set-based — one statement per distinct (code, reason), the members'
-    /// names and emails in one more, the batch's counters in a last one.
+    /// Records one chunk of reset results (see `record(outcomes:…)`).
     public func record(
         _ results: [(memberID: UUID, code: ResetResultCode, reason: String)], batchID: UUID, organizationID: UUID
     ) async throws {
+        try await record(
+            outcomes: results.map {
+                BatchOutcome(
+                    memberID: $0.memberID, status: $0.code.outcome.rawValue, code: $0.code.rawValue, reason: $0.reason)
+            }, batchID: batchID, organizationID: organizationID)
+    }
+
+    /// Records one chunk's outcomes set-based — one statement per distinct (status, code, reason), the members'
+    /// names and emails in one more, the batch's counters in a last one (`reset` and `changed` count as done).
+    public func record(outcomes results: [BatchOutcome], batchID: UUID, organizationID: UUID) async throws {
         guard !results.isEmpty else { return }
-        let groups = Dictionary(grouping: results, by: { "\($0.code.rawValue)\u{1f}\($0.reason)" })
+        let groups = Dictionary(grouping: results, by: { "\($0.status)\u{1f}\($0.code)\u{1f}\($0.reason)" })
         for (_, group) in groups {
             try await sql.update(ResetResultModel.schema)
-                .set("status", to: group[0].code.outcome.rawValue)
-                .set("code", to: group[0].code.rawValue)
+                .set("status", to: group[0].status)
+                .set("code", to: group[0].code)
                 .set("reason", to: group[0].reason)
                 .where("batch_id", .equal, batchID)
                 .where("member_id", .in, SQLBind.group(group.map(\.memberID)))
@@ -215,8 +267,8 @@ public struct ResetRepository: Sendable {
             WHERE batch_id = \(bind: batchID) AND member_id IN \(SQLBind.group(Array(Set(results.map(\.memberID)))))
             """
         ).run()
-        let reset = results.filter { $0.code.outcome == .reset }.count
-        let skipped = results.filter { $0.code.outcome == .skipped }.count
+        let reset = results.filter { $0.status == "reset" || $0.status == "changed" }.count
+        let skipped = results.filter { $0.status == "skipped" }.count
         let failed = results.count - reset - skipped
         try await sql.raw(
             """

@@ -82,14 +82,8 @@ public enum ResetResultCode: String, Sendable, Codable, CaseIterable {
     /// No such member in the actor's organization.
     case notFound = "not_found"
 
-    public init(_ denial: MemberPolicy.Denial) {
-        switch denial {
-        case .notPermitted: self = .notPermitted
-        case .selfAction: self = .selfAction
-        case .higherPrivilege: self = .notPermittedRole
-        case .notFound: self = .notFound
-        }
-    }
+    /// A denial's code: the same words as `MemberPolicy.Denial`'s.
+    public init(_ denial: MemberPolicy.Denial) { self.init(rawValue: denial.rawValue)! }
 
     public var outcome: ResetOutcome {
         switch self {
@@ -205,14 +199,8 @@ public enum LifecycleResultCode: String, Sendable, Codable, CaseIterable {
     /// No such member in the actor's organization.
     case notFound = "not_found"
 
-    public init(_ denial: MemberPolicy.Denial) {
-        switch denial {
-        case .notPermitted: self = .notPermitted
-        case .selfAction: self = .selfAction
-        case .higherPrivilege: self = .notPermittedRole
-        case .notFound: self = .notFound
-        }
-    }
+    /// A denial's code: the same words as `MemberPolicy.Denial`'s.
+    public init(_ denial: MemberPolicy.Denial) { self.init(rawValue: denial.rawValue)! }
 
     /// `changed`, `skipped` or `failed`.
     public var outcome: String {

@@ -269,39 +269,24 @@ struct Member: AsyncParsableCommand {
         }
     }
 
-    struct Suspend: AsyncParsableCommand {
+    struct Suspend: LifecycleCommand {
         static let configuration = CommandConfiguration(
             abstract: "Suspend a member: signed out everywhere, no sign-in until reactivated (audited, mailed).")
+        static let action = LifecycleAction.suspend
         @OptionGroup var target: Target
-
-        func run() async throws {
-            try await operate(target.database) {
-                try await $0.lifecycle(.suspend, email: target.email, reason: target.reason)
-            }
-        }
     }
 
-    struct Reactivate: AsyncParsableCommand {
+    struct Reactivate: LifecycleCommand {
         static let configuration = CommandConfiguration(abstract: "Let a suspended member sign in again.")
+        static let action = LifecycleAction.reactivate
         @OptionGroup var target: Target
-
-        func run() async throws {
-            try await operate(target.database) {
-                try await $0.lifecycle(.reactivate, email: target.email, reason: target.reason)
-            }
-        }
     }
 
-    struct Remove: AsyncParsableCommand {
+    struct Remove: LifecycleCommand {
         static let configuration = CommandConfiguration(
             abstract: "Remove a member from their organization; the audit history stays (audited, mailed).")
+        static let action = LifecycleAction.remove
         @OptionGroup var target: Target
-
-        func run() async throws {
-            try await operate(target.database) {
-                try await $0.lifecycle(.remove, email: target.email, reason: target.reason)
-            }
-        }
     }
 
     struct Unlock: AsyncParsableCommand {
@@ -357,6 +342,20 @@ struct Bench: AsyncParsableCommand {
             let timed = try await BenchTools(services: services).resetAll(slug: slug)
             await services.database.shutdown()
             try Bench.printJSON(timed)
+        }
+    }
+}
+
+/// A lifecycle command with no option of its own: the action on the member the options name.
+protocol LifecycleCommand: AsyncParsableCommand {
+    static var action: LifecycleAction { get }
+    var target: Member.Target { get }
+}
+
+extension LifecycleCommand {
+    func run() async throws {
+        try await operate(target.database) {
+            try await $0.lifecycle(Self.action, email: target.email, reason: target.reason)
         }
     }
 }

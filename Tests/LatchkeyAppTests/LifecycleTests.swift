@@ -300,40 +300,16 @@ struct LifecycleTests {
         "latchkey member set-role|suspend|reactivate|remove: the operator acts from the shell, audited; the last Owner stays"
     )
     func cli() async throws {
-        var logger = Logger(label: "lifecycle-cli")
-        logger.logLevel = .warning
-        let (location, url, cleanup) = try await CrashRecoveryTests.standaloneDatabase(logger: logger)
-        let key = RandomSource.system.bytes(32)
-        var config = AppConfig(database: location, dataDirectory: FileManager.default.temporaryDirectory.path)
-        config.secretKey = key
-        config.bcryptCost = 4
-        var services = try await AppServices.start(config: config, logger: logger)
+        let bed = try await CLITestBed.make(label: "lifecycle-cli")
+        var services = try await bed.services()
+        let (acme, ownerID) = try await bed.acme(services)
         let orgs = OrganizationService(services: services)
-        let acme = try await orgs.createOrganization(name: "Acme", slug: "acme", requireMFA: true)
-        let ownerID = try await orgs.createMember(
-            organizationID: acme.organizationID, roleID: acme.roles[.owner]!, email: "owner@acme.test",
-            name: "Olivia Owner", password: "correct horse battery staple")
         let janeID = try await orgs.createMember(
             organizationID: acme.organizationID, roleID: acme.roles[.member]!, email: "jane@acme.test",
             name: "Jane Doe", password: "correct horse battery staple")
         await services.database.shutdown()
 
-        func run(_ arguments: [String]) throws -> (status: Int32, printed: String) {
-            let process = Process()
-            process.executableURL = CrashRecoveryTests.executable
-            process.arguments = ["member"] + arguments + ["--database", url]
-            var environment = ProcessInfo.processInfo.environment
-            environment["LATCHKEY_SECRET_KEY"] = hex(key)
-            environment["LOG_LEVEL"] = "error"
-            process.environment = environment
-            let output = Pipe()
-            process.standardOutput = output
-            process.standardError = output
-            try process.run()
-            let printed = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            process.waitUntilExit()
-            return (process.terminationStatus, printed)
-        }
+        let run = { (arguments: [String]) in try bed.run(["member"] + arguments) }
         let promoted = try run(["set-role", "--email", "jane@acme.test", "--role", "admin", "--reason", "T-5"])
         #expect(promoted.status == 0 && promoted.printed.contains("Jane Doe <jane@acme.test> is now Admin."))
         let suspended = try run(["suspend", "--email", "jane@acme.test"])
@@ -343,13 +319,13 @@ struct LifecycleTests {
         let unknownRole = try run(["set-role", "--email", "jane@acme.test", "--role", "Janitor"])
         #expect(unknownRole.status != 0 && unknownRole.printed.contains("the roles are"))
 
-        services = try await AppServices.start(config: config, logger: logger)
+        services = try await bed.services()
         let jane = try await MemberModel.find(janeID, on: services.db)
         let owner = try await MemberModel.find(ownerID, on: services.db)
         let events = try await AuditEventModel.query(on: services.db).filter(\.$actorEmail == "operator")
             .filter(\.$targetID == janeID).filter(\.$action != AuditAction.memberCreated.rawValue).sort(\.$seq).all()
         await services.database.shutdown()
-        await cleanup()
+        await bed.cleanup()
         #expect(jane?.roleID == acme.roles[.admin]! && jane?.status == "suspended")
         #expect(owner?.status == "active")
         #expect(events.map(\.action) == ["member.role_changed", "member.suspended"])

@@ -195,19 +195,9 @@ struct UnlockTests {
 
     @Test("latchkey member unlock --email: the operator lifts a hard stop from the shell, audited")
     func cli() async throws {
-        var logger = Logger(label: "unlock-cli")
-        logger.logLevel = .warning
-        let (location, url, cleanup) = try await CrashRecoveryTests.standaloneDatabase(logger: logger)
-        let key = RandomSource.system.bytes(32)
-        var config = AppConfig(database: location, dataDirectory: FileManager.default.temporaryDirectory.path)
-        config.secretKey = key
-        config.bcryptCost = 4
-        var services = try await AppServices.start(config: config, logger: logger)
-        let orgs = OrganizationService(services: services)
-        let acme = try await orgs.createOrganization(name: "Acme", slug: "acme", requireMFA: true)
-        let ownerID = try await orgs.createMember(
-            organizationID: acme.organizationID, roleID: acme.roles[.owner]!, email: "owner@acme.test",
-            name: "Olivia Owner", password: "correct horse battery staple")
+        let bed = try await CLITestBed.make(label: "unlock-cli")
+        var services = try await bed.services()
+        let (acme, ownerID) = try await bed.acme(services)
         let bucket = SignInBucket.secondFactor(memberID: ownerID)
         try await services.sql.insert(into: "sign_in_throttles")
             .columns(
@@ -219,27 +209,16 @@ struct UnlockTests {
             ).run()
         await services.database.shutdown()
 
-        let process = Process()
-        process.executableURL = CrashRecoveryTests.executable
-        process.arguments = ["member", "unlock", "--database", url, "--email", "Owner@Acme.test", "--reason", "INC-9"]
-        var environment = ProcessInfo.processInfo.environment
-        environment["LATCHKEY_SECRET_KEY"] = hex(key)
-        environment["LOG_LEVEL"] = "error"
-        process.environment = environment
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        let printed = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
+        let (status, printed) = try bed.run(["member", "unlock", "--email", "Owner@Acme.test", "--reason", "INC-9"])
+        #expect(status == 0)
         #expect(printed.contains("Sign-in unlocked for Olivia Owner <owner@acme.test> in Acme"))
 
-        services = try await AppServices.start(config: config, logger: logger)
+        services = try await bed.services()
         let left = try await services.sql.select().column("key").from("sign_in_throttles").all()
         let events = try await AuditEventModel.query(on: services.db)
             .filter(\.$action == AuditAction.signInUnlocked.rawValue).all()
         await services.database.shutdown()
-        await cleanup()
+        await bed.cleanup()
         #expect(left.isEmpty)
         #expect(events.count == 1)
         #expect(events.first?.actorEmail == "operator" && events.first?.ticket == "INC-9")

@@ -114,3 +114,12 @@ struct SecurityPrimitivesTests {
         #expect(a.hash(previous: "") != b.hash(previous: ""))
     }
 }
+
+@Test("every denial has the same machine code in Reset MFA's and the lifecycle actions' results")
+func denialCodes() {
+    for denial in MemberPolicy.Denial.allCases {
+        #expect(ResetResultCode(denial).rawValue == denial.rawValue)
+        #expect(LifecycleResultCode(denial).rawValue == denial.rawValue)
+        #expect(ResetResultCode(denial).outcome == .failed && LifecycleResultCode(denial).outcome == "failed")
+    }
+}

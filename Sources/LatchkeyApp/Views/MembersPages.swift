@@ -412,6 +412,23 @@ enum MembersPages {
         ]
     }
 
+    /// One member's row in a results table: who, the outcome as a badge (`done` names a change), the reason.
+    static func resultRow(memberID: UUID, name: String, email: String, status: String, done: String, reason: String)
+        -> HTML
+    {
+        let label: HTML =
+            switch status {
+            case "skipped": "<span class=\"badge badge-neutral\">Skipped</span>"
+            case "failed": "<span class=\"badge badge-danger\">Failed</span>"
+            default: "<span class=\"badge badge-success\">\(done)</span>"
+            }
+        let shown = email.isEmpty ? memberID.uuidString.lowercased() : email
+        return """
+            <tr><td>\(name.isEmpty ? "—" : name)<span class="folded">\(shown)</span></td><td class="col-email">\(shown)</td>
+            <td>\(label)</td><td>\(reason)</td></tr>
+            """
+    }
+
     /// The results of a bulk lifecycle action: a summary, each member's outcome and reason, and the CSV.
     static func actionResults(auth: AuthState, batch: ResetBatch, outcomes: [BatchOutcome]) -> HTML {
         let (title, done): (String, String) =
@@ -422,26 +439,27 @@ enum MembersPages {
             case .memberRemoved?: ("Remove: results", "removed")
             default: ("Results", "changed")
             }
-        let rows = outcomes.map { outcome -> HTML in
-            let label: HTML =
-                switch outcome.status {
-                case "changed": "<span class=\"badge badge-success\">\(done.capitalized)</span>"
-                case "skipped": "<span class=\"badge badge-neutral\">Skipped</span>"
-                default: "<span class=\"badge badge-danger\">Failed</span>"
-                }
-            let email = outcome.email.isEmpty ? outcome.memberID.uuidString.lowercased() : outcome.email
-            return """
-                <tr><td>\(outcome.name.isEmpty ? "—" : outcome.name)<span class="folded">\(email)</span></td><td class="col-email">\(email)</td>
-                <td>\(label)</td><td>\(outcome.reason)</td></tr>
-                """
+        let rows = outcomes.map { outcome in
+            resultRow(
+                memberID: outcome.memberID, name: outcome.name, email: outcome.email, status: outcome.status,
+                done: done.capitalized, reason: outcome.reason)
         }
-        return Layout.app(
+        return resultsPage(auth: auth, batch: batch, title: title, done: done, retry: .empty, rows: rows)
+    }
+
+    /// A batch's results page: the summary, the reason given, the buttons (a retry where there is one, the CSV)
+    /// and the table of members.
+    static func resultsPage(auth: AuthState, batch: ResetBatch, title: String, done: String, retry: HTML, rows: [HTML])
+        -> HTML
+    {
+        Layout.app(
             title: title, auth: auth, current: "members",
             content: """
                 <div class="page-head"><h1>\(title)</h1></div>
                 <p class="summary" id="summary">\(batch.resetCount) \(done) · \(batch.skippedCount) skipped · \(batch.failedCount) failed</p>
                 \(batch.reason.isEmpty ? HTML.empty : "<p class=\"muted\">Reason or ticket: \(batch.reason)</p>")
                 <div class="button-row">
+                  \(retry)
                   <a class="button" href="\(Route.resetResultsCSV.path(batch.id))" download>Download CSV</a>
                   <a class="button button-quiet" href="\(Route.members.path)">Back to Members</a>
                 </div>
@@ -576,18 +594,10 @@ enum MembersPages {
                     """)
         }
         let failed = m.results.filter { $0.status == .failed }
-        let rows = m.results.map { result -> HTML in
-            let label: HTML =
-                switch result.status {
-                case .reset: "<span class=\"badge badge-success\">Reset</span>"
-                case .skipped: "<span class=\"badge badge-neutral\">Skipped</span>"
-                case .failed: "<span class=\"badge badge-danger\">Failed</span>"
-                }
-            let email = result.email.isEmpty ? result.memberId.uuidString.lowercased() : result.email
-            return """
-                <tr><td>\(result.name.isEmpty ? "—" : result.name)<span class="folded">\(email)</span></td><td class="col-email">\(email)</td>
-                <td>\(label)</td><td>\(result.reason ?? "")</td></tr>
-                """
+        let rows = m.results.map { result in
+            resultRow(
+                memberID: result.memberId, name: result.name, email: result.email, status: result.status.rawValue,
+                done: "Reset", reason: result.reason ?? "")
         }
         let retry: HTML =
             failed.isEmpty
@@ -602,23 +612,7 @@ enum MembersPages {
               <button type="submit" class="button" id="retry-failed">Retry failed (\(failed.count))</button>
             </form>
             """
-        return Layout.app(
-            title: "MFA reset results", auth: m.auth, current: "members",
-            content: """
-                <div class="page-head"><h1>MFA reset results</h1></div>
-                <p class="summary" id="summary">\(batch.resetCount) reset · \(batch.skippedCount) skipped · \(batch.failedCount) failed</p>
-                \(batch.reason.isEmpty ? HTML.empty : "<p class=\"muted\">Reason or ticket: \(batch.reason)</p>")
-                <div class="button-row">
-                  \(retry)
-                  <a class="button" href="\(Route.resetResultsCSV.path(batch.id))" download>Download CSV</a>
-                  <a class="button button-quiet" href="\(Route.members.path)">Back to Members</a>
-                </div>
-                <div class="table-wrap" tabindex="0" role="region" aria-label="Results per member">
-                <table class="table" id="results">
-                  <thead><tr><th scope="col">Member</th><th scope="col" class="col-email">Email</th><th scope="col">Result</th><th scope="col">Reason</th></tr></thead>
-                  <tbody>\(rows)</tbody>
-                </table>
-                </div>
-                """)
+        return resultsPage(
+            auth: m.auth, batch: batch, title: "MFA reset results", done: "reset", retry: retry, rows: rows)
     }
 }

@@ -29,6 +29,8 @@ func buildRouter(services: AppServices) -> Router<AppRequestContext> {
     MembersAPIController(services: services).register(on: members)
     MembersWebController(services: services).register(on: members)
     LifecycleAPIController(services: services).register(on: members)
+    RolesAPIController(services: services).register(on: members)
+    RolesWebController(services: services).register(on: members)
     AdminWebController(services: services).register(on: members)
     // GET never changes anything: the state-changing member routes answer 405 to it.
     members.refuseGet(Route.endpoints.filter(\.refusesGet).map(\.route))

@@ -22,6 +22,8 @@ public enum AuditAction: String, Sendable, CaseIterable, Codable {
     case memberSuspended = "member.suspended"
     case memberReactivated = "member.reactivated"
     case memberRemoved = "member.removed"
+    case roleCreated = "role.created"
+    case roleUpdated = "role.updated"
 }
 
 /// Outcome recorded on an audit event.

@@ -9,6 +9,18 @@ public enum Permission: String, Sendable, CaseIterable, Codable, Comparable {
 
     public static func < (lhs: Permission, rhs: Permission) -> Bool { lhs.rawValue < rhs.rawValue }
 
+    /// What it allows, in words.
+    public var label: String {
+        switch self {
+        case .membersView: "See the Members page"
+        case .membersManage: "Manage members (roles, suspension, removal, unlock)"
+        case .membersResetMFA: "Reset members' MFA"
+        case .auditView: "Read the audit log"
+        case .orgSettings: "Change the organization's settings"
+        case .rolesManage: "Create and edit roles"
+        }
+    }
+
     /// Parses a stored comma-separated list, ignoring unknown names.
     public static func parseList(_ text: String) -> Set<Permission> {
         Set(text.split(separator: ",").compactMap { Permission(rawValue: String($0)) })

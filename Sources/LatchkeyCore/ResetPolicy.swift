@@ -225,3 +225,31 @@ public enum LifecycleResultCode: String, Sendable, Codable, CaseIterable {
         }
     }
 }
+
+/// Who may create and edit custom roles: `roles.manage`; built-in roles never change; nobody grants a
+/// permission they lack, nor edits a role that holds one.
+public enum RolePolicy {
+    public static let required: Set<Permission> = [.rolesManage]
+
+    /// Why a role may not be created or changed.
+    public enum Denial: String, Sendable, Equatable, CaseIterable {
+        /// The actor's role lacks `roles.manage`.
+        case notPermitted = "forbidden"
+        /// Owner, Admin and Member are fixed.
+        case builtIn = "built_in_role"
+        /// The role holds, or would hold, a permission the actor's role lacks.
+        case permissionNotHeld = "permission_not_held"
+    }
+
+    /// Nil when an actor holding `actorPermissions` may give a role (`current`: nil for a new one) `wanted`.
+    public static func check(
+        actorPermissions: Set<Permission>, current: (builtIn: Bool, permissions: Set<Permission>)?,
+        wanted: Set<Permission>
+    ) -> Denial? {
+        guard required.isSubset(of: actorPermissions) else { return .notPermitted }
+        if current?.builtIn == true { return .builtIn }
+        guard wanted.isSubset(of: actorPermissions), (current?.permissions ?? []).isSubset(of: actorPermissions)
+        else { return .permissionNotHeld }
+        return nil
+    }
+}

@@ -10,7 +10,7 @@ start_throwaway_postgres() {
   if [ "$(id -u)" -eq 0 ]; then chown postgres "$PG_DIR"; PG_AS=(runuser -u postgres --); fi
   "${PG_AS[@]}" "$pgbin/initdb" -D "$PG_DIR/data" -A trust -U latchkey >/dev/null
   "${PG_AS[@]}" "$pgbin/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/log" -w \
-    -o "-h 127.0.0.1 -p $port -k $PG_DIR -c fsync=off -c max_connections=500" start >/dev/null
+    -o "-h 127.0.0.1 -p $port -k $PG_DIR -c fsync=off -c max_connections=1000" start >/dev/null
   PG_BIN=$pgbin
   PG_PORT=$port
   trap '"${PG_AS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$PG_DIR"' EXIT

@@ -39,6 +39,8 @@ enum Route: String, CaseIterable, Sendable {
     case auditExportCSV = "/audit/export.csv"
     case auditExportJSONLines = "/audit/export.jsonl"
     case settings = "/settings"
+    case roles = "/roles"
+    case role = "/roles/:id"
     case mailbox = "/mailbox"
     // JSON API
     case apiLogin = "/api/v1/auth/login"
@@ -62,6 +64,8 @@ enum Route: String, CaseIterable, Sendable {
     case apiBulkRemove = "/api/v1/members/remove"
     case apiResetJob = "/api/v1/mfa-reset-jobs/:id"
     case apiAuditEvents = "/api/v1/audit-events"
+    case apiRoles = "/api/v1/roles"
+    case apiRole = "/api/v1/roles/:id"
     // Operations
     case asset = "/static/:file"
     case healthz = "/healthz"
@@ -196,6 +200,16 @@ extension Route {
         Endpoint(methods: [.get], route: .settings, caller: "`org.settings`"),
         Endpoint(methods: [.post], route: .settings, caller: "`org.settings`", audit: "`org.settings_changed`"),
         Endpoint(methods: [.get], route: .mailbox, caller: "demo mode + `members.view`"),
+        Endpoint(methods: [.get], route: .roles, caller: "`roles.manage`"),
+        Endpoint(
+            methods: [.post], route: .roles,
+            caller: "`roles.manage`; only permissions the actor's role holds",
+            audit: "`role.created` (success / denied)",
+            refusesGet: false),
+        Endpoint(
+            methods: [.post], route: .role,
+            caller: "`roles.manage`; custom roles only, holding no permission the actor's lacks, before and after",
+            audit: "`role.updated` (success / denied)", refusesGet: true),
         Endpoint(
             methods: [.get], route: .apiMembers, query: "?query=&role=&mfa=&status=locked&…",
             caller: "`members.view` + `members.manage`"),
@@ -242,6 +256,17 @@ extension Route {
         Endpoint(
             methods: [.get], route: .apiResetJob, caller: "`members.reset_mfa` (+ view, manage), same organization"),
         Endpoint(methods: [.get], route: .apiAuditEvents, caller: "`audit.view`"),
+        Endpoint(
+            methods: [.get], route: .apiRoles,
+            caller: "`members.view`: `{roles: [{id, name, builtIn, permissions, members}]}`"),
+        Endpoint(
+            methods: [.post], route: .apiRoles, query: " `{name, permissions}`",
+            caller:
+                "as `POST /roles`: 201 with the role; 403 `built_in_role` / `permission_not_held`; 409 `role_name_taken`",
+            audit: "`role.created`"),
+        Endpoint(
+            methods: [.post], route: .apiRole, query: " `{name?, permissions?}`", caller: "as `POST /roles/{id}`",
+            audit: "`role.updated`", refusesGet: true),
         Endpoint(
             methods: [.get], route: .asset,
             caller: "anyone; the stylesheet and script, named by a hash of their content, cached for a year"),

@@ -12,6 +12,7 @@ enum Layout {
             items.append(("members", Route.members.path, "Members"))
         }
         if auth.permissions.contains(.auditView) { items.append(("audit", Route.audit.path, "Audit log")) }
+        if auth.permissions.contains(.rolesManage) { items.append(("roles", Route.roles.path, "Roles")) }
         if auth.permissions.contains(.orgSettings) { items.append(("settings", Route.settings.path, "Settings")) }
         if auth.demoMode, auth.permissions.contains(.membersView) {
             items.append(("mailbox", Route.mailbox.path, "Demo mailbox"))

@@ -104,6 +104,24 @@ public struct OrganizationRepository: Sendable {
             .map(Role.init)
     }
 
+    /// Renames a custom role and sets its permissions.
+    public func updateRole(_ id: UUID, organizationID: UUID, name: String, permissions: Set<Permission>) async throws {
+        try await RoleModel.query(on: db).filter(\.$id == id).filter(\.$organizationID == organizationID)
+            .set(\.$name, to: name).set(\.$permissionList, to: Permission.formatList(permissions)).update()
+    }
+
+    /// How many members each role of the organization has.
+    public func memberCounts(organizationID: UUID) async throws -> [UUID: Int] {
+        let sql = db as! any SQLDatabase
+        var counts: [UUID: Int] = [:]
+        for row in try await sql.select().column("role_id").column(SQLFunction("COUNT", args: SQLLiteral.all), as: "n")
+            .from("members").where("organization_id", .equal, organizationID).groupBy("role_id").all()
+        {
+            counts[try row.decode(column: "role_id", as: UUID.self)] = try row.decode(column: "n", as: Int.self)
+        }
+        return counts
+    }
+
     /// Holds the organization's row until the transaction ends (PostgreSQL; SQLite has one writer): changes
     /// that may take away its last Owner queue here, so two of them never both see another Owner left.
     /// Taken before any member row (see `RowLocks`).

@@ -431,6 +431,17 @@ struct BulkLifecycleFormTests {
             let csrf = try #require(csrfField(in: page.text))
             let named = (ids + [owner.id]).map { "memberId=\($0.uuidString)" }.joined(separator: "&")
 
+            // A role of another organization: refused before anything is opened or changed.
+            let foreignRole = try await client.execute(
+                uri: "/members/role", method: .post,
+                headers: [.contentType: "application/x-www-form-urlencoded", .cookie: admin.session.cookieHeader],
+                body: ByteBuffer(
+                    string:
+                        "_csrf=\(csrf)&bulk=1&memberId=\(ids[0].uuidString)&roleId=\(h.globex.roles[.member]!.uuidString)"
+                ))
+            #expect(foreignRole.status == .badRequest)
+            #expect(try await ResetBatchModel.query(on: h.db).count() == 0)
+
             // 31 members named and no typed count: refused, nothing changed.
             let refused = try await client.execute(
                 uri: "/members/suspend", method: .post,

@@ -92,7 +92,8 @@ extension LifecycleService {
     func apply(_ action: LifecycleAction, to memberIDs: [UUID], actor: Actor, ticket: String) async throws
         -> [LifecycleResult]
     {
-        try await apply(action, to: memberIDs, actor: actor, ticket: ticket, batchID: nil)
+        let (ids, _) = try await prepare(action, memberIDs, actor: actor)
+        return try await apply(action, to: ids, actor: actor, ticket: ticket, batchID: nil)
     }
 
     /// The same, recorded as a batch whose results page and CSV show each member's outcome (the bulk forms of
@@ -100,34 +101,25 @@ extension LifecycleService {
     func applyRecorded(_ action: LifecycleAction, to memberIDs: [UUID], actor: Actor, ticket: String) async throws
         -> ResetBatch
     {
-        var seen = Set<UUID>()
-        let unique = memberIDs.filter { seen.insert($0).inserted }
-        var detail = ""
-        if case .changeRole(let roleID) = action {
-            detail =
-                try await services.store.organizations.role(roleID, organizationID: actor.organizationID)?.name ?? ""
-        }
+        let (ids, role) = try await prepare(action, memberIDs, actor: actor)
         let batch = ResetBatch(
             organizationID: actor.organizationID, actorID: actor.memberID ?? ResetService.operatorID,
-            idempotencyKey: nil, requestHash: sha256Hex(unique.map(\.uuidString).sorted().joined(separator: ",")),
-            total: unique.count, reason: ticket, background: false, requestID: actor.meta.requestID,
+            idempotencyKey: nil, requestHash: sha256Hex(ids.map(\.uuidString).sorted().joined(separator: ",")),
+            total: ids.count, reason: ticket, background: false, requestID: actor.meta.requestID,
             ip: actor.meta.ip, userAgent: actor.meta.userAgent, createdAt: services.now, action: action.auditAction,
-            detail: detail)
-        guard !unique.isEmpty else { throw LatchkeyError.badRequest("no_members", "Select at least one member.") }
-        guard unique.count <= BulkLimits.maximumPerRequest else {
-            throw LatchkeyError.badRequest(
-                "too_many_members", "At most \(BulkLimits.maximumPerRequest) members can be changed in one request.")
-        }
-        try await services.store.resets.open(batch, memberIDs: unique)
-        _ = try await apply(action, to: unique, actor: actor, ticket: ticket, batchID: batch.id)
+            detail: role?.name ?? "")
+        try await services.store.resets.open(batch, memberIDs: ids)
+        _ = try await apply(action, to: ids, actor: actor, ticket: ticket, batchID: batch.id)
         try await services.store.resets.complete(batch.id, at: services.now)
         guard let done = try await services.store.resets.find(batch.id) else { throw LatchkeyError.notFound() }
         return done
     }
 
-    private func apply(
-        _ action: LifecycleAction, to memberIDs: [UUID], actor: Actor, ticket: String, batchID: UUID?
-    ) async throws -> [LifecycleResult] {
+    /// A request's members without duplicates (first occurrence kept), refused whole when there are none or more
+    /// than the maximum, and the role a role change names (refused when it is not one of the organization's).
+    private func prepare(_ action: LifecycleAction, _ memberIDs: [UUID], actor: Actor) async throws -> (
+        [UUID], Role?
+    ) {
         var seen = Set<UUID>()
         let unique = memberIDs.filter { seen.insert($0).inserted }
         guard !unique.isEmpty else { throw LatchkeyError.badRequest("no_members", "Select at least one member.") }
@@ -135,14 +127,20 @@ extension LifecycleService {
             throw LatchkeyError.badRequest(
                 "too_many_members", "At most \(BulkLimits.maximumPerRequest) members can be changed in one request.")
         }
-        if case .changeRole(let roleID) = action,
-            try await services.store.organizations.role(roleID, organizationID: actor.organizationID) == nil
-        {
-            throw LatchkeyError.badRequest("invalid_role", "That role does not exist in your organization.")
-        }
+        guard case .changeRole(let roleID) = action else { return (unique, nil) }
+        guard let role = try await services.store.organizations.role(roleID, organizationID: actor.organizationID)
+        else { throw Self.invalidRole }
+        return (unique, role)
+    }
+
+    static let invalidRole = LatchkeyError.badRequest("invalid_role", "That role does not exist in your organization.")
+
+    private func apply(
+        _ action: LifecycleAction, to ids: [UUID], actor: Actor, ticket: String, batchID: UUID?
+    ) async throws -> [LifecycleResult] {
         var results: [LifecycleResult] = []
-        for start in stride(from: 0, to: unique.count, by: Self.chunkSize) {
-            let chunk = Array(unique[start..<min(start + Self.chunkSize, unique.count)])
+        for start in stride(from: 0, to: ids.count, by: Self.chunkSize) {
+            let chunk = Array(ids[start..<min(start + Self.chunkSize, ids.count)])
             results += try await applyChunk(action, to: chunk, actor: actor, ticket: ticket, batchID: batchID)
         }
         return results
@@ -163,9 +161,13 @@ extension LifecycleService {
                 let current = try await tx.members.find(actorID, organizationID: organizationID)
                 permissions = current?.status == .active ? current!.permissions : []
             }
+            // The role as it is now (never nil for a role change: an unknown role grants nothing by accident).
             var newRole: Role?
             if case .changeRole(let roleID) = action {
-                newRole = try await tx.organizations.role(roleID, organizationID: organizationID)
+                guard let role = try await tx.organizations.role(roleID, organizationID: organizationID) else {
+                    throw Self.invalidRole
+                }
+                newRole = role
             }
             let targets = try await tx.members.find(ids, organizationID: organizationID)
             var owners = try await tx.members.activeOwnerCount(organizationID: organizationID)

@@ -25,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         .target(
@@ -53,11 +54,22 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // An SMTP client on swift-nio (no SMTP library is in the package mirror): knows nothing of Latchkey.
+        .target(
+            name: "LatchkeyMail",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "LatchkeyApp",
             dependencies: [
                 "LatchkeyCore",
                 "LatchkeyStore",
+                "LatchkeyMail",
                 "CQRencode",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
@@ -102,6 +114,7 @@ let package = Package(
                 "LatchkeyCore",
                 "LatchkeyStore",
                 "LatchkeyApp",
+                "LatchkeyMail",
                 "LatchkeySeeding",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

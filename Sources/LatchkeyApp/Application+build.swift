@@ -45,6 +45,15 @@ public func buildApplication(services: AppServices) -> some ApplicationProtocol 
             address: .hostname(services.config.host, port: services.config.port), serverName: "Latchkey"),
         logger: services.logger)
     app.addServices(DatabaseService(database: services.database), JobRunner(services: services))
+    if let smtp = services.config.smtp {
+        do {
+            app.addServices(try MailDelivery(services: services, configuration: smtp))
+        } catch {
+            // The TLS settings were checked when the configuration was read; an unreadable CA file is all that is
+            // left, and the mail then stays queued.
+            services.logger.error("mail delivery not started", metadata: ["error": "\(error)"])
+        }
+    }
     return app
 }
 

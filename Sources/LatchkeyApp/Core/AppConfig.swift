@@ -1,5 +1,6 @@
 import Foundation
 import LatchkeyCore
+import LatchkeyMail
 import LatchkeyStore
 import Logging
 
@@ -27,6 +28,13 @@ public struct AppConfig: Sendable {
     public var jobChunkSize = BulkLimits.chunkSize
     /// Pause between a background job's chunks, to bound the load a large reset puts on the database.
     public var jobChunkPause: Duration = .zero
+
+    /// Where mail is handed over (`LATCHKEY_SMTP_URL`, `LATCHKEY_SMTP_CA_FILE`); nil keeps mail in the outbox.
+    public var smtp: SMTPConfiguration?
+    /// The sender of every message (`LATCHKEY_MAIL_FROM`).
+    public var mailFrom: MailAddress?
+    /// The base of every link in mail (`LATCHKEY_PUBLIC_URL`), e.g. `https://latchkey.acme.example`.
+    public var publicURL: String?
 
     public init(database: DatabaseLocation, dataDirectory: String) {
         self.database = database
@@ -75,7 +83,60 @@ public struct AppConfig: Sendable {
             }
             config.jobChunkPause = .milliseconds(value)
         }
+        try config.applyMail(env)
         return config
+    }
+
+    /// Reads the mail settings; a bad value is named in one sentence.
+    mutating func applyMail(_ env: [String: String]) throws {
+        if let url = env["LATCHKEY_SMTP_URL"], !url.isEmpty {
+            do {
+                smtp = try SMTPConfiguration.parse(
+                    url, caFile: env["LATCHKEY_SMTP_CA_FILE"].flatMap { $0.isEmpty ? nil : $0 })
+            } catch {
+                throw LatchkeyError.badRequest("bad_smtp_url", "\(error.description).")
+            }
+            if let smtp, let caFile = smtp.caFile {
+                do {
+                    _ = try SMTPClient(configuration: smtp)
+                } catch {
+                    throw LatchkeyError.badRequest(
+                        "bad_smtp_ca_file", "LATCHKEY_SMTP_CA_FILE \(caFile) is not a readable PEM certificate.")
+                }
+            }
+        }
+        if let from = env["LATCHKEY_MAIL_FROM"], !from.isEmpty {
+            guard let address = MailAddress(parsing: from) else {
+                throw LatchkeyError.badRequest(
+                    "bad_mail_from",
+                    "LATCHKEY_MAIL_FROM must be an address, e.g. \"Acme Security <security@acme.example>\".")
+            }
+            mailFrom = address
+        }
+        if let url = env["LATCHKEY_PUBLIC_URL"], !url.isEmpty {
+            guard let components = URLComponents(string: url), ["http", "https"].contains(components.scheme ?? ""),
+                components.host?.isEmpty == false, components.query == nil
+            else {
+                throw LatchkeyError.badRequest(
+                    "bad_public_url",
+                    "LATCHKEY_PUBLIC_URL must be an http(s) address, e.g. https://latchkey.acme.example.")
+            }
+            publicURL = url.hasSuffix("/") ? String(url.dropLast()) : url
+        }
+    }
+
+    /// The base of links in mail: `LATCHKEY_PUBLIC_URL`, else this server's own address.
+    public var linkBase: String {
+        if let publicURL { return publicURL }
+        let host = host == "0.0.0.0" || host == "::" ? "localhost" : host
+        return "http://\(host):\(port)"
+    }
+
+    /// The sender: `LATCHKEY_MAIL_FROM`, else `Latchkey <no-reply@…>` in the public address's domain.
+    public var sender: MailAddress {
+        if let mailFrom { return mailFrom }
+        let host = URLComponents(string: linkBase)?.host ?? "localhost"
+        return MailAddress("no-reply@\(host)", name: "Latchkey") ?? MailAddress("no-reply@localhost", name: "Latchkey")!
     }
 
     /// The server key: from configuration, else read from `secret.key` in the data directory, else

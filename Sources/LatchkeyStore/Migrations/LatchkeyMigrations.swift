@@ -21,6 +21,7 @@ public enum LatchkeyMigrations {
         M014AddResetResultCodes(),
         M015IndexRecentResetBatches(),
         M016AddBatchActions(),
+        M017AddMailDelivery(),
     ]
 }
 

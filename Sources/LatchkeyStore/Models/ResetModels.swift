@@ -13,6 +13,12 @@ public final class OutboxMessageModel: Model, @unchecked Sendable {
     @Field(key: "created_at") public var createdAt: Date
     @OptionalField(key: "sent_at") public var sentAt: Date?
     @Field(key: "attempts") public var attempts: Int
+    @OptionalField(key: "next_attempt_at") public var nextAttemptAt: Date?
+    @OptionalField(key: "lease_until") public var leaseUntil: Date?
+    @OptionalField(key: "lease_owner") public var leaseOwner: String?
+    @OptionalField(key: "failed_at") public var failedAt: Date?
+    @OptionalField(key: "give_up_at") public var giveUpAt: Date?
+    @OptionalField(key: "last_error") public var lastError: String?
 
     public init() {}
 

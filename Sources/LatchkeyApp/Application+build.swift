@@ -32,6 +32,7 @@ func buildRouter(services: AppServices) -> Router<AppRequestContext> {
     RolesAPIController(services: services).register(on: members)
     RolesWebController(services: services).register(on: members)
     AdminWebController(services: services).register(on: members)
+    MailWebController(services: services).register(on: members)
     // GET never changes anything: the state-changing member routes answer 405 to it.
     members.refuseGet(Route.endpoints.filter(\.refusesGet).map(\.route))
     return router

@@ -24,6 +24,7 @@ public enum AuditAction: String, Sendable, CaseIterable, Codable {
     case memberRemoved = "member.removed"
     case roleCreated = "role.created"
     case roleUpdated = "role.updated"
+    case mailRetried = "mail.retried"
 }
 
 /// Outcome recorded on an audit event.

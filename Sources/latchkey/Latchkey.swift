@@ -91,12 +91,27 @@ struct Demo: AsyncParsableCommand {
     var credentialsFile: String?
     @Flag(help: "Seed and write the credentials file, then exit without serving.")
     var seedOnly = false
+    @Option(
+        help:
+            "Send the demo's mail for real through this SMTP server (smtp://user:pass@host:587, smtps://host:465); default $LATCHKEY_SMTP_URL, else mail stays in the demo mailbox."
+    )
+    var smtpURL: String?
+    @Option(help: "An extra CA certificate (PEM) to trust for the SMTP server (default $LATCHKEY_SMTP_CA_FILE).")
+    var smtpCAFile: String?
 
     func run() async throws {
         var config = try database.config()
         config.host = server.host
         config.port = server.port
         config.demoMode = true
+        var mail = ProcessInfo.processInfo.environment
+        if let smtpURL { mail["LATCHKEY_SMTP_URL"] = smtpURL }
+        if let smtpCAFile { mail["LATCHKEY_SMTP_CA_FILE"] = smtpCAFile }
+        do {
+            try config.applyMail(mail)
+        } catch let error as LatchkeyError {
+            throw ValidationError(error.message)
+        }
         let services = try await AppServices.start(config: config, logger: makeLogger(config))
         let credentials: [DemoSeeder.Credential]
         do {
@@ -119,6 +134,7 @@ struct Demo: AsyncParsableCommand {
               Sign in    owner@acme.test / \(DemoSeeder.password)
               Code       oathtool --totp -b \(owner?.totpSecret ?? "<secret>")
               Enrolment  sam.lee@acme.test / \(DemoSeeder.password)  (no MFA yet: you will set it up)
+              Mail       \(config.smtp.map { "sent through \($0) from \(config.sender)" } ?? "kept in the demo mailbox (pass --smtp-url to send it)")
             \(credentialsFile.map { "  Accounts   \($0)" } ?? "  Accounts   pass --credentials-file PATH for every account and secret")
 
             """)

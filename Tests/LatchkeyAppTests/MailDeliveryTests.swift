@@ -1,5 +1,7 @@
 import FluentKit
 import Foundation
+import HTTPTypes
+import HummingbirdTesting
 import LatchkeyCore
 import LatchkeyMail
 import LatchkeyStore
@@ -182,6 +184,58 @@ import Testing
             let all = try await h.services.store.outbox.page(
                 organizationID: h.acme.organizationID, status: .sent, before: nil, limit: 1000)
             #expect(all.count == count && all.allSatisfy { $0.attempts == 1 })
+        }
+    }
+
+    @Test func theMailPageShowsDeliveryWithoutBodiesAndRetriesFailedMail() async throws {
+        let sink = try SMTPSink()
+        defer { sink.stop() }
+        let url = sink.url
+        let ca = sink.caFile
+        try await Harness.withApp(configure: { $0.smtp = try? SMTPConfiguration.parse(url, caFile: ca) }) { h, client in
+            var owner = try await h.enrolled("olivia@acme.test", role: .owner, client: client)
+            var admin = try await h.enrolled("ada@acme.test", role: .admin, client: client)
+            var member = try await h.enrolled("mo@acme.test", client: client)
+            try await queueNotice(h, "reject@acme.example")
+            try await queueNotice(h, "jane@acme.example")
+            #expect(try await worker(h, sink).deliverDue() == 2)
+
+            let page = try await client.page("/mail", session: &owner.session)
+            #expect(page.status == .ok)
+            #expect(page.text.contains("Mail is handed to <code>smtp://latchkey:***@localhost:\(sink.port)</code>"))
+            #expect(!page.text.contains("s3cret"))
+            #expect(page.text.contains("550 5.1.1 &lt;reject@acme.example&gt;"))
+            #expect(page.text.contains(">Failed <span class=\"count\">1</span>"))
+            #expect(page.text.contains(">Sent <span class=\"count\">1</span>"))
+            #expect(!page.text.contains("Reason or ticket given"), "a message's body never shows")
+            let failedOnly = try await client.page("/mail?status=failed", session: &owner.session)
+            #expect(failedOnly.text.contains("reject@acme.example") && !failedOnly.text.contains("jane@acme.example"))
+            #expect(try await client.page("/mail?status=bogus", session: &owner.session).status == .badRequest)
+            #expect(try await client.page("/mail?before=nope", session: &owner.session).status == .badRequest)
+
+            let failed = try #require(try await outbox(h).first { $0.status == .failed })
+            // Another organization's message answers like a missing one; a role without org.settings is refused.
+            let globexMessage = OutboxMessage(
+                organizationID: h.globex.organizationID, toEmail: "x@globex.test", subject: "G", body: "G",
+                createdAt: h.clock.now)
+            try await h.services.store.outbox.enqueue([globexMessage])
+            let foreign = try await client.form(
+                "/mail/\(globexMessage.id)/retry", ["_csrf": owner.session.csrf ?? ""], session: &owner.session)
+            #expect(foreign.status == .notFound)
+            let refused = try await client.form(
+                "/mail/\(failed.id)/retry", ["_csrf": member.session.csrf ?? ""], session: &member.session)
+            #expect(refused.status == .forbidden)
+            let noCSRF = try await client.form("/mail/\(failed.id)/retry", [:], session: &admin.session)
+            #expect(noCSRF.status == .forbidden)
+            #expect(try await outbox(h).first { $0.id == failed.id }?.status == .failed)
+
+            let retried = try await client.form(
+                "/mail/\(failed.id)/retry", ["_csrf": admin.session.csrf ?? ""], session: &admin.session)
+            #expect(retried.status == .seeOther || retried.status == .found)
+            #expect(try await outbox(h).first { $0.id == failed.id }?.status == .queued)
+            let events = try await h.auditEvents(action: .mailRetried)
+            #expect(events.count == 1 && events.first?.actorEmail == "ada@acme.test")
+            #expect(events.first?.targetEmail == "reject@acme.example")
         }
     }
 }

@@ -88,7 +88,7 @@ public struct AppConfig: Sendable {
     }
 
     /// Reads the mail settings; a bad value is named in one sentence.
-    mutating func applyMail(_ env: [String: String]) throws {
+    public mutating func applyMail(_ env: [String: String]) throws {
         if let url = env["LATCHKEY_SMTP_URL"], !url.isEmpty {
             do {
                 smtp = try SMTPConfiguration.parse(

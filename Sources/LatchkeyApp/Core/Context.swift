@@ -172,10 +172,13 @@ public struct AuthState: Sendable {
     public let session: LoadedSession
     /// The server runs the demo (shows the demo mailbox).
     public let demoMode: Bool
+    /// Mail is handed to an SMTP server (else it stays in the outbox).
+    public let mailDelivery: Bool
 
-    init(_ session: LoadedSession, demoMode: Bool) {
+    init(_ session: LoadedSession, demoMode: Bool, mailDelivery: Bool) {
         self.session = session
         self.demoMode = demoMode
+        self.mailDelivery = mailDelivery
     }
 
     public subscript<T>(dynamicMember keyPath: KeyPath<LoadedSession, T>) -> T { session[keyPath: keyPath] }

@@ -42,6 +42,8 @@ enum Route: String, CaseIterable, Sendable {
     case roles = "/roles"
     case role = "/roles/:id"
     case mailbox = "/mailbox"
+    case mail = "/mail"
+    case mailRetry = "/mail/:id/retry"
     // JSON API
     case apiLogin = "/api/v1/auth/login"
     case apiMFA = "/api/v1/auth/mfa"
@@ -200,6 +202,10 @@ extension Route {
         Endpoint(methods: [.get], route: .settings, caller: "`org.settings`"),
         Endpoint(methods: [.post], route: .settings, caller: "`org.settings`", audit: "`org.settings_changed`"),
         Endpoint(methods: [.get], route: .mailbox, caller: "demo mode + `members.view`"),
+        Endpoint(methods: [.get], route: .mail, query: "?status=queued|sent|failed&before=", caller: "`org.settings`"),
+        Endpoint(
+            methods: [.post], route: .mailRetry, caller: "`org.settings`; an unsent message of the same organization",
+            audit: "`mail.retried`", refusesGet: true),
         Endpoint(methods: [.get], route: .roles, caller: "`roles.manage`"),
         Endpoint(
             methods: [.post], route: .roles,

@@ -58,7 +58,7 @@ struct SessionService: Sendable {
             return nil
         }
         if now.timeIntervalSince(session.lastSeenAt) > 60 { try await store.sessions.touch(session.sessionID, at: now) }
-        return AuthState(session, demoMode: services.config.demoMode)
+        return AuthState(session, demoMode: services.config.demoMode, mailDelivery: services.config.smtp != nil)
     }
 
     /// Signs a member out of this session.

@@ -109,7 +109,7 @@ enum AdminPages {
                   <input id="idle" name="idleMinutes" type="number" min="5" max="1440" required value="\(settings.idleTimeoutSeconds / 60)">
                   <fieldset>
                     <legend>Reset notifications</legend>
-                    <p class="help">The member whose MFA is reset is always told by email.</p>
+                    <p class="help">An email to the member whose MFA is reset is always queued\(auth.mailDelivery ? HTML(unsafe: " and sent") : HTML(unsafe: " (no mail server is configured, so it is not sent)")); see <a href="\(auth.mailDelivery || !auth.demoMode ? Route.mail.path : Route.mailbox.path)">\(auth.mailDelivery || !auth.demoMode ? "Mail" : "Demo mailbox")</a>.</p>
                     <label class="checkbox"><input type="checkbox" name="notifyOwners" value="on"\(checked(settings.notifyOwnersOnReset))>
                       Also email a summary of every bulk reset to the organization's owners</label>
                   </fieldset>
@@ -123,7 +123,7 @@ enum AdminPages {
             """
             <article class="card section mail-item">
               <header><h2>\(m.subject)</h2>
-              <p class="muted">To \(m.toEmail) · \(DateText.seconds(m.createdAt))\(m.sentAt == nil ? " · queued (no SMTP configured)" : "")</p></header>
+              <p class="muted">To \(m.toEmail) · \(DateText.seconds(m.createdAt))\(m.sentAt == nil ? " · not sent (no mail server is configured)" : " · sent")</p></header>
               <pre class="mail">\(m.body)</pre>
             </article>
             """

@@ -14,8 +14,11 @@ enum Layout {
         if auth.permissions.contains(.auditView) { items.append(("audit", Route.audit.path, "Audit log")) }
         if auth.permissions.contains(.rolesManage) { items.append(("roles", Route.roles.path, "Roles")) }
         if auth.permissions.contains(.orgSettings) { items.append(("settings", Route.settings.path, "Settings")) }
-        if auth.demoMode, auth.permissions.contains(.membersView) {
-            items.append(("mailbox", Route.mailbox.path, "Demo mailbox"))
+        // The demo without SMTP keeps its mail in the demo mailbox; anywhere else the Mail page shows delivery.
+        if auth.demoMode && !auth.mailDelivery {
+            if auth.permissions.contains(.membersView) { items.append(("mailbox", Route.mailbox.path, "Demo mailbox")) }
+        } else if auth.permissions.contains(.orgSettings) {
+            items.append(("mail", Route.mail.path, "Mail"))
         }
         items.append(("security", Route.security.path, "My security"))
         let nav = items.map { key, href, label -> HTML in

@@ -330,7 +330,7 @@ enum MembersPages {
                 """
                 <label for="lifecycle-role-select">New role</label>
                 <select id="lifecycle-role-select" name="roleId" data-field="role-id" required>\(options)</select>
-                <p>Only roles with no more access than yours are offered. <span data-field="first"></span> is told by email.</p>
+                <p>Only roles with no more access than yours are offered. An email telling <span data-field="first"></span> is queued.</p>
                 """, "Change role", false),
             dialog(
                 "suspend", .membersSuspend, "Suspend <span data-field=\"name\"></span>?",
@@ -395,7 +395,7 @@ enum MembersPages {
                 <label for="bulk-role-select">New role</label>
                 <select id="bulk-role-select" name="roleId" required>\(options)</select>
                 <p>Only roles with no more access than yours are offered. Members you may not change are listed as
-                failed in the results; each changed member is told by email.</p>
+                failed in the results; an email to each changed member is queued.</p>
                 """, false),
             dialog(
                 "suspend", .membersSuspend, "Suspend", "Suspend",

@@ -33,6 +33,8 @@ let package = Package(
             dependencies: [
                 .product(name: "Crypto", package: "swift-crypto")
             ],
+            // The 10,000 most common passwords (the head of Django's common-passwords list), refused as passwords.
+            resources: [.embedInCode("Resources/common-passwords.txt")],
             swiftSettings: swiftSettings
         ),
         .systemLibrary(

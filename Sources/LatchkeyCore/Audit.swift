@@ -25,6 +25,9 @@ public enum AuditAction: String, Sendable, CaseIterable, Codable {
     case roleCreated = "role.created"
     case roleUpdated = "role.updated"
     case mailRetried = "mail.retried"
+    case passwordChanged = "auth.password_changed"
+    case passwordReset = "auth.password_reset"
+    case passwordLinkIssued = "auth.password_link_issued"
 }
 
 /// Outcome recorded on an audit event.

@@ -76,4 +76,6 @@ public enum MFAStatus: String, Sendable, Codable, CaseIterable {
 public enum AccountStatus: String, Sendable, Codable {
     case active
     case suspended
+    /// Invited and not yet accepted: no password, no sign-in.
+    case invited
 }

@@ -32,6 +32,7 @@ public struct Store: Sendable {
     public var rateLimits: RateLimiter { .init(db) }
     public var throttles: SignInThrottles { .init(db) }
     public var knownAddresses: KnownAddresses { .init(db) }
+    public var tokens: MemberTokenRepository { .init(db) }
 
     /// A trivial query, for readiness checks.
     public func ping() async throws {

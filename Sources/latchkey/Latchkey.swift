@@ -12,7 +12,9 @@ struct Latchkey: AsyncParsableCommand {
         commandName: "latchkey",
         abstract:
             "Member accounts with multi-factor authentication, and MFA reset for the people who lose their phone.",
-        subcommands: [Serve.self, Migrate.self, Demo.self, Org.self, Member.self, MFA.self, Audit.self, Bench.self])
+        subcommands: [
+            Serve.self, Migrate.self, Demo.self, Org.self, Member.self, MFA.self, Password.self, Audit.self, Bench.self,
+        ])
 }
 
 /// Options every command that touches the database shares.
@@ -256,6 +258,26 @@ struct MFA: AsyncParsableCommand {
 
         func run() async throws {
             try await operate(database) { try await $0.resetMFA(email: email, reason: reason) }
+        }
+    }
+}
+
+struct Password: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "password", abstract: "Break-glass password tools for the server operator.",
+        subcommands: [Link.self])
+
+    struct Link: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract:
+                "Print a single-use link (valid one hour) that sets a member's password; links use $LATCHKEY_PUBLIC_URL."
+        )
+        @OptionGroup var target: Member.Target
+
+        func run() async throws {
+            try await operate(target.database) {
+                try await $0.passwordLink(email: target.email, reason: target.reason)
+            }
         }
     }
 }

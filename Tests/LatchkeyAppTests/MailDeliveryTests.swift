@@ -198,7 +198,15 @@ import Testing
             var member = try await h.enrolled("mo@acme.test", client: client)
             try await queueNotice(h, "reject@acme.example")
             try await queueNotice(h, "jane@acme.example")
-            #expect(try await worker(h, sink).deliverDue() == 2)
+            // The application's own delivery worker runs too (SMTP is configured): between the two, each message
+            // is tried once.
+            let worker = try worker(h, sink)
+            let deadline = Date().addingTimeInterval(20)
+            while try await outbox(h).contains(where: { $0.status == .queued }), Date() < deadline {
+                if try await worker.deliverDue() == 0 { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            #expect(try await outbox(h).map(\.attempts) == [1, 1])
+            #expect(try await sink.waitFor(1).count == 1)
 
             let page = try await client.page("/mail", session: &owner.session)
             #expect(page.status == .ok)
@@ -232,7 +240,14 @@ import Testing
             let retried = try await client.form(
                 "/mail/\(failed.id)/retry", ["_csrf": admin.session.csrf ?? ""], session: &admin.session)
             #expect(retried.status == .seeOther || retried.status == .found)
-            #expect(try await outbox(h).first { $0.id == failed.id }?.status == .queued)
+            // Queued again, so a worker (here the application's own) tries it once more — and it fails again.
+            let retryDeadline = Date().addingTimeInterval(20)
+            while try await outbox(h).first(where: { $0.id == failed.id })?.attempts == 1, Date() < retryDeadline {
+                _ = try await worker.deliverDue()
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            let again = try await outbox(h).first { $0.id == failed.id }
+            #expect(again?.attempts == 2 && again?.status == .failed)
             let events = try await h.auditEvents(action: .mailRetried)
             #expect(events.count == 1 && events.first?.actorEmail == "ada@acme.test")
             #expect(events.first?.targetEmail == "reject@acme.example")

@@ -18,6 +18,53 @@ struct AuthAPIController {
         anySession.on(.post, .apiLogout, use: logout)
         anySession.on(.get, .apiSession, use: session)
         router.group(context: OrgMemberContext.self).on(.post, .apiStepUp, use: stepUp)
+        router.group(context: OrgMemberContext.self).on(.post, .apiPassword, use: changePassword)
+        router.on(.post, .apiPasswordForgot, use: forgotPassword)
+        router.on(.post, .apiPasswordReset, use: resetPassword)
+    }
+
+    struct ChangePasswordBody: StrictJSONBody {
+        static let allowedFields: Set<String> = ["currentPassword", "newPassword", "code"]
+        var currentPassword: String
+        var newPassword: String
+        var code: String?
+    }
+
+    /// Changes the signed-in member's password; other sessions end, this one continues under a new cookie.
+    @Sendable func changePassword(_ request: Request, context: OrgMemberContext) async throws -> Response {
+        let body = try await Body.json(ChangePasswordBody.self, from: request, context: context)
+        let token = try await PasswordService(services: services).change(
+            auth: context.auth, current: body.currentPassword, new: body.newPassword, confirm: nil,
+            code: body.code ?? "", meta: context.meta)
+        var response = JSONResponse.make(StatusResponse(status: "password_changed"))
+        response.setCookie(Cookies.set(Cookies.session, token, secure: secure))
+        return response
+    }
+
+    struct ForgotPasswordBody: StrictJSONBody {
+        static let allowedFields: Set<String> = ["email"]
+        var email: String
+    }
+
+    /// 202 whether or not the email has an account.
+    @Sendable func forgotPassword(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let body = try await Body.json(ForgotPasswordBody.self, from: request, context: context)
+        try await PasswordService(services: services).forgot(email: body.email, meta: context.meta)
+        return JSONResponse.make(StatusResponse(status: "accepted"), status: .accepted)
+    }
+
+    struct ResetPasswordBody: StrictJSONBody {
+        static let allowedFields: Set<String> = ["token", "newPassword"]
+        var token: String
+        var newPassword: String
+    }
+
+    /// Sets a new password with a password link's token; no session is opened (sign in, with MFA, next).
+    @Sendable func resetPassword(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let body = try await Body.json(ResetPasswordBody.self, from: request, context: context)
+        try await PasswordService(services: services).reset(
+            token: body.token, new: body.newPassword, confirm: nil, meta: context.meta)
+        return JSONResponse.make(StatusResponse(status: "password_set"))
     }
 
     var secure: Bool { services.config.secureCookies }

@@ -13,6 +13,8 @@ enum Route: String, CaseIterable, Sendable {
     case loginMFA = "/login/mfa"
     case loginRecovery = "/login/recovery"
     case logout = "/logout"
+    case passwordForgot = "/password/forgot"
+    case passwordReset = "/password/reset"
     case enroll = "/enroll"
     case enrollConfirm = "/enroll/confirm"
     case enrollAcknowledge = "/enroll/ack"
@@ -23,6 +25,7 @@ enum Route: String, CaseIterable, Sendable {
     case securityAuthenticator = "/security/authenticator"
     case securityRecoveryCodes = "/security/recovery-codes"
     case securitySessionRevoke = "/security/sessions/:id/revoke"
+    case securityPassword = "/security/password"
     // Manage Members
     case members = "/members"
     case memberPage = "/members/:id"
@@ -52,6 +55,9 @@ enum Route: String, CaseIterable, Sendable {
     case apiStepUp = "/api/v1/auth/step-up"
     case apiLogout = "/api/v1/auth/logout"
     case apiSession = "/api/v1/auth/session"
+    case apiPassword = "/api/v1/auth/password"
+    case apiPasswordForgot = "/api/v1/auth/password/forgot"
+    case apiPasswordReset = "/api/v1/auth/password/reset"
     case apiMembers = "/api/v1/members"
     case apiMemberUnlock = "/api/v1/members/:id/unlock"
     case apiMemberReset = "/api/v1/members/:id/mfa/reset"
@@ -149,6 +155,23 @@ extension Route {
         Endpoint(
             methods: [.post], route: .securitySessionRevoke, caller: "signed in; own sessions only",
             audit: "`session.revoked`"),
+        Endpoint(methods: [.get], route: .passwordForgot, caller: "anyone"),
+        Endpoint(
+            methods: [.post], route: .passwordForgot,
+            caller:
+                "anyone (form with `lk_csrf`); the same answer, no sooner than 0.5 s, whether or not the email has an account",
+            audit: "`auth.password_link_issued` (known, active accounts only)"),
+        Endpoint(
+            methods: [.get], route: .passwordReset, query: "?token=", caller: "anyone holding a live password link"),
+        Endpoint(
+            methods: [.post], route: .passwordReset,
+            caller: "anyone holding a live password link (form with `lk_csrf`); ends every session, opens none",
+            audit: "`auth.password_reset`"),
+        Endpoint(
+            methods: [.post], route: .securityPassword,
+            caller:
+                "signed in; current password + a fresh code when an authenticator is set up; ends the other sessions",
+            audit: "`auth.password_changed` (success / failure)"),
         Endpoint(methods: [.post], route: .apiLogin, caller: "anyone (JSON only)", audit: "as `POST /login`"),
         Endpoint(
             methods: [.post], route: .apiMFA, caller: "`mfa_pending` + `X-CSRF-Token`", audit: "as `/login/mfa`"),
@@ -162,6 +185,15 @@ extension Route {
         Endpoint(methods: [.post], route: .apiStepUp, caller: "signed in", audit: "`auth.step_up`"),
         Endpoint(methods: [.post], route: .apiLogout, caller: "any session", audit: "`auth.sign_out`"),
         Endpoint(methods: [.get], route: .apiSession, caller: "any session"),
+        Endpoint(
+            methods: [.post], route: .apiPassword, caller: "signed in + `X-CSRF-Token`; as `/security/password`",
+            audit: "`auth.password_changed`"),
+        Endpoint(
+            methods: [.post], route: .apiPasswordForgot, caller: "anyone (JSON only); 202 whatever the email",
+            audit: "as `POST /password/forgot`"),
+        Endpoint(
+            methods: [.post], route: .apiPasswordReset, caller: "anyone holding a live password link (JSON only)",
+            audit: "`auth.password_reset`"),
         Endpoint(
             methods: [.get], route: .members, query: "?query=&role=&mfa=&status=locked&sort=&limit=",
             caller: "`members.view` + `members.manage`"),

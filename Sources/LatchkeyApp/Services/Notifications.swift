@@ -89,3 +89,47 @@ enum Notifications {
             organizationID: actor.organizationID, toEmail: member.email, subject: subject, body: body, createdAt: now)
     }
 }
+
+extension Notifications {
+    enum PasswordChange { case changed, link }
+
+    static func passwordLink(to member: Member, organizationName: String, url: String, at now: Date) -> OutboxMessage {
+        let body = """
+            Hello \(member.name),
+
+            Someone asked to set a new password for your Latchkey account in \(organizationName) (\(member.email)) \
+            on \(DateText.short(now)).
+
+            Set a new password: \(url)
+
+            The link works once, for one hour. Setting a new password signs you out everywhere; you will still be \
+            asked for your authenticator code when you sign in.
+
+            If you did not ask for this, ignore this message: your password stays as it is.
+            """
+        return OutboxMessage(
+            organizationID: member.organizationID, toEmail: member.email, subject: "Set a new Latchkey password",
+            body: body, createdAt: now)
+    }
+
+    static func passwordChanged(to member: Member, organizationName: String, how: PasswordChange, at now: Date)
+        -> OutboxMessage
+    {
+        let what =
+            switch how {
+            case .changed: "was changed from My security. Your other sessions were signed out."
+            case .link: "was set with a password link. You were signed out everywhere."
+            }
+        let body = """
+            Hello \(member.name),
+
+            The password of your Latchkey account in \(organizationName) (\(member.email)) \(what)
+            This happened on \(DateText.short(now)).
+
+            If this was not you, contact an administrator of \(organizationName) right away.
+            """
+        return OutboxMessage(
+            organizationID: member.organizationID, toEmail: member.email, subject: "Your Latchkey password was changed",
+            body: body, createdAt: now)
+    }
+}

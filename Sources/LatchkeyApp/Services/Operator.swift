@@ -98,4 +98,24 @@ public struct OperatorTools: Sendable {
     public func verifyAudit() async throws -> AuditStore.Verification {
         try await services.store.audit.verify()
     }
+
+    /// A set-password link for a member, printed for the operator to hand over (break-glass: e.g. the only Owner
+    /// forgot their password and mail does not reach them). Valid one hour, single use, audited; MFA is still
+    /// asked for at the next sign-in.
+    public func passwordLink(email: String, reason: String) async throws -> String {
+        let (member, organization, actor, ticket) = try await target(email: email, reason: reason)
+        guard member.status == .active else {
+            throw LatchkeyError.badRequest(
+                "not_active", "\(member.email) is \(member.status.rawValue): no password link.")
+        }
+        let (url, expiresAt) = try await PasswordService(services: services).issueLink(
+            for: member, organization: organization, issuer: actor, meta: .operator_, mail: false,
+            reason: "printed by the operator (\(ticket))")
+        return """
+            Password link for \(member.name) <\(member.email)> in \(organization.name), single use, valid until \
+            \(DateText.short(expiresAt)):
+            \(url)
+            Hand it to them over a trusted channel. Setting a password signs them out everywhere; MFA is still asked for.
+            """
+    }
 }

@@ -68,9 +68,7 @@ public struct OrganizationService: Sendable {
     ) async throws -> UUID {
         let normalized = email.trimmingCharacters(in: .whitespaces).lowercased()
         try Validation.email(normalized)
-        guard password.count >= 12 else {
-            throw LatchkeyError.badRequest("weak_password", "A password needs at least 12 characters.")
-        }
+        try PasswordService.check(password, email: normalized)
         if try await store.members.exists(email: normalized) {
             throw LatchkeyError(.conflict, "email_taken", "An account with that email already exists.")
         }

@@ -106,12 +106,32 @@ enum AccountPages {
             </form>
             """
             : "<p class=\"muted\">Recovery codes come with an authenticator app.</p>"
+        let password: HTML = """
+            <form method="post" action="\(Route.securityPassword.path)" class="stack narrow">
+              \(Layout.csrfField(auth.csrfToken))
+              <label for="current-password">Current password</label>
+              <input id="current-password" name="currentPassword" type="password" autocomplete="current-password" required>
+              <label for="new-password">New password</label>
+              <input id="new-password" name="newPassword" type="password" autocomplete="new-password" required
+                     minlength="\(PasswordPolicy.minimumLength)" maxlength="\(PasswordPolicy.maximumLength)" aria-describedby="password-rule">
+              <p class="help" id="password-rule">\(PasswordPolicy.minimumLength) to \(PasswordPolicy.maximumLength) characters; not a common password and not your email.</p>
+              <label for="confirm-password">New password again</label>
+              <input id="confirm-password" name="confirmPassword" type="password" autocomplete="new-password" required>
+              \(hasAuthenticator ? HTML(unsafe: codeField.raw.replacingOccurrences(of: "%", with: "password")) : .empty)
+              <button type="submit" class="button">Change password</button>
+              <p class="help">Your other sessions are signed out.</p>
+            </form>
+            """
         return Layout.app(
             title: "My security", auth: auth, current: "security",
             content: """
                 <h1>My security</h1>
                 \(Layout.alert(notice, kind: "success"))
                 \(Layout.alert(error))
+                <section class="card section" aria-labelledby="password-heading">
+                  <h2 id="password-heading">Password</h2>
+                  \(password)
+                </section>
                 <section class="card section" aria-labelledby="authenticator-heading">
                   <h2 id="authenticator-heading">Authenticator app</h2>
                   \(authenticator)

@@ -2,11 +2,12 @@ import LatchkeyCore
 
 /// Sign-in, second factor, enrollment and recovery-code pages.
 enum AuthPages {
-    static func login(csrf: String, email: String = "", error: String? = nil) -> HTML {
+    static func login(csrf: String, email: String = "", error: String? = nil, notice: String? = nil) -> HTML {
         Layout.card(
             title: "Sign in",
             content: """
                 <h1>Sign in</h1>
+                \(Layout.alert(notice, kind: "success"))
                 \(Layout.alert(error))
                 <form method="post" action="\(Route.login.path)" class="stack">
                   \(Layout.csrfField(csrf))
@@ -15,6 +16,65 @@ enum AuthPages {
                   <label for="password">Password</label>
                   <input id="password" name="password" type="password" autocomplete="current-password" required>
                   <button type="submit" class="button button-primary">Sign in</button>
+                </form>
+                <p class="aside"><a href="\(Route.passwordForgot.path)">Forgot password?</a></p>
+                """)
+    }
+
+    static func forgotPassword(csrf: String, email: String = "", sent: Bool = false, error: String? = nil) -> HTML {
+        let content: HTML =
+            sent
+            ? """
+            <h1>Check your email</h1>
+            <p role="status">If an account uses <strong>\(email)</strong>, an email with a link to set a new password \
+            is on its way. The link works once, for one hour.</p>
+            <p class="aside">No email? Check the address, look in spam, or ask an administrator of your organization.</p>
+            <p><a href="\(Route.login.path)">Back to sign in</a></p>
+            """
+            : """
+            <h1>Forgot your password?</h1>
+            <p>Enter the email you sign in with. We'll email you a link to set a new password.</p>
+            \(Layout.alert(error))
+            <form method="post" action="\(Route.passwordForgot.path)" class="stack">
+              \(Layout.csrfField(csrf))
+              <label for="email">Email</label>
+              <input id="email" name="email" type="email" autocomplete="username" required value="\(email)" autofocus>
+              <button type="submit" class="button button-primary">Email me a link</button>
+            </form>
+            <p class="aside"><a href="\(Route.login.path)">Back to sign in</a></p>
+            """
+        return Layout.card(title: "Forgot password", content: content)
+    }
+
+    /// The form behind a password link (the token travels in a hidden field, not in the next URL).
+    static func setPassword(csrf: String, token: String, email: String?, error: String? = nil) -> HTML {
+        guard let email else {
+            return Layout.card(
+                title: "Link expired",
+                content: """
+                    <h1>This link has expired</h1>
+                    <p>Password links work once, for one hour. Ask for a new one.</p>
+                    <p><a class="button button-primary" href="\(Route.passwordForgot.path)">Get a new link</a></p>
+                    """)
+        }
+        return Layout.card(
+            title: "Set a new password",
+            content: """
+                <h1>Set a new password</h1>
+                <p>For <strong>\(email)</strong>. You'll be signed out everywhere, and still asked for your \
+                authenticator code when you sign in.</p>
+                \(Layout.alert(error))
+                <form method="post" action="\(Route.passwordReset.path)" class="stack">
+                  \(Layout.csrfField(csrf))
+                  <input type="hidden" name="token" value="\(token)">
+                  <input type="hidden" name="email" value="\(email)" autocomplete="username">
+                  <label for="new-password">New password</label>
+                  <input id="new-password" name="newPassword" type="password" autocomplete="new-password" required autofocus
+                         minlength="\(PasswordPolicy.minimumLength)" maxlength="\(PasswordPolicy.maximumLength)" aria-describedby="password-rule">
+                  <p class="help" id="password-rule">\(PasswordPolicy.minimumLength) to \(PasswordPolicy.maximumLength) characters; not a common password and not your email.</p>
+                  <label for="confirm-password">New password again</label>
+                  <input id="confirm-password" name="confirmPassword" type="password" autocomplete="new-password" required>
+                  <button type="submit" class="button button-primary">Set password</button>
                 </form>
                 """)
     }

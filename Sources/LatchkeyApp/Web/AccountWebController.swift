@@ -13,6 +13,7 @@ struct AccountWebController {
         group.on(.post, .securityAuthenticator, use: replaceAuthenticator)
         group.on(.post, .securityRecoveryCodes, use: regenerateRecoveryCodes)
         group.on(.post, .securitySessionRevoke, use: revokeSession)
+        group.on(.post, .securityPassword, use: changePassword)
     }
 
     @Sendable func home(_ request: Request, context: OrgMemberContext) async throws -> Response {
@@ -40,7 +41,10 @@ struct AccountWebController {
     }
 
     /// Fixed notices selected by a query key (never text echoed from the URL).
-    static let notices = ["session_revoked": "That session was signed out."]
+    static let notices = [
+        "session_revoked": "That session was signed out.",
+        "password_changed": "Your password was changed. Your other sessions were signed out.",
+    ]
 
     @Sendable func security(_ request: Request, context: OrgMemberContext) async throws -> Response {
         let notice = request.uri.queryParameters.get("notice").flatMap { Self.notices[$0] }
@@ -91,6 +95,21 @@ struct AccountWebController {
                 meta: context.meta)
             let codes = try await services.auth.regenerateRecoveryCodes(auth: auth, meta: context.meta)
             return HTMLResponse.make(AuthPages.recoveryCodes(csrf: auth.csrfToken, codes: codes))
+        } catch let error as LatchkeyError {
+            return try await securityPage(context: context, notice: nil, error: error)
+        }
+    }
+
+    /// Changes the member's own password (current password, and a fresh code when an authenticator is set up).
+    @Sendable func changePassword(_ request: Request, context: OrgMemberContext) async throws -> Response {
+        let form = try await Body.form(from: request, context: context)
+        do {
+            let token = try await PasswordService(services: services).change(
+                auth: context.auth, current: form["currentPassword"] ?? "", new: form["newPassword"] ?? "",
+                confirm: form["confirmPassword"] ?? "", code: form["code"] ?? "", meta: context.meta)
+            var response = Response.redirect(to: Route.security.path + "?notice=password_changed", type: .normal)
+            response.setCookie(Cookies.set(Cookies.session, token, secure: services.config.secureCookies))
+            return response
         } catch let error as LatchkeyError {
             return try await securityPage(context: context, notice: nil, error: error)
         }

@@ -11,6 +11,10 @@ struct AuthWebController {
     func register(on router: Router<AppRequestContext>) {
         router.on(.get, .login, use: loginPage)
         router.on(.post, .login, use: login)
+        router.on(.get, .passwordForgot, use: forgotPage)
+        router.on(.post, .passwordForgot, use: forgot)
+        router.on(.get, .passwordReset, use: setPasswordPage)
+        router.on(.post, .passwordReset, use: setPassword)
         let secondFactor = router.group(context: SessionContext<SecondFactorStep>.self)
         secondFactor.on(.get, .loginMFA, use: mfaPage)
         secondFactor.on(.post, .loginMFA, use: mfa)
@@ -34,16 +38,78 @@ struct AuthWebController {
 
     @Sendable func loginPage(_ request: Request, context: AppRequestContext) async throws -> Response {
         if let auth = context.auth { return .redirect(to: Route.home(for: auth.state), type: .found) }
-        return loginForm(request: request, email: "", error: nil)
+        let notice = request.uri.queryParameters.get("notice").flatMap { Self.notices[$0] }
+        return loginForm(request: request, email: "", error: nil, notice: notice)
     }
 
+    /// Fixed notices selected by a query key (never text echoed from the URL).
+    static let notices = [
+        "password_set": "Your new password is set and you were signed out everywhere. Sign in with it."
+    ]
+
     /// The sign-in form with its double-submit CSRF token (reusing the browser's if it has one).
-    func loginForm(request: Request, email: String, error: LatchkeyError?) -> Response {
+    func loginForm(request: Request, email: String, error: LatchkeyError?, notice: String? = nil) -> Response {
+        preSessionPage(request: request, error: error) { token in
+            AuthPages.login(csrf: token, email: email, error: error?.message, notice: notice)
+        }
+    }
+
+    /// A page for someone without a session, with the double-submit CSRF token its form echoes (the browser's own
+    /// when it has one).
+    func preSessionPage(request: Request, error: LatchkeyError?, _ page: (String) -> HTML) -> Response {
         let existing = request.cookies[Cookies.preSessionCSRF]?.value ?? ""
         let token = existing.utf8.count >= 32 && existing.utf8.count <= 64 ? existing : services.random.token()
-        var response = HTMLResponse.make(
-            AuthPages.login(csrf: token, email: email, error: error?.message), error: error)
+        var response = HTMLResponse.make(page(token), error: error)
         if token != existing { response.setCookie(Cookies.set(Cookies.preSessionCSRF, token, secure: secure)) }
+        return response
+    }
+
+    // MARK: Forgotten password
+
+    @Sendable func forgotPage(_ request: Request, context: AppRequestContext) async throws -> Response {
+        preSessionPage(request: request, error: nil) { AuthPages.forgotPassword(csrf: $0) }
+    }
+
+    /// The same page whether or not the email has an account (and no sooner, see `PasswordService.forgot`).
+    @Sendable func forgot(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let form = try await Body.form(from: request, context: context)
+        let email = String((form["email"] ?? "").trimmingCharacters(in: .whitespaces).prefix(254))
+        do {
+            try await PasswordService(services: services).forgot(email: email, meta: context.meta)
+        } catch let error as LatchkeyError {
+            return preSessionPage(request: request, error: error) {
+                AuthPages.forgotPassword(csrf: $0, email: email, error: error.message)
+            }
+        }
+        return preSessionPage(request: request, error: nil) {
+            AuthPages.forgotPassword(csrf: $0, email: email, sent: true)
+        }
+    }
+
+    @Sendable func setPasswordPage(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let token = request.uri.queryParameters.get("token") ?? ""
+        let member = try await PasswordService(services: services).memberForLink(token)
+        return preSessionPage(request: request, error: nil) {
+            AuthPages.setPassword(csrf: $0, token: token, email: member?.email)
+        }
+    }
+
+    @Sendable func setPassword(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let form = try await Body.form(from: request, context: context)
+        let token = form["token"] ?? ""
+        let passwords = PasswordService(services: services)
+        do {
+            try await passwords.reset(
+                token: token, new: form["newPassword"] ?? "", confirm: form["confirmPassword"] ?? "",
+                meta: context.meta)
+        } catch let error as LatchkeyError {
+            let email = try await passwords.memberForLink(token)?.email
+            return preSessionPage(request: request, error: error) {
+                AuthPages.setPassword(csrf: $0, token: token, email: email, error: error.message)
+            }
+        }
+        var response = Response.redirect(to: Route.login.path + "?notice=password_set", type: .normal)
+        response.setCookie(Cookies.clear(Cookies.session, secure: secure))
         return response
     }
 

@@ -22,6 +22,7 @@ public enum LatchkeyMigrations {
         M015IndexRecentResetBatches(),
         M016AddBatchActions(),
         M017AddMailDelivery(),
+        M018CreateMemberTokens(),
     ]
 }
 

@@ -37,7 +37,9 @@ public struct MemberRepository: Sendable {
 
     /// The account an email (already normalized) names, anywhere on the instance.
     public func signInAccount(email: String) async throws -> SignInAccount? {
-        guard let model = try await MemberModel.query(on: db).filter(\.$email == email).first(), let id = model.id
+        guard
+            let model = try await MemberModel.query(on: db).filter(\.$email == email)
+                .filter(\.$status != AccountStatus.invited.rawValue).first(), let id = model.id
         else { return nil }
         return SignInAccount(
             id: id, organizationID: model.organizationID, passwordHash: model.passwordHash,
@@ -57,7 +59,10 @@ public struct MemberRepository: Sendable {
 
     /// The member an email (already normalized) names.
     public func find(email: String) async throws -> Member? {
-        try await select { $0.where(SQLColumn("email", table: "members"), .equal, SQLBind(email)) }.first
+        try await select {
+            $0.where(SQLColumn("email", table: "members"), .equal, SQLBind(email))
+                .where(SQLColumn("status", table: "members"), .notEqual, SQLBind(AccountStatus.invited.rawValue))
+        }.first
     }
 
     /// Those of `ids` who are members of the organization, with their roles.
@@ -137,7 +142,8 @@ public struct MemberRepository: Sendable {
 
     /// Whether any account on the instance has this email.
     public func exists(email: String) async throws -> Bool {
-        try await MemberModel.query(on: db).filter(\.$email == email).first() != nil
+        try await MemberModel.query(on: db).filter(\.$email == email)
+            .filter(\.$status != AccountStatus.invited.rawValue).first() != nil
     }
 
     /// Locks these members' rows until the transaction ends, in id order (see `RowLocks`).
@@ -189,6 +195,10 @@ public struct MemberRepository: Sendable {
         guard !ids.isEmpty else { return }
         try await sql.delete(from: MemberModel.schema)
             .where("organization_id", .equal, organizationID).where("id", .in, SQLBind.group(ids)).run()
+    }
+
+    public func setPassword(of id: UUID, hash: String) async throws {
+        try await MemberModel.query(on: db).filter(\.$id == id).set(\.$passwordHash, to: hash).update()
     }
 
     public func setLastSignIn(of id: UUID, at date: Date) async throws {

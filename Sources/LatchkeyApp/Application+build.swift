@@ -33,6 +33,8 @@ func buildRouter(services: AppServices) -> Router<AppRequestContext> {
     RolesWebController(services: services).register(on: members)
     AdminWebController(services: services).register(on: members)
     MailWebController(services: services).register(on: members)
+    InvitationsWebController(services: services).register(members: members, router: router)
+    InvitationsAPIController(services: services).register(on: members)
     // GET never changes anything: the state-changing member routes answer 405 to it.
     members.refuseGet(Route.endpoints.filter(\.refusesGet).map(\.route))
     return router

@@ -186,6 +186,8 @@ public enum LifecycleResultCode: String, Sendable, Codable, CaseIterable {
     case removed
     /// The member already was as asked (same role, already suspended, already active).
     case unchanged
+    /// Suspend or reactivate someone who has not accepted their invitation yet.
+    case invited
     /// The actor's role cannot manage members.
     case notPermitted = "not_permitted"
     /// The member's role holds a permission the actor's lacks.
@@ -206,7 +208,7 @@ public enum LifecycleResultCode: String, Sendable, Codable, CaseIterable {
     public var outcome: String {
         switch self {
         case .roleChanged, .suspended, .reactivated, .removed: "changed"
-        case .unchanged: "skipped"
+        case .unchanged, .invited: "skipped"
         case .notPermitted, .notPermittedRole, .roleNotGrantable, .selfAction, .lastOwner, .notFound: "failed"
         }
     }
@@ -216,6 +218,7 @@ public enum LifecycleResultCode: String, Sendable, Codable, CaseIterable {
         switch self {
         case .roleChanged, .suspended, .reactivated, .removed: nil
         case .unchanged: "Nothing to change"
+        case .invited: "Invited, not yet a member: resend or revoke the invitation"
         case .notPermitted: "Not permitted: your role cannot manage members"
         case .notPermittedRole: "Not permitted: \(targetRole)"
         case .roleNotGrantable: "Not permitted: you cannot grant \(newRole)"

@@ -23,4 +23,13 @@ public enum SearchIndex {
             ).run()
         }
     }
+
+    /// Replaces one member's terms (after a change of name).
+    public static func replace(id: UUID, organizationID: UUID, name: String, email: String, on db: any Database)
+        async throws
+    {
+        try await (db as! any SQLDatabase).delete(from: "member_search_terms").where("member_id", .equal, SQLBind(id))
+            .run()
+        try await add([(id, organizationID, name, email)], on: db)
+    }
 }

@@ -7,6 +7,26 @@ import NIOCore
 /// A JSON request body that names the fields it accepts; anything else is refused.
 protocol StrictJSONBody: Decodable {
     static var allowedFields: Set<String> { get }
+    /// Further checks on the parsed object (nested objects' fields, say); throws a 400.
+    static func validate(_ object: [String: Any]) throws
+}
+
+extension StrictJSONBody {
+    static func validate(_ object: [String: Any]) throws {}
+
+    /// Refuses fields other than `allowed` in the objects of the array at `key`.
+    static func refuseUnknownFields(in object: [String: Any], array key: String, allowed: Set<String>) throws {
+        guard let items = object[key] as? [Any] else { return }
+        for (index, item) in items.enumerated() {
+            guard let fields = item as? [String: Any] else {
+                throw LatchkeyError.badRequest("invalid_field", "Field \"\(key).\(index)\" must be an object.")
+            }
+            if let unknown = Set(fields.keys).subtracting(allowed).sorted().first {
+                throw LatchkeyError.badRequest(
+                    "unknown_field", "Unknown field \"\(key).\(index).\(unknown.prefix(64))\".")
+            }
+        }
+    }
 }
 
 enum Body {
@@ -34,6 +54,7 @@ enum Body {
         if let unknown = Set(fields.keys).subtracting(T.allowedFields).sorted().first {
             throw LatchkeyError.badRequest("unknown_field", "Unknown field \"\(unknown.prefix(64))\".")
         }
+        try T.validate(fields)
         do {
             return try JSONDecoder().decode(T.self, from: data)
         } catch let DecodingError.typeMismatch(_, context), let DecodingError.valueNotFound(_, context) {
@@ -60,12 +81,14 @@ enum Body {
     }
 
     /// Reads an HTML form body (`application/x-www-form-urlencoded`).
-    static func form(from request: Request, context: some RequestContext) async throws -> FormFields {
+    static func form(from request: Request, context: some RequestContext, maxSize: Int? = nil) async throws
+        -> FormFields
+    {
         guard isForm(request) else {
             throw LatchkeyError(
                 .unsupportedMediaType, "unsupported_media_type", "Send the form as application/x-www-form-urlencoded.")
         }
-        let buffer = try await request.body.collect(upTo: context.maxUploadSize)
+        let buffer = try await request.body.collect(upTo: maxSize ?? context.maxUploadSize)
         return try FormFields.parse(String(buffer: buffer))
     }
 }

@@ -15,6 +15,7 @@ enum Route: String, CaseIterable, Sendable {
     case logout = "/logout"
     case passwordForgot = "/password/forgot"
     case passwordReset = "/password/reset"
+    case invitationAccept = "/invitations/accept"
     case enroll = "/enroll"
     case enrollConfirm = "/enroll/confirm"
     case enrollAcknowledge = "/enroll/ack"
@@ -35,6 +36,9 @@ enum Route: String, CaseIterable, Sendable {
     case membersSuspend = "/members/suspend"
     case membersReactivate = "/members/reactivate"
     case membersRemove = "/members/remove"
+    case membersInvite = "/members/invite"
+    case memberInvitationResend = "/members/:id/invitation/resend"
+    case memberInvitationRevoke = "/members/:id/invitation/revoke"
     case resetResults = "/members/resets/:id"
     case resetResultsCSV = "/members/resets/:id/results.csv"
     // Administration
@@ -73,6 +77,10 @@ enum Route: String, CaseIterable, Sendable {
     case apiResetJob = "/api/v1/mfa-reset-jobs/:id"
     case apiAuditEvents = "/api/v1/audit-events"
     case apiRoles = "/api/v1/roles"
+    case apiInvitations = "/api/v1/invitations"
+    case apiInvitationsBulk = "/api/v1/invitations/bulk"
+    case apiInvitationResend = "/api/v1/invitations/:id/resend"
+    case apiInvitationRevoke = "/api/v1/invitations/:id/revoke"
     case apiRole = "/api/v1/roles/:id"
     // Operations
     case asset = "/static/:file"
@@ -155,6 +163,14 @@ extension Route {
         Endpoint(
             methods: [.post], route: .securitySessionRevoke, caller: "signed in; own sessions only",
             audit: "`session.revoked`"),
+        Endpoint(
+            methods: [.get], route: .invitationAccept, query: "?token=", caller: "anyone holding a live invitation link"
+        ),
+        Endpoint(
+            methods: [.post], route: .invitationAccept,
+            caller:
+                "anyone holding a live invitation link (form with `lk_csrf`); opens a session at enrollment where MFA is required",
+            audit: "`member.invitation_accepted`"),
         Endpoint(methods: [.get], route: .passwordForgot, caller: "anyone"),
         Endpoint(
             methods: [.post], route: .passwordForgot,
@@ -224,6 +240,17 @@ extension Route {
             caller: "as `/members/role`; ends every session at once, keeps the audit history",
             audit: "`member.removed`", refusesGet: true),
         Endpoint(
+            methods: [.post], route: .membersInvite,
+            caller: "`members.view` + `members.manage`; roles the actor may grant; up to 10,000 lines",
+            audit: "`member.invited` per person (success / denied)"),
+        Endpoint(
+            methods: [.post], route: .memberInvitationResend,
+            caller: "as `/members/invite`; a pending invitation of the same organization (else 404)",
+            audit: "`member.invitation_resent`", refusesGet: true),
+        Endpoint(
+            methods: [.post], route: .memberInvitationRevoke, caller: "as `/members/{id}/invitation/resend`",
+            audit: "`member.invitation_revoked`", refusesGet: true),
+        Endpoint(
             methods: [.get], route: .resetResults, caller: "`members.reset_mfa` (+ view, manage), same organization"),
         Endpoint(
             methods: [.get], route: .resetResultsCSV,
@@ -248,6 +275,22 @@ extension Route {
             methods: [.post], route: .role,
             caller: "`roles.manage`; custom roles only, holding no permission the actor's lacks, before and after",
             audit: "`role.updated` (success / denied)", refusesGet: true),
+        Endpoint(
+            methods: [.post], route: .apiInvitations,
+            caller: "`members.manage`; a role the actor may grant; 201, or 409 already a member / invited",
+            audit: "`member.invited`"),
+        Endpoint(
+            methods: [.get], route: .apiInvitations, query: "?status=pending|expired&limit=&cursor=",
+            caller: "`members.view` + `members.manage`"),
+        Endpoint(
+            methods: [.post], route: .apiInvitationsBulk, caller: "as `POST /api/v1/invitations`; up to 10,000 rows",
+            audit: "`member.invited` per person"),
+        Endpoint(
+            methods: [.post], route: .apiInvitationResend, caller: "as `/members/{id}/invitation/resend`",
+            audit: "`member.invitation_resent`", refusesGet: true),
+        Endpoint(
+            methods: [.post], route: .apiInvitationRevoke, caller: "as `/members/{id}/invitation/revoke`",
+            audit: "`member.invitation_revoked`", refusesGet: true),
         Endpoint(
             methods: [.get], route: .apiMembers, query: "?query=&role=&mfa=&status=locked&…",
             caller: "`members.view` + `members.manage`"),

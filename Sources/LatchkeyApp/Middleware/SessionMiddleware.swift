@@ -63,7 +63,10 @@ struct SessionMiddleware: RouterMiddleware {
         var presented = request.headers[.csrfToken]
         if presented == nil, Body.isForm(request) {
             // Read the form to find `_csrf`, then put the bytes back for the handler.
-            let buffer = try await request.body.collect(upTo: context.maxUploadSize)
+            // The invitation form may carry up to 10,000 lines; every other form stays small.
+            let limit =
+                request.uri.path == Route.membersInvite.path ? BulkLimits.invitationBodyBytes : context.maxUploadSize
+            let buffer = try await request.body.collect(upTo: limit)
             request.body = RequestBody(buffer: buffer)
             presented = (try? FormFields.parse(String(buffer: buffer)))?["_csrf"]
         }

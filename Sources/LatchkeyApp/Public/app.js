@@ -136,6 +136,39 @@ function setUpMemberActions() {
     });
   });
 
+  setUpInvite();
+}
+
+// Invite members: the dialog, a CSV file read into the text, and a preview of how many will be invited.
+function setUpInvite() {
+  const dialog = document.getElementById("invite-dialog");
+  const opener = document.querySelector("[data-open-invite]");
+  if (!dialog || !opener) return;
+  const text = document.getElementById("invite-emails");
+  const role = document.getElementById("invite-role");
+  const preview = document.getElementById("invite-preview");
+  const update = () => {
+    const lines = text.value.split(/\r?\n/).map((l) => l.trim())
+      .filter((l) => l && !/^email\s*(,|$)/i.test(l));
+    const people = lines.reduce((n, l) => {
+      const fields = l.split(",");
+      return n + (fields.length > 1 && fields[1].includes("@") || (fields.length === 1 && /[;\s]/.test(l))
+        ? l.split(/[,;\s]+/).filter((e) => e).length : 1);
+    }, 0);
+    const roleName = role.options[role.selectedIndex] ? role.options[role.selectedIndex].text : "";
+    preview.textContent = people === 0 ? "" :
+      `${people.toLocaleString()} ${people === 1 ? "person" : "people"} will be invited; lines without a role as ${roleName}.`;
+  };
+  text.addEventListener("input", update);
+  role.addEventListener("change", update);
+  const file = dialog.querySelector("[data-invite-file]");
+  file.addEventListener("change", () => {
+    if (!file.files[0]) return;
+    const reader = new FileReader();
+    reader.onload = () => { text.value = String(reader.result); update(); };
+    reader.readAsText(file.files[0]);
+  });
+  opener.addEventListener("click", () => { openDialog(dialog, opener); });
 }
 
 function setUpMembers() {

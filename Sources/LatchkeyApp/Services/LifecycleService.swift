@@ -251,6 +251,8 @@ extension LifecycleService {
             case .remove: false
             }
         if unchanged { return .unchanged }
+        if target.status == .invited, case .suspend = action { return .invited }
+        if target.status == .invited, case .reactivate = action { return .invited }
         let ownerNow = target.roleBuiltIn == .owner && target.status == .active
         let ownerAfter =
             switch action {
@@ -284,6 +286,7 @@ extension LifecycleService {
         return switch result.code {
         case .roleChanged, .suspended, .reactivated, .removed, .unchanged: nil
         case .notFound: .notFound("Member not found.")
+        case .invited: LatchkeyError(.conflict, "invited", reason + ".")
         case .notPermitted: .forbidden(.forbidden, "Your role cannot manage members.")
         case .notPermittedRole:
             .forbidden(.insufficientPrivilege, "You can't change a member with more access than you (\(reason)).")

@@ -133,3 +133,25 @@ extension Notifications {
             body: body, createdAt: now)
     }
 }
+
+extension Notifications {
+    static func invitation(
+        to email: String, name: String, role: String, actor: Actor, url: String, expiresAt: Date, at now: Date
+    ) -> OutboxMessage {
+        let body = """
+            Hello \(name),
+
+            \(actor.name) (\(actor.email)) invited you to join \(actor.organizationName) on Latchkey as \(role).
+
+            Accept the invitation: \(url)
+
+            You will choose your name and a password\(actor.requireMFA ? ", then set up an authenticator app (\(actor.organizationName) requires multi-factor authentication)" : ""). \
+            The link works once, until \(DateText.short(expiresAt)).
+
+            If you did not expect this, ignore this message.
+            """
+        return OutboxMessage(
+            organizationID: actor.organizationID, toEmail: email,
+            subject: "\(actor.name) invited you to \(actor.organizationName) on Latchkey", body: body, createdAt: now)
+    }
+}

@@ -21,6 +21,9 @@ enum AccountPages {
         var coverage: MemberDirectory.Coverage
         /// Recent batches with their actor's name (nil when the viewer may not see resets).
         var resets: [(batch: ResetBatch, actor: String)]?
+        /// A few pending invitations: who, as what, sent by whom and until when.
+        var invitations: [(row: MemberDirectory.Row, invitedBy: String, expiresAt: Date?)] = []
+        var now = Date()
     }
 
     static func home(auth: AuthState, dashboard: Dashboard?) -> HTML {
@@ -190,6 +193,7 @@ extension AccountPages {
             (parts.map { ($0.label, $0.count, $0.query, $0.css) } + [
                 ("Locked", c.locked, "status=locked", "seg-locked"),
                 ("Suspended", c.suspended, "status=suspended", "seg-suspended"),
+                ("Invited", c.invited, "status=invited", "seg-invited"),
             ]).map { label, count, query, css -> HTML in
                 """
                 <li><span class="swatch \(css)" aria-hidden="true"></span>
@@ -239,6 +243,35 @@ extension AccountPages {
               <ul class="legend">\(legend)</ul>
             </section>
             \(resets)
+            \(invitations(d))
+            """
+    }
+
+    static func invitations(_ d: Dashboard) -> HTML {
+        let rows = d.invitations.map { row, invitedBy, expiresAt -> HTML in
+            let expiry: String =
+                if let expiresAt, expiresAt > d.now { "until \(DateText.short(expiresAt))" } else { "expired" }
+            return """
+                <tr><td><a href="\(Route.memberPage.path(row.id))">\(row.email)</a></td><td>\(row.roleName)</td>
+                <td>\(invitedBy)</td><td>\(expiry)</td></tr>
+                """
+        }
+        let count = d.coverage.invited
+        return """
+            <section class="card section" aria-labelledby="invitations-heading">
+              <h2 id="invitations-heading">Pending invitations</h2>
+              \(count == 0
+                ? HTML(unsafe: "<p class=\"empty\">No pending invitations.</p>")
+                : """
+                <div class="table-wrap" tabindex="0" role="region" aria-label="Pending invitations">
+                <table class="table">
+                  <thead><tr><th scope="col">Email</th><th scope="col">Role</th><th scope="col">Invited by</th><th scope="col">Link</th></tr></thead>
+                  <tbody>\(rows)</tbody>
+                </table>
+                </div>
+                <p><a href="\(Route.members.path)?status=invited">All \(count.formatted()) pending invitations</a></p>
+                """)
+            </section>
             """
     }
 }

@@ -148,10 +148,14 @@ enum MembersPages {
             </div>
             """
         let notice: HTML = m.notice.map { Layout.alert($0.text, kind: $0.kind.rawValue) } ?? .empty
+        let invite: HTML =
+            m.canManage
+            ? "<button type=\"button\" class=\"button button-primary\" data-open-invite>Invite members</button>"
+            : .empty
         let content: HTML = """
             <div class="page-head">
               <h1>Members</h1>
-              \(actions)
+              <div class="button-row">\(actions)\(invite)</div>
             </div>
             <div id="toast" aria-live="polite">\(notice)</div>
             <form method="get" action="\(Route.members.path)" class="filters" role="search">
@@ -188,6 +192,7 @@ enum MembersPages {
             \(m.canReset ? [singleDialog(m), bulkDialog(m)] : [])
             \(m.canManage ? bulkLifecycleDialogs(m) : [])
             \(m.canManage ? lifecycleDialogs(m) : [])
+            \(m.canManage ? InvitePages.dialog(m) : .empty)
             """
         return Layout.app(title: "Members", auth: m.auth, current: "members", content: content)
     }
@@ -199,7 +204,9 @@ enum MembersPages {
         let targetPermissions = m.rolePermissions[row.roleID] ?? []
         let id = row.id.uuidString.lowercased()
         var items: [HTML] = []
-        if m.canReset {
+        if row.status == .invited {
+            if m.canManage { items = InvitePages.menuItems(m, row, targetPermissions: targetPermissions) }
+        } else if m.canReset {
             let hint: String? =
                 switch ResetPolicy.check(
                     actorID: m.auth.memberID, actorPermissions: m.auth.permissions, targetID: row.id,
@@ -215,7 +222,7 @@ enum MembersPages {
                     data-email="\(row.email)"\(disabledItem(hint, id: "reset-hint-\(id)"))>Reset MFA</button>\(menuHint(hint, id: "reset-hint-\(id)"))</li>
                 """)
         }
-        if m.canUnlock, row.lockedUntil != nil {
+        if m.canUnlock, row.lockedUntil != nil, row.status != .invited {
             let hint: String? =
                 switch UnlockPolicy.check(
                     actorID: m.auth.memberID, actorPermissions: m.auth.permissions, targetID: row.id,
@@ -234,7 +241,7 @@ enum MembersPages {
                     <li role="none"><button type="button" role="menuitem" data-unlock-member="\(id)"\(disabledItem(hint, id: "unlock-hint-\(id)"))>Unlock sign-in</button>\(menuHint(hint, id: "unlock-hint-\(id)"))</li>
                     """)
         }
-        if m.canManage {
+        if m.canManage, row.status != .invited {
             items += lifecycleItems(m, row, targetPermissions: targetPermissions)
         }
         return
@@ -258,11 +265,11 @@ enum MembersPages {
         return """
             <tr data-member-id="\(id)" data-name="\(row.name)">
               <td class="col-check">\(m.canSelect ? HTML(unsafe: "<input type=\"checkbox\" class=\"row-check\" value=\"\(id)\" aria-label=\"Select \(HTML.escape(row.name))\">") : .empty)</td>
-              <td class="col-name"><a class="name" href="\(Route.memberPage.path(row.id))">\(row.name)</a>\(lockedBadge(row.lockedUntil))\(row.status == .suspended ? HTML(unsafe: " <span class=\"badge badge-neutral\"><span aria-hidden=\"true\">⏸</span> Suspended</span>") : .empty)<span class="folded">\(row.email) · \(row.roleName)</span></td>
+              <td class="col-name"><a class="name" href="\(Route.memberPage.path(row.id))">\(row.name)</a>\(lockedBadge(row.lockedUntil))\(row.status == .suspended ? HTML(unsafe: " <span class=\"badge badge-neutral\"><span aria-hidden=\"true\">⏸</span> Suspended</span>") : .empty)\(row.status == .invited ? HTML(unsafe: " <span class=\"badge badge-info\"><span aria-hidden=\"true\">✉</span> Invited</span>") : .empty)<span class="folded">\(row.email) · \(row.roleName)</span></td>
               <td class="col-email">\(row.email)</td>
               <td class="col-role">\(row.roleName)</td>
-              <td class="col-mfa">\(StatusBadge.mfa(row.mfaStatus))</td>
-              <td class="col-last">\(relative(row.lastSignInAt, now: m.now))</td>
+              <td class="col-mfa">\(row.status == .invited ? HTML(unsafe: "<span class=\"muted\">—</span>") : StatusBadge.mfa(row.mfaStatus))</td>
+              <td class="col-last">\(row.status == .invited ? "Not yet" : relative(row.lastSignInAt, now: m.now))</td>
               <td class="col-menu">\(menu)</td>
             </tr>
             """

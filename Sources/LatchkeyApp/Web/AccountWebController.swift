@@ -35,7 +35,16 @@ struct AccountWebController {
                     )
                 }
             }
-            dashboard = .init(coverage: coverage, resets: resets)
+            var invited = MemberDirectory.Filter()
+            invited.status = .invited
+            invited.limit = 5
+            let pending = try await store.directory.page(
+                organizationID: auth.organizationID, filter: invited, after: nil, before: nil, now: services.now)
+            let tokens = try await store.tokens.latestInvitations(memberIDs: pending.rows.map(\.id))
+            dashboard = .init(
+                coverage: coverage, resets: resets,
+                invitations: pending.rows.map { ($0, tokens[$0.id]?.issuerName ?? "", tokens[$0.id]?.expiresAt) },
+                now: services.now)
         }
         return HTMLResponse.make(AccountPages.home(auth: auth, dashboard: dashboard))
     }

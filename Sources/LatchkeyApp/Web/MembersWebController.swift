@@ -271,6 +271,9 @@ enum MembersNotice: String, CaseIterable {
     case reactivated
     case removed
     case unchanged
+    case invitedPending = "invited"
+    case invitationResent = "invitation_resent"
+    case invitationRevoked = "invitation_revoked"
     case lifecycleHigherPrivilege = "lifecycle_higher_privilege"
     case roleNotGrantable = "role_not_grantable"
     case lifecycleSelf = "lifecycle_self"
@@ -298,6 +301,7 @@ enum MembersNotice: String, CaseIterable {
         case .reactivated: self = .reactivated
         case .removed: self = .removed
         case .unchanged: self = .unchanged
+        case .invited: self = .invitedPending
         case .notPermittedRole: self = .lifecycleHigherPrivilege
         case .roleNotGrantable: self = .roleNotGrantable
         case .selfAction: self = .lifecycleSelf
@@ -330,6 +334,11 @@ enum MembersNotice: String, CaseIterable {
         case .reactivated: .init(kind: .success, text: "\(name) is active again and can sign in.")
         case .removed: .init(kind: .success, text: "The member was removed. Their audit history is kept.")
         case .unchanged: .init(kind: .info, text: "Nothing to change for \(name).")
+        case .invitedPending:
+            .init(kind: .info, text: "\(name) has not accepted the invitation yet: resend or revoke it instead.")
+        case .invitationResent:
+            .init(kind: .success, text: "A new invitation to \(name) is queued; the earlier link no longer works.")
+        case .invitationRevoked: .init(kind: .success, text: "The invitation was revoked; its link no longer works.")
         case .lifecycleHigherPrivilege:
             .init(kind: .error, text: "Couldn't change \(name): you can't change an \(role)'s account.")
         case .roleNotGrantable:

@@ -23,11 +23,14 @@ public struct MemberDirectory: Sendable {
         case locked
         /// Suspended by an administrator: cannot sign in until reactivated.
         case suspended
+        /// Invited and not yet accepted.
+        case invited
 
         public var label: String {
             switch self {
             case .locked: "Locked"
             case .suspended: "Suspended"
+            case .invited: "Invited"
             }
         }
     }
@@ -64,7 +67,7 @@ public struct MemberDirectory: Sendable {
             }
             if let status, !status.isEmpty {
                 guard let value = Status(rawValue: status) else {
-                    throw LatchkeyError.badRequest("invalid_status", "Status filter is locked or suspended.")
+                    throw LatchkeyError.badRequest("invalid_status", "Status filter is locked, suspended or invited.")
                 }
                 self.status = value
             }
@@ -159,6 +162,9 @@ public struct MemberDirectory: Sendable {
         case .suspended:
             builder = builder.where(
                 SQLColumn("status", table: "members"), .equal, SQLBind(AccountStatus.suspended.rawValue))
+        case .invited:
+            builder = builder.where(
+                SQLColumn("status", table: "members"), .equal, SQLBind(AccountStatus.invited.rawValue))
         case nil: break
         }
         if let roleID = filter.roleID {
@@ -276,8 +282,8 @@ public struct MemberDirectory: Sendable {
         return ids
     }
 
-    /// How an organization's members stand: by MFA state (the three add up to `total`), and how many are
-    /// suspended or locked at `now` (either MFA state).
+    /// How an organization's members stand: by MFA state (the three add up to `total`, the members who accepted),
+    /// how many are suspended or locked at `now` (either MFA state), and how many invitations are pending.
     public struct Coverage: Sendable, Equatable {
         public var total = 0
         public var enabled = 0
@@ -285,6 +291,7 @@ public struct MemberDirectory: Sendable {
         public var resetPending = 0
         public var suspended = 0
         public var locked = 0
+        public var invited = 0
     }
 
     /// The Overview's figures, in three aggregate statements.
@@ -293,7 +300,8 @@ public struct MemberDirectory: Sendable {
         let byState = try await sql.select().column("mfa_status").column(
             SQLFunction("COUNT", args: SQLLiteral.all), as: "n"
         )
-        .from("members").where("organization_id", .equal, organizationID).groupBy("mfa_status").all()
+        .from("members").where("organization_id", .equal, organizationID)
+        .where("status", .notEqual, SQLBind(AccountStatus.invited.rawValue)).groupBy("mfa_status").all()
         for row in byState {
             let n = try row.decode(column: "n", as: Int.self)
             coverage.total += n
@@ -303,7 +311,9 @@ public struct MemberDirectory: Sendable {
             case .notSetUp, nil: coverage.notSetUp += n
             }
         }
-        for (status, keyPath) in [(Status.suspended, \Coverage.suspended), (.locked, \Coverage.locked)] {
+        for (status, keyPath) in [
+            (Status.suspended, \Coverage.suspended), (.locked, \Coverage.locked), (.invited, \Coverage.invited),
+        ] {
             var filter = Filter()
             filter.status = status
             coverage[keyPath: keyPath] = try await count(organizationID: organizationID, filter: filter, now: now)

@@ -81,11 +81,12 @@ public struct MemberRepository: Sendable {
         return found
     }
 
-    /// The organization's members holding one of the built-in Owner roles.
+    /// The organization's members holding one of the built-in Owner roles (not those still invited).
     public func owners(organizationID: UUID) async throws -> [Member] {
         try await select {
             $0.where(SQLColumn("organization_id", table: "members"), .equal, SQLBind(organizationID))
                 .where(SQLColumn("built_in", table: "roles"), .equal, SQLBind(BuiltInRole.owner.rawValue))
+                .where(SQLColumn("status", table: "members"), .notEqual, SQLBind(AccountStatus.invited.rawValue))
         }
     }
 
@@ -197,6 +198,38 @@ public struct MemberRepository: Sendable {
             .where("organization_id", .equal, organizationID).where("id", .in, SQLBind.group(ids)).run()
     }
 
+    /// The status of every row of the organization with one of these emails (already normalized).
+    public func statuses(emails: [String], organizationID: UUID) async throws -> [String: AccountStatus] {
+        var found: [String: AccountStatus] = [:]
+        for start in stride(from: 0, to: emails.count, by: 500) {
+            let chunk = Array(emails[start..<min(start + 500, emails.count)])
+            let rows = try await sql.select().column("email").column("status").from(MemberModel.schema)
+                .where("organization_id", .equal, SQLBind(organizationID)).where("email", .in, SQLBind.group(chunk))
+                .all()
+            for row in rows {
+                found[try row.decode(column: "email", as: String.self)] =
+                    AccountStatus(rawValue: try row.decode(column: "status", as: String.self)) ?? .active
+            }
+        }
+        return found
+    }
+
+    /// Turns an invited row into an active member with their name and password. False when the row is no longer
+    /// an invitation; throws a conflict when the email meanwhile has an account on the instance.
+    public func acceptInvitation(_ id: UUID, name: String, passwordHash: String) async throws -> Bool {
+        guard
+            let model = try await MemberModel.query(on: db).filter(\.$id == id)
+                .filter(\.$status == AccountStatus.invited.rawValue).first()
+        else { return false }
+        model.name = name
+        model.passwordHash = passwordHash
+        model.status = AccountStatus.active.rawValue
+        try await model.update(on: db)
+        try await SearchIndex.replace(
+            id: id, organizationID: model.organizationID, name: name, email: model.email, on: db)
+        return true
+    }
+
     public func setPassword(of id: UUID, hash: String) async throws {
         try await MemberModel.query(on: db).filter(\.$id == id).set(\.$passwordHash, to: hash).update()
     }
@@ -228,6 +261,7 @@ public struct NewMember: Sendable {
     public var name: String
     public var passwordHash: String
     public var mfaStatus: MFAStatus
+    public var status = AccountStatus.active
     public var createdAt: Date
     public var lastSignInAt: Date?
     /// A confirmed authenticator's sealed secret.
@@ -262,7 +296,7 @@ extension MemberRepository {
         for m in members {
             rows.append([
                 SQLBind(m.id), SQLBind(m.organizationID), SQLBind(m.roleID), SQLBind(m.email), SQLBind(m.name),
-                SQLBind(m.passwordHash), SQLBind(AccountStatus.active.rawValue), SQLBind(m.mfaStatus.rawValue),
+                SQLBind(m.passwordHash), SQLBind(m.status.rawValue), SQLBind(m.mfaStatus.rawValue),
                 optional(m.lastSignInAt), SQLBind(m.createdAt),
             ])
             if let sealed = m.sealedTOTPSecret {

@@ -113,6 +113,14 @@ public struct DemoSeeder: Sendable {
         try await insert(plans, organizationID: acme.organizationID, roleIDs: roleIDs)
         try await suspend("sid.stone@acme.test")
         try await lockSignIn("lou.meyer@acme.test")
+        // Pending invitations, sent by the owner: their links are in the demo mailbox.
+        _ = try await OperatorTools(services: services).invite(
+            organizationSlug: "acme",
+            rows: [
+                .init(email: "nia.patel@example.com", name: "Nia Patel"),
+                .init(email: "omar.haddad@example.com", name: "Omar Haddad", role: "Admin"),
+                .init(email: "lena.fischer@example.com", name: "Lena Fischer", role: "Help desk"),
+            ], defaultRole: "Member", inviter: "owner@acme.test")
     }
 
     /// Suspends a demo member through the operator's path (audited, mailed).
@@ -186,7 +194,7 @@ public struct DemoSeeder: Sendable {
             let members = try await store.members.all(organizationID: organization.id)
             let secrets = try await store.credentials.confirmedSecrets(memberIDs: members.map(\.id))
             let locks = try await store.throttles.lockedUntil(memberIDs: members.map(\.id), now: services.now)
-            for member in members {
+            for member in members where member.status != .invited {
                 let secret = try secrets[member.id].map {
                     Base32.encode(try services.serverKey.open($0, context: member.id.uuidString))
                 }

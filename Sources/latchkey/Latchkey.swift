@@ -285,7 +285,48 @@ struct Password: AsyncParsableCommand {
 struct Member: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "member", abstract: "Operator tools for one member's account.",
-        subcommands: [Unlock.self, SetRole.self, Suspend.self, Reactivate.self, Remove.self])
+        subcommands: [
+            Invite.self, Import.self, Unlock.self, SetRole.self, Suspend.self, Reactivate.self, Remove.self,
+        ])
+
+    struct Invite: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Invite one person to an organization: they get an email with a link valid for 7 days.")
+        @OptionGroup var database: DatabaseOptions
+        @Option(help: "The organization's slug, e.g. acme.") var org: String
+        @Option(help: "The person's email.") var email: String
+        @Option(help: "Their name (they can change it when accepting).") var name = ""
+        @Option(help: "The role's name.") var role = "Member"
+
+        func run() async throws {
+            try await operate(database) {
+                try await $0.invite(
+                    organizationSlug: org, rows: [.init(email: email, name: name, role: role)], defaultRole: role)
+            }
+        }
+    }
+
+    struct Import: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract:
+                "Invite everyone in a CSV file (email,name,role — header optional; one email per line works too), up to 10,000."
+        )
+        @OptionGroup var database: DatabaseOptions
+        @Option(help: "The organization's slug, e.g. acme.") var org: String
+        @Option(help: "The CSV file.") var file: String
+        @Option(help: "The role of lines that name none.") var role = "Member"
+
+        func run() async throws {
+            guard let data = FileManager.default.contents(atPath: file) else {
+                throw ValidationError("Cannot read \(file).")
+            }
+            try await operate(database) {
+                try await $0.invite(
+                    organizationSlug: org, rows: try $0.inviteRows(String(decoding: data, as: UTF8.self)),
+                    defaultRole: role)
+            }
+        }
+    }
 
     /// Options of the lifecycle commands.
     struct Target: ParsableArguments {

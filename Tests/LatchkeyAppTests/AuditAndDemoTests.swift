@@ -120,8 +120,15 @@ struct AuditAndDemoTests {
             #expect(Set(acme.map(\.role)).isSuperset(of: ["Owner", "Admin", "Help desk", "Member"]))
             #expect(first.contains { $0.organization == "Globex" && $0.role == "Owner" })
             #expect(acme.allSatisfy { ($0.totpSecret != nil) == ($0.mfaStatus == "enabled") })
-            let memberCount = try await MemberModel.query(on: h.db).count()
+            let memberCount = try await MemberModel.query(on: h.db).filter(\.$status != "invited").count()
             #expect(memberCount == first.count)
+            // Three pending invitations from the owner, their links in the demo mailbox.
+            let invited = try await MemberModel.query(on: h.db).filter(\.$status == "invited").all()
+            #expect(invited.count == 3)
+            let invitations = try await OutboxMessageModel.query(on: h.db).all().filter {
+                $0.subject == "Olivia Owner invited you to Acme on Latchkey"
+            }
+            #expect(Set(invitations.map(\.toEmail)) == Set(invited.map(\.email)))
             // A suspended member (audited as the operator's doing) and one locked out for good by wrong codes.
             #expect(
                 try await MemberModel.query(on: h.db).filter(\.$status == "suspended").all().map(\.email) == [

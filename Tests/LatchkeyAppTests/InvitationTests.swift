@@ -262,3 +262,39 @@ struct InvitationTests {
         #expect(throws: LatchkeyError.self) { try InviteInput.rows(from: tooMany) }
     }
 }
+
+@Suite("The operator's invitation and password commands")
+struct InvitationCLITests {
+    @Test func inviteImportAndPasswordLinkFromTheShell() async throws {
+        let bed = try await CLITestBed.make(label: "invite-cli")
+        var services = try await bed.services()
+        _ = try await bed.acme(services)
+        await services.database.shutdown()
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("invite-\(UUID().uuidString).csv")
+        try "email,name,role\nana@example.com,Ana,Admin\nbo@example.com,,\nnot-an-email,,\nana@example.com,,\n"
+            .write(to: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+
+        let one = try bed.run(["member", "invite", "--org", "acme", "--email", "cy@example.com", "--name", "Cy"])
+        #expect(one.status == 0 && one.printed.contains("Acme: 1 invited, 0 skipped, 0 failed."))
+        let imported = try bed.run(["member", "import", "--org", "acme", "--file", file.path])
+        #expect(imported.status == 0 && imported.printed.contains("Acme: 2 invited, 1 skipped, 1 failed."))
+        #expect(imported.printed.contains("failed not-an-email: Not a valid email address"))
+        let noOrg = try bed.run(["member", "invite", "--org", "nope", "--email", "x@example.com"])
+        #expect(noOrg.status != 0 && noOrg.printed.contains("No organization has the slug nope"))
+        let link = try bed.run(["password", "link", "--email", "owner@acme.test", "--reason", "T-9"])
+        #expect(link.status == 0 && link.printed.contains("/password/reset?token="))
+
+        services = try await bed.services()
+        let invited = try await MemberModel.query(on: services.db).filter(\.$status == "invited").all()
+        let ana = invited.first { $0.email == "ana@example.com" }
+        let anaRole = try await services.store.members.find(try #require(ana?.id))?.roleName
+        let mails = try await OutboxMessageModel.query(on: services.db).all()
+        await services.database.shutdown()
+        await bed.cleanup()
+        #expect(Set(invited.map(\.email)) == ["cy@example.com", "ana@example.com", "bo@example.com"])
+        #expect(anaRole == "Admin")
+        #expect(mails.filter { $0.subject.contains("invited you") }.count == 3)
+        #expect(!mails.contains { $0.subject.contains("Set a new") }, "the operator's link is printed, not mailed")
+    }
+}

@@ -118,4 +118,54 @@ public struct OperatorTools: Sendable {
             Hand it to them over a trusted channel. Setting a password signs them out everywhere; MFA is still asked for.
             """
     }
+
+    /// One person to invite, for the CLI.
+    public struct InviteRow: Sendable {
+        public var email: String
+        public var name: String
+        public var role: String
+
+        public init(email: String, name: String = "", role: String = "") {
+            self.email = email
+            self.name = name
+            self.role = role
+        }
+    }
+
+    /// Reads a CSV file's text as the Invite dialog reads pasted text.
+    public func inviteRows(_ text: String) throws -> [InviteRow] {
+        try InviteInput.rows(from: text).map { InviteRow(email: $0.email, name: $0.name, role: $0.role) }
+    }
+
+    /// Invites people to an organization as the operator (who may grant any role). Returns a summary and one line
+    /// per row that was not invited.
+    /// `inviter`: the email of a member to invite as (the demo's owner), else the operator.
+    public func invite(organizationSlug: String, rows: [InviteRow], defaultRole: String, inviter: String? = nil)
+        async throws -> String
+    {
+        guard let organization = try await services.store.organizations.find(slug: organizationSlug) else {
+            throw LatchkeyError.notFound("No organization has the slug \(organizationSlug).")
+        }
+        var actor = Actor(operatorFor: organization, meta: .operator_)
+        if let inviter, let member = try await services.store.members.find(email: inviter),
+            member.organizationID == organization.id
+        {
+            actor.memberID = member.id
+            actor.email = member.email
+            actor.name = member.name
+            actor.roleName = member.roleName
+            actor.permissions = member.permissions
+        }
+        let outcomes = try await InvitationService(services: services).invite(
+            rows.map { .init(email: $0.email, name: $0.name, role: $0.role) }, defaultRole: defaultRole,
+            actor: actor)
+        let invited = outcomes.filter { $0.status == .invited }.count
+        let skipped = outcomes.filter { $0.status == .skipped }.count
+        let failed = outcomes.filter { $0.status == .failed }.count
+        let details = outcomes.filter { $0.status != .invited }.map {
+            "  \($0.status.rawValue) \($0.email.isEmpty ? "(empty)" : $0.email): \($0.reason ?? $0.code)"
+        }
+        return (["\(organization.name): \(invited) invited, \(skipped) skipped, \(failed) failed."] + details)
+            .joined(separator: "\n")
+    }
 }

@@ -1,6 +1,6 @@
 import pytest
 
-from latchkey_e2e import BINARY, Browser, Phone, Server, seed_template
+from latchkey_e2e import BINARY, SMTPSink, Browser, Phone, Server, seed_template
 
 
 def pytest_configure(config):
@@ -22,6 +22,40 @@ def server(template, tmp_path, request):
     report = getattr(request.node, "rep_call", None)
     if report is not None and report.failed:
         print("---- server log (tail) ----\n" + served.log_path.read_text()[-3000:])
+
+
+@pytest.fixture
+def smtp_sink():
+    sink = SMTPSink()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture
+def mail_server(template, tmp_path, request, smtp_sink):
+    """`latchkey demo --smtp-url …`: the demo sending its mail for real to the SMTP sink."""
+    served = Server(template, tmp_path / "server", extra_args=["--smtp-url", smtp_sink.url],
+                    extra_env={"LATCHKEY_SMTP_CA_FILE": smtp_sink.ca_file,
+                               "LATCHKEY_MAIL_FROM": "Acme Security <security@acme.test>"})
+    yield served
+    served.stop()
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        print("---- server log (tail) ----\n" + served.log_path.read_text()[-3000:])
+
+
+@pytest.fixture
+def mail_browsers(mail_server, phone, tmp_path):
+    opened = []
+
+    def open_browser():
+        browser = Browser(mail_server, phone, tmp_path / f"browser{len(opened)}")
+        opened.append(browser)
+        return browser
+
+    yield open_browser
+    for browser in opened:
+        browser.quit()
 
 
 @pytest.fixture

@@ -7,6 +7,9 @@ import importlib.util
 import io
 import json
 import os
+import re
+import email
+import email.policy
 import shutil
 import socket
 import sqlite3
@@ -92,7 +95,7 @@ def seed_template(directory):
 class Server:
     """A `latchkey demo` process serving a fresh copy of the seeded database on a free loopback port."""
 
-    def __init__(self, template, directory):
+    def __init__(self, template, directory, extra_args=(), extra_env=None):
         shutil.copytree(template, directory)
         self.directory = directory
         self.db_path = directory / "latchkey.sqlite"
@@ -101,10 +104,11 @@ class Server:
         self.base = f"http://127.0.0.1:{self.port}"
         self.log_path = directory / "server.log"
         env = dict(os.environ, LATCHKEY_DATA_DIR=str(directory), LATCHKEY_JOB_CHUNK_SIZE="20",
-                   LATCHKEY_JOB_CHUNK_PAUSE_MS="500")
+                   LATCHKEY_JOB_CHUNK_PAUSE_MS="500", **(extra_env or {}))
         self.log = open(self.log_path, "w")
         self.process = subprocess.Popen(
-            [str(BINARY), "demo", "--database", str(self.db_path), "--host", "127.0.0.1", "--port", str(self.port)],
+            [str(BINARY), "demo", "--database", str(self.db_path), "--host", "127.0.0.1", "--port", str(self.port),
+             *extra_args],
             env=env, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + 60
         while True:
@@ -191,6 +195,58 @@ class Server:
 
     def mail_to(self, email):
         return self.query("SELECT * FROM mail_outbox WHERE to_email = ? ORDER BY created_at", email)
+
+
+# MARK: the mail server
+
+
+class SMTPSink:
+    """A real SMTP server (aiosmtpd via scripts/smtp-sink) with STARTTLS on a throwaway CA and AUTH."""
+
+    USER, PASSWORD = "latchkey", "sink pass"
+
+    def __init__(self):
+        self.process = subprocess.Popen(
+            [str(ROOT / "scripts" / "smtp-sink"), "--auth", f"{self.USER}:{self.PASSWORD}"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        line = self.process.stdout.readline()
+        if not line.startswith("READY"):
+            raise RuntimeError("the SMTP sink did not start: " + line)
+        fields = dict(part.split("=", 1) for part in line.split()[1:])
+        self.port, self.ca_file, self.directory = int(fields["port"]), fields["ca"], Path(fields["dir"])
+        self.url = f"smtp://{self.USER}:{self.PASSWORD.replace(' ', '%20')}@localhost:{self.port}"
+
+    def stop(self):
+        self.process.stdin.close()
+        self.process.wait(timeout=10)
+
+    def messages(self):
+        """Every accepted message as (envelope, email.message.EmailMessage), oldest first."""
+        found = []
+        for meta in sorted(self.directory.glob("*.json")):
+            envelope = json.loads(meta.read_text())
+            raw = meta.with_suffix(".eml").read_bytes()
+            found.append((envelope, email.message_from_bytes(raw, policy=email.policy.default)))
+        return found
+
+    def wait_for(self, recipient, subject_part, timeout=20):
+        """The first message to `recipient` whose subject holds `subject_part`, waiting for it to arrive."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            for envelope, message in self.messages():
+                if recipient in envelope["rcpt_tos"] and subject_part in message["subject"]:
+                    return envelope, message
+            time.sleep(0.2)
+        raise AssertionError(f"no mail to {recipient} about {subject_part!r}: "
+                             f"{[(e['rcpt_tos'], m['subject']) for e, m in self.messages()]}")
+
+
+def link_in(message):
+    """The first http(s) link in a message's text part."""
+    text = message.get_body(("plain",)).get_content()
+    match = re.search(r"https?://\S+", text)
+    assert match, text
+    return match.group(0)
 
 
 # MARK: the browser

@@ -49,18 +49,17 @@ enum MailPages {
                 """
             let when: String =
                 switch m.status {
-                case .sent: "Sent \(DateText.seconds(m.sentAt!))"
-                case .failed: "Failed \(DateText.seconds(m.failedAt!))"
-                case .queued:
-                    m.attempts == 0 ? "Waiting" : "Next try \(DateText.seconds(m.nextAttemptAt ?? m.createdAt))"
+                case .sent: DateText.short(m.sentAt!)
+                case .failed: DateText.short(m.failedAt!)
+                case .queued: m.attempts == 0 ? "Waiting" : "Next try \(DateText.short(m.nextAttemptAt ?? m.createdAt))"
                 }
             return """
                 <tr>
-                  <td class="nowrap">\(DateText.seconds(m.createdAt))</td>
+                  <td class="nowrap">\(DateText.short(m.createdAt))</td>
                   <td>\(m.toEmail)</td>
                   <td>\(m.subject)</td>
                   <td>\(badge(m.status))<span class="sub">\(when)</span></td>
-                  <td class="num">\(m.attempts)</td>
+                  <td>\(m.attempts)</td>
                   <td>\(m.lastError.map { HTML("<code class=\"answer\">\($0)</code>") } ?? "—")</td>
                   <td>\(retry)</td>
                 </tr>
@@ -83,11 +82,11 @@ enum MailPages {
                 \(delivery)
                 \(Layout.alert(model.notice, kind: "success"))
                 <nav aria-label="Mail status"><ul class="tabs">\(tabs)</ul></nav>
-                <div class="table-wrap">
-                <table class="data">
+                <div class="table-wrap card card-flush" tabindex="0" role="region" aria-label="Mail">
+                <table class="table">
                   <caption class="visually-hidden">Mail \(model.status.map(label) ?? "")</caption>
                   <thead><tr><th scope="col">Queued</th><th scope="col">To</th><th scope="col">Subject</th>\
-                <th scope="col">Status</th><th scope="col" class="num">Attempts</th><th scope="col">Last answer</th>\
+                <th scope="col">Status</th><th scope="col">Attempts</th><th scope="col">Last answer</th>\
                 <th scope="col"><span class="visually-hidden">Action</span></th></tr></thead>
                   <tbody>\(rows)</tbody>
                 </table>

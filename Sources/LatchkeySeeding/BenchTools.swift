@@ -82,4 +82,38 @@ public struct BenchTools: Sendable {
             members: ids.count, reset: batch.resetCount, skipped: batch.skippedCount, failed: batch.failedCount,
             seconds: Date().timeIntervalSince(started))
     }
+
+    /// One timed bulk request: how many it asked for and changed, and its wall time.
+    public struct TimedBulk: Codable, Sendable {
+        public var requested: Int
+        public var changed: Int
+        public var seconds: Double
+    }
+
+    /// Invites `count` new people (`invitee1@<slug>.invite` …) to `slug` in one request, as its owner, and times it.
+    public func inviteMany(slug: String, count: Int) async throws -> TimedBulk {
+        let (organization, owner) = try await seeded(slug)
+        let emails = (1...count).map { "invitee\($0)@\(slug).invite" }
+        let started = Date()
+        let invited = try await LifecycleBench(services: services).invite(
+            ownerID: owner.id, organization: organization, emails: emails)
+        return TimedBulk(requested: count, changed: invited, seconds: Date().timeIntervalSince(started))
+    }
+
+    /// Gives every member of `slug` but the owner the role `role` in one request, as the owner, and times it.
+    public func changeRoleOfAll(slug: String, role: String) async throws -> TimedBulk {
+        let (organization, owner) = try await seeded(slug)
+        let ids = try await services.store.members.ids(organizationID: organization.id).filter { $0 != owner.id }
+        let started = Date()
+        let changed = try await LifecycleBench(services: services).changeRole(
+            ownerID: owner.id, organization: organization, memberIDs: ids, roleName: role)
+        return TimedBulk(requested: ids.count, changed: changed, seconds: Date().timeIntervalSince(started))
+    }
+
+    private func seeded(_ slug: String) async throws -> (Organization, Member) {
+        guard let organization = try await services.store.organizations.find(slug: slug),
+            let owner = try await services.store.members.find(email: "owner@\(slug).bench")
+        else { throw LatchkeyError.notFound("Seed \(slug) first.") }
+        return (organization, owner)
+    }
 }

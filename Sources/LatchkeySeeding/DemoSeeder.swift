@@ -118,7 +118,7 @@ public struct DemoSeeder: Sendable {
             organizationSlug: "acme",
             rows: [
                 .init(email: "nia.patel@example.com", name: "Nia Patel"),
-                .init(email: "omar.haddad@example.com", name: "Omar Haddad", role: "Admin"),
+                .init(email: "raj.mehta@example.com", name: "Raj Mehta", role: "Admin"),
                 .init(email: "lena.fischer@example.com", name: "Lena Fischer", role: "Help desk"),
             ], defaultRole: "Member", inviter: "owner@acme.test")
     }

@@ -384,7 +384,40 @@ struct Member: AsyncParsableCommand {
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmark helpers (see bench/): seed a large organization, time a bulk reset. Not for real data.",
-        shouldDisplay: false, subcommands: [Seed.self, Reset.self])
+        shouldDisplay: false, subcommands: [Seed.self, Reset.self, Invite.self, Role.self])
+
+    /// Runs one benchmark helper on the configured database and prints its JSON.
+    static func timed<T: Encodable>(_ database: DatabaseOptions, _ body: (BenchTools) async throws -> T) async throws {
+        var config = try database.config()
+        config.logLevel = .error
+        let services = try await AppServices.start(config: config, logger: makeLogger(config))
+        let result = try await body(BenchTools(services: services))
+        await services.database.shutdown()
+        try printJSON(result)
+    }
+
+    struct Invite: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Invite N new people in one request; print the time.")
+        @OptionGroup var database: DatabaseOptions
+        @Option(help: "Organization slug.") var slug: String
+        @Option(help: "People to invite.") var count: Int
+
+        func run() async throws {
+            try await Bench.timed(database) { try await $0.inviteMany(slug: slug, count: count) }
+        }
+    }
+
+    struct Role: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Give every member of a seeded organization another role in one request; print the time.")
+        @OptionGroup var database: DatabaseOptions
+        @Option(help: "Organization slug.") var slug: String
+        @Option(help: "The role's name.") var role = "Admin"
+
+        func run() async throws {
+            try await Bench.timed(database) { try await $0.changeRoleOfAll(slug: slug, role: role) }
+        }
+    }
 
     static func printJSON(_ value: some Encodable) throws {
         let encoder = JSONEncoder()

@@ -296,3 +296,48 @@ extension LifecycleService {
         }
     }
 }
+
+/// The bulk member paths as `latchkey bench` times them (bench/run): invitations and a role change, through the
+/// same code a request runs, as the organization's owner.
+package struct LifecycleBench: Sendable {
+    let services: AppServices
+
+    package init(services: AppServices) { self.services = services }
+
+    private func actor(ownerID: UUID, organization: Organization) async throws -> Actor {
+        guard let owner = try await services.store.members.find(ownerID, organizationID: organization.id) else {
+            throw LatchkeyError.notFound("No such owner.")
+        }
+        var actor = Actor(
+            operatorFor: organization, meta: RequestMeta(requestID: "bench", ip: "127.0.0.1", userAgent: "bench"))
+        actor.memberID = owner.id
+        actor.email = owner.email
+        actor.name = owner.name
+        actor.roleName = owner.roleName
+        actor.permissions = owner.permissions
+        return actor
+    }
+
+    /// Invites `emails` as Members in one request; returns how many were invited.
+    package func invite(ownerID: UUID, organization: Organization, emails: [String]) async throws -> Int {
+        let outcomes = try await InvitationService(services: services).invite(
+            emails.map { .init(email: $0) }, defaultRole: "Member",
+            actor: try await actor(ownerID: ownerID, organization: organization))
+        return outcomes.filter { $0.status == .invited }.count
+    }
+
+    /// Gives `memberIDs` the role named `roleName` in one recorded bulk request; returns how many changed.
+    package func changeRole(ownerID: UUID, organization: Organization, memberIDs: [UUID], roleName: String)
+        async throws -> Int
+    {
+        guard
+            let role = try await services.store.organizations.roles(organizationID: organization.id)
+                .first(where: { $0.name == roleName })
+        else { throw LatchkeyError.notFound("No role \(roleName).") }
+        let batch = try await LifecycleService(services: services).applyRecorded(
+            .changeRole(to: role.id), to: memberIDs,
+            actor: try await actor(ownerID: ownerID, organization: organization),
+            ticket: "bench")
+        return batch.resetCount
+    }
+}

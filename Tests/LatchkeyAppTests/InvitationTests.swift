@@ -246,6 +246,9 @@ struct InvitationTests {
             #expect(overview.text.contains("All 3 pending invitations"))
             let zoe = try #require(try await MemberModel.query(on: h.db).filter(\.$email == "zoe@example.com").first())
             #expect(try await h.services.store.members.find(zoe.id!)?.roleName == "Admin")
+            let zoePage = try await client.page("/members/\(zoe.id!)", session: &admin.session)
+            #expect(zoePage.status == .ok && zoePage.text.contains("Invited, not yet joined"))
+            #expect(zoePage.text.contains("Resend invitation"))
             // Suspending an invitation is refused as such.
             let suspend = try await client.api(
                 .post, "/api/v1/members/\(zoe.id!)/suspend", "{}", session: &admin.session)

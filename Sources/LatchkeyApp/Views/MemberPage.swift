@@ -20,7 +20,9 @@ enum MemberPage {
     static func page(_ m: Model) -> HTML {
         let member = m.member
         let badges: [HTML] = [
-            StatusBadge.mfa(member.mfaStatus),
+            member.status == .invited
+                ? "<span class=\"badge badge-info\"><span aria-hidden=\"true\">✉</span> Invited, not yet joined</span>"
+                : StatusBadge.mfa(member.mfaStatus),
             member.status == .suspended
                 ? "<span class=\"badge badge-neutral\"><span aria-hidden=\"true\">⏸</span> Suspended</span>" : .empty,
             MembersPages.lockedBadge(member.lockedUntil),

@@ -46,16 +46,7 @@ def mail_server(template, tmp_path, request, smtp_sink):
 
 @pytest.fixture
 def mail_browsers(mail_server, phone, tmp_path):
-    opened = []
-
-    def open_browser():
-        browser = Browser(mail_server, phone, tmp_path / f"browser{len(opened)}")
-        opened.append(browser)
-        return browser
-
-    yield open_browser
-    for browser in opened:
-        browser.quit()
+    yield from browser_factory(mail_server, phone, tmp_path)
 
 
 @pytest.fixture
@@ -63,8 +54,7 @@ def phone():
     return Phone()
 
 
-@pytest.fixture
-def browsers(server, phone, tmp_path):
+def browser_factory(server, phone, tmp_path):
     """Opens one Chromium per person in the test; each has its own cookies and downloads."""
     opened = []
 
@@ -76,6 +66,11 @@ def browsers(server, phone, tmp_path):
     yield open_browser
     for browser in opened:
         browser.quit()
+
+
+@pytest.fixture
+def browsers(server, phone, tmp_path):
+    yield from browser_factory(server, phone, tmp_path)
 
 
 @pytest.fixture

@@ -13,4 +13,6 @@ public struct RequestMeta: Sendable, Equatable {
 
     /// Requests from the operator's shell.
     public static let operator_ = RequestMeta(requestID: "cli", ip: "local", userAgent: "latchkey-cli")
+    /// `latchkey bench`, timing the server's own paths.
+    public static let bench = RequestMeta(requestID: "bench", ip: "127.0.0.1", userAgent: "bench")
 }

@@ -431,14 +431,7 @@ struct Bench: AsyncParsableCommand {
         @Option(help: "Organization slug.") var slug: String
         @Option(help: "Members to create.") var members: Int
 
-        func run() async throws {
-            var config = try database.config()
-            config.logLevel = .error
-            let services = try await AppServices.start(config: config, logger: makeLogger(config))
-            let seeded = try await BenchTools(services: services).seed(slug: slug, count: members)
-            await services.database.shutdown()
-            try Bench.printJSON(seeded)
-        }
+        func run() async throws { try await Bench.timed(database) { try await $0.seed(slug: slug, count: members) } }
     }
 
     struct Reset: AsyncParsableCommand {
@@ -447,14 +440,7 @@ struct Bench: AsyncParsableCommand {
         @OptionGroup var database: DatabaseOptions
         @Option(help: "Organization slug.") var slug: String
 
-        func run() async throws {
-            var config = try database.config()
-            config.logLevel = .error
-            let services = try await AppServices.start(config: config, logger: makeLogger(config))
-            let timed = try await BenchTools(services: services).resetAll(slug: slug)
-            await services.database.shutdown()
-            try Bench.printJSON(timed)
-        }
+        func run() async throws { try await Bench.timed(database) { try await $0.resetAll(slug: slug) } }
     }
 }
 

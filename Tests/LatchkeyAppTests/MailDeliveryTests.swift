@@ -242,7 +242,9 @@ import Testing
             #expect(retried.status == .seeOther || retried.status == .found)
             // Queued again, so a worker (here the application's own) tries it once more — and it fails again.
             let retryDeadline = Date().addingTimeInterval(20)
-            while try await outbox(h).first(where: { $0.id == failed.id })?.attempts == 1, Date() < retryDeadline {
+            while let current = try await outbox(h).first(where: { $0.id == failed.id }),
+                current.attempts == 1 || current.status == .queued, Date() < retryDeadline
+            {
                 _ = try await worker.deliverDue()
                 try await Task.sleep(for: .milliseconds(50))
             }

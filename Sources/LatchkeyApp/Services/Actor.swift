@@ -52,6 +52,17 @@ struct Actor: Sendable {
         stepUp = nil
     }
 
+    /// A member acting as their role allows now, outside a request (a job, a benchmark, the demo's seeding): no
+    /// step-up applies. A member who is not active acts with no permission.
+    init(member: Member, organization: Organization, meta: RequestMeta) {
+        self.init(operatorFor: organization, meta: meta)
+        memberID = member.id
+        email = member.email
+        name = member.name
+        roleName = member.roleName
+        permissions = member.status == .active ? member.permissions : []
+    }
+
     /// Throws `step_up_required` when the actor's last MFA is older than the organization's window.
     func requireFreshMFA(now: Date) throws {
         guard let stepUp else { return }

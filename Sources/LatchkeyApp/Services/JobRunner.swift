@@ -53,16 +53,12 @@ struct JobRunner: Service {
         guard let organization = try await store.organizations.find(batch.organizationID) else {
             throw LatchkeyError.notFound("The job's organization is gone.")
         }
-        var actor = Actor(operatorFor: organization, meta: meta)
-        actor.memberID = batch.actorID
         guard let member = try await store.members.find(batch.actorID, organizationID: batch.organizationID) else {
+            var actor = Actor(operatorFor: organization, meta: meta)
+            actor.memberID = batch.actorID
             actor.permissions = []
             return actor
         }
-        actor.email = member.email
-        actor.name = member.name
-        actor.roleName = member.roleName
-        actor.permissions = member.status == .active ? member.permissions : []
-        return actor
+        return Actor(member: member, organization: organization, meta: meta)
     }
 }

@@ -308,14 +308,7 @@ package struct LifecycleBench: Sendable {
         guard let owner = try await services.store.members.find(ownerID, organizationID: organization.id) else {
             throw LatchkeyError.notFound("No such owner.")
         }
-        var actor = Actor(
-            operatorFor: organization, meta: RequestMeta(requestID: "bench", ip: "127.0.0.1", userAgent: "bench"))
-        actor.memberID = owner.id
-        actor.email = owner.email
-        actor.name = owner.name
-        actor.roleName = owner.roleName
-        actor.permissions = owner.permissions
-        return actor
+        return Actor(member: owner, organization: organization, meta: .bench)
     }
 
     /// Invites `emails` as Members in one request; returns how many were invited.

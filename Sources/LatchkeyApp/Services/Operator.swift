@@ -150,11 +150,7 @@ public struct OperatorTools: Sendable {
         if let inviter, let member = try await services.store.members.find(email: inviter),
             member.organizationID == organization.id
         {
-            actor.memberID = member.id
-            actor.email = member.email
-            actor.name = member.name
-            actor.roleName = member.roleName
-            actor.permissions = member.permissions
+            actor = Actor(member: member, organization: organization, meta: .operator_)
         }
         let outcomes = try await InvitationService(services: services).invite(
             rows.map { .init(email: $0.email, name: $0.name, role: $0.role) }, defaultRole: defaultRole,

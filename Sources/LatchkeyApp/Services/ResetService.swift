@@ -278,13 +278,7 @@ package struct ResetBench: Sendable {
         guard let owner = try await services.store.members.find(ownerID, organizationID: organization.id) else {
             throw LatchkeyError.notFound("No such owner.")
         }
-        var actor = Actor(
-            operatorFor: organization, meta: RequestMeta(requestID: "bench", ip: "127.0.0.1", userAgent: "bench"))
-        actor.memberID = owner.id
-        actor.email = owner.email
-        actor.name = owner.name
-        actor.roleName = owner.roleName
-        actor.permissions = owner.permissions
+        let actor = Actor(member: owner, organization: organization, meta: .bench)
         let service = ResetService(services: services)
         let (batch, _) = try await service.openBatch(
             actor: actor, memberIDs: memberIDs, ticket: "bench", idempotencyKey: nil, requestHash: "bench")

@@ -19,7 +19,7 @@ final class SMTPSink: Sendable {
     }
 
     /// Starts a server; `tls` is `starttls`, `implicit` or `none`; `port` reuses a port (a server back up).
-    init(tls: String = "starttls", auth: String? = "latchkey:s3cret pass", port: Int? = nil) throws {
+    init(tls: String = "starttls", auth: String? = "latchkey:s3cret pass", port: Int? = nil, slow: Int = 5) throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().deletingLastPathComponent()
         let process = Process()
@@ -27,6 +27,7 @@ final class SMTPSink: Sendable {
         var arguments = ["--tls", tls]
         if let auth { arguments += ["--auth", auth] }
         if let port { arguments += ["--port", String(port)] }
+        arguments += ["--slow", String(slow)]
         process.arguments = arguments
         let output = Pipe()
         let input = Pipe()

@@ -1,6 +1,6 @@
 """A busy Monday morning, bounded: 64 clients for LOAD_SECONDS (60 by default) — members signing in (some with a
 wrong code first), administrators viewing pages, single and bulk MFA resets, members suspended, reactivated and
-moved between roles — against one server. No 5xx, no
+moved between roles, people invited (some twice at once) and invitations revoked — against one server. No 5xx, no
 connection error, the audit chain intact, and every kind of audit event counted exactly as often as clients were
 told it happened."""
 
@@ -14,7 +14,8 @@ import uuid
 from latchkey_load import PASSWORD, Phone, client, sign_in
 
 DURATION = float(os.environ.get("LOAD_SECONDS", "60"))
-SIGN_IN_CLIENTS, PAGE_CLIENTS, SINGLE_RESET_CLIENTS, BULK_RESET_CLIENTS, LIFECYCLE_CLIENTS = 30, 20, 8, 4, 2
+SIGN_IN_CLIENTS, PAGE_CLIENTS, SINGLE_RESET_CLIENTS, BULK_RESET_CLIENTS, LIFECYCLE_CLIENTS = 30, 18, 8, 4, 2
+INVITE_CLIENTS = 2
 
 
 class Tally:
@@ -132,6 +133,35 @@ async def lifecycle_client(server, tally, session, targets, roles, deadline, rng
             await asyncio.sleep(0.4)
 
 
+async def invite_client(server, tally, session, deadline, rng, n):
+    """Invites three people at a time — two of its own and one that the other inviting client may be inviting at
+    the same moment — and now and then revokes one of its invitations."""
+    cookies, csrf = session
+    invited = []
+    round_ = 0
+    async with client(server) as http:
+        http.cookies = cookies
+        while time.time() < deadline:
+            round_ += 1
+            rows = [{"email": f"load{n}-{round_}-{k}@invitee.test"} for k in range(2)]
+            rows.append({"email": f"shared-{round_}@invitee.test", "name": "Shared"})
+            response = await http.post("/api/v1/invitations/bulk", json={"invitations": rows, "roleId": "Member"},
+                                       headers={"X-CSRF-Token": csrf})
+            if tally.answer("bulk invite", response, {200}):
+                for result in response.json()["results"]:
+                    if result["status"] == "invited":
+                        tally.events[("member.invited", "success")] += 1
+                        invited.append(result["id"])
+                    elif result["code"] != "already_invited":
+                        tally.unexpected.append(f"bulk invite: {result}")
+            if invited and rng.random() < 0.3:
+                victim = invited.pop(rng.randrange(len(invited)))
+                response = await http.post(f"/api/v1/invitations/{victim}/revoke", headers={"X-CSRF-Token": csrf})
+                if tally.answer("revoke invitation", response, {200}):
+                    tally.events[("member.invitation_revoked", "success")] += 1
+            await asyncio.sleep(0.3)
+
+
 async def signed_in(server, tally, phone, email):
     """An administrator's session (cookies and CSRF token), counted like any sign-in."""
     async with client(server) as http:
@@ -190,6 +220,8 @@ def test_mixed_load_64_clients(server):
         for n in range(LIFECYCLE_CLIENTS):
             tasks.append(lifecycle_client(server, tally, [support, admin][n % 2], movable, roles, deadline,
                                           random.Random(400 + n)))
+        for n in range(INVITE_CLIENTS):
+            tasks.append(invite_client(server, tally, [owner, admin][n % 2], deadline, random.Random(500 + n), n))
         assert len(tasks) == 64
         started = time.time()
         outcomes = await asyncio.gather(*tasks, return_exceptions=True)
@@ -210,6 +242,7 @@ def test_mixed_load_64_clients(server):
     assert verified.returncode == 0 and "intact" in verified.stdout, verified.stdout + verified.stderr
     assert tally.events[("auth.mfa", "success")] > 50 and tally.events[("mfa.reset", "success")] > 0
     assert tally.events[("member.suspended", "success")] > 0 and tally.events[("member.role_changed", "success")] > 0
+    assert tally.events[("member.invited", "success")] > 0
     # Every kind of event exactly as often as the clients were told; nothing else (no lockout, no reuse).
     assert delta == {key: value for key, value in tally.events.items() if value}
     assert server.errors_logged() == []

@@ -236,6 +236,11 @@ struct InvitationTests {
                 "/members/invite", ["_csrf": csrf, "invitations": pasted, "roleId": roleID(h, .member)],
                 session: &admin.session)
             #expect(results.status == .ok && results.text.contains("3 invited, 0 skipped, 0 failed"))
+            let csvStart = try #require(results.text.range(of: "href=\"data:text/csv;charset=utf-8,"))
+            let encoded = results.text[csvStart.upperBound...].prefix { $0 != "\"" }
+            let csv = try #require(String(encoded).removingPercentEncoding)
+            #expect(csv.hasPrefix("email,role,result,code,reason\r\n"))
+            #expect(csv.contains("zoe@example.com,Admin,invited,invited,\r\n"))
             let invited = try await client.page("/members?status=invited", session: &admin.session)
             #expect(invited.text.contains("Zoe Zed") && invited.text.contains("yan@example.com"))
             #expect(invited.text.components(separatedBy: "✉</span> Invited").count - 1 == 3)

@@ -12,6 +12,7 @@ Recipients whose local part starts with
 
 import argparse
 import asyncio
+import fcntl
 import json
 import os
 import socket
@@ -25,6 +26,19 @@ import time
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword, SMTP
+
+
+def certificates(directory):
+    """The throwaway CA and server certificate in `directory`, made once (under a lock: tests start servers in
+    parallel) and reused, since making RSA keys costs more than the rest of a test."""
+    os.makedirs(directory, exist_ok=True)
+    with open(os.path.join(directory, ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        paths = [os.path.join(directory, name) for name in ("ca.pem", "server.pem", "server.key")]
+        fresh = all(os.path.exists(p) and time.time() - os.path.getmtime(p) < 86400 for p in paths)
+        if not fresh:  # the certificates live two days; a day-old set is made again
+            make_certificates(directory)
+        return paths
 
 
 def make_certificates(directory):
@@ -88,12 +102,13 @@ def main():
     parser.add_argument("--auth", default="", help="user:password to require (over TLS)")
     parser.add_argument("--dir", default="")
     parser.add_argument("--slow", type=float, default=5.0)
+    parser.add_argument("--certs", default="", help="a directory to keep the throwaway certificates in")
     args = parser.parse_args()
 
     work = tempfile.mkdtemp(prefix="latchkey-smtp-")
     directory = args.dir or os.path.join(work, "mail")
     os.makedirs(directory, exist_ok=True)
-    ca, cert, key = make_certificates(work)
+    ca, cert, key = certificates(args.certs) if args.certs else make_certificates(work)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
 

@@ -87,11 +87,25 @@ enum InvitePages {
         }
         let summary =
             "\(invited.formatted()) invited, \(skipped.formatted()) skipped, \(failed.formatted()) failed"
+        // The results are not stored (an invitation's own record is its member row and audit event): the CSV
+        // travels in the page, as a download link.
+        let csv =
+            (["email,role,result,code,reason"]
+            + sorted.map { o in
+                [o.email, o.roleName ?? "", o.status.rawValue, o.code, o.reason ?? ""].map(CSV.field)
+                    .joined(separator: ",")
+            }).joined(separator: "\r\n") + "\r\n"
+        let csvLink =
+            "data:text/csv;charset=utf-8,"
+            + (csv.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")
         return Layout.app(
             title: "Invitations", auth: auth, current: "members",
             content: """
                 <div class="page-head"><h1>Invitations</h1>
-                  <a class="button" href="\(Route.members.path)?status=invited">Pending invitations</a></div>
+                  <div class="button-row">
+                    <a class="button" id="invite-csv" href="\(csvLink)" download="invitations.csv">Download CSV</a>
+                    <a class="button" href="\(Route.members.path)?status=invited">Pending invitations</a>
+                  </div></div>
                 <div class="alert alert-\(failed > 0 ? "warning" : "success")" role="status"><p><strong>\(summary).</strong> \
                 \(invited > 0 ? "An email with a link valid for 7 days is queued for each invited person." : "")</p></div>
                 <div class="table-wrap" tabindex="0" role="region" aria-label="Results">

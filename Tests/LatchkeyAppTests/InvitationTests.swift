@@ -225,6 +225,69 @@ struct InvitationTests {
         }
     }
 
+    @Test func oneHundredConcurrentAcceptsOfOneLinkJoinOnceAndResendsLeaveOneLiveLink() async throws {
+        try await Harness.withApp { h, client in
+            let admin = try await h.enrolled("ada@acme.test", role: .admin, client: client)
+            var session = admin.session
+            let created = try await client.api(
+                .post, "/api/v1/invitations", #"{"email":"jane@example.com","roleId":"\#(roleID(h, .member))"}"#,
+                session: &session)
+            let id = try #require(created.json["id"] as? String)
+            // 100 resends at once: each answered, each mailed and audited, and exactly one link alive after.
+            let resends = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
+                for _ in 0..<100 {
+                    group.addTask {
+                        var session = admin.session
+                        return try await client.api(.post, "/api/v1/invitations/\(id)/resend", nil, session: &session)
+                            .status
+                    }
+                }
+                return try await group.reduce(into: [HTTPResponse.Status]()) { $0.append($1) }
+            }
+            #expect(resends.allSatisfy { $0 == .ok })
+            #expect(try await h.auditEvents(action: .invitationResent).count == 100)
+            let live = try await h.sql.raw("SELECT COUNT(*) AS n FROM member_tokens WHERE used_at IS NULL").first()?
+                .decode(column: "n", as: Int.self)
+            #expect(live == 1)
+            // One more, a second later, so the newest mail is this one's.
+            h.clock.advance(1)
+            #expect(
+                try await client.api(.post, "/api/v1/invitations/\(id)/resend", nil, session: &session).status == .ok)
+            let token = token(try await link(h, "jane@example.com"))
+            #expect(try await InvitationService(services: h.services).invitation(token: token) != nil)
+
+            // 100 accepts of that link at once: one joins, the others are told the link is used.
+            let accepts = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
+                for i in 0..<100 {
+                    group.addTask {
+                        try await InvitationService(services: h.services).accept(
+                            token: token, name: "Jane \(i)", password: "a fine long passphrase", confirm: nil,
+                            meta: .operator_)
+                        return .ok
+                    }
+                }
+                var statuses: [HTTPResponse.Status] = []
+                while let next = await group.nextResult() {
+                    switch next {
+                    case .success(let status): statuses.append(status)
+                    case .failure(let error as LatchkeyError) where error.code == "invitation_invalid":
+                        statuses.append(.badRequest)
+                    case .failure(let error): throw error
+                    }
+                }
+                return statuses
+            }
+            #expect(accepts.filter { $0 == .ok }.count == 1 && accepts.filter { $0 == .badRequest }.count == 99)
+            #expect(try await members(h, status: .active).filter { $0.email == "jane@example.com" }.count == 1)
+            #expect(try await h.auditEvents(action: .invitationAccepted).count == 1)
+            let sessions = try await SessionModel.query(on: h.db).join(
+                MemberModel.self, on: \SessionModel.$memberID == \MemberModel.$id
+            )
+            .filter(MemberModel.self, \.$email == "jane@example.com").count()
+            #expect(sessions == 1)
+        }
+    }
+
     @Test func theMembersPageListsAndFiltersInvitationsAndTheDialogInvitesAPastedList() async throws {
         try await Harness.withApp { h, client in
             var admin = try await h.enrolled("ada@acme.test", role: .admin, client: client)

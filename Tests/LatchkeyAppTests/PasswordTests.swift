@@ -203,6 +203,28 @@ struct PasswordTests {
         }
     }
 
+    @Test func oneHundredLinksIssuedAtOnceLeaveOnlyTheNewestAlive() async throws {
+        try await Harness.withApp { h, _ in
+            try await h.member("jane@acme.test", totp: false)
+            let member = try #require(try await h.services.store.members.find(email: "jane@acme.test"))
+            let organization = try #require(try await h.services.store.organizations.find(h.acme.organizationID))
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<100 {
+                    group.addTask {
+                        _ = try await PasswordService(services: h.services).issueLink(
+                            for: member, organization: organization, issuer: nil, meta: .operator_, mail: false,
+                            reason: "test")
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let live = try await h.sql.raw("SELECT COUNT(*) AS n FROM member_tokens WHERE used_at IS NULL").first()?
+                .decode(column: "n", as: Int.self)
+            #expect(live == 1)
+            #expect(try await h.auditEvents(action: .passwordLinkIssued).count == 100)
+        }
+    }
+
     @Test func forgotPasswordIsRateLimitedPerEmailWithoutSayingSo() async throws {
         try await Harness.withApp { h, client in
             try await h.member("jane@acme.test", totp: false)

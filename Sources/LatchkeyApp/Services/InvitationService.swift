@@ -177,6 +177,8 @@ struct InvitationService: Sendable {
             at: now)
         let event = actor.event(.invitationResent, target: (member.id, member.email), .success)
         try await store.transaction { tx in
+            // One resend at a time per person: the earlier links are spent before the new one exists.
+            try await tx.members.lock([member.id])
             try await tx.tokens.issue(
                 [.init(memberID: member.id, tokenHash: sha256Hex(token))], organizationID: actor.organizationID,
                 purpose: .invite, issuerID: actor.memberID, issuerName: actor.name, now: now, expiresAt: expiresAt)

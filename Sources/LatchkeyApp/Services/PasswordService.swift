@@ -126,6 +126,8 @@ struct PasswordService: Sendable {
             action: .passwordLinkIssued, targetID: member.id, targetEmail: member.email, result: .success,
             reason: reason, meta: meta)
         try await store.transaction { tx in
+            // One link at a time per member: the earlier ones are spent before the new one exists.
+            try await tx.members.lock([member.id])
             try await tx.tokens.issue(
                 [.init(memberID: member.id, tokenHash: sha256Hex(token))], organizationID: member.organizationID,
                 purpose: .password, issuerID: issuer?.memberID, issuerName: issuer?.name ?? "Latchkey", now: now,

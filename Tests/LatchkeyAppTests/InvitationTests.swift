@@ -177,6 +177,11 @@ struct InvitationTests {
             #expect(try await InvitationService(services: h.services).invitation(token: first) == nil)
             #expect(try await InvitationService(services: h.services).invitation(token: second) != nil)
             // Listed as pending, then expired after 7 days.
+            // The page size is checked like the Members list's: 1 to 100.
+            for bad in ["0", "1000", "x"] {
+                let refused = try await client.api(.get, "/api/v1/invitations?limit=\(bad)", session: &admin.session)
+                #expect(refused.status == .badRequest && refused.errorCode == "invalid_limit")
+            }
             let list = try await client.api(.get, "/api/v1/invitations", session: &admin.session)
             #expect((list.json["invitations"] as? [[String: Any]])?.first?["status"] as? String == "pending")
             h.clock.advance(7 * 24 * 3600 + 1)

@@ -105,9 +105,8 @@ struct InvitationsAPIController {
         guard ["", "pending", "expired"].contains(status) else {
             throw LatchkeyError.badRequest("invalid_status", "status is pending or expired.")
         }
-        var filter = try MemberDirectory.Filter(
+        let filter = try MemberDirectory.Filter(
             query: nil, role: nil, mfa: nil, status: "invited", sort: nil, limit: q.get("limit"))
-        filter.limit = Int(q.get("limit") ?? "") ?? 100
         let page = try await services.store.directory.page(
             organizationID: context.auth.organizationID, filter: filter, after: q.get("cursor"), before: nil,
             now: services.now)

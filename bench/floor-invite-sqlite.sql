@@ -1,5 +1,5 @@
 -- The floor for one bulk invitation on SQLite: the same rows Latchkey writes when the owner of :SLUG invites
--- :COUNT new people as Members (invited member rows, their search terms, a hashed link each, the invitation mail
+-- :COUNT new people as Members (invited member rows, the prefixes of their search words, a hashed link each, the invitation mail
 -- and one audit event each, the existing-email check before), by hand in sqlite3 in one transaction.
 BEGIN;
 CREATE TEMP TABLE ctx AS
@@ -11,15 +11,17 @@ CREATE TEMP TABLE ctx AS
   FROM organizations o WHERE o.slug = ':SLUG';
 CREATE TEMP TABLE invitees AS
   WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < :COUNT)
-  SELECT i, lower(hex(randomblob(16))) AS id, 'floor' || i || '@:SLUG.invite' AS email, 'floor' || i AS name FROM n;
+  SELECT i, lower(hex(randomblob(16))) AS id, 'invitee' || i || '@:SLUG.invite' AS email, 'invitee' || i AS name FROM n;
 SELECT COUNT(*) FROM members WHERE organization_id = (SELECT org_id FROM ctx) AND email IN (SELECT email FROM invitees);
 INSERT INTO members (id, organization_id, role_id, email, name, password_hash, status, mfa_status, last_sign_in_at,
     created_at)
   SELECT t.id, ctx.org_id, ctx.role_id, t.email, t.name, '!invited', 'invited', 'not_set_up', NULL, ctx.now
   FROM invitees t, ctx;
-INSERT INTO member_search_terms (member_id, organization_id, term)
-  SELECT t.id, ctx.org_id, t.email FROM invitees t, ctx
-  UNION ALL SELECT t.id, ctx.org_id, t.name FROM invitees t, ctx;
+INSERT INTO member_search_prefixes (organization_id, prefix, name, member_id, role_id, status, mfa_status)
+  SELECT ctx.org_id, substr(t.name, 1, k.n), t.name, t.id, ctx.role_id, 'invited', 'not_set_up'
+  FROM invitees t, ctx,
+    (WITH RECURSIVE k(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM k WHERE n < 64) SELECT n FROM k) k
+  WHERE k.n <= length(t.name);
 INSERT INTO member_tokens (id, member_id, organization_id, purpose, token_hash, issuer_id, issuer_name, created_at,
     expires_at, used_at)
   SELECT lower(hex(randomblob(16))), t.id, ctx.org_id, 'invite', lower(hex(randomblob(32))), ctx.owner_id,

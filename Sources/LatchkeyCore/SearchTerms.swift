@@ -1,30 +1,60 @@
 import Foundation
 
-/// Word-prefix search over members: every word of the name, the email, its local part and the words of
-/// the local part are indexed; a query matches a member when each of its words starts one of the terms.
+/// Word-prefix search over members. A query matches a member when each of its words starts a word of the
+/// member's name or of their email's local part; a query with "@" matches the emails it starts.
+///
+/// The index stores every prefix of every such word (`prefixes`), so a query word is looked up by equality,
+/// and the members it finds come out of the index already in name order: a page is its first rows, a count is
+/// one range of it.
 public enum SearchTerms {
-    /// The indexed terms for a member (lower-case, distinct, at most 64 characters each).
-    public static func terms(name: String, email: String) -> Set<String> {
-        var terms = Set<String>()
+    /// The longest word (and so the longest prefix) indexed; longer query words are cut to it.
+    public static let maximumWordLength = 64
+
+    /// The words indexed for a member: the words of the name and of the email's local part, lower-case, distinct.
+    public static func words(name: String, email: String) -> Set<String> {
         let lowerEmail = email.lowercased()
-        terms.insert(String(lowerEmail.prefix(64)))
-        let local = lowerEmail.split(separator: "@").first.map(String.init) ?? lowerEmail
-        terms.insert(String(local.prefix(64)))
-        for word in words(name) + words(local) { terms.insert(word) }
-        return terms.filter { !$0.isEmpty }
+        let local =
+            lowerEmail.split(separator: "@", maxSplits: 1, omittingEmptySubsequences: false).first
+            .map(String.init) ?? lowerEmail
+        return Set(words(name) + words(local))
     }
 
-    /// What a query looks up: an email-like query (with "@") as one prefix of the full address, anything
-    /// else word by word.
-    public static func queryTerms(_ query: String) -> [String] {
-        let trimmed = query.trimmingCharacters(in: .whitespaces).lowercased()
-        if trimmed.contains("@") { return [String(trimmed.prefix(64))] }
-        return words(trimmed)
+    /// Every prefix (1 to 64 characters) of every indexed word of a member, once each.
+    public static func prefixes(name: String, email: String) -> Set<String> {
+        var prefixes = Set<String>()
+        for word in words(name: name, email: email) {
+            var prefix = ""
+            for character in word {
+                prefix.append(character)
+                prefixes.insert(prefix)
+            }
+        }
+        return prefixes
     }
 
-    /// The words of a query or name: lower-case runs of letters and digits.
+    /// What a query looks up.
+    public enum Query: Equatable, Sendable {
+        /// No search.
+        case none
+        /// Up to five words; a member matches when each one is a prefix the member has.
+        case words([String])
+        /// An email-like query (with "@"): a prefix of the address, lower-case.
+        case email(String)
+    }
+
+    /// Parses a search box's text.
+    public static func query(_ text: String) -> Query {
+        let trimmed = text.trimmingCharacters(in: .whitespaces).lowercased()
+        if trimmed.contains("@") { return .email(trimmed) }
+        let found = Array(words(trimmed).prefix(5))
+        return found.isEmpty ? .none : .words(found)
+    }
+
+    /// The words of a query or name: lower-case runs of letters and digits, each cut to 64 characters.
     public static func words(_ text: String) -> [String] {
-        text.lowercased().split(whereSeparator: { !($0.isLetter || $0.isNumber) }).map { String($0.prefix(64)) }
+        text.lowercased().split(whereSeparator: { !($0.isLetter || $0.isNumber) }).map {
+            String($0.prefix(maximumWordLength))
+        }
     }
 
     /// The smallest string greater than every string starting with `prefix` (for an index range scan).

@@ -3,33 +3,54 @@ import Foundation
 import LatchkeyCore
 import SQLKit
 
-/// Maintains `member_search_terms`, the index behind the Manage Members search.
+/// Maintains `member_search_prefixes`, the index behind the Manage Members search (see M019). Its role, status
+/// and MFA columns follow `members` by trigger; its rows follow the member's name and email from here.
 public enum SearchIndex {
-    /// Adds the terms of these members (in statements of at most 1,000 rows).
-    public static func add(
-        _ members: [(id: UUID, organizationID: UUID, name: String, email: String)], on db: any Database
-    ) async throws {
-        let sql = db as! any SQLDatabase
-        var rows: [SQLQueryString] = []
-        for member in members {
-            for term in SearchTerms.terms(name: member.name, email: member.email) {
-                rows.append("(\(bind: member.id), \(bind: member.organizationID), \(bind: term))")
-            }
-        }
-        for start in stride(from: 0, to: rows.count, by: 1000) {
-            let chunk = rows[start..<min(start + 1000, rows.count)]
-            try await sql.raw(
-                "INSERT INTO member_search_terms (member_id, organization_id, term) VALUES \(chunk.joined(separator: ", "))"
-            ).run()
+    /// What the index holds of a member.
+    public struct Entry: Sendable {
+        public var id: UUID
+        public var organizationID: UUID
+        public var name: String
+        public var email: String
+        public var roleID: UUID
+        public var status: AccountStatus
+        public var mfaStatus: MFAStatus
+
+        public init(
+            id: UUID, organizationID: UUID, name: String, email: String, roleID: UUID, status: AccountStatus,
+            mfaStatus: MFAStatus
+        ) {
+            self.id = id
+            self.organizationID = organizationID
+            self.name = name
+            self.email = email
+            self.roleID = roleID
+            self.status = status
+            self.mfaStatus = mfaStatus
         }
     }
 
-    /// Replaces one member's terms (after a change of name).
-    public static func replace(id: UUID, organizationID: UUID, name: String, email: String, on db: any Database)
-        async throws
-    {
-        try await (db as! any SQLDatabase).delete(from: "member_search_terms").where("member_id", .equal, SQLBind(id))
-            .run()
-        try await add([(id, organizationID, name, email)], on: db)
+    static let columns = ["organization_id", "prefix", "name", "member_id", "role_id", "status", "mfa_status"]
+
+    /// Adds the prefixes of these members (multi-row inserts).
+    public static func add(_ members: [Entry], on db: any Database) async throws {
+        var rows: [[any SQLExpression]] = []
+        for member in members {
+            let fixed: [any SQLExpression] = [
+                SQLBind(member.name), SQLBind(member.id), SQLBind(member.roleID), SQLBind(member.status.rawValue),
+                SQLBind(member.mfaStatus.rawValue),
+            ]
+            for prefix in SearchTerms.prefixes(name: member.name, email: member.email) {
+                rows.append([SQLBind(member.organizationID), SQLBind(prefix)] + fixed)
+            }
+        }
+        try await BulkInsert.rows(rows, into: "member_search_prefixes", columns: columns, on: db)
+    }
+
+    /// Replaces one member's prefixes (after a change of name).
+    public static func replace(_ member: Entry, on db: any Database) async throws {
+        try await (db as! any SQLDatabase).delete(from: "member_search_prefixes")
+            .where("member_id", .equal, SQLBind(member.id)).run()
+        try await add([member], on: db)
     }
 }

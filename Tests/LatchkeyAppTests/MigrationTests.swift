@@ -39,8 +39,8 @@ struct MigrationTests {
         }
     }
 
-    @Test("M011 indexes existing members as the search index does")
-    func searchTermsBackfill() async throws {
+    @Test("M019 indexes existing members as the search index does")
+    func searchPrefixesBackfill() async throws {
         try await Harness.withApp { h, _ in
             for (email, name) in [
                 ("jane.doe@acme.test", "Jane Doe"), ("o'brien+it@acme.test", "Seán O'Brien-Smith"),
@@ -48,17 +48,29 @@ struct MigrationTests {
             ] {
                 _ = try await h.member(email, name: name, totp: false)
             }
-            func terms() async throws -> Set<String> {
+            try await h.sql.update("members").set("mfa_status", to: MFAStatus.resetPending.rawValue).run()
+            func rows() async throws -> Set<String> {
                 Set(
-                    try await h.sql.raw("SELECT member_id, organization_id, term FROM member_search_terms").all().map {
-                        "\(try $0.decode(column: "member_id", as: UUID.self)) \(try $0.decode(column: "organization_id", as: UUID.self)) \(try $0.decode(column: "term", as: String.self))"
+                    try await h.sql.raw(
+                        "SELECT organization_id, prefix, name, member_id, role_id, status, mfa_status FROM member_search_prefixes"
+                    ).all().map {
+                        [
+                            try $0.decode(column: "organization_id", as: UUID.self).uuidString,
+                            try $0.decode(column: "prefix", as: String.self),
+                            try $0.decode(column: "name", as: String.self),
+                            try $0.decode(column: "member_id", as: UUID.self).uuidString,
+                            try $0.decode(column: "role_id", as: UUID.self).uuidString,
+                            try $0.decode(column: "status", as: String.self),
+                            try $0.decode(column: "mfa_status", as: String.self),
+                        ].joined(separator: " ")
                     })
             }
-            let indexed = try await terms()
-            #expect(indexed.count > 10)
-            try await h.sql.raw("DELETE FROM member_search_terms").run()
-            try await M011CreateMemberSearchTerms.indexExisting(h.sql)
-            #expect(try await terms() == indexed)
+            let indexed = try await rows()
+            #expect(indexed.count > 20)
+            #expect(indexed.allSatisfy { $0.hasSuffix(" reset_pending") })
+            try await h.sql.raw("DELETE FROM member_search_prefixes").run()
+            try await M019CreateMemberSearchPrefixes.indexExisting(h.sql)
+            #expect(try await rows() == indexed)
         }
     }
 }

@@ -23,6 +23,7 @@ public enum LatchkeyMigrations {
         M016AddBatchActions(),
         M017AddMailDelivery(),
         M018CreateMemberTokens(),
+        M019CreateMemberSearchPrefixes(),
     ]
 }
 

@@ -149,89 +149,139 @@ public struct MemberDirectory: Sendable {
         }
     }
 
-    /// Applies the organization and filter predicates (shared by the page, the count and "select all").
-    private func applyFilter<B: SQLPredicateBuilder>(_ builder: B, organizationID: UUID, filter: Filter, now: Date)
-        -> B
-    {
-        var builder = builder.where(SQLColumn("organization_id", table: "members"), .equal, SQLBind(organizationID))
+    /// Where a query's rows come from: the search index when the query has words (its rows carry what the
+    /// filters need, in name order), otherwise `members` (an email-like query is a range of its email index).
+    private struct Source {
+        /// The table's alias in the statement.
+        var table: String
+        var id: SQLColumn
+        var name: SQLColumn
+        var search: SearchTerms.Query
+
+        init(_ filter: Filter) {
+            search = SearchTerms.query(filter.query)
+            if case .words = search {
+                table = "p"
+                id = SQLColumn("member_id", table: "p")
+            } else {
+                table = "members"
+                id = SQLColumn("id", table: "members")
+            }
+            name = SQLColumn("name", table: table)
+        }
+
+        var isIndex: Bool { table == "p" }
+
+        /// The FROM clause.
+        var from: any SQLExpression {
+            isIndex
+                ? SQLAlias(SQLIdentifier("member_search_prefixes"), as: SQLIdentifier("p"))
+                : SQLIdentifier("members")
+        }
+
+        /// The column a sort orders by (an email sort of a word search reads it from `members`, joined).
+        func column(_ sort: Sort) -> SQLColumn {
+            sort.column == "name" ? name : SQLColumn("email", table: "members")
+        }
+    }
+
+    /// Applies the organization, search and filter predicates (shared by the page, the count and "select all").
+    private func applyFilter<B: SQLPredicateBuilder>(
+        _ builder: B, source: Source, organizationID: UUID, filter: Filter, now: Date
+    ) -> B {
+        let t = source.table
+        var builder = builder.where(SQLColumn("organization_id", table: t), .equal, SQLBind(organizationID))
+        switch source.search {
+        case .none: break
+        case .email(let prefix):
+            builder = builder.where(SQLColumn("email", table: t), .greaterThanOrEqual, SQLBind(prefix))
+                .where(SQLColumn("email", table: t), .lessThan, SQLBind(SearchTerms.upperBound(prefix)))
+        case .words(let words):
+            builder = builder.where(SQLColumn("prefix", table: t), .equal, SQLBind(words[0]))
+            // Every further word must be a prefix of the same member: one lookup of the index's key each.
+            for word in words.dropFirst() {
+                builder = builder.where(
+                    SQLQueryString(
+                        """
+                        EXISTS (SELECT 1 FROM member_search_prefixes w WHERE w.organization_id = p.organization_id \
+                        AND w.prefix = \(bind: word) AND w.name = p.name AND w.member_id = p.member_id)
+                        """))
+            }
+        }
         switch filter.status {
         case .locked:
             builder = builder.where(
-                SQLColumn("id", table: "members"), .in,
-                SignInThrottles.lockedMembers(organizationID: organizationID, now: now))
+                source.id, .in, SignInThrottles.lockedMembers(organizationID: organizationID, now: now))
         case .suspended:
-            builder = builder.where(
-                SQLColumn("status", table: "members"), .equal, SQLBind(AccountStatus.suspended.rawValue))
+            builder = builder.where(SQLColumn("status", table: t), .equal, SQLBind(AccountStatus.suspended.rawValue))
         case .invited:
-            builder = builder.where(
-                SQLColumn("status", table: "members"), .equal, SQLBind(AccountStatus.invited.rawValue))
+            builder = builder.where(SQLColumn("status", table: t), .equal, SQLBind(AccountStatus.invited.rawValue))
         case nil: break
         }
         if let roleID = filter.roleID {
-            builder = builder.where(SQLColumn("role_id", table: "members"), .equal, SQLBind(roleID))
+            builder = builder.where(SQLColumn("role_id", table: t), .equal, SQLBind(roleID))
         }
         if let mfa = filter.mfa {
-            builder = builder.where(SQLColumn("mfa_status", table: "members"), .equal, SQLBind(mfa.rawValue))
-        }
-        // Further query words must each start one of the member's terms too (the first one drives, see `source`).
-        for word in SearchTerms.queryTerms(filter.query).prefix(5).dropFirst() {
-            builder = builder.where(
-                SQLColumn("id", table: "members"), .in, Self.matching(word, organizationID: organizationID))
+            builder = builder.where(SQLColumn("mfa_status", table: t), .equal, SQLBind(mfa.rawValue))
         }
         return builder
     }
 
-    /// The ids whose terms start with `word` (an index range scan on `member_search_terms`).
-    static func matching(_ word: String, organizationID: UUID) -> some SQLExpression {
-        SQLSubquery.select {
-            $0.distinct().column("member_id").from("member_search_terms")
-                .where("organization_id", .equal, SQLBind(organizationID))
-                .where("term", .greaterThanOrEqual, SQLBind(word))
-                .where("term", .lessThan, SQLBind(SearchTerms.upperBound(word)))
-        }
-    }
-
-    /// Where the rows come from: with a search, the members whose terms match the first query word (so the
-    /// database starts from the few matches, not from every member); otherwise the members table.
-    private func source<B: SQLJoinBuilder & SQLPredicateBuilder>(_ builder: B, organizationID: UUID, filter: Filter)
-        -> B
+    /// The matching rows' sort values and ids, from `source`, before the page's members are read.
+    private func matching(_ source: Source, sort: Sort, organizationID: UUID, filter: Filter, now: Date)
+        -> SQLSelectBuilder
     {
-        guard let first = SearchTerms.queryTerms(filter.query).first else { return builder }
-        return builder.join(
-            SQLAlias(Self.matching(first, organizationID: organizationID), as: SQLIdentifier("hits")),
-            method: SQLJoinMethod.inner,
-            on: SQLColumn("member_id", table: "hits"), .equal, SQLColumn("id", table: "members"))
+        var query = sql.select().column(source.column(sort), as: "sort_value").column(source.id, as: "sort_id")
+            .from(source.from)
+        if source.isIndex && sort.column == "email" {
+            query = query.join("members", on: SQLColumn("id", table: "members"), .equal, source.id)
+        }
+        return applyFilter(query, source: source, organizationID: organizationID, filter: filter, now: now)
     }
 
-    /// One page after (or before) a cursor; `now` decides who is locked.
+    /// One page after (or before) a cursor; `now` decides who is locked. The page is found in the index (or the
+    /// members table) first — 51 rows in key order for a name-sorted search — and only those are read whole.
     public func page(organizationID: UUID, filter: Filter, after: String?, before: String?, now: Date) async throws
         -> Page
     {
-        let column = SQLColumn(filter.sort.column, table: "members")
-        let idColumn = SQLColumn("id", table: "members")
+        let source = Source(filter)
+        let column = source.column(filter.sort)
         let backwards = before != nil
         let ascending = filter.sort.descending == backwards
-        var query = MemberRepository.columns(of: sql.select()).from("members")
-        query = source(query, organizationID: organizationID, filter: filter)
-            .join("roles", on: SQLColumn("role_id", table: "members"), .equal, SQLColumn("id", table: "roles"))
-        query = applyFilter(query, organizationID: organizationID, filter: filter, now: now)
+        var hits = matching(source, sort: filter.sort, organizationID: organizationID, filter: filter, now: now)
         if let text = after ?? before {
             let cursor = try Cursor.decode(text)
             let op: SQLBinaryOperator = ascending ? .greaterThan : .lessThan
-            query = query.where { group in
+            hits = hits.where { group in
                 group.where(column, op, SQLBind(cursor.v))
                     .orWhere { tie in
-                        tie.where(column, .equal, SQLBind(cursor.v)).where(idColumn, op, SQLBind(cursor.id))
+                        tie.where(column, .equal, SQLBind(cursor.v)).where(source.id, op, SQLBind(cursor.id))
                     }
             }
         }
         let direction: SQLDirection = ascending ? .ascending : .descending
-        query = query.orderBy(SQLOrderBy(expression: column, direction: direction))
-            .orderBy(SQLOrderBy(expression: idColumn, direction: direction))
+        hits = hits.orderBy(SQLOrderBy(expression: column, direction: direction))
+            .orderBy(SQLOrderBy(expression: source.id, direction: direction))
             .limit(filter.limit + 1)
-        let members = try await query.all().map(MemberRepository.member)
-        let locks = try await SignInThrottles(db).lockedUntil(memberIDs: members.map(\.id), now: now)
-        var rows = members.map { Row($0, lockedUntil: locks[$0.id]) }
+        let query = MemberRepository.columns(of: sql.select())
+            .column(
+                SQLQueryString(
+                    """
+                    (SELECT MAX(t.locked_until) FROM sign_in_throttles t WHERE t.member_id = members.id \
+                    AND t.locked_until > \(bind: SignInThrottles.millis(now)))
+                    """), as: "locked_until"
+            )
+            .from(SQLAlias(SQLGroupExpression(hits.query), as: SQLIdentifier("hits")))
+            .join("members", on: SQLColumn("id", table: "members"), .equal, SQLColumn("sort_id", table: "hits"))
+            .join("roles", on: SQLColumn("role_id", table: "members"), .equal, SQLColumn("id", table: "roles"))
+            .orderBy(SQLOrderBy(expression: SQLColumn("sort_value", table: "hits"), direction: direction))
+            .orderBy(SQLOrderBy(expression: SQLColumn("sort_id", table: "hits"), direction: direction))
+        var rows = try await query.all().map { row in
+            Row(
+                try MemberRepository.member(row),
+                lockedUntil: try row.decode(column: "locked_until", as: Int64?.self).map(
+                    SignInThrottles.date(fromMillis:)))
+        }
         let hasMore = rows.count > filter.limit
         if hasMore { rows.removeLast() }
         if backwards { rows.reverse() }
@@ -247,14 +297,14 @@ public struct MemberDirectory: Sendable {
     }
 
     /// How many members match, counting at most `cap` (past the most one bulk request may reset, the exact
-    /// number does not change what the page offers, and counting stays cheap on large organizations).
+    /// number does not change what the page offers, and counting stays cheap on large organizations). A word
+    /// search counts one range of the index's key.
     public func count(organizationID: UUID, filter: Filter, now: Date, cap: Int = BulkLimits.maximumPerRequest + 1)
         async throws -> Int
     {
+        let source = Source(filter)
         let matching = applyFilter(
-            source(
-                sql.select().column(SQLLiteral.numeric("1"), as: "one").from("members"),
-                organizationID: organizationID, filter: filter),
+            sql.select().column(SQLLiteral.numeric("1"), as: "one").from(source.from), source: source,
             organizationID: organizationID, filter: filter, now: now
         ).limit(cap)
         let query = sql.select().column(SQLFunction("COUNT", args: SQLLiteral.all), as: "n")
@@ -266,13 +316,11 @@ public struct MemberDirectory: Sendable {
     /// matches than one request may reset are refused, not cut short.
     public func allIDs(organizationID: UUID, filter: Filter, now: Date) async throws -> [UUID] {
         let limit = BulkLimits.maximumPerRequest
+        let source = Source(filter)
         let query = applyFilter(
-            source(
-                sql.select().column(SQLColumn("id", table: "members"), as: "id").from("members"),
-                organizationID: organizationID, filter: filter),
+            sql.select().column(source.id, as: "id").from(source.from), source: source,
             organizationID: organizationID, filter: filter, now: now)
-        let ids = try await query.orderBy(SQLColumn("name", table: "members"))
-            .orderBy(SQLColumn("id", table: "members"))
+        let ids = try await query.orderBy(source.name).orderBy(source.id)
             .limit(limit + 1).all().map { try $0.decode(column: "id", as: UUID.self) }
         guard ids.count <= limit else {
             throw LatchkeyError.badRequest(

@@ -226,7 +226,9 @@ public struct MemberRepository: Sendable {
         model.status = AccountStatus.active.rawValue
         try await model.update(on: db)
         try await SearchIndex.replace(
-            id: id, organizationID: model.organizationID, name: name, email: model.email, on: db)
+            SearchIndex.Entry(
+                id: id, organizationID: model.organizationID, name: name, email: model.email, roleID: model.roleID,
+                status: .active, mfaStatus: MFAStatus(rawValue: model.mfaStatus) ?? .notSetUp), on: db)
         return true
     }
 
@@ -247,7 +249,12 @@ public struct MemberRepository: Sendable {
             organizationID: organizationID, roleID: roleID, email: email, name: name, passwordHash: passwordHash,
             mfaStatus: mfaStatus, createdAt: createdAt)
         try await member.create(on: db)
-        try await SearchIndex.add([(member.id!, organizationID, name, email)], on: db)
+        try await SearchIndex.add(
+            [
+                SearchIndex.Entry(
+                    id: member.id!, organizationID: organizationID, name: name, email: email, roleID: roleID,
+                    status: .active, mfaStatus: mfaStatus)
+            ], on: db)
         return member.id!
     }
 }
@@ -324,7 +331,12 @@ extension MemberRepository {
                     "id", "organization_id", "role_id", "email", "name", "password_hash", "status", "mfa_status",
                     "last_sign_in_at", "created_at",
                 ], on: tx)
-            try await SearchIndex.add(members.map { ($0.id, $0.organizationID, $0.name, $0.email) }, on: tx)
+            try await SearchIndex.add(
+                members.map {
+                    SearchIndex.Entry(
+                        id: $0.id, organizationID: $0.organizationID, name: $0.name, email: $0.email,
+                        roleID: $0.roleID, status: $0.status, mfaStatus: $0.mfaStatus)
+                }, on: tx)
             try await BulkInsert.rows(
                 credentialRows, into: TOTPCredentialModel.schema,
                 columns: ["id", "member_id", "secret_ciphertext", "confirmed", "created_at"], on: tx)

@@ -1,0 +1,223 @@
+import FluentKit
+import Foundation
+import LatchkeyCore
+import SQLKit
+import Testing
+
+@testable import LatchkeyApp
+@testable import LatchkeyStore
+
+/// The Manage Members queries read the search index (M019) and the members indexes; these tests hold them to
+/// an oracle that reads nothing but `members` in the database's own order and applies the search rules in Swift:
+/// the same rows, in the same order, on every page forwards and backwards, with the same count — on both engines.
+@Suite("Member directory queries return what the plain members table says")
+struct DirectoryQueryTests {
+    static let firstNames = ["Ana", "Anabel", "anastasia", "Jane", "Seán", "Zoë", "李", "Mary-Jane", "O'Brien", "Jan"]
+    static let lastNames = ["Doe", "Ruiz", "de la Cruz", "Andersen", "Berg"]
+
+    /// Fills acme with 240 members of every status, MFA state and built-in role, half of them sharing 50 names (ties
+    /// broken by id, across page boundaries), some locked; globex gets the same names, which must never show.
+    static func seed(_ h: Harness) async throws -> [UUID] {
+        var members: [NewMember] = []
+        for organization in [h.acme, h.globex] {
+            for index in 0..<240 {
+                let first = firstNames[index % firstNames.count]
+                let last = lastNames[(index / 3) % lastNames.count]
+                let roles: [BuiltInRole] = [.member, .member, .admin, .owner]
+                var member = NewMember(
+                    organizationID: organization.organizationID,
+                    roleID: organization.roles[roles[index % roles.count]]!,
+                    email:
+                        "\(first.lowercased().filter(\.isLetter)).\(index)@\(organization.organizationID == h.acme.organizationID ? "acme" : "globex").test",
+                    name: index % 2 == 0 ? "\(first) \(last)" : "\(first) \(last) \(index % 11)",
+                    passwordHash: "x", mfaStatus: [.enabled, .notSetUp, .resetPending][index % 3],
+                    createdAt: h.clock.now)
+                member.status = ([.active, .active, .active, .suspended, .invited] as [AccountStatus])[index % 5]
+                members.append(member)
+            }
+        }
+        try await h.services.store.members.insert(members)
+        let acme = members.filter { $0.organizationID == h.acme.organizationID }.map(\.id)
+        // Changes made after insert must reach the index: role, status and MFA by plain UPDATEs (the triggers),
+        // a name by accepting an invitation.
+        let sql = h.sql
+        try await sql.update("members").set("mfa_status", to: MFAStatus.enabled.rawValue)
+            .where("id", .in, SQLBind.group(Array(acme[0..<40]))).run()
+        try await sql.update("members").set("role_id", to: SQLBind(h.acme.roles[.admin]!))
+            .where("id", .in, SQLBind.group(Array(acme[40..<50]))).run()
+        try await sql.update("members").set("status", to: AccountStatus.suspended.rawValue)
+            .where("id", .equal, SQLBind(acme[51])).run()
+        for (offset, id) in acme.enumerated() where offset % 5 == 4 && offset < 30 {
+            #expect(
+                try await h.services.store.members.acceptInvitation(
+                    id, name: "Renamed Anders \(offset)", passwordHash: "y"))
+        }
+        for id in acme[60..<66] {
+            try await h.setThrottle(
+                .secondFactor(memberID: id), email: "x", memberID: id, failures: 60, lockedUntil: 9_000_000_000_000)
+        }
+        try await h.setThrottle(
+            .secondFactor(memberID: acme[66]), email: "x", memberID: acme[66], failures: 6, lockedUntil: 1)  // lapsed
+        return acme
+    }
+
+    struct Plain {
+        var id: UUID
+        var name: String
+        var email: String
+        var roleID: UUID
+        var status: String
+        var mfa: String
+    }
+
+    /// Every member of the organization in the order `sort` asks for, as the database orders a plain query.
+    static func oracleOrder(_ h: Harness, sort: MemberDirectory.Sort) async throws -> [Plain] {
+        let direction: SQLDirection = sort.descending ? .descending : .ascending
+        return try await h.sql.select().columns("id", "name", "email", "role_id", "status", "mfa_status")
+            .from("members").where("organization_id", .equal, SQLBind(h.acme.organizationID))
+            .orderBy(SQLOrderBy(expression: SQLColumn(sort.column), direction: direction))
+            .orderBy(SQLOrderBy(expression: SQLColumn("id"), direction: direction)).all()
+            .map {
+                Plain(
+                    id: try $0.decode(column: "id", as: UUID.self),
+                    name: try $0.decode(column: "name", as: String.self),
+                    email: try $0.decode(column: "email", as: String.self),
+                    roleID: try $0.decode(column: "role_id", as: UUID.self),
+                    status: try $0.decode(column: "status", as: String.self),
+                    mfa: try $0.decode(column: "mfa_status", as: String.self))
+            }
+    }
+
+    /// The search and filter rules, applied in Swift.
+    static func matches(_ m: Plain, _ filter: MemberDirectory.Filter, locked: Set<UUID>) -> Bool {
+        switch SearchTerms.query(filter.query) {
+        case .none: break
+        case .email(let prefix): guard m.email.hasPrefix(prefix) else { return false }
+        case .words(let words):
+            let own = SearchTerms.words(name: m.name, email: m.email)
+            guard words.allSatisfy({ word in own.contains { $0.hasPrefix(word) } }) else { return false }
+        }
+        if let role = filter.roleID, m.roleID != role { return false }
+        if let mfa = filter.mfa, m.mfa != mfa.rawValue { return false }
+        switch filter.status {
+        case .locked: return locked.contains(m.id)
+        case .suspended: return m.status == "suspended"
+        case .invited: return m.status == "invited"
+        case nil: return true
+        }
+    }
+
+    /// Equal lists; a difference is shown by where it starts, not by printing hundreds of ids.
+    static func same(_ got: [UUID], _ expected: [UUID]) -> Bool {
+        guard got != expected else { return true }
+        let at =
+            (0..<min(got.count, expected.count)).first { got[$0] != expected[$0] } ?? min(got.count, expected.count)
+        Issue.record("\(got.count) rows, expected \(expected.count); first difference at \(at)")
+        return false
+    }
+
+    @Test("search, filters, sorts and pages give the oracle's rows in its order, and its counts")
+    func sameRowsOrderAndCounts() async throws {
+        try await Harness.withApp { h, _ in
+            let acme = try await Self.seed(h)
+            let locked = Set(acme[60..<66])
+            let directory = h.services.store.directory
+            let queries = [
+                "", "a", "an", "ANA", "jane doe", "doe jane", "mary jane", "o'b", "seán", "zoë", "李", "de la",
+                "renamed", "anders", "3", "jane.3@", "ana.", "@acme", "nobody", "an d r",
+            ]
+            let filters: [(String?, String?, String?)] = [
+                (nil, nil, nil), ("enabled", nil, nil), ("not_set_up", nil, nil), (nil, "locked", nil),
+                (nil, "suspended", nil), (nil, "invited", nil), ("enabled", nil, h.acme.roles[.admin]!.uuidString),
+                (nil, nil, h.acme.roles[.owner]!.uuidString), ("reset_pending", "suspended", nil),
+            ]
+            var checked = 0
+            var nonEmpty = 0
+            for sort in MemberDirectory.Sort.allCases {
+                let ordered = try await Self.oracleOrder(h, sort: sort)
+                for query in queries {
+                    for (mfa, status, role) in filters {
+                        let limit = query.isEmpty ? 50 : 3
+                        let filter = try MemberDirectory.Filter(
+                            query: query, role: role, mfa: mfa, status: status, sort: sort.rawValue,
+                            limit: String(limit))
+                        let expected = ordered.filter { Self.matches($0, filter, locked: locked) }.map(\.id)
+                        // Forwards through every page.
+                        var seen: [UUID] = []
+                        var after: String?
+                        var pages: [MemberDirectory.Page] = []
+                        repeat {
+                            let page = try await directory.page(
+                                organizationID: h.acme.organizationID, filter: filter, after: after, before: nil,
+                                now: h.clock.now)
+                            #expect(page.total == expected.count, "count for \(query)/\(filter)")
+                            seen += page.rows.map(\.id)
+                            pages.append(page)
+                            after = page.nextCursor
+                        } while after != nil && pages.count < 100
+                        let label = "\(sort) '\(query)' \(mfa ?? "-") \(status ?? "-") \(role ?? "-")"
+                        #expect(Self.same(seen, expected), "forwards: \(label)")
+                        // Backwards from the last page, through the previous-page cursors.
+                        if pages.count > 1, var before = pages.last?.previousCursor {
+                            var back: [UUID] = pages.last!.rows.map(\.id)
+                            while true {
+                                let page = try await directory.page(
+                                    organizationID: h.acme.organizationID, filter: filter, after: nil, before: before,
+                                    now: h.clock.now)
+                                back = page.rows.map(\.id) + back
+                                guard let previous = page.previousCursor else { break }
+                                before = previous
+                            }
+                            #expect(Self.same(back, expected), "backwards: \(label)")
+                        }
+                        if sort == .name {
+                            let all = try await directory.allIDs(
+                                organizationID: h.acme.organizationID, filter: filter, now: h.clock.now)
+                            #expect(Self.same(all, expected), "select all: \(label)")
+                        }
+                        // Locks shown on the rows are the oracle's.
+                        for row in pages.flatMap(\.rows) {
+                            #expect((row.lockedUntil != nil) == locked.contains(row.id))
+                        }
+                        checked += 1
+                        if !expected.isEmpty { nonEmpty += 1 }
+                    }
+                }
+            }
+            #expect(checked == 4 * 20 * 9)
+            #expect(nonEmpty > 300)  // the combinations are not vacuous
+        }
+    }
+
+    @Test("a member leaves the index with their row; a renamed member is found by the new name only")
+    func indexFollowsRows() async throws {
+        try await Harness.withApp { h, _ in
+            let (id, _) = try await h.member("kim.lee@acme.test", name: "Kim Lee", totp: false)
+            func prefixes() async throws -> Int {
+                try await h.sql.select().column(SQLFunction("COUNT", args: SQLLiteral.all), as: "n")
+                    .from("member_search_prefixes").where("member_id", .equal, SQLBind(id)).first()!
+                    .decode(column: "n", as: Int.self)
+            }
+            // k ki kim, l le lee (name and local part share them): six.
+            #expect(try await prefixes() == 6)
+            try await h.sql.update("members").set("status", to: AccountStatus.invited.rawValue)
+                .where("id", .equal, SQLBind(id)).run()
+            #expect(try await h.services.store.members.acceptInvitation(id, name: "Robin Park", passwordHash: "y"))
+            let directory = h.services.store.directory
+            let byOld = try await directory.count(
+                organizationID: h.acme.organizationID,
+                filter: try MemberDirectory.Filter(query: "kim", role: nil, mfa: nil, sort: nil, limit: nil),
+                now: h.clock.now)
+            // The email's local part still says kim.
+            #expect(byOld == 1)
+            let byNew = try await directory.page(
+                organizationID: h.acme.organizationID,
+                filter: try MemberDirectory.Filter(query: "robin", role: nil, mfa: nil, sort: nil, limit: nil),
+                after: nil, before: nil, now: h.clock.now)
+            #expect(byNew.rows.map(\.name) == ["Robin Park"])
+            #expect(byNew.rows.first?.status == .active)
+            try await h.sql.delete(from: "members").where("id", .equal, SQLBind(id)).run()
+            #expect(try await prefixes() == 0)
+        }
+    }
+}

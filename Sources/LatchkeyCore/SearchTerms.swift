@@ -33,7 +33,7 @@ public enum SearchTerms {
     }
 
     /// What a query looks up.
-    public enum Query: Equatable, Sendable {
+    public enum Query: Hashable, Sendable {
         /// No search.
         case none
         /// Up to five words; a member matches when each one is a prefix the member has.

@@ -51,6 +51,8 @@ public final class LatchkeyDatabase: Sendable {
     let databases: Databases
     let ownedEventLoopGroup: MultiThreadedEventLoopGroup?
     let logger: Logger
+    /// The Manage Members counts this instance remembers (see `DirectoryCounts`).
+    public let counts = DirectoryCounts()
 
     /// Opens (but does not migrate) the database.
     public init(location: DatabaseLocation, logger: Logger) throws {

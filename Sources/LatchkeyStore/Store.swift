@@ -10,19 +10,24 @@ import SQLKit
 /// application above holds the rules, the views render values, and neither imports FluentKit or SQLKit.
 public struct Store: Sendable {
     let db: any Database
+    /// The Manage Members counts remembered by this instance (shared by every store of one database).
+    let counts: DirectoryCounts
 
-    public init(_ db: any Database) { self.db = db }
+    public init(_ db: any Database, counts: DirectoryCounts = DirectoryCounts()) {
+        self.db = db
+        self.counts = counts
+    }
 
     /// Runs `body` in one transaction (joining the caller's when there is one) with repositories bound to it.
     ///
     /// On SQLite there is one connection: never use another `Store` inside `body`, it would wait for the
     /// connection this transaction holds.
     public func transaction<T: Sendable>(_ body: @escaping @Sendable (Store) async throws -> T) async throws -> T {
-        try await db.transaction { tx in try await body(Store(tx)) }
+        try await db.transaction { [counts] tx in try await body(Store(tx, counts: counts)) }
     }
 
     public var members: MemberRepository { .init(db) }
-    public var directory: MemberDirectory { .init(db) }
+    public var directory: MemberDirectory { .init(db, counts: counts) }
     public var organizations: OrganizationRepository { .init(db) }
     public var sessions: SessionRepository { .init(db) }
     public var credentials: CredentialRepository { .init(db) }
@@ -49,5 +54,5 @@ public struct Store: Sendable {
 
 extension LatchkeyDatabase {
     /// Repositories on the connection pool.
-    public var store: Store { Store(db) }
+    public var store: Store { Store(db, counts: counts) }
 }

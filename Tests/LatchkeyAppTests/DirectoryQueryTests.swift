@@ -1,6 +1,7 @@
 import FluentKit
 import Foundation
 import LatchkeyCore
+import Logging
 import SQLKit
 import Testing
 
@@ -218,6 +219,111 @@ struct DirectoryQueryTests {
             #expect(byNew.rows.first?.status == .active)
             try await h.sql.delete(from: "members").where("id", .equal, SQLBind(id)).run()
             #expect(try await prefixes() == 0)
+        }
+    }
+
+    @Test(
+        "a remembered count is used while nothing changed and never once anything it depends on changed, on any instance"
+    )
+    func countsFollowChanges() async throws {
+        try await Harness.withApp { h, _ in
+            let acme = try await Self.seed(h)
+            let org = h.acme.organizationID
+            // A second instance on the same database, with its own memory of counts.
+            var logger = Logger(label: "second")
+            logger.logLevel = .warning
+            let other = try LatchkeyDatabase(location: h.services.database.location, logger: logger)
+            defer { Task { await other.shutdown() } }
+            let filters: [MemberDirectory.Filter] = try [
+                ("", nil, nil), ("an", "enabled", nil), ("jane", nil, nil), ("", nil, "suspended"),
+                ("", "not_set_up", nil), ("", nil, "invited"), ("@acme", nil, nil), ("", nil, "locked"),
+            ].map { try MemberDirectory.Filter(query: $0.0, role: nil, mfa: $0.1, status: $0.2, sort: nil, limit: "5") }
+            func totals(_ db: LatchkeyDatabase) async throws -> [Int] {
+                var totals: [Int] = []
+                for filter in filters {
+                    totals.append(
+                        try await db.store.directory.page(
+                            organizationID: org, filter: filter, after: nil, before: nil, now: h.clock.now
+                        ).total)
+                }
+                return totals
+            }
+            /// What a store that remembers nothing counts.
+            func truth() async throws -> [Int] {
+                var totals: [Int] = []
+                for filter in filters {
+                    totals.append(
+                        try await Store(h.db).directory.count(organizationID: org, filter: filter, now: h.clock.now))
+                }
+                return totals
+            }
+            let first = try await totals(other)
+            #expect(first == (try await truth()))
+            let before = other.counts.statistics
+            #expect(try await totals(other) == first)
+            // Nothing changed: every count of a page with rows came from memory, but the Locked one (never
+            // remembered; an empty page, which has no version to go by, is counted too).
+            let remembered = zip(filters, first).filter { $0.0.status != .locked && $0.1 > 0 }.count
+            #expect(remembered == 6)
+            #expect(other.counts.statistics.hits - before.hits == remembered)
+
+            let changes: [(String, @Sendable () async throws -> Void)] = [
+                (
+                    "sign-in time (not a directory change)",
+                    {
+                        try await h.sql.update("members").set("last_sign_in_at", to: SQLBind(h.clock.now))
+                            .where("id", .equal, SQLBind(acme[1])).run()
+                    }
+                ),
+                (
+                    "MFA",
+                    {
+                        try await h.sql.update("members").set("mfa_status", to: MFAStatus.notSetUp.rawValue)
+                            .where("id", .in, SQLBind.group(Array(acme[0..<3]))).run()
+                    }
+                ),
+                (
+                    "status",
+                    {
+                        try await h.sql.update("members").set("status", to: AccountStatus.suspended.rawValue)
+                            .where("id", .equal, SQLBind(acme[7])).run()
+                    }
+                ),
+                (
+                    "name",
+                    {
+                        _ = try await h.services.store.members.acceptInvitation(
+                            acme[34], name: "Jane Newcomer", passwordHash: "y")
+                    }
+                ),
+                ("a new member", { _ = try await h.member("jane.q@acme.test", name: "Jane Q", totp: false) }),
+                (
+                    "a member removed",
+                    {
+                        try await h.sql.delete(from: "members").where("id", .equal, SQLBind(acme[3])).run()
+                    }
+                ),
+                (
+                    "a lock",
+                    {
+                        try await h.setThrottle(
+                            .secondFactor(memberID: acme[9]), email: "x", memberID: acme[9], failures: 60,
+                            lockedUntil: 9_000_000_000_000)
+                    }
+                ),
+            ]
+            for (what, change) in changes {
+                let was = try await totals(other)
+                try await change()
+                let now = try await truth()
+                #expect(try await totals(other) == now, "after a change of \(what)")
+                #expect(try await totals(h.services.database) == now, "after a change of \(what), first instance")
+                if what.hasPrefix("sign-in") {
+                    #expect(now == was)
+                } else {
+                    #expect(now != was, "\(what) changed a count")
+                }
+            }
         }
     }
 }

@@ -116,8 +116,8 @@ function setUpMemberActions() {
       if (item.dataset.disabled) return;
       const button = document.getElementById(item.closest("ul").getAttribute("aria-labelledby"));
       closeMenu(button, false);
-      fill(single, { "member-id": item.dataset.resetMember, name: item.dataset.name, email: item.dataset.email,
-        first: item.dataset.name.split(" ")[0] });
+      const who = item.closest("[data-member]").dataset;
+      fill(single, { "member-id": who.member, name: who.name, email: who.email, first: who.name.split(" ")[0] });
       openDialog(single, button);
     });
   });
@@ -130,8 +130,9 @@ function setUpMemberActions() {
       if (!dialog) return;
       const button = document.getElementById(item.closest("ul").getAttribute("aria-labelledby"));
       closeMenu(button, false);
-      fill(dialog, { "member-id": item.dataset.memberId, name: item.dataset.name, email: item.dataset.email,
-        first: item.dataset.name.split(" ")[0], "role-id": item.dataset.roleId });
+      const who = item.closest("[data-member]").dataset;
+      fill(dialog, { "member-id": who.member, name: who.name, email: who.email, first: who.name.split(" ")[0],
+        "role-id": who.roleId });
       openDialog(dialog, button);
     });
   });

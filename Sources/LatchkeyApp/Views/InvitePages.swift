@@ -57,8 +57,7 @@ enum InvitePages {
         }
         return [
             """
-            <li role="none"><button type="button" role="menuitem" data-lifecycle="role" data-member-id="\(id)"
-                data-name="\(row.name)" data-email="\(row.email)" data-role-id="\(row.roleID.uuidString.lowercased())">Change role…</button></li>
+            <li role="none"><button type="button" role="menuitem" data-lifecycle="role">Change role…</button></li>
             """,
             form(.memberInvitationResend, "Resend invitation", "data-resend"),
             form(.memberInvitationRevoke, "Revoke invitation", "data-revoke"),

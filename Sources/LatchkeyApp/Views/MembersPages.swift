@@ -218,8 +218,7 @@ enum MembersPages {
                 }
             items.append(
                 """
-                <li role="none"><button type="button" role="menuitem" data-reset-member="\(id)" data-name="\(row.name)"
-                    data-email="\(row.email)"\(disabledItem(hint, id: "reset-hint-\(id)"))>Reset MFA</button>\(menuHint(hint, id: "reset-hint-\(id)"))</li>
+                <li role="none"><button type="button" role="menuitem" data-reset-member\(disabledItem(hint, id: "reset-hint-\(id)"))>Reset MFA</button>\(menuHint(hint, id: "reset-hint-\(id)"))</li>
                 """)
         }
         if m.canUnlock, row.lockedUntil != nil, row.status != .invited {
@@ -248,7 +247,7 @@ enum MembersPages {
             items.isEmpty
             ? .empty
             : """
-            <div class="menu-wrap">
+            <div class="menu-wrap" data-member="\(id)" data-name="\(row.name)" data-email="\(row.email)" data-role-id="\(row.roleID.uuidString.lowercased())">
               <button type="button" class="\(labelled ? "button" : "icon-button")" id="menu-\(id)" aria-haspopup="menu"
                       aria-expanded="false" aria-controls="menu-list-\(id)" aria-label="Actions for \(row.name)"
                       data-row-menu>\(labelled ? "Actions ▾" : "⋮")</button>
@@ -291,8 +290,7 @@ enum MembersPages {
         let hintID = "lifecycle-hint-\(id)"
         let item = { (action: String, label: String) -> HTML in
             """
-            <li role="none"><button type="button" role="menuitem" data-lifecycle="\(action)" data-member-id="\(id)"
-                data-name="\(row.name)" data-email="\(row.email)" data-role-id="\(row.roleID.uuidString.lowercased())"\(disabledItem(hint, id: hintID))>\(label)</button></li>
+            <li role="none"><button type="button" role="menuitem" data-lifecycle="\(action)"\(disabledItem(hint, id: hintID))>\(label)</button></li>
             """
         }
         return [

@@ -24,6 +24,7 @@ public enum LatchkeyMigrations {
         M017AddMailDelivery(),
         M018CreateMemberTokens(),
         M019CreateMemberSearchPrefixes(),
+        M020CreateDirectoryVersions(),
     ]
 }
 

@@ -6,8 +6,12 @@ import SQLKit
 /// The Manage Members query: search, filters, sort and keyset pagination within one organization.
 public struct MemberDirectory: Sendable {
     let db: any Database
+    let counts: DirectoryCounts
 
-    init(_ db: any Database) { self.db = db }
+    init(_ db: any Database, counts: DirectoryCounts) {
+        self.db = db
+        self.counts = counts
+    }
 
     var sql: any SQLDatabase { db as! any SQLDatabase }
 
@@ -271,17 +275,20 @@ public struct MemberDirectory: Sendable {
                     AND t.locked_until > \(bind: SignInThrottles.millis(now)))
                     """), as: "locked_until"
             )
+            .column(Self.version(organizationID), as: "directory_version")
             .from(SQLAlias(SQLGroupExpression(hits.query), as: SQLIdentifier("hits")))
             .join("members", on: SQLColumn("id", table: "members"), .equal, SQLColumn("sort_id", table: "hits"))
             .join("roles", on: SQLColumn("role_id", table: "members"), .equal, SQLColumn("id", table: "roles"))
             .orderBy(SQLOrderBy(expression: SQLColumn("sort_value", table: "hits"), direction: direction))
             .orderBy(SQLOrderBy(expression: SQLColumn("sort_id", table: "hits"), direction: direction))
-        var rows = try await query.all().map { row in
+        let found = try await query.all()
+        var rows = try found.map { row in
             Row(
                 try MemberRepository.member(row),
                 lockedUntil: try row.decode(column: "locked_until", as: Int64?.self).map(
                     SignInThrottles.date(fromMillis:)))
         }
+        let version = try found.first?.decode(column: "directory_version", as: Int64?.self)
         let hasMore = rows.count > filter.limit
         if hasMore { rows.removeLast() }
         if backwards { rows.reverse() }
@@ -291,25 +298,50 @@ public struct MemberDirectory: Sendable {
         let next = (backwards || hasMore) ? rows.last.map(cursorOf) : nil
         let previous = ((!backwards && (after != nil)) || (backwards && hasMore)) ? rows.first.map(cursorOf) : nil
         return Page(
-            rows: rows, total: try await count(organizationID: organizationID, filter: filter, now: now),
+            rows: rows,
+            total: try await count(organizationID: organizationID, filter: filter, now: now, knownVersion: version),
             nextCursor: next,
             previousCursor: previous)
     }
 
+    /// The organization's directory version (M020), as a scalar subquery: read in the same statement as the rows
+    /// or the count it vouches for.
+    static func version(_ organizationID: UUID) -> some SQLExpression {
+        SQLSubquery.select {
+            $0.column("version").from("directory_versions").where("organization_id", .equal, SQLBind(organizationID))
+        }
+    }
+
     /// How many members match, counting at most `cap` (past the most one bulk request may reset, the exact
-    /// number does not change what the page offers, and counting stays cheap on large organizations). A word
-    /// search counts one range of the index's key.
-    public func count(organizationID: UUID, filter: Filter, now: Date, cap: Int = BulkLimits.maximumPerRequest + 1)
-        async throws -> Int
-    {
+    /// number does not change what the page offers). A word search counts one range of the index's key.
+    ///
+    /// A count read before at the directory version the caller saw (`knownVersion`, read with the page) is
+    /// answered from `DirectoryCounts`; otherwise the count is read together with the version it holds for.
+    public func count(
+        organizationID: UUID, filter: Filter, now: Date, cap: Int = BulkLimits.maximumPerRequest + 1,
+        knownVersion: Int64? = nil
+    ) async throws -> Int {
         let source = Source(filter)
+        let key = DirectoryCounts.Key(
+            organizationID: organizationID, search: source.search, roleID: filter.roleID, mfa: filter.mfa,
+            status: filter.status, cap: cap)
+        let remembered = filter.status != .locked
+        if remembered, let knownVersion, let count = counts.count(for: key, version: knownVersion) { return count }
         let matching = applyFilter(
             sql.select().column(SQLLiteral.numeric("1"), as: "one").from(source.from), source: source,
             organizationID: organizationID, filter: filter, now: now
         ).limit(cap)
-        let query = sql.select().column(SQLFunction("COUNT", args: SQLLiteral.all), as: "n")
+        let counted = sql.select().column(SQLFunction("COUNT", args: SQLLiteral.all), as: "n")
             .from(SQLAlias(SQLGroupExpression(matching.query), as: SQLIdentifier("matching")))
-        return try await query.first()?.decode(column: "n", as: Int.self) ?? 0
+        guard
+            let row = try await sql.select().column(SQLGroupExpression(counted.query), as: "n")
+                .column(Self.version(organizationID), as: "version").first()
+        else { return 0 }
+        let count = try row.decode(column: "n", as: Int.self)
+        if remembered, let version = try row.decode(column: "version", as: Int64?.self) {
+            counts.remember(count, for: key, version: version)
+        }
+        return count
     }
 
     /// Every matching member id, for "select all N matching" (the server evaluates the filter itself). More

@@ -1,0 +1,53 @@
+import Foundation
+import LatchkeyCore
+import Synchronization
+
+/// The Manage Members counts this instance has read, each with the organization's directory version it was read
+/// with (M020). A count is used again only while the version in the database is the same — the version changes
+/// in the transaction of any change a count depends on — so a remembered count is never stale, whichever
+/// instance made the change. Counts that depend on the clock (the Locked filter) are never remembered.
+public final class DirectoryCounts: Sendable {
+    struct Key: Hashable {
+        var organizationID: UUID
+        var search: SearchTerms.Query
+        var roleID: UUID?
+        var mfa: MFAStatus?
+        var status: MemberDirectory.Status?
+        var cap: Int
+    }
+
+    private struct State {
+        var entries: [Key: (version: Int64, count: Int)] = [:]
+        var hits = 0
+        var misses = 0
+    }
+
+    private let state = Mutex(State())
+    /// At most this many counts are kept; past it the memory starts again empty (a count costs one query).
+    let capacity: Int
+
+    public init(capacity: Int = 4096) { self.capacity = capacity }
+
+    func count(for key: Key, version: Int64) -> Int? {
+        state.withLock { state in
+            guard let entry = state.entries[key], entry.version == version else {
+                state.misses += 1
+                return nil
+            }
+            state.hits += 1
+            return entry.count
+        }
+    }
+
+    func remember(_ count: Int, for key: Key, version: Int64) {
+        state.withLock { state in
+            if state.entries.count >= capacity, state.entries[key] == nil {
+                state.entries.removeAll(keepingCapacity: true)
+            }
+            state.entries[key] = (version, count)
+        }
+    }
+
+    /// How many counts were answered from memory and how many were read (for tests and benchmarks).
+    public var statistics: (hits: Int, misses: Int) { state.withLock { ($0.hits, $0.misses) } }
+}

@@ -59,6 +59,40 @@ public struct BenchTools: Sendable {
             ownerTOTPSecret: Base32.encode(ownerSecret), seconds: Date().timeIntervalSince(started))
     }
 
+    /// A session past the password step, waiting for its code: what a client needs to finish signing in.
+    public struct Pending: Codable, Sendable {
+        public var token: String
+        public var csrfToken: String
+        public var totpSecret: String
+    }
+
+    /// Adds `count` enrolled members to `slug` (`mfa<i>@<slug>.bench`), each with a session at the second factor,
+    /// as if each had just given the right password. Their authenticators' secrets are returned.
+    public func pendingSessions(slug: String, count: Int) async throws -> [Pending] {
+        let (organization, _) = try await seeded(slug)
+        guard let role = try await services.store.organizations.roles(organizationID: organization.id)
+            .first(where: { $0.builtIn == .member })
+        else { throw LatchkeyError.notFound("No Member role in \(slug).") }
+        var pending: [Pending] = []
+        for start in stride(from: 0, to: count, by: 1000) {
+            var members: [NewMember] = []
+            for index in start..<min(start + 1000, count) {
+                var member = NewMember(
+                    organizationID: organization.id, roleID: role.id, email: "mfa\(index)@\(slug).bench",
+                    name: "MFA Bench \(index)", passwordHash: "x", mfaStatus: .enabled, createdAt: services.now)
+                let secret = services.random.bytes(20)
+                member.sealedTOTPSecret = try services.serverKey.seal(secret, context: member.id.uuidString)
+                let token = services.random.token()
+                member.sessionTokenHash = sha256Hex(token)
+                member.sessionState = .mfaPending
+                members.append(member)
+                pending.append(Pending(token: token, csrfToken: "c", totpSecret: Base32.encode(secret)))
+            }
+            try await services.store.members.insert(members)
+        }
+        return pending
+    }
+
     public struct Timed: Codable, Sendable {
         public var members: Int
         public var reset: Int

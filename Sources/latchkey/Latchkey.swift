@@ -384,7 +384,7 @@ struct Member: AsyncParsableCommand {
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmark helpers (see bench/): seed a large organization, time a bulk reset. Not for real data.",
-        shouldDisplay: false, subcommands: [Seed.self, Reset.self, Invite.self, Role.self])
+        shouldDisplay: false, subcommands: [Seed.self, Reset.self, Invite.self, Role.self, Pending.self])
 
     /// Runs one benchmark helper on the configured database and prints its JSON.
     static func timed<T: Encodable>(_ database: DatabaseOptions, _ body: (BenchTools) async throws -> T) async throws {
@@ -404,6 +404,18 @@ struct Bench: AsyncParsableCommand {
 
         func run() async throws {
             try await Bench.timed(database) { try await $0.inviteMany(slug: slug, count: count) }
+        }
+    }
+
+    struct Pending: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Add N enrolled members with sessions at the second factor; print each token and TOTP secret.")
+        @OptionGroup var database: DatabaseOptions
+        @Option(help: "Organization slug.") var slug: String
+        @Option(help: "Sessions to open.") var count: Int
+
+        func run() async throws {
+            try await Bench.timed(database) { try await $0.pendingSessions(slug: slug, count: count) }
         }
     }
 

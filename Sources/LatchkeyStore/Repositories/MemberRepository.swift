@@ -275,8 +275,9 @@ public struct NewMember: Sendable {
     public var sealedTOTPSecret: String?
     /// Keyed hashes of unused recovery codes.
     public var recoveryCodeHashes: [String] = []
-    /// The hash of a signed-in session's token (benchmarks start members signed in).
+    /// The hash of a session's token (benchmarks start members signed in, or at their second factor).
     public var sessionTokenHash: String?
+    public var sessionState = SessionState.signedIn
 
     public init(
         organizationID: UUID, roleID: UUID, email: String, name: String, passwordHash: String, mfaStatus: MFAStatus,
@@ -318,7 +319,7 @@ extension MemberRepository {
                 let now = m.createdAt
                 sessions.append([
                     SQLBind(UUID()), SQLBind(token), SQLBind(m.id), SQLBind(m.organizationID),
-                    SQLBind(SessionState.signedIn.rawValue), SQLBind("c"), SQLBind(now), SQLBind(now),
+                    SQLBind(m.sessionState.rawValue), SQLBind("c"), SQLBind(now), SQLBind(now),
                     SQLBind(now.addingTimeInterval(86400)), SQLBind("127.0.0.1"), SQLBind("seed"),
                 ])
             }

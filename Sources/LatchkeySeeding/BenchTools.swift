@@ -70,8 +70,9 @@ public struct BenchTools: Sendable {
     /// as if each had just given the right password. Their authenticators' secrets are returned.
     public func pendingSessions(slug: String, count: Int) async throws -> [Pending] {
         let (organization, _) = try await seeded(slug)
-        guard let role = try await services.store.organizations.roles(organizationID: organization.id)
-            .first(where: { $0.builtIn == .member })
+        guard
+            let role = try await services.store.organizations.roles(organizationID: organization.id)
+                .first(where: { $0.builtIn == .member })
         else { throw LatchkeyError.notFound("No Member role in \(slug).") }
         var pending: [Pending] = []
         for start in stride(from: 0, to: count, by: 1000) {

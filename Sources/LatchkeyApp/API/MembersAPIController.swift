@@ -51,6 +51,40 @@ struct MembersAPIController {
         var nextCursor: String?
         var previousCursor: String?
         var total: Int
+
+        /// The same JSON as `JSONResponse.make(self)` gives, written directly (the page is the API's hottest
+        /// answer; `JSONEncoder` was an eighth of its cost).
+        var json: String {
+            var out = JSONText(capacity: 300 * members.count + 200)
+            out.object { o in
+                o.key("members")
+                o.array(members) { a, m in
+                    a.object { o in
+                        o.key("email")
+                        o.string(m.email)
+                        o.key("id")
+                        o.uuid(m.id)
+                        o.optional("lastSignInAt", m.lastSignInAt) { $0.date($1) }
+                        o.key("locked")
+                        o.bool(m.locked)
+                        o.optional("lockedUntil", m.lockedUntil) { $0.date($1) }
+                        o.key("mfaStatus")
+                        o.string(m.mfaStatus)
+                        o.key("name")
+                        o.string(m.name)
+                        o.key("role")
+                        o.string(m.role)
+                        o.key("status")
+                        o.string(m.status)
+                    }
+                }
+                o.optional("nextCursor", nextCursor) { $0.string($1) }
+                o.optional("previousCursor", previousCursor) { $0.string($1) }
+                o.key("total")
+                o.int(total)
+            }
+            return out.text
+        }
     }
 
     @Sendable func list(_ request: Request, context: OrgMemberContext) async throws -> Response {
@@ -60,9 +94,10 @@ struct MembersAPIController {
             organizationID: context.auth.organizationID, filter: filter, after: query.get("cursor"),
             before: query.get("before"), now: services.now)
         return JSONResponse.make(
-            ListResponse(
+            json: ListResponse(
                 members: page.rows.map(MemberJSON.init), nextCursor: page.nextCursor,
-                previousCursor: page.previousCursor, total: page.total))
+                previousCursor: page.previousCursor, total: page.total
+            ).json)
     }
 
     struct SingleBody: StrictJSONBody {

@@ -282,9 +282,10 @@ public struct MemberDirectory: Sendable {
             .orderBy(SQLOrderBy(expression: SQLColumn("sort_value", table: "hits"), direction: direction))
             .orderBy(SQLOrderBy(expression: SQLColumn("sort_id", table: "hits"), direction: direction))
         let found = try await query.all()
+        let uuids = UUIDColumns(sql)
         var rows = try found.map { row in
             Row(
-                try MemberRepository.member(row),
+                try MemberRepository.member(row, uuids),
                 lockedUntil: try row.decode(column: "locked_until", as: Int64?.self).map(
                     SignInThrottles.date(fromMillis:)))
         }

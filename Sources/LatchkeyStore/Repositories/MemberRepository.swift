@@ -93,7 +93,7 @@ public struct MemberRepository: Sendable {
     private func select(_ filter: (SQLSelectBuilder) -> SQLSelectBuilder) async throws -> [Member] {
         let query = Self.columns(of: sql.select()).from("members")
             .join("roles", on: SQLColumn("role_id", table: "members"), .equal, SQLColumn("id", table: "roles"))
-        return try await filter(query).all().map(Self.member)
+        return try await filter(query).all().map { try Self.member($0, UUIDColumns(sql)) }
     }
 
     /// The columns a `Member` is decoded from (`members` joined with `roles`).
@@ -112,13 +112,13 @@ public struct MemberRepository: Sendable {
             .column(SQLColumn("last_sign_in_at", table: "members"), as: "last_sign_in_at")
     }
 
-    static func member(_ row: any SQLRow) throws -> Member {
+    static func member(_ row: any SQLRow, _ uuids: UUIDColumns) throws -> Member {
         Member(
-            id: try row.decode(column: "id", as: UUID.self),
-            organizationID: try row.decode(column: "organization_id", as: UUID.self),
+            id: try row.uuid("id", uuids),
+            organizationID: try row.uuid("organization_id", uuids),
             email: try row.decode(column: "email", as: String.self),
             name: try row.decode(column: "name", as: String.self),
-            roleID: try row.decode(column: "role_id", as: UUID.self),
+            roleID: try row.uuid("role_id", uuids),
             roleName: try row.decode(column: "role_name", as: String.self),
             roleBuiltIn: try row.decode(column: "built_in", as: String?.self).flatMap(BuiltInRole.init(rawValue:)),
             permissions: Permission.parseList(try row.decode(column: "permissions", as: String.self)),

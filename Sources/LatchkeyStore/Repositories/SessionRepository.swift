@@ -96,19 +96,20 @@ public struct SessionRepository: Sendable {
             WHERE s.token_hash = \(bind: tokenHash)
             """
         guard let row = try await sql.raw(query).first() else { return nil }
+        let uuids = UUIDColumns(sql)
         return LoadedSession(
-            sessionID: try row.decode(column: "s_id", as: UUID.self),
+            sessionID: try row.uuid("s_id", uuids),
             state: SessionState(rawValue: try row.decode(column: "s_state", as: String.self)) ?? .mfaPending,
             csrfToken: try row.decode(column: "s_csrf", as: String.self),
             createdAt: try row.decode(column: "s_created", as: Date.self),
             lastSeenAt: try row.decode(column: "s_seen", as: Date.self),
             mfaVerifiedAt: try row.decode(column: "s_mfa", as: Date?.self),
-            memberID: try row.decode(column: "m_id", as: UUID.self),
+            memberID: try row.uuid("m_id", uuids),
             memberEmail: try row.decode(column: "m_email", as: String.self),
             memberName: try row.decode(column: "m_name", as: String.self),
             memberActive: try row.decode(column: "m_status", as: String.self) == AccountStatus.active.rawValue,
             mfaStatus: MFAStatus(rawValue: try row.decode(column: "m_mfa", as: String.self)) ?? .notSetUp,
-            organizationID: try row.decode(column: "o_id", as: UUID.self),
+            organizationID: try row.uuid("o_id", uuids),
             organizationName: try row.decode(column: "o_name", as: String.self),
             requireMFA: try row.decode(column: "o_req", as: Bool.self),
             stepUpWindowSeconds: try row.decode(column: "o_step", as: Int.self),

@@ -1,0 +1,65 @@
+import Foundation
+import LatchkeyCore
+import LatchkeyStore
+import Testing
+
+@testable import LatchkeyApp
+@testable import LatchkeyStore
+
+/// The hand-written fast paths give exactly what the general code gives.
+@Suite("Fast paths agree with Foundation")
+struct FastPathTests {
+    @Test("the members page's hand-written JSON is byte for byte JSONEncoder's")
+    func membersJSON() throws {
+        let names = [
+            "Jane Doe", "O'Brien \"Bob\" \\ / back", "Seán 李小龍 👩🏽‍💻", "tab\tnew\nline\r\u{0001}\u{001F}\u{0008}\u{000C}",
+            "",
+        ]
+        let dates: [Date?] = [
+            nil, Date(timeIntervalSince1970: 0), Date(timeIntervalSince1970: 1_800_000_000.999),
+            Date(timeIntervalSince1970: 951_782_400),  // 2000-02-29
+            Date(timeIntervalSince1970: -1), Date(timeIntervalSince1970: 4_102_444_799),  // 2099-12-31 23:59:59
+            .distantFuture,
+        ]
+        var members: [MembersAPIController.MemberJSON] = []
+        for (index, name) in names.enumerated() {
+            for (offset, date) in dates.enumerated() {
+                let row = MemberDirectory.Row(
+                    Member(
+                        id: UUID(), organizationID: UUID(), email: "m\(index).\(offset)@acme.test/x", name: name,
+                        roleID: UUID(), roleName: "Admin \"ops\"", roleBuiltIn: nil, permissions: [],
+                        status: .active, mfaStatus: .enabled, lastSignInAt: date),
+                    lockedUntil: offset % 3 == 0 ? nil : offset % 3 == 1 ? .distantFuture : date)
+                members.append(MembersAPIController.MemberJSON(row))
+            }
+        }
+        for (next, previous) in [(nil, nil), ("abc/def+==", nil), (nil, "x\"y"), ("n", "p")] as [(String?, String?)] {
+            let response = MembersAPIController.ListResponse(
+                members: members, nextCursor: next, previousCursor: previous, total: 10_001)
+            let encoder = JSONEncoder()
+            encoder.dateEncodingStrategy = .iso8601
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            let expected = String(decoding: try encoder.encode(response), as: UTF8.self)
+            #expect(response.json == expected)
+        }
+        let empty = MembersAPIController.ListResponse(members: [], nextCursor: nil, previousCursor: nil, total: 0)
+        #expect(empty.json == #"{"members":[],"total":0}"#)
+    }
+
+    @Test("UUIDs stored as text are parsed as Foundation parses them; anything else is refused")
+    func uuidText() {
+        for _ in 0..<1000 {
+            let id = UUID()
+            #expect(UUID(hyphenated: id.uuidString) == id)
+            #expect(UUID(hyphenated: id.uuidString.lowercased()) == id)
+        }
+        for bad in [
+            "", "not-a-uuid", "18B53DD1-7F20-45AB-8EC5-6FB4A6E51F7", "18B53DD1-7F20-45AB-8EC5-6FB4A6E51F733",
+            "18B53DD1_7F20-45AB-8EC5-6FB4A6E51F73", "18B53DD1-7F20-45AB-8EC5-6FB4A6E51F7G",
+            "18B53DD17F2045AB8EC56FB4A6E51F73",
+            "18B53DD1-7F20-45AB-8EC5-6FB4A6E51F7é",
+        ] {
+            #expect(UUID(hyphenated: bad) == nil, "\(bad)")
+        }
+    }
+}

@@ -83,7 +83,7 @@ public enum SignInBucket: Sendable, Hashable {
         switch self {
         case .passwordFromAddress(let email, let address): "pw-addr|\(email)|\(address)"
         case .passwordFromUnfamiliar(let email): "pw-acct|\(email)"
-        case .secondFactor(let memberID): "mfa|\(memberID.uuidString.lowercased())"
+        case .secondFactor(let memberID): "mfa|\(memberID.lowercasedString)"
         }
     }
 

@@ -63,3 +63,17 @@ struct FastPathTests {
         }
     }
 }
+
+@Suite("UUID text")
+struct UUIDTextTests {
+    @Test("ids are written as Foundation writes them")
+    func formats() {
+        for _ in 0..<1000 {
+            let id = UUID()
+            #expect(id.lowercasedString == id.uuidString.lowercased())
+            #expect(id.upperCasedString == id.uuidString)
+        }
+        let zero = UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))
+        #expect(zero.lowercasedString == "00000000-0000-0000-0000-000000000000")
+    }
+}

@@ -140,7 +140,7 @@ struct InvitationsAPIController {
         let id = try context.parameters.require("id", as: UUID.self)
         _ = try await Body.json(EmptyBody.self, from: request, context: context, allowEmpty: true)
         let member = try await invitations.revoke(id, actor: Actor(context.auth, meta: context.meta))
-        return JSONResponse.make(["id": id.uuidString.lowercased(), "email": member.email, "status": "revoked"])
+        return JSONResponse.make(["id": id.lowercasedString, "email": member.email, "status": "revoked"])
     }
 
     struct EmptyBody: StrictJSONBody {

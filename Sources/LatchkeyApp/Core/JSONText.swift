@@ -1,4 +1,5 @@
 import Foundation
+import LatchkeyCore
 
 /// JSON written by hand for the hottest answers (a page of 50 members): the same bytes `JSONResponse` would
 /// produce (sorted keys, unescaped slashes, ISO 8601 dates in UTC without fractions), at a fraction of
@@ -57,7 +58,7 @@ struct JSONText {
         text += "\""
     }
 
-    mutating func uuid(_ value: UUID) { string(value.uuidString) }
+    mutating func uuid(_ value: UUID) { string(value.upperCasedString) }
 
     /// `key: value`, or nothing when `value` is nil (as `JSONEncoder` leaves out nil optionals).
     mutating func optional<T>(_ name: String, _ value: T?, _ write: (inout JSONText, T) -> Void) {

@@ -95,7 +95,7 @@ enum Route: String, CaseIterable, Sendable {
 
     /// The path of a route with an `:id`, for this id.
     func path(_ id: UUID) -> String {
-        rawValue.replacingOccurrences(of: ":id", with: id.uuidString.lowercased())
+        rawValue.replacingOccurrences(of: ":id", with: id.lowercasedString)
     }
 
     /// The pattern the router matches.

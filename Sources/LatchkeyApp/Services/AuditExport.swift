@@ -9,10 +9,10 @@ enum AuditExport {
 
     static func csvLine(_ e: AuditEvent) -> String {
         [
-            e.occurredAt.formatted(.iso8601), e.organizationID?.uuidString.lowercased() ?? "",
-            e.actorID?.uuidString.lowercased() ?? "", e.actorEmail, e.actorRole, e.action,
-            e.targetID?.uuidString.lowercased() ?? "", e.targetEmail, e.result, e.reason,
-            e.batchID?.uuidString.lowercased() ?? "", e.requestID, e.ip, e.userAgent, e.ticket, String(e.seq), e.hash,
+            e.occurredAt.formatted(.iso8601), e.organizationID?.lowercasedString ?? "",
+            e.actorID?.lowercasedString ?? "", e.actorEmail, e.actorRole, e.action,
+            e.targetID?.lowercasedString ?? "", e.targetEmail, e.result, e.reason,
+            e.batchID?.lowercasedString ?? "", e.requestID, e.ip, e.userAgent, e.ticket, String(e.seq), e.hash,
         ].map(CSV.field).joined(separator: ",") + "\r\n"
     }
 

@@ -12,7 +12,7 @@ struct MailDelivery: Service {
     let services: AppServices
     let client: SMTPClient
     /// This worker's name on the leases it takes.
-    let owner = UUID().uuidString.lowercased()
+    let owner = UUID().lowercasedString
     var pollInterval: Duration = .seconds(1)
     var batchSize = 20
     /// Longer than any one delivery can take (connect plus a bounded wait for each reply).

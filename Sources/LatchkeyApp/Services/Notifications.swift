@@ -42,7 +42,7 @@ enum Notifications {
             \(batch.failedCount) failed.
             \(batch.reason.isEmpty ? "" : "Reason or ticket given: \(batch.reason)\n")
             Every reset member was signed out everywhere and must set up MFA again. The audit log lists each \
-            member (batch \(batch.id.uuidString.lowercased())).
+            member (batch \(batch.id.lowercasedString)).
 
             If this was not expected, review the audit log and contact \(actor.email).
             """

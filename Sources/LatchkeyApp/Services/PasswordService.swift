@@ -31,7 +31,7 @@ struct PasswordService: Sendable {
     {
         let now = services.now
         if let wait = try await store.rateLimits.hit(
-            [.init(bucket: "password-change:\(auth.memberID.uuidString.lowercased())", limit: 10, window: 3600)],
+            [.init(bucket: "password-change:\(auth.memberID.lowercasedString)", limit: 10, window: 3600)],
             now: now)
         {
             throw LatchkeyError(

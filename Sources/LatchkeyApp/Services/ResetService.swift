@@ -48,13 +48,13 @@ struct ResetService: Sendable {
         let config = services.config
         var rules = [
             RateLimiter.Rule(
-                bucket: "reset:org:\(actor.organizationID.uuidString.lowercased())",
+                bucket: "reset:org:\(actor.organizationID.lowercasedString)",
                 limit: config.resetRequestsPerOrganizationPerMinute, window: 60)
         ]
         if let memberID = actor.memberID {
             rules.append(
                 .init(
-                    bucket: "reset:actor:\(memberID.uuidString.lowercased())",
+                    bucket: "reset:actor:\(memberID.lowercasedString)",
                     limit: config.resetRequestsPerActorPerMinute, window: 60))
         }
         if let wait = try await store.rateLimits.hit(rules, now: services.now) {

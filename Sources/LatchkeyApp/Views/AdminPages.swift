@@ -37,7 +37,7 @@ enum AdminPages {
                   <td>\(e.targetEmail)</td>
                   <td><span class="badge \(badge)">\(e.result)</span></td>
                   <td>\(e.reason)\(e.ticket.isEmpty ? HTML.empty : "<span class=\"sub\">Ticket: \(e.ticket)</span>")</td>
-                  <td>\(e.batchID.map { String($0.uuidString.lowercased().prefix(8)) } ?? "")</td>
+                  <td>\(e.batchID.map { String($0.lowercasedString.prefix(8)) } ?? "")</td>
                 </tr>
                 """
         }

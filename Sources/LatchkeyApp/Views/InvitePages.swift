@@ -8,7 +8,7 @@ enum InvitePages {
     static func dialog(_ m: MembersPages.Model) -> HTML {
         let grantable = m.roles.filter { (m.rolePermissions[$0.id] ?? []).isSubset(of: m.auth.permissions) }
         let options = grantable.map { role -> HTML in
-            "<option value=\"\(role.id.uuidString.lowercased())\"\(HTML(unsafe: role.name == "Member" ? " selected" : ""))>\(role.name)</option>"
+            "<option value=\"\(role.id.lowercasedString)\"\(HTML(unsafe: role.name == "Member" ? " selected" : ""))>\(role.name)</option>"
         }
         return """
             <dialog id="invite-dialog" class="modal modal-wide" aria-labelledby="invite-title" aria-describedby="invite-desc">
@@ -40,7 +40,7 @@ enum InvitePages {
     static func menuItems(_ m: MembersPages.Model, _ row: MemberDirectory.Row, targetPermissions: Set<Permission>)
         -> [HTML]
     {
-        let id = row.id.uuidString.lowercased()
+        let id = row.id.lowercasedString
         guard targetPermissions.isSubset(of: m.auth.permissions) else {
             let hintID = "invite-hint-\(id)"
             let hint = "You can't manage an invitation to \(row.roleName)"

@@ -39,7 +39,7 @@ enum MembersPages {
     static func state(_ filter: MemberDirectory.Filter) -> [(String, String)] {
         var items: [(String, String)] = []
         if !filter.query.isEmpty { items.append(("query", filter.query)) }
-        if let role = filter.roleID { items.append(("role", role.uuidString.lowercased())) }
+        if let role = filter.roleID { items.append(("role", role.lowercasedString)) }
         if let mfa = filter.mfa { items.append(("mfa", mfa.rawValue)) }
         if let status = filter.status { items.append(("status", status.rawValue)) }
         if filter.sort != .name { items.append(("sort", filter.sort.rawValue)) }
@@ -87,7 +87,7 @@ enum MembersPages {
         let totalText = capped ? "\(BulkLimits.maximumPerRequest.formatted())+" : m.page.total.formatted()
         let showing = m.page.rows.isEmpty ? "No members match" : "Showing \(m.firstIndex)–\(last) of \(totalText)"
         let roleOptions = m.roles.map { role -> HTML in
-            "<option value=\"\(role.id.uuidString.lowercased())\"\(HTML(unsafe: filter.roleID == role.id ? " selected" : ""))>\(role.name)</option>"
+            "<option value=\"\(role.id.lowercasedString)\"\(HTML(unsafe: filter.roleID == role.id ? " selected" : ""))>\(role.name)</option>"
         }
         let mfaOptions = MFAStatus.allCases.map { status -> HTML in
             "<option value=\"\(status.rawValue)\"\(HTML(unsafe: filter.mfa == status ? " selected" : ""))>\(status.label)</option>"
@@ -202,7 +202,7 @@ enum MembersPages {
     /// `labelled`: a visible "Actions" button (a member's page) rather than the row's ⋮.
     static func menu(_ m: Model, _ row: MemberDirectory.Row, labelled: Bool = false) -> HTML {
         let targetPermissions = m.rolePermissions[row.roleID] ?? []
-        let id = row.id.uuidString.lowercased()
+        let id = row.id.lowercasedString
         var items: [HTML] = []
         if row.status == .invited {
             if m.canManage { items = InvitePages.menuItems(m, row, targetPermissions: targetPermissions) }
@@ -247,7 +247,7 @@ enum MembersPages {
             items.isEmpty
             ? .empty
             : """
-            <div class="menu-wrap" data-member="\(id)" data-name="\(row.name)" data-email="\(row.email)" data-role-id="\(row.roleID.uuidString.lowercased())">
+            <div class="menu-wrap" data-member="\(id)" data-name="\(row.name)" data-email="\(row.email)" data-role-id="\(row.roleID.lowercasedString)">
               <button type="button" class="\(labelled ? "button" : "icon-button")" id="menu-\(id)" aria-haspopup="menu"
                       aria-expanded="false" aria-controls="menu-list-\(id)" aria-label="Actions for \(row.name)"
                       data-row-menu>\(labelled ? "Actions ▾" : "⋮")</button>
@@ -259,7 +259,7 @@ enum MembersPages {
     }
 
     static func row(_ m: Model, _ row: MemberDirectory.Row) -> HTML {
-        let id = row.id.uuidString.lowercased()
+        let id = row.id.lowercasedString
         let menu = menu(m, row)
         return """
             <tr data-member-id="\(id)" data-name="\(row.name)">
@@ -277,7 +277,7 @@ enum MembersPages {
     /// ⋮ → Change role…, Suspend or Reactivate, Remove…: disabled, with the reason tied to them, where a rule
     /// forbids them.
     static func lifecycleItems(_ m: Model, _ row: MemberDirectory.Row, targetPermissions: Set<Permission>) -> [HTML] {
-        let id = row.id.uuidString.lowercased()
+        let id = row.id.lowercasedString
         let hint: String? =
             switch LifecyclePolicy.check(
                 actorID: m.auth.memberID, actorPermissions: m.auth.permissions, targetID: row.id,
@@ -305,7 +305,7 @@ enum MembersPages {
     static func lifecycleDialogs(_ m: Model) -> [HTML] {
         let grantable = m.roles.filter { (m.rolePermissions[$0.id] ?? []).isSubset(of: m.auth.permissions) }
         let options = grantable.map { role -> HTML in
-            "<option value=\"\(role.id.uuidString.lowercased())\">\(role.name)</option>"
+            "<option value=\"\(role.id.lowercasedString)\">\(role.name)</option>"
         }
         let dialog = { (action: String, route: Route, title: HTML, body: HTML, button: String, danger: Bool) -> HTML in
             """
@@ -361,7 +361,7 @@ enum MembersPages {
     static func bulkLifecycleDialogs(_ m: Model) -> [HTML] {
         let grantable = m.roles.filter { (m.rolePermissions[$0.id] ?? []).isSubset(of: m.auth.permissions) }
         let options = grantable.map { role -> HTML in
-            "<option value=\"\(role.id.uuidString.lowercased())\">\(role.name)</option>"
+            "<option value=\"\(role.id.lowercasedString)\">\(role.name)</option>"
         }
         let dialog = {
             (action: String, route: Route, verb: String, question: String, body: HTML, danger: Bool) -> HTML in
@@ -427,7 +427,7 @@ enum MembersPages {
             case "failed": "<span class=\"badge badge-danger\">Failed</span>"
             default: "<span class=\"badge badge-success\">\(done)</span>"
             }
-        let shown = email.isEmpty ? memberID.uuidString.lowercased() : email
+        let shown = email.isEmpty ? memberID.lowercasedString : email
         return """
             <tr><td>\(name.isEmpty ? "—" : name)<span class="folded">\(shown)</span></td><td class="col-email">\(shown)</td>
             <td>\(label)</td><td>\(reason)</td></tr>
@@ -582,7 +582,7 @@ enum MembersPages {
 
     static func results(_ m: ResultsModel) -> HTML {
         let batch = m.batch
-        let id = batch.id.uuidString.lowercased()
+        let id = batch.id.lowercasedString
         guard batch.status == .completed else {
             let percent = batch.total == 0 ? 0 : batch.processed * 100 / batch.total
             return Layout.app(
@@ -612,7 +612,7 @@ enum MembersPages {
               \(Layout.csrfField(m.auth.csrfToken))
               <input type="hidden" name="bulk" value="1">
               <input type="hidden" name="idempotencyKey" value="retry-\(id)">
-              \(HTML(unsafe: failed.map { "<input type=\"hidden\" name=\"memberId\" value=\"\($0.memberId.uuidString.lowercased())\">" }.joined()))
+              \(HTML(unsafe: failed.map { "<input type=\"hidden\" name=\"memberId\" value=\"\($0.memberId.lowercasedString)\">" }.joined()))
               \(failed.count > BulkLimits.typedConfirmationAbove ? HTML(unsafe: "<input type=\"hidden\" name=\"confirmCount\" value=\"\(failed.count)\">") : .empty)
               <button type="submit" class="button" id="retry-failed">Retry failed (\(failed.count))</button>
             </form>

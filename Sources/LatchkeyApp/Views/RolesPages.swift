@@ -19,7 +19,7 @@ enum RolesPages {
         }
         let rows = roles.map { role, members -> HTML in
             let permissions = role.permissions.sorted().map { "<code>\($0.rawValue)</code>" }.joined(separator: " ")
-            let id = role.id.uuidString.lowercased()
+            let id = role.id.lowercasedString
             let editable = role.builtIn == nil && role.permissions.isSubset(of: auth.permissions)
             let edit: HTML =
                 editable

@@ -32,7 +32,7 @@ struct InvitationsWebController {
         return .redirect(
             to: MembersPages.link(
                 try! MemberDirectory.Filter(query: nil, role: nil, mfa: nil, status: "invited", sort: nil, limit: nil),
-                extra: [("notice", notice.rawValue), ("member", id.uuidString.lowercased())]), type: .normal)
+                extra: [("notice", notice.rawValue), ("member", id.lowercasedString)]), type: .normal)
     }
 
     @Sendable func resend(_ request: Request, context: OrgMemberContext) async throws -> Response {

@@ -53,7 +53,7 @@ struct MailWebController {
             }
             entry.targetID = nil
             entry.targetEmail = message.toEmail
-            entry.reason = "\(message.subject) (\(message.id.uuidString.lowercased()))"
+            entry.reason = "\(message.subject) (\(message.id.lowercasedString))"
             try await tx.audit.append(entry, at: now)
             return message
         }
@@ -63,7 +63,7 @@ struct MailWebController {
 
     /// Page cursors: `<milliseconds since 1970>_<id>` of the last message shown.
     static func cursor(_ message: OutboxMessage) -> String {
-        "\(Int64((message.createdAt.timeIntervalSince1970 * 1000).rounded(.down)))_\(message.id.uuidString.lowercased())"
+        "\(Int64((message.createdAt.timeIntervalSince1970 * 1000).rounded(.down)))_\(message.id.lowercasedString)"
     }
 
     static func cursor(_ text: String) throws -> (Date, UUID) {

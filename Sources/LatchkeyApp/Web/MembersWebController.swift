@@ -104,7 +104,7 @@ struct MembersWebController {
             return .redirect(to: Route.memberPage.path(id) + "?notice=\(notice.rawValue)", type: .normal)
         }
         var extra = [("notice", notice.rawValue)]
-        if let member { extra.append(("member", member.uuidString.lowercased())) }
+        if let member { extra.append(("member", member.lowercasedString)) }
         return .redirect(to: MembersPages.link(filter, extra: extra), type: .normal)
     }
 
@@ -239,14 +239,14 @@ struct MembersWebController {
         var csv = "member_id,name,email,result,reason\r\n"
         for outcome in try await services.store.resets.outcomes(batchID: batch.id) {
             csv +=
-                [outcome.memberID.uuidString.lowercased(), outcome.name, outcome.email, outcome.status, outcome.reason]
+                [outcome.memberID.lowercasedString, outcome.name, outcome.email, outcome.status, outcome.reason]
                 .map(CSV.field).joined(separator: ",") + "\r\n"
         }
         return Response(
             status: .ok,
             headers: [
                 .contentType: "text/csv; charset=utf-8",
-                .contentDisposition: "attachment; filename=\"mfa-reset-\(batch.id.uuidString.lowercased()).csv\"",
+                .contentDisposition: "attachment; filename=\"mfa-reset-\(batch.id.lowercasedString).csv\"",
             ], body: .init(byteBuffer: .init(string: csv)))
     }
 }

@@ -40,7 +40,7 @@ public struct AuditStore: Sendable {
     public init(_ db: any Database) { self.db = db }
 
     static func chainName(_ organizationID: UUID?) -> String {
-        organizationID?.uuidString.lowercased() ?? "instance"
+        organizationID?.lowercasedString ?? "instance"
     }
 
     /// Appends one event in a transaction of its own.
@@ -178,7 +178,7 @@ public struct AuditStore: Sendable {
         events: [AuditEvent], next: String?
     ) {
         var query = AuditEventModel.query(on: db)
-            .filter(\.$chain == organizationID.uuidString.lowercased())
+            .filter(\.$chain == organizationID.lowercasedString)
         if let action = filter.action { query = query.filter(\.$action == action) }
         if let result = filter.result { query = query.filter(\.$result == result) }
         if let actor = filter.actor { query = query.filter(\.$actorEmail == actor) }

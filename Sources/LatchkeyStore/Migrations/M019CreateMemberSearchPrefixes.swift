@@ -14,10 +14,11 @@ import SQLKit
 /// Triggers keep the filter columns equal to the member's whatever code changes them (one set-based statement
 /// per `UPDATE` on PostgreSQL, one per changed row on SQLite). Name changes go through `SearchIndex.replace`.
 /// On PostgreSQL the filter columns are in no index and pages keep a quarter free, so those updates are HOT (no
-/// new index entries): a bulk change of 10,000 members rewrites some 190,000 of these rows. The trigger's join
-/// has no statistics for its transition tables (and the index's may be stale right after a bulk insert), so its
-/// function allows only index lookups: scanning every organization's prefixes once per chunk grew with the
-/// whole database.
+/// new index entries): a bulk change of 10,000 members rewrites some 190,000 of these rows. The trigger reads only
+/// the new rows (joining them to the old ones has no index: quadratic in the rows of one statement) and compares
+/// them with the prefixes' own columns; as its transition table has no statistics (and the index's may be stale
+/// right after a bulk insert), its function allows only index lookups — a scan of every organization's prefixes
+/// per statement grew with the whole database.
 /// A later migration that rebuilds `members` on SQLite must recreate the trigger.
 ///
 /// Also: the members indexes used for the unsearched listing end in `id`, the keyset tie-breaker, and one for
@@ -42,9 +43,9 @@ struct M019CreateMemberSearchPrefixes: AsyncMigration {
                 BEGIN
                   UPDATE member_search_prefixes p
                   SET role_id = n.role_id, status = n.status, mfa_status = n.mfa_status
-                  FROM changed_new n JOIN changed_old o ON o.id = n.id
+                  FROM changed_new n
                   WHERE p.member_id = n.id
-                    AND (n.role_id, n.status, n.mfa_status) IS DISTINCT FROM (o.role_id, o.status, o.mfa_status);
+                    AND (n.role_id, n.status, n.mfa_status) IS DISTINCT FROM (p.role_id, p.status, p.mfa_status);
                   RETURN NULL;
                 END $$
                 """
@@ -52,7 +53,7 @@ struct M019CreateMemberSearchPrefixes: AsyncMigration {
             try await sql.raw(
                 """
                 CREATE TRIGGER members_search_follow AFTER UPDATE ON members
-                REFERENCING OLD TABLE AS changed_old NEW TABLE AS changed_new
+                REFERENCING NEW TABLE AS changed_new
                 FOR EACH STATEMENT EXECUTE FUNCTION member_search_prefixes_follow()
                 """
             ).run()

@@ -12,8 +12,8 @@ def matching(server, prefix):
     """The Acme members the search "prefix" matches (word-prefix search), from the server's own index."""
     return server.query(
         """SELECT m.id, m.email, m.name, m.mfa_status, r.name AS role FROM members m JOIN roles r ON r.id = m.role_id
-           WHERE m.id IN (SELECT t.member_id FROM member_search_terms t JOIN organizations o ON o.id = t.organization_id
-                          WHERE o.slug = 'acme' AND t.term LIKE ? || '%')""", prefix)
+           WHERE m.id IN (SELECT t.member_id FROM member_search_prefixes t JOIN organizations o ON o.id = t.organization_id
+                          WHERE o.slug = 'acme' AND t.prefix = ?)""", prefix)
 
 
 def test_bulk_reset_select_all_matching_with_results_retry_and_csv(server, browser):

@@ -269,11 +269,7 @@ public struct MemberDirectory: Sendable {
             .limit(filter.limit + 1)
         let query = MemberRepository.columns(of: sql.select())
             .column(
-                SQLQueryString(
-                    """
-                    (SELECT MAX(t.locked_until) FROM sign_in_throttles t WHERE t.member_id = members.id \
-                    AND t.locked_until > \(bind: SignInThrottles.millis(now)))
-                    """), as: "locked_until"
+                SignInThrottles.lockedUntil(ofMember: SQLColumn("id", table: "members"), now: now), as: "locked_until"
             )
             .column(Self.version(organizationID), as: "directory_version")
             .from(SQLAlias(SQLGroupExpression(hits.query), as: SQLIdentifier("hits")))
@@ -300,7 +296,9 @@ public struct MemberDirectory: Sendable {
         let previous = ((!backwards && (after != nil)) || (backwards && hasMore)) ? rows.first.map(cursorOf) : nil
         return Page(
             rows: rows,
-            total: try await count(organizationID: organizationID, filter: filter, now: now, knownVersion: version),
+            total: try await count(
+                source, organizationID: organizationID, filter: filter, now: now,
+                cap: BulkLimits.maximumPerRequest + 1, knownVersion: version),
             nextCursor: next,
             previousCursor: previous)
     }
@@ -319,10 +317,15 @@ public struct MemberDirectory: Sendable {
     /// A count read before at the directory version the caller saw (`knownVersion`, read with the page) is
     /// answered from `DirectoryCounts`; otherwise the count is read together with the version it holds for.
     public func count(
-        organizationID: UUID, filter: Filter, now: Date, cap: Int = BulkLimits.maximumPerRequest + 1,
-        knownVersion: Int64? = nil
+        organizationID: UUID, filter: Filter, now: Date, cap: Int = BulkLimits.maximumPerRequest + 1
     ) async throws -> Int {
-        let source = Source(filter)
+        try await count(
+            Source(filter), organizationID: organizationID, filter: filter, now: now, cap: cap, knownVersion: nil)
+    }
+
+    private func count(
+        _ source: Source, organizationID: UUID, filter: Filter, now: Date, cap: Int, knownVersion: Int64?
+    ) async throws -> Int {
         let key = DirectoryCounts.Key(
             organizationID: organizationID, search: source.search, roleID: filter.roleID, mfa: filter.mfa,
             status: filter.status, cap: cap)

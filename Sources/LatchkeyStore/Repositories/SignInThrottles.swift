@@ -184,6 +184,16 @@ public struct SignInThrottles: Sendable {
         return result
     }
 
+    /// The same as `lockedUntil(memberIDs:now:)` for one member column, as a scalar subquery (stored milliseconds,
+    /// NULL when not locked): the page of members reads it in its own statement.
+    static func lockedUntil(ofMember member: some SQLExpression, now: Date) -> some SQLExpression {
+        SQLSubquery.select {
+            $0.column(SQLFunction("MAX", args: SQLColumn("locked_until"))).from("sign_in_throttles")
+                .where(SQLColumn("member_id"), .equal, member)
+                .where("locked_until", .greaterThan, SQLBind(millis(now)))
+        }
+    }
+
     /// A stored `locked_until` as a date (`Date.distantFuture` at the hard stop).
     public static func date(fromMillis millis: Int64) -> Date {
         millis >= lockedForGood ? .distantFuture : Date(timeIntervalSince1970: Double(millis) / 1000)

@@ -53,6 +53,8 @@ public final class LatchkeyDatabase: Sendable {
     let logger: Logger
     /// The Manage Members counts this instance remembers (see `DirectoryCounts`).
     public let counts = DirectoryCounts()
+    /// On SQLite, the read-only connections beside the writer (see `SQLiteReader`).
+    let reader: SQLiteReader?
 
     /// Opens (but does not migrate) the database.
     public init(location: DatabaseLocation, logger: Logger) throws {
@@ -73,8 +75,11 @@ public final class LatchkeyDatabase: Sendable {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             databases.use(
                 .sqlite(.file(path), maxConnectionsPerEventLoop: 1, connectionPoolTimeout: .seconds(30)), as: .sqlite)
+            // Opened at first use: the writer creates the file.
+            reader = SQLiteReader(path: path, eventLoop: group.any(), logger: logger)
         case .postgres(let url, let searchPath):
             ownedEventLoopGroup = nil
+            reader = nil
             databases = Databases(threadPool: NIOThreadPool.singleton, on: MultiThreadedEventLoopGroup.singleton)
             var configuration = try SQLPostgresConfiguration(url: url)
             configuration.searchPath = searchPath
@@ -113,6 +118,7 @@ public final class LatchkeyDatabase: Sendable {
 
     /// Closes every connection.
     public func shutdown() async {
+        await reader?.close()
         await databases.shutdownAsync()
         try? await ownedEventLoopGroup?.shutdownGracefully()
     }

@@ -12,13 +12,22 @@ public struct Store: Sendable {
     let db: any Database
     /// The Manage Members counts remembered by this instance (shared by every store of one database).
     let counts: DirectoryCounts
+    /// Where the hot reads outside a transaction run (on SQLite the read-only connections of `SQLiteReader`);
+    /// nil: on `db`.
+    let reads: (any SQLDatabase)?
 
     public init(_ db: any Database, counts: DirectoryCounts = DirectoryCounts()) {
-        self.db = db
-        self.counts = counts
+        self.init(db, counts: counts, reads: nil)
     }
 
-    /// Runs `body` in one transaction (joining the caller's when there is one) with repositories bound to it.
+    init(_ db: any Database, counts: DirectoryCounts, reads: (any SQLDatabase)?) {
+        self.db = db
+        self.counts = counts
+        self.reads = reads
+    }
+
+    /// Runs `body` in one transaction (joining the caller's when there is one) with repositories bound to it —
+    /// every read too, so that it sees the transaction's own writes.
     ///
     /// On SQLite there is one connection: never use another `Store` inside `body`, it would wait for the
     /// connection this transaction holds.
@@ -27,9 +36,9 @@ public struct Store: Sendable {
     }
 
     public var members: MemberRepository { .init(db) }
-    public var directory: MemberDirectory { .init(db, counts: counts) }
-    public var organizations: OrganizationRepository { .init(db) }
-    public var sessions: SessionRepository { .init(db) }
+    public var directory: MemberDirectory { .init(reads ?? sql, counts: counts) }
+    public var organizations: OrganizationRepository { .init(db, reads: reads ?? sql) }
+    public var sessions: SessionRepository { .init(db, reads: reads ?? sql) }
     public var credentials: CredentialRepository { .init(db) }
     public var resets: ResetRepository { .init(db) }
     public var audit: AuditStore { .init(db) }
@@ -54,5 +63,5 @@ public struct Store: Sendable {
 
 extension LatchkeyDatabase {
     /// Repositories on the connection pool.
-    public var store: Store { Store(db, counts: counts) }
+    public var store: Store { Store(db, counts: counts, reads: reader.map(SQLiteReadDatabase.init)) }
 }

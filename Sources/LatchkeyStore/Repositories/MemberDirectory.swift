@@ -5,15 +5,14 @@ import SQLKit
 
 /// The Manage Members query: search, filters, sort and keyset pagination within one organization.
 public struct MemberDirectory: Sendable {
-    let db: any Database
+    /// Read-only: the store's reader outside a transaction, the transaction inside one.
+    let sql: any SQLDatabase
     let counts: DirectoryCounts
 
-    init(_ db: any Database, counts: DirectoryCounts) {
-        self.db = db
+    init(_ sql: any SQLDatabase, counts: DirectoryCounts) {
+        self.sql = sql
         self.counts = counts
     }
-
-    var sql: any SQLDatabase { db as! any SQLDatabase }
 
     public enum Sort: String, Sendable, CaseIterable {
         case name, nameDesc = "-name", email, emailDesc = "-email"
@@ -403,10 +402,5 @@ public struct MemberDirectory: Sendable {
             coverage[keyPath: keyPath] = try await count(organizationID: organizationID, filter: filter, now: now)
         }
         return coverage
-    }
-
-    /// The organization's roles, for the filter.
-    public func roles(organizationID: UUID) async throws -> [Role] {
-        try await OrganizationRepository(db).roles(organizationID: organizationID)
     }
 }

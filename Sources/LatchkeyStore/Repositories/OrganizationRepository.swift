@@ -49,10 +49,16 @@ public struct Role: Sendable, Equatable {
     public var permissions: Set<Permission>
 
     init(_ model: RoleModel) {
-        id = model.id!
-        name = model.name
-        builtIn = model.builtIn.flatMap(BuiltInRole.init(rawValue:))
-        permissions = model.permissions
+        self.init(
+            id: model.id!, name: model.name, builtIn: model.builtIn.flatMap(BuiltInRole.init(rawValue:)),
+            permissions: model.permissions)
+    }
+
+    init(id: UUID, name: String, builtIn: BuiltInRole?, permissions: Set<Permission>) {
+        self.id = id
+        self.name = name
+        self.builtIn = builtIn
+        self.permissions = permissions
     }
 }
 
@@ -60,7 +66,13 @@ public struct Role: Sendable, Equatable {
 public struct OrganizationRepository: Sendable {
     let db: any Database
 
-    init(_ db: any Database) { self.db = db }
+    /// Where `roles` reads (see `Store.reads`).
+    let reads: any SQLDatabase
+
+    init(_ db: any Database, reads: any SQLDatabase) {
+        self.db = db
+        self.reads = reads
+    }
 
     public func find(_ id: UUID) async throws -> Organization? {
         try await OrganizationModel.find(id, on: db).map(Organization.init)
@@ -132,9 +144,17 @@ public struct OrganizationRepository: Sendable {
     }
 
     /// The organization's roles by name.
+    /// The organization's roles by name (read on every Manage Members page).
     public func roles(organizationID: UUID) async throws -> [Role] {
-        try await RoleModel.query(on: db).filter(\.$organizationID == organizationID).sort(\.$name).all()
-            .map(Role.init)
+        let uuids = UUIDColumns(reads)
+        return try await reads.select().columns("id", "name", "built_in", "permissions").from(RoleModel.schema)
+            .where("organization_id", .equal, organizationID).orderBy("name").orderBy("id").all()
+            .map { row in
+                Role(
+                    id: try row.uuid("id", uuids), name: try row.decode(column: "name", as: String.self),
+                    builtIn: try row.decode(column: "built_in", as: String?.self).flatMap(BuiltInRole.init(rawValue:)),
+                    permissions: Permission.parseList(try row.decode(column: "permissions", as: String.self)))
+            }
     }
 
     public func update(_ id: UUID, settings: Organization.Settings) async throws {

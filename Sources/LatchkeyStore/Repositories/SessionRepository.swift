@@ -51,7 +51,13 @@ public struct LoadedSession: Sendable {
 public struct SessionRepository: Sendable {
     let db: any Database
 
-    init(_ db: any Database) { self.db = db }
+    /// Where `load` reads (see `Store.reads`).
+    let reads: any SQLDatabase
+
+    init(_ db: any Database, reads: any SQLDatabase) {
+        self.db = db
+        self.reads = reads
+    }
 
     var sql: any SQLDatabase { db as! any SQLDatabase }
 
@@ -95,8 +101,8 @@ public struct SessionRepository: Sendable {
             JOIN organizations o ON o.id = m.organization_id
             WHERE s.token_hash = \(bind: tokenHash)
             """
-        guard let row = try await sql.raw(query).first() else { return nil }
-        let uuids = UUIDColumns(sql)
+        guard let row = try await reads.raw(query).first() else { return nil }
+        let uuids = UUIDColumns(reads)
         return LoadedSession(
             sessionID: try row.uuid("s_id", uuids),
             state: SessionState(rawValue: try row.decode(column: "s_state", as: String.self)) ?? .mfaPending,

@@ -1,0 +1,134 @@
+import Foundation
+import Logging
+import SQLKit
+import Testing
+
+@testable import LatchkeyStore
+
+/// The read-only SQLite connections beside the writer (`SQLiteReader`): they see every committed write, decode
+/// what the writer's pool decodes, cannot write, hold under concurrent reads and writes, and are not used inside
+/// a transaction. (SQLite only, whichever engine the rest of the suite runs on: the reader exists only there.)
+@Suite("SQLite read-only connections")
+struct SQLiteReaderTests {
+    static func withDatabase(_ body: (LatchkeyDatabase, any SQLDatabase) async throws -> Void) async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("reader-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let database = try LatchkeyDatabase(
+            location: .sqlite(path: directory.appendingPathComponent("latchkey.sqlite").path),
+            logger: Logger(label: "test"))
+        do {
+            try await database.migrate()
+            try await database.sql.raw(
+                "CREATE TABLE probe (id INTEGER PRIMARY KEY, t TEXT, n TEXT, i INTEGER, d REAL, b INTEGER, u TEXT)"
+            ).run()
+            let reads = try #require(database.store.reads)
+            try await body(database, reads)
+        } catch {
+            await database.shutdown()
+            throw error
+        }
+        await database.shutdown()
+    }
+
+    struct Probe: Equatable {
+        var t: String
+        var n: String?
+        var i: Int
+        var i64: Int64?
+        var d: Date
+        var dOptional: Date?
+        var b: Bool
+        var u: UUID
+        var missingDate: Date?
+
+        init(_ row: any SQLRow) throws {
+            t = try row.decode(column: "t", as: String.self)
+            n = try row.decode(column: "n", as: String?.self)
+            i = try row.decode(column: "i", as: Int.self)
+            i64 = try row.decode(column: "i", as: Int64?.self)
+            d = try row.decode(column: "d", as: Date.self)
+            dOptional = try row.decode(column: "d", as: Date?.self)
+            b = try row.decode(column: "b", as: Bool.self)
+            u = try row.decode(column: "u", as: UUID.self)
+            missingDate = try row.decode(column: "n", as: Date?.self)
+        }
+    }
+
+    @Test("a committed write is read at once, and every column decodes as through the writer's pool")
+    func readsWhatTheWriterCommitted() async throws {
+        try await Self.withDatabase { database, reads in
+            let when = Date(timeIntervalSince1970: 1_790_000_000.123456)
+            let id = UUID()
+            try await database.sql.raw(
+                """
+                INSERT INTO probe (id, t, n, i, d, b, u) VALUES (1, \(bind: "Zoë O'Brien 李"), NULL, \(bind: 42), \
+                \(bind: when), \(bind: true), \(bind: id))
+                """
+            ).run()
+            let query: SQLQueryString = "SELECT * FROM probe WHERE id = \(bind: 1)"
+            let throughWriter = try Probe(try #require(try await database.sql.raw(query).first()))
+            let throughReader = try Probe(try #require(try await reads.raw(query).first()))
+            #expect(throughReader == throughWriter)
+            #expect(throughReader.t == "Zoë O'Brien 李" && throughReader.n == nil && throughReader.i == 42)
+            #expect(throughReader.d == when && throughReader.b && throughReader.u == id)
+            // The same statement again (now prepared and kept) sees the next commit.
+            try await database.sql.raw("UPDATE probe SET i = 43").run()
+            #expect(try await reads.raw(query).first()?.decode(column: "i", as: Int.self) == 43)
+        }
+    }
+
+    @Test("the reader cannot write")
+    func refusesWrites() async throws {
+        try await Self.withDatabase { database, reads in
+            await #expect(throws: (any Error).self) {
+                try await reads.raw("INSERT INTO probe (id, t, i, d, b, u) VALUES (9, 'x', 1, 0, 0, 'u')").run()
+            }
+            let n = try await database.sql.raw("SELECT COUNT(*) AS n FROM probe").first()?.decode(
+                column: "n", as: Int.self)
+            #expect(n == 0)
+        }
+    }
+
+    @Test("100 concurrent reads beside 50 writes: none fails, and the last read sees every write")
+    func concurrentReadsAndWrites() async throws {
+        try await Self.withDatabase { database, reads in
+            let seen = try await withThrowingTaskGroup(of: Int.self) { group in
+                for i in 0..<50 {
+                    group.addTask {
+                        try await database.sql.raw(
+                            "INSERT INTO probe (id, t, i, d, b, u) VALUES (\(bind: i), 'w', \(bind: i), 0, 0, 'u')"
+                        ).run()
+                        return -1
+                    }
+                }
+                for _ in 0..<100 {
+                    group.addTask {
+                        try await reads.raw("SELECT COUNT(*) AS n FROM probe").first()!.decode(
+                            column: "n", as: Int.self)
+                    }
+                }
+                var counts: [Int] = []
+                for try await n in group where n >= 0 { counts.append(n) }
+                return counts
+            }
+            #expect(seen.count == 100)
+            #expect(seen.allSatisfy { (0...50).contains($0) })
+            let total = try await reads.raw("SELECT COUNT(*) AS n, SUM(i) AS s FROM probe").first()!
+            #expect(try total.decode(column: "n", as: Int.self) == 50)
+            #expect(try total.decode(column: "s", as: Int.self) == (0..<50).reduce(0, +))
+        }
+    }
+
+    @Test("inside a transaction the repositories read through it and see its own writes")
+    func transactionsReadTheirOwnWrites() async throws {
+        try await Self.withDatabase { database, _ in
+            let seen = try await database.store.transaction { tx in
+                #expect(tx.reads == nil)
+                try await tx.sql.raw("INSERT INTO probe (id, t, i, d, b, u) VALUES (1, 'tx', 1, 0, 0, 'u')").run()
+                return try await tx.directory.sql.raw("SELECT COUNT(*) AS n FROM probe").first()!.decode(
+                    column: "n", as: Int.self)
+            }
+            #expect(seen == 1)
+        }
+    }
+}

@@ -95,7 +95,10 @@ enum MembersPages {
         let statusOptions = MemberDirectory.Status.allCases.map { status -> HTML in
             "<option value=\"\(status.rawValue)\"\(HTML(unsafe: filter.status == status ? " selected" : ""))>\(status.label)</option>"
         }
-        let rows = m.page.rows.map { row(m, $0) }
+        var rowsHTML = ""
+        rowsHTML.reserveCapacity(m.page.rows.count * 2_400)
+        for row in m.page.rows { appendRow(m, row, to: &rowsHTML) }
+        let rows = HTML(unsafe: rowsHTML)
         let sortLink = { (column: String, label: String) -> HTML in
             let ascending = MemberDirectory.Sort(rawValue: column)!
             let descending = MemberDirectory.Sort(rawValue: "-" + column)!
@@ -201,11 +204,21 @@ enum MembersPages {
     /// forbids it (the Members table's rows and the member's page show the same).
     /// `labelled`: a visible "Actions" button (a member's page) rather than the row's ⋮.
     static func menu(_ m: Model, _ row: MemberDirectory.Row, labelled: Bool = false) -> HTML {
+        var out = ""
+        appendMenu(m, row, labelled: labelled, to: &out)
+        return HTML(unsafe: out)
+    }
+
+    /// `menu`, appended to `out`. A page of 50 rows writes 50 of these: the common items are appended piece by
+    /// piece rather than built as interpolated values and copied into one another.
+    static func appendMenu(_ m: Model, _ row: MemberDirectory.Row, labelled: Bool, to out: inout String) {
         let targetPermissions = m.rolePermissions[row.roleID] ?? []
         let id = row.id.lowercasedString
-        var items: [HTML] = []
+        var items = ""
         if row.status == .invited {
-            if m.canManage { items = InvitePages.menuItems(m, row, targetPermissions: targetPermissions) }
+            if m.canManage {
+                for item in InvitePages.menuItems(m, row, targetPermissions: targetPermissions) { items += item.raw }
+            }
         } else if m.canReset {
             let hint: String? =
                 switch ResetPolicy.check(
@@ -216,10 +229,11 @@ enum MembersPages {
                 case .higherPrivilege: "You can't reset an \(row.roleName)'s MFA"
                 default: nil
                 }
-            items.append(
-                """
-                <li role="none"><button type="button" role="menuitem" data-reset-member\(disabledItem(hint, id: "reset-hint-\(id)"))>Reset MFA</button>\(menuHint(hint, id: "reset-hint-\(id)"))</li>
-                """)
+            items += "<li role=\"none\"><button type=\"button\" role=\"menuitem\" data-reset-member"
+            appendDisabled(hint, prefix: "reset-hint-", id: id, to: &items)
+            items += ">Reset MFA</button>"
+            appendHint(hint, prefix: "reset-hint-", id: id, to: &items)
+            items += "</li>"
         }
         if m.canUnlock, row.lockedUntil != nil, row.status != .invited {
             let hint: String? =
@@ -231,53 +245,107 @@ enum MembersPages {
                 case .higherPrivilege: "You can't unlock an \(row.roleName)'s sign-in"
                 default: nil
                 }
-            items.append(
+            let item: HTML =
                 hint == nil
-                    ? """
-                    <li role="none"><form method="post" action="\(Route.membersUnlock.path)">\(Layout.csrfField(m.auth.csrfToken))\(hiddenState(m.filter))\(returnField(m))<input type="hidden" name="memberId" value="\(id)"><button type="submit" role="menuitem" data-unlock-member="\(id)">Unlock sign-in</button></form></li>
-                    """
-                    : """
-                    <li role="none"><button type="button" role="menuitem" data-unlock-member="\(id)"\(disabledItem(hint, id: "unlock-hint-\(id)"))>Unlock sign-in</button>\(menuHint(hint, id: "unlock-hint-\(id)"))</li>
-                    """)
+                ? """
+                <li role="none"><form method="post" action="\(Route.membersUnlock.path)">\(Layout.csrfField(m.auth.csrfToken))\(hiddenState(m.filter))\(returnField(m))<input type="hidden" name="memberId" value="\(id)"><button type="submit" role="menuitem" data-unlock-member="\(id)">Unlock sign-in</button></form></li>
+                """
+                : """
+                <li role="none"><button type="button" role="menuitem" data-unlock-member="\(id)"\(disabledItem(hint, id: "unlock-hint-\(id)"))>Unlock sign-in</button>\(menuHint(hint, id: "unlock-hint-\(id)"))</li>
+                """
+            items += item.raw
         }
         if m.canManage, row.status != .invited {
-            items += lifecycleItems(m, row, targetPermissions: targetPermissions)
+            appendLifecycleItems(m, row, targetPermissions: targetPermissions, id: id, to: &items)
         }
-        return
-            items.isEmpty
-            ? .empty
-            : """
-            <div class="menu-wrap" data-member="\(id)" data-name="\(row.name)" data-email="\(row.email)" data-role-id="\(row.roleID.lowercasedString)">
-              <button type="button" class="\(labelled ? "button" : "icon-button")" id="menu-\(id)" aria-haspopup="menu"
-                      aria-expanded="false" aria-controls="menu-list-\(id)" aria-label="Actions for \(row.name)"
-                      data-row-menu>\(labelled ? "Actions ▾" : "⋮")</button>
-              <ul class="menu menu-right" role="menu" id="menu-list-\(id)" aria-labelledby="menu-\(id)" hidden>
-                \(items)
-              </ul>
-            </div>
-            """
+        guard !items.isEmpty else { return }
+        out += "<div class=\"menu-wrap\" data-member=\""
+        out += id
+        out += "\" data-name=\""
+        HTML.appendEscaped(row.name, to: &out)
+        out += "\" data-email=\""
+        HTML.appendEscaped(row.email, to: &out)
+        out += "\" data-role-id=\""
+        out += row.roleID.lowercasedString
+        out +=
+            labelled
+            ? "\">\n  <button type=\"button\" class=\"button\" id=\"menu-"
+            : "\">\n  <button type=\"button\" class=\"icon-button\" id=\"menu-"
+        out += id
+        out += "\" aria-haspopup=\"menu\"\n          aria-expanded=\"false\" aria-controls=\"menu-list-"
+        out += id
+        out += "\" aria-label=\"Actions for "
+        HTML.appendEscaped(row.name, to: &out)
+        out +=
+            labelled ? "\"\n          data-row-menu>Actions ▾</button>\n" : "\"\n          data-row-menu>⋮</button>\n"
+        out += "  <ul class=\"menu menu-right\" role=\"menu\" id=\"menu-list-"
+        out += id
+        out += "\" aria-labelledby=\"menu-"
+        out += id
+        out += "\" hidden>\n    "
+        out += items
+        out += "\n  </ul>\n</div>"
     }
 
-    static func row(_ m: Model, _ row: MemberDirectory.Row) -> HTML {
+    /// One row of the table, appended to `out`.
+    static func appendRow(_ m: Model, _ row: MemberDirectory.Row, to out: inout String) {
         let id = row.id.lowercasedString
-        let menu = menu(m, row)
-        return """
-            <tr data-member-id="\(id)" data-name="\(row.name)">
-              <td class="col-check">\(m.canSelect ? HTML(unsafe: "<input type=\"checkbox\" class=\"row-check\" value=\"\(id)\" aria-label=\"Select \(HTML.escape(row.name))\">") : .empty)</td>
-              <td class="col-name"><a class="name" href="\(Route.memberPage.path(row.id))">\(row.name)</a>\(lockedBadge(row.lockedUntil))\(row.status == .suspended ? HTML(unsafe: " <span class=\"badge badge-neutral\"><span aria-hidden=\"true\">⏸</span> Suspended</span>") : .empty)\(row.status == .invited ? HTML(unsafe: " <span class=\"badge badge-info\"><span aria-hidden=\"true\">✉</span> Invited</span>") : .empty)<span class="folded">\(row.email) · \(row.roleName)</span></td>
-              <td class="col-email">\(row.email)</td>
-              <td class="col-role">\(row.roleName)</td>
-              <td class="col-mfa">\(row.status == .invited ? HTML(unsafe: "<span class=\"muted\">—</span>") : StatusBadge.mfa(row.mfaStatus))</td>
-              <td class="col-last">\(row.status == .invited ? "Not yet" : relative(row.lastSignInAt, now: m.now))</td>
-              <td class="col-menu">\(menu)</td>
-            </tr>
-            """
+        out += "<tr data-member-id=\""
+        out += id
+        out += "\" data-name=\""
+        HTML.appendEscaped(row.name, to: &out)
+        out += "\">\n  <td class=\"col-check\">"
+        if m.canSelect {
+            out += "<input type=\"checkbox\" class=\"row-check\" value=\""
+            out += id
+            out += "\" aria-label=\"Select "
+            HTML.appendEscaped(row.name, to: &out)
+            out += "\">"
+        }
+        out += "</td>\n  <td class=\"col-name\"><a class=\"name\" href=\""
+        out += memberPathPrefix
+        out += id
+        out += memberPathSuffix
+        out += "\">"
+        HTML.appendEscaped(row.name, to: &out)
+        out += "</a>"
+        out += lockedBadge(row.lockedUntil).raw
+        if row.status == .suspended {
+            out += " <span class=\"badge badge-neutral\"><span aria-hidden=\"true\">⏸</span> Suspended</span>"
+        }
+        if row.status == .invited {
+            out += " <span class=\"badge badge-info\"><span aria-hidden=\"true\">✉</span> Invited</span>"
+        }
+        out += "<span class=\"folded\">"
+        HTML.appendEscaped(row.email, to: &out)
+        out += " · "
+        HTML.appendEscaped(row.roleName, to: &out)
+        out += "</span></td>\n  <td class=\"col-email\">"
+        HTML.appendEscaped(row.email, to: &out)
+        out += "</td>\n  <td class=\"col-role\">"
+        HTML.appendEscaped(row.roleName, to: &out)
+        out += "</td>\n  <td class=\"col-mfa\">"
+        out += row.status == .invited ? "<span class=\"muted\">—</span>" : StatusBadge.mfa(row.mfaStatus).raw
+        out += "</td>\n  <td class=\"col-last\">"
+        HTML.appendEscaped(row.status == .invited ? "Not yet" : relative(row.lastSignInAt, now: m.now), to: &out)
+        out += "</td>\n  <td class=\"col-menu\">"
+        appendMenu(m, row, labelled: false, to: &out)
+        out += "</td>\n</tr>"
     }
+
+    /// A member's page path around its id (`Route.memberPage` has one `:id`), split once.
+    static let (memberPathPrefix, memberPathSuffix): (String, String) = {
+        let parts = Route.memberPage.path(UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)))
+            .components(separatedBy: UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)).lowercasedString)
+        precondition(parts.count == 2, "the member page's route has one id")
+        return (parts[0], parts[1])
+    }()
 
     /// ⋮ → Change role…, Suspend or Reactivate, Remove…: disabled, with the reason tied to them, where a rule
     /// forbids them.
-    static func lifecycleItems(_ m: Model, _ row: MemberDirectory.Row, targetPermissions: Set<Permission>) -> [HTML] {
-        let id = row.id.lowercasedString
+    static func appendLifecycleItems(
+        _ m: Model, _ row: MemberDirectory.Row, targetPermissions: Set<Permission>, id: String, to out: inout String
+    ) {
         let hint: String? =
             switch LifecyclePolicy.check(
                 actorID: m.auth.memberID, actorPermissions: m.auth.permissions, targetID: row.id,
@@ -287,18 +355,44 @@ enum MembersPages {
             case .notPermittedRole: "You can't change an \(row.roleName)'s account"
             default: nil
             }
-        let hintID = "lifecycle-hint-\(id)"
-        let item = { (action: String, label: String) -> HTML in
-            """
-            <li role="none"><button type="button" role="menuitem" data-lifecycle="\(action)"\(disabledItem(hint, id: hintID))>\(label)</button></li>
-            """
+        let actions =
+            row.status == .suspended
+            ? [("role", "Change role…"), ("reactivate", "Reactivate"), ("remove", "Remove…")]
+            : [("role", "Change role…"), ("suspend", "Suspend"), ("remove", "Remove…")]
+        for (action, label) in actions {
+            out += "<li role=\"none\"><button type=\"button\" role=\"menuitem\" data-lifecycle=\""
+            out += action
+            out += "\""
+            appendDisabled(hint, prefix: "lifecycle-hint-", id: id, to: &out)
+            out += ">"
+            out += label
+            out += "</button></li>"
         }
-        return [
-            item("role", "Change role…"),
-            row.status == .suspended ? item("reactivate", "Reactivate") : item("suspend", "Suspend"),
-            item("remove", "Remove…"),
-            hint.map { "<li role=\"none\" class=\"menu-note\">\(menuHint($0, id: hintID))</li>" } ?? .empty,
-        ]
+        if hint != nil {
+            out += "<li role=\"none\" class=\"menu-note\">"
+            appendHint(hint, prefix: "lifecycle-hint-", id: id, to: &out)
+            out += "</li>"
+        }
+    }
+
+    /// `disabledItem`, appended (the hint's id is `prefix` + `id`).
+    static func appendDisabled(_ hint: String?, prefix: String, id: String, to out: inout String) {
+        guard hint != nil else { return }
+        out += " aria-disabled=\"true\" data-disabled=\"true\" aria-describedby=\""
+        out += prefix
+        out += id
+        out += "\""
+    }
+
+    /// `menuHint`, appended.
+    static func appendHint(_ hint: String?, prefix: String, id: String, to out: inout String) {
+        guard let hint else { return }
+        out += "<span class=\"menu-hint\" id=\""
+        out += prefix
+        out += id
+        out += "\">"
+        HTML.appendEscaped(hint, to: &out)
+        out += "</span>"
     }
 
     /// The confirmation dialogs of the lifecycle actions (one each; the script fills in the member).

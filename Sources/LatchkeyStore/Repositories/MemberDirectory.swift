@@ -142,7 +142,12 @@ public struct MemberDirectory: Sendable {
         var v: String
         var id: UUID
 
-        var encoded: String { Base64URL.encode(Array((try? JSONEncoder().encode(self)) ?? Data())) }
+        /// The same text for the same position (keys sorted: the encoder's own order changes from run to run).
+        var encoded: String {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = .sortedKeys
+            return Base64URL.encode(Array((try? encoder.encode(self)) ?? Data()))
+        }
 
         static func decode(_ text: String) throws -> Cursor {
             guard text.utf8.count <= 512, let data = Base64URL.decode(text),

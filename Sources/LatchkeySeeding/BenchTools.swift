@@ -94,6 +94,25 @@ public struct BenchTools: Sendable {
         return pending
     }
 
+    /// Adds `count` enrolled members to `slug` (`signin<i>@<slug>.bench`) whose password is `password`, hashed at
+    /// the configured cost (one hash shared: each verification costs the same); returns their emails. Each
+    /// account takes one sign-in of the throughput benchmark, so no account's throttle meets a burst.
+    public func signInAccounts(slug: String, count: Int, password: String) async throws -> [String] {
+        let (organization, _) = try await seeded(slug)
+        guard
+            let role = try await services.store.organizations.roles(organizationID: organization.id)
+                .first(where: { $0.builtIn == .member })
+        else { throw LatchkeyError.notFound("No Member role in \(slug).") }
+        let hash = try await services.passwords.hash(password)
+        let members = (0..<count).map { index in
+            NewMember(
+                organizationID: organization.id, roleID: role.id, email: "signin\(index)@\(slug).bench",
+                name: "Sign-in Bench \(index)", passwordHash: hash, mfaStatus: .notSetUp, createdAt: services.now)
+        }
+        try await services.store.members.insert(members)
+        return members.map(\.email)
+    }
+
     public struct Timed: Codable, Sendable {
         public var members: Int
         public var reset: Int

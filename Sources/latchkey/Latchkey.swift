@@ -384,7 +384,7 @@ struct Member: AsyncParsableCommand {
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmark helpers (see bench/): seed a large organization, time a bulk reset. Not for real data.",
-        shouldDisplay: false, subcommands: [Seed.self, Reset.self, Invite.self, Role.self, Pending.self])
+        shouldDisplay: false, subcommands: [Seed.self, Reset.self, Invite.self, Role.self, Pending.self, Bcrypt.self, SignIns.self])
 
     /// Runs one benchmark helper on the configured database and prints its JSON.
     static func timed<T: Encodable>(_ database: DatabaseOptions, _ body: (BenchTools) async throws -> T) async throws {
@@ -416,6 +416,49 @@ struct Bench: AsyncParsableCommand {
 
         func run() async throws {
             try await Bench.timed(database) { try await $0.pendingSessions(slug: slug, count: count) }
+        }
+    }
+
+    struct SignIns: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "sign-ins", abstract: "Add N members with a real password hash; print their emails.")
+        @OptionGroup var database: DatabaseOptions
+        @Option(help: "Organization slug.") var slug: String
+        @Option(help: "Accounts to add.") var count: Int
+        @Option(help: "Their password.") var password = "bench-password-signin"
+
+        func run() async throws {
+            try await Bench.timed(database) {
+                try await $0.signInAccounts(slug: slug, count: count, password: password)
+            }
+        }
+    }
+
+    struct Bcrypt: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Time one bcrypt verification at the configured cost, on one thread; print the median.")
+        @OptionGroup var database: DatabaseOptions
+        @Option(help: "Verifications to time.") var count = 9
+
+        struct Timing: Encodable {
+            var cost: Int
+            var verifications: Int
+            var medianMs: Double
+        }
+
+        func run() async throws {
+            let cost = try database.config().bcryptCost
+            let hasher = PasswordHasher(cost: cost)
+            let hash = try await hasher.hash("bench-password")
+            var times: [Double] = []
+            for _ in 0..<max(1, count) {
+                let start = ContinuousClock.now
+                guard try await hasher.verify("bench-password", hash: hash) else { throw ExitCode.failure }
+                let elapsed = ContinuousClock.now - start
+                times.append(Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15)
+            }
+            try Bench.printJSON(
+                Timing(cost: Int(cost), verifications: times.count, medianMs: times.sorted()[times.count / 2]))
         }
     }
 

@@ -63,4 +63,5 @@ def main():
         sys.exit(f"only {ok} of {len(sessions)} verifications answered 200: {sorted(set(statuses))}")
 
 
-main()
+if __name__ == "__main__":
+    main()

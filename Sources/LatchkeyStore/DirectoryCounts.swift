@@ -6,6 +6,9 @@ import Synchronization
 /// with (M020). A count is used again only while the version in the database is the same — the version changes
 /// in the transaction of any change a count depends on — so a remembered count is never stale, whichever
 /// instance made the change. Counts that depend on the clock (the Locked filter) are never remembered.
+///
+/// The organization's roles are remembered the same way (a role's change changes the version too, M021).
+/// Nothing read inside a transaction is remembered: it may see writes that never commit.
 public final class DirectoryCounts: Sendable {
     struct Key: Hashable {
         var organizationID: UUID
@@ -18,6 +21,7 @@ public final class DirectoryCounts: Sendable {
 
     private struct State {
         var entries: [Key: (version: Int64, count: Int)] = [:]
+        var roles: [UUID: (version: Int64, roles: [Role])] = [:]
         var hits = 0
         var misses = 0
     }
@@ -45,6 +49,23 @@ public final class DirectoryCounts: Sendable {
                 state.entries.removeAll(keepingCapacity: true)
             }
             state.entries[key] = (version, count)
+        }
+    }
+
+    /// The organization's roles as read at `version` (M021), if they were.
+    func roles(of organizationID: UUID, version: Int64) -> [Role]? {
+        state.withLock { state in
+            guard let entry = state.roles[organizationID], entry.version == version else { return nil }
+            return entry.roles
+        }
+    }
+
+    func remember(roles: [Role], of organizationID: UUID, version: Int64) {
+        state.withLock { state in
+            if state.roles.count >= capacity, state.roles[organizationID] == nil {
+                state.roles.removeAll(keepingCapacity: true)
+            }
+            state.roles[organizationID] = (version, roles)
         }
     }
 

@@ -10,8 +10,9 @@ import SQLKit
 /// application above holds the rules, the views render values, and neither imports FluentKit or SQLKit.
 public struct Store: Sendable {
     let db: any Database
-    /// The Manage Members counts remembered by this instance (shared by every store of one database).
-    let counts: DirectoryCounts
+    /// The Manage Members counts and roles remembered by this instance (shared by every store of one database);
+    /// nil inside a transaction, whose reads may see writes that are not committed yet (and may never be).
+    let counts: DirectoryCounts?
     /// Where the hot reads outside a transaction run (on SQLite the read-only connections of `SQLiteReader`);
     /// nil: on `db`.
     let reads: (any SQLDatabase)?
@@ -20,7 +21,7 @@ public struct Store: Sendable {
         self.init(db, counts: counts, reads: nil)
     }
 
-    init(_ db: any Database, counts: DirectoryCounts, reads: (any SQLDatabase)?) {
+    init(_ db: any Database, counts: DirectoryCounts?, reads: (any SQLDatabase)?) {
         self.db = db
         self.counts = counts
         self.reads = reads
@@ -32,12 +33,12 @@ public struct Store: Sendable {
     /// On SQLite there is one connection: never use another `Store` inside `body`, it would wait for the
     /// connection this transaction holds.
     public func transaction<T: Sendable>(_ body: @escaping @Sendable (Store) async throws -> T) async throws -> T {
-        try await db.transaction { [counts] tx in try await body(Store(tx, counts: counts)) }
+        try await db.transaction { tx in try await body(Store(tx, counts: nil, reads: nil)) }
     }
 
     public var members: MemberRepository { .init(db) }
     public var directory: MemberDirectory { .init(reads ?? sql, counts: counts) }
-    public var organizations: OrganizationRepository { .init(db, reads: reads ?? sql) }
+    public var organizations: OrganizationRepository { .init(db, reads: reads ?? sql, counts: counts) }
     public var sessions: SessionRepository { .init(db, reads: reads ?? sql) }
     public var credentials: CredentialRepository { .init(db) }
     public var resets: ResetRepository { .init(db) }

@@ -384,7 +384,8 @@ struct Member: AsyncParsableCommand {
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmark helpers (see bench/): seed a large organization, time a bulk reset. Not for real data.",
-        shouldDisplay: false, subcommands: [Seed.self, Reset.self, Invite.self, Role.self, Pending.self, Bcrypt.self, SignIns.self])
+        shouldDisplay: false,
+        subcommands: [Seed.self, Reset.self, Invite.self, Role.self, Pending.self, Bcrypt.self, SignIns.self])
 
     /// Runs one benchmark helper on the configured database and prints its JSON.
     static func timed<T: Encodable>(_ database: DatabaseOptions, _ body: (BenchTools) async throws -> T) async throws {

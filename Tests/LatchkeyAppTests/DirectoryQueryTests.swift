@@ -326,4 +326,53 @@ struct DirectoryQueryTests {
             }
         }
     }
+
+    @Test("roles are remembered at the page's directory version and read again once a role changes, on any instance")
+    func rolesFollowChanges() async throws {
+        try await Harness.withApp { h, _ in
+            _ = try await Self.seed(h)
+            let org = h.acme.organizationID
+            var logger = Logger(label: "second")
+            logger.logLevel = .warning
+            let other = try LatchkeyDatabase(location: h.services.database.location, logger: logger)
+            defer { Task { await other.shutdown() } }
+            func version() async throws -> Int64 {
+                let page = try await other.store.directory.page(
+                    organizationID: org, filter: MemberDirectory.Filter(), after: nil, before: nil, now: h.clock.now)
+                return try #require(page.version)
+            }
+            func names(_ db: LatchkeyDatabase, at version: Int64) async throws -> [String] {
+                try await db.store.organizations.roles(organizationID: org, directoryVersion: version).map(\.name)
+            }
+            let truth = { try await Store(h.db).organizations.roles(organizationID: org).map(\.name) }
+            let v1 = try await version()
+            #expect(try await names(other, at: v1) == (try await truth()))
+            // Proof the memory answers: rename a role behind its back and put the version back as it was.
+            let admin = try #require(h.acme.roles[.admin])
+            try await h.sql.update("roles").set("name", to: "Administrators").where("id", .equal, SQLBind(admin)).run()
+            try await h.sql.update("directory_versions").set("version", to: SQLBind(v1))
+                .where("organization_id", .equal, SQLBind(org)).run()
+            #expect(try await names(other, at: v1).contains("Admin"))
+            #expect(try await truth().contains("Administrators"))
+            // A role's change moves the version (M021): both instances read the roles again.
+            try await h.services.store.organizations.updateRole(
+                admin, organizationID: org, name: "Admins", permissions: Set(Permission.allCases))
+            let v2 = try await version()
+            #expect(v2 != v1)
+            #expect(try await names(other, at: v2) == (try await truth()))
+            #expect(try await names(other, at: v2).contains("Admins"))
+            #expect(try await names(h.services.database, at: v2).contains("Admins"))
+            let created = try await h.services.store.organizations.createRole(
+                organizationID: org, name: "Auditors", permissions: [], createdAt: h.clock.now)
+            let v3 = try await version()
+            #expect(v3 != v2)
+            #expect(try await names(other, at: v3).contains("Auditors"))
+            try await h.sql.delete(from: "roles").where("id", .equal, SQLBind(created)).run()
+            let v4 = try await version()
+            #expect(v4 != v3)
+            #expect(try await names(other, at: v4) == (try await truth()))
+            // Read inside a transaction, nothing is remembered (it may see writes that never commit).
+            #expect(try await h.services.store.transaction { tx in tx.counts == nil })
+        }
+    }
 }

@@ -38,7 +38,7 @@ struct MembersWebController {
         let page = try await store.directory.page(
             organizationID: organizationID, filter: filter, after: query.get("after"), before: query.get("before"),
             now: services.now)
-        let roles = try await store.organizations.roles(organizationID: organizationID)
+        let roles = try await store.organizations.roles(organizationID: organizationID, directoryVersion: page.version)
         let from = query.get("from").flatMap(Int.init).map { max(1, $0) } ?? 1
         let model = MembersPages.Model(
             auth: context.auth, filter: filter, page: page, firstIndex: from,

@@ -25,6 +25,7 @@ public enum LatchkeyMigrations {
         M018CreateMemberTokens(),
         M019CreateMemberSearchPrefixes(),
         M020CreateDirectoryVersions(),
+        M021VersionRoles(),
     ]
 }
 

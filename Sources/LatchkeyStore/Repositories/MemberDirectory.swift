@@ -7,9 +7,10 @@ import SQLKit
 public struct MemberDirectory: Sendable {
     /// Read-only: the store's reader outside a transaction, the transaction inside one.
     let sql: any SQLDatabase
-    let counts: DirectoryCounts
+    /// nil in a transaction: nothing remembered, nothing answered from memory.
+    let counts: DirectoryCounts?
 
-    init(_ sql: any SQLDatabase, counts: DirectoryCounts) {
+    init(_ sql: any SQLDatabase, counts: DirectoryCounts?) {
         self.sql = sql
         self.counts = counts
     }
@@ -132,6 +133,9 @@ public struct MemberDirectory: Sendable {
         public var total: Int
         public var nextCursor: String?
         public var previousCursor: String?
+        /// The organization's directory version the rows were read at (M020; nil when the page is empty): the
+        /// roles read before at the same version are still the roles (`OrganizationRepository.roles`).
+        public var version: Int64? = nil
 
         /// No rows.
         public static let empty = Page(rows: [], total: 0, nextCursor: nil, previousCursor: nil)
@@ -304,7 +308,8 @@ public struct MemberDirectory: Sendable {
                 source, organizationID: organizationID, filter: filter, now: now,
                 cap: BulkLimits.maximumPerRequest + 1, knownVersion: version),
             nextCursor: next,
-            previousCursor: previous)
+            previousCursor: previous,
+            version: version)
     }
 
     /// The organization's directory version (M020), as a scalar subquery: read in the same statement as the rows
@@ -334,7 +339,7 @@ public struct MemberDirectory: Sendable {
             organizationID: organizationID, search: source.search, roleID: filter.roleID, mfa: filter.mfa,
             status: filter.status, cap: cap)
         let remembered = filter.status != .locked
-        if remembered, let knownVersion, let count = counts.count(for: key, version: knownVersion) { return count }
+        if remembered, let knownVersion, let count = counts?.count(for: key, version: knownVersion) { return count }
         let matching = applyFilter(
             sql.select().column(SQLLiteral.numeric("1"), as: "one").from(source.from), source: source,
             organizationID: organizationID, filter: filter, now: now
@@ -347,7 +352,7 @@ public struct MemberDirectory: Sendable {
         else { return 0 }
         let count = try row.decode(column: "n", as: Int.self)
         if remembered, let version = try row.decode(column: "version", as: Int64?.self) {
-            counts.remember(count, for: key, version: version)
+            counts?.remember(count, for: key, version: version)
         }
         return count
     }

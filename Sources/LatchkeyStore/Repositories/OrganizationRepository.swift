@@ -68,10 +68,13 @@ public struct OrganizationRepository: Sendable {
 
     /// Where `roles` reads (see `Store.reads`).
     let reads: any SQLDatabase
+    /// The roles remembered with their directory version (nil in a transaction).
+    let counts: DirectoryCounts?
 
-    init(_ db: any Database, reads: any SQLDatabase) {
+    init(_ db: any Database, reads: any SQLDatabase, counts: DirectoryCounts?) {
         self.db = db
         self.reads = reads
+        self.counts = counts
     }
 
     public func find(_ id: UUID) async throws -> Organization? {
@@ -144,17 +147,27 @@ public struct OrganizationRepository: Sendable {
     }
 
     /// The organization's roles by name.
-    /// The organization's roles by name (read on every Manage Members page).
-    public func roles(organizationID: UUID) async throws -> [Role] {
+    /// The organization's roles by name (read on every Manage Members page). With the directory version the page
+    /// was read at (`MemberDirectory.Page.version`), roles read before at that version come from memory: every
+    /// change of a role changes the version (M021).
+    public func roles(organizationID: UUID, directoryVersion: Int64? = nil) async throws -> [Role] {
+        if let directoryVersion, let roles = counts?.roles(of: organizationID, version: directoryVersion) {
+            return roles
+        }
         let uuids = UUIDColumns(reads)
-        return try await reads.select().columns("id", "name", "built_in", "permissions").from(RoleModel.schema)
+        let rows = try await reads.select().columns("id", "name", "built_in", "permissions")
+            .column(MemberDirectory.version(organizationID), as: "directory_version").from(RoleModel.schema)
             .where("organization_id", .equal, organizationID).orderBy("name").orderBy("id").all()
-            .map { row in
-                Role(
-                    id: try row.uuid("id", uuids), name: try row.decode(column: "name", as: String.self),
-                    builtIn: try row.decode(column: "built_in", as: String?.self).flatMap(BuiltInRole.init(rawValue:)),
-                    permissions: Permission.parseList(try row.decode(column: "permissions", as: String.self)))
-            }
+        let roles = try rows.map { row in
+            Role(
+                id: try row.uuid("id", uuids), name: try row.decode(column: "name", as: String.self),
+                builtIn: try row.decode(column: "built_in", as: String?.self).flatMap(BuiltInRole.init(rawValue:)),
+                permissions: Permission.parseList(try row.decode(column: "permissions", as: String.self)))
+        }
+        if let version = try rows.first?.decode(column: "directory_version", as: Int64?.self) {
+            counts?.remember(roles: roles, of: organizationID, version: version)
+        }
+        return roles
     }
 
     public func update(_ id: UUID, settings: Organization.Settings) async throws {

@@ -1,6 +1,7 @@
 import FluentKit
 import Foundation
 import LatchkeyCore
+import PostgresNIO
 import SQLKit
 
 /// A stored session (the cookie's token is never stored, only its SHA-256).
@@ -86,22 +87,27 @@ public struct SessionRepository: Sendable {
         return true
     }
 
-    /// The session whose token hashes to `tokenHash`, with its member, role and organization.
+    /// The session whose token hashes to `tokenHash`, with its member, role and organization: read on every
+    /// request. On PostgreSQL it is a named prepared statement (`LoadStatement`), parsed and planned once per
+    /// connection instead of on every request; elsewhere the same SQL through `reads`.
     public func load(tokenHash: String) async throws -> LoadedSession? {
-        let query: SQLQueryString = """
-            SELECT s.id AS s_id, s.state AS s_state, s.csrf_token AS s_csrf, s.created_at AS s_created,
-                   s.last_seen_at AS s_seen, s.mfa_verified_at AS s_mfa,
-                   m.id AS m_id, m.email AS m_email, m.name AS m_name, m.mfa_status AS m_mfa, m.status AS m_status,
-                   o.id AS o_id, o.name AS o_name, o.require_mfa AS o_req, o.step_up_window_seconds AS o_step,
-                   o.session_lifetime_seconds AS o_life, o.idle_timeout_seconds AS o_idle,
-                   r.name AS r_name, r.permissions AS r_perms
-            FROM sessions s
-            JOIN members m ON m.id = s.member_id
-            JOIN roles r ON r.id = m.role_id
-            JOIN organizations o ON o.id = m.organization_id
-            WHERE s.token_hash = \(bind: tokenHash)
-            """
-        guard let row = try await reads.raw(query).first() else { return nil }
+        if let postgres = reads as? any PostgresDatabase {
+            let logger = reads.logger
+            return try await postgres.withConnection { connection in
+                connection.eventLoop.makeFutureWithTask {
+                    var found: LoadedSession?
+                    for try await session in try await connection.execute(
+                        LoadStatement(tokenHash: tokenHash), logger: logger)
+                    {
+                        found = session
+                    }
+                    return found
+                }
+            }.get()
+        }
+        guard let row = try await reads.raw("\(unsafeRaw: LoadStatement.select) \(bind: tokenHash)").first() else {
+            return nil
+        }
         let uuids = UUIDColumns(reads)
         return LoadedSession(
             sessionID: try row.uuid("s_id", uuids),
@@ -123,6 +129,54 @@ public struct SessionRepository: Sendable {
             idleTimeoutSeconds: try row.decode(column: "o_idle", as: Int.self),
             roleName: try row.decode(column: "r_name", as: String.self),
             permissions: Permission.parseList(try row.decode(column: "r_perms", as: String.self)))
+    }
+
+    /// `load`'s statement, prepared on PostgreSQL.
+    struct LoadStatement: PostgresPreparedStatement {
+        typealias Row = LoadedSession
+        let tokenHash: String
+
+        /// The statement up to its one placeholder, the token hash.
+        static let select = """
+            SELECT s.id AS s_id, s.state AS s_state, s.csrf_token AS s_csrf, s.created_at AS s_created,
+                   s.last_seen_at AS s_seen, s.mfa_verified_at AS s_mfa,
+                   m.id AS m_id, m.email AS m_email, m.name AS m_name, m.mfa_status AS m_mfa, m.status AS m_status,
+                   o.id AS o_id, o.name AS o_name, o.require_mfa AS o_req, o.step_up_window_seconds AS o_step,
+                   o.session_lifetime_seconds AS o_life, o.idle_timeout_seconds AS o_idle,
+                   r.name AS r_name, r.permissions AS r_perms
+            FROM sessions s
+            JOIN members m ON m.id = s.member_id
+            JOIN roles r ON r.id = m.role_id
+            JOIN organizations o ON o.id = m.organization_id
+            WHERE s.token_hash =
+            """
+
+        static let sql = select + " $1"
+
+        func makeBindings() throws -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 1)
+            bindings.append(tokenHash)
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws -> LoadedSession {
+            let (
+                sessionID, state, csrf, created, seen, mfa, memberID, email, name, mfaStatus, status, organizationID,
+                organizationName, requireMFA, stepUp, lifetime, idle, roleName, permissions
+            ) = try row.decode(
+                (
+                    UUID, String, String, Date, Date, Date?, UUID, String, String, String, String, UUID, String, Bool,
+                    Int, Int, Int, String, String
+                ).self)
+            return LoadedSession(
+                sessionID: sessionID, state: SessionState(rawValue: state) ?? .mfaPending, csrfToken: csrf,
+                createdAt: created, lastSeenAt: seen, mfaVerifiedAt: mfa, memberID: memberID, memberEmail: email,
+                memberName: name, memberActive: status == AccountStatus.active.rawValue,
+                mfaStatus: MFAStatus(rawValue: mfaStatus) ?? .notSetUp, organizationID: organizationID,
+                organizationName: organizationName, requireMFA: requireMFA, stepUpWindowSeconds: stepUp,
+                sessionLifetimeSeconds: lifetime, idleTimeoutSeconds: idle, roleName: roleName,
+                permissions: Permission.parseList(permissions))
+        }
     }
 
     /// Records activity on a session.

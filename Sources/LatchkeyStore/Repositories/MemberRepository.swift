@@ -237,7 +237,7 @@ public struct MemberRepository: Sendable {
     }
 
     public func setLastSignIn(of id: UUID, at date: Date) async throws {
-        try await MemberModel.query(on: db).filter(\.$id == id).set(\.$lastSignInAt, to: date).update()
+        try await sql.update(MemberModel.schema).set("last_sign_in_at", to: date).where("id", .equal, id).run()
     }
 
     /// Adds a member (active, no MFA) and their search terms; returns the new id.

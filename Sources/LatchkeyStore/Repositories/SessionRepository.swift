@@ -78,13 +78,11 @@ public struct SessionRepository: Sendable {
     public func promote(_ id: UUID, to state: SessionState, tokenHash: String, now: Date, mfaVerified: Bool)
         async throws -> Bool
     {
-        guard let session = try await SessionModel.find(id, on: db) else { return false }
-        session.tokenHash = tokenHash
-        session.state = state.rawValue
-        session.lastSeenAt = now
-        if mfaVerified { session.mfaVerifiedAt = now }
-        try await session.save(on: db)
-        return true
+        // One statement: a new token, the new state and the time (and the second factor's, when it was one).
+        var update = sql.update(SessionModel.schema).set("token_hash", to: tokenHash).set("state", to: state.rawValue)
+            .set("last_seen_at", to: now)
+        if mfaVerified { update = update.set("mfa_verified_at", to: now) }
+        return try await !update.where("id", .equal, id).returning("id").all().isEmpty
     }
 
     /// The session whose token hashes to `tokenHash`, with its member, role and organization: read on every

@@ -166,89 +166,66 @@ public struct MemberDirectory: Sendable {
     private struct Source {
         /// The table's alias in the statement.
         var table: String
-        var id: SQLColumn
-        var name: SQLColumn
+        /// The member id and the name, qualified by `table`.
+        var id: String
+        var name: String
         var search: SearchTerms.Query
 
         init(_ filter: Filter) {
             search = SearchTerms.query(filter.query)
             if case .words = search {
                 table = "p"
-                id = SQLColumn("member_id", table: "p")
+                id = "p.member_id"
             } else {
                 table = "members"
-                id = SQLColumn("id", table: "members")
+                id = "members.id"
             }
-            name = SQLColumn("name", table: table)
+            name = "\(table).name"
         }
 
         var isIndex: Bool { table == "p" }
 
         /// The FROM clause.
-        var from: any SQLExpression {
-            isIndex
-                ? SQLAlias(SQLIdentifier("member_search_prefixes"), as: SQLIdentifier("p"))
-                : SQLIdentifier("members")
-        }
+        var from: String { isIndex ? "member_search_prefixes p" : "members" }
 
         /// The column a sort orders by (an email sort of a word search reads it from `members`, joined).
-        func column(_ sort: Sort) -> SQLColumn {
-            sort.column == "name" ? name : SQLColumn("email", table: "members")
+        func column(_ sort: Sort) -> String {
+            sort.column == "name" ? name : "members.email"
         }
     }
 
-    /// Applies the organization, search and filter predicates (shared by the page, the count and "select all").
-    private func applyFilter<B: SQLPredicateBuilder>(
-        _ builder: B, source: Source, organizationID: UUID, filter: Filter, now: Date
-    ) -> B {
+    /// The organization, search and filter predicates (shared by the page, the count and "select all"), written
+    /// as one query string: the page is read on every request, and SQLKit's expression tree cost more to
+    /// serialize than the statement took to run.
+    private func predicate(_ source: Source, organizationID: UUID, filter: Filter, now: Date) -> SQLQueryString {
         let t = source.table
-        var builder = builder.where(SQLColumn("organization_id", table: t), .equal, SQLBind(organizationID))
+        var predicate: SQLQueryString = "\(unsafeRaw: t).organization_id = \(bind: organizationID)"
         switch source.search {
         case .none: break
         case .email(let prefix):
-            builder = builder.where(SQLColumn("email", table: t), .greaterThanOrEqual, SQLBind(prefix))
-                .where(SQLColumn("email", table: t), .lessThan, SQLBind(SearchTerms.upperBound(prefix)))
+            predicate +=
+                " AND \(unsafeRaw: t).email >= \(bind: prefix) AND \(unsafeRaw: t).email < \(bind: SearchTerms.upperBound(prefix))"
         case .words(let words):
-            builder = builder.where(SQLColumn("prefix", table: t), .equal, SQLBind(words[0]))
+            predicate += " AND p.prefix = \(bind: words[0])"
             // Every further word must be a prefix of the same member: one lookup of the index's key each.
             for word in words.dropFirst() {
-                builder = builder.where(
-                    SQLQueryString(
-                        """
-                        EXISTS (SELECT 1 FROM member_search_prefixes w WHERE w.organization_id = p.organization_id \
-                        AND w.prefix = \(bind: word) AND w.name = p.name AND w.member_id = p.member_id)
-                        """))
+                predicate += """
+                     AND EXISTS (SELECT 1 FROM member_search_prefixes w WHERE w.organization_id = p.organization_id \
+                    AND w.prefix = \(bind: word) AND w.name = p.name AND w.member_id = p.member_id)
+                    """
             }
         }
         switch filter.status {
         case .locked:
-            builder = builder.where(
-                source.id, .in, SignInThrottles.lockedMembers(organizationID: organizationID, now: now))
-        case .suspended:
-            builder = builder.where(SQLColumn("status", table: t), .equal, SQLBind(AccountStatus.suspended.rawValue))
-        case .invited:
-            builder = builder.where(SQLColumn("status", table: t), .equal, SQLBind(AccountStatus.invited.rawValue))
+            predicate +=
+                " AND \(unsafeRaw: source.id) IN \(SignInThrottles.lockedMembers(organizationID: organizationID, now: now))"
+        case .suspended: predicate += " AND \(unsafeRaw: t).status = \(bind: AccountStatus.suspended.rawValue)"
+        case .invited: predicate += " AND \(unsafeRaw: t).status = \(bind: AccountStatus.invited.rawValue)"
         case nil: break
         }
-        if let roleID = filter.roleID {
-            builder = builder.where(SQLColumn("role_id", table: t), .equal, SQLBind(roleID))
-        }
-        if let mfa = filter.mfa {
-            builder = builder.where(SQLColumn("mfa_status", table: t), .equal, SQLBind(mfa.rawValue))
-        }
-        return builder
-    }
-
-    /// The matching rows' sort values and ids, from `source`, before the page's members are read.
-    private func matching(_ source: Source, sort: Sort, organizationID: UUID, filter: Filter, now: Date)
-        -> SQLSelectBuilder
-    {
-        var query = sql.select().column(source.column(sort), as: "sort_value").column(source.id, as: "sort_id")
-            .from(source.from)
-        if source.isIndex && sort.column == "email" {
-            query = query.join("members", on: SQLColumn("id", table: "members"), .equal, source.id)
-        }
-        return applyFilter(query, source: source, organizationID: organizationID, filter: filter, now: now)
+        if let roleID = filter.roleID { predicate += " AND \(unsafeRaw: t).role_id = \(bind: roleID)" }
+        if let mfa = filter.mfa { predicate += " AND \(unsafeRaw: t).mfa_status = \(bind: mfa.rawValue)" }
+        return predicate
     }
 
     /// One page after (or before) a cursor; `now` decides who is locked. The page is found in the index (or the
@@ -260,32 +237,31 @@ public struct MemberDirectory: Sendable {
         let column = source.column(filter.sort)
         let backwards = before != nil
         let ascending = filter.sort.descending == backwards
-        var hits = matching(source, sort: filter.sort, organizationID: organizationID, filter: filter, now: now)
+        let direction = ascending ? "ASC" : "DESC"
+        var hits: SQLQueryString =
+            "SELECT \(unsafeRaw: column) AS sort_value, \(unsafeRaw: source.id) AS sort_id FROM \(unsafeRaw: source.from)"
+        if source.isIndex && filter.sort.column == "email" { hits += " JOIN members ON members.id = p.member_id" }
+        hits += " WHERE " + predicate(source, organizationID: organizationID, filter: filter, now: now)
         if let text = after ?? before {
             let cursor = try Cursor.decode(text)
-            let op: SQLBinaryOperator = ascending ? .greaterThan : .lessThan
-            hits = hits.where { group in
-                group.where(column, op, SQLBind(cursor.v))
-                    .orWhere { tie in
-                        tie.where(column, .equal, SQLBind(cursor.v)).where(source.id, op, SQLBind(cursor.id))
-                    }
-            }
+            let op = ascending ? ">" : "<"
+            hits += """
+                 AND (\(unsafeRaw: column) \(unsafeRaw: op) \(bind: cursor.v) OR (\(unsafeRaw: column) = \(bind: cursor.v) \
+                AND \(unsafeRaw: source.id) \(unsafeRaw: op) \(bind: cursor.id)))
+                """
         }
-        let direction: SQLDirection = ascending ? .ascending : .descending
-        hits = hits.orderBy(SQLOrderBy(expression: column, direction: direction))
-            .orderBy(SQLOrderBy(expression: source.id, direction: direction))
-            .limit(filter.limit + 1)
-        let query = MemberRepository.columns(of: sql.select())
-            .column(
-                SignInThrottles.lockedUntil(ofMember: SQLColumn("id", table: "members"), now: now), as: "locked_until"
-            )
-            .column(Self.version(organizationID), as: "directory_version")
-            .from(SQLAlias(SQLGroupExpression(hits.query), as: SQLIdentifier("hits")))
-            .join("members", on: SQLColumn("id", table: "members"), .equal, SQLColumn("sort_id", table: "hits"))
-            .join("roles", on: SQLColumn("role_id", table: "members"), .equal, SQLColumn("id", table: "roles"))
-            .orderBy(SQLOrderBy(expression: SQLColumn("sort_value", table: "hits"), direction: direction))
-            .orderBy(SQLOrderBy(expression: SQLColumn("sort_id", table: "hits"), direction: direction))
-        let found = try await query.all()
+        hits += """
+             ORDER BY \(unsafeRaw: column) \(unsafeRaw: direction), \(unsafeRaw: source.id) \(unsafeRaw: direction) \
+            LIMIT \(literal: filter.limit + 1)
+            """
+        let query: SQLQueryString = """
+            SELECT \(unsafeRaw: MemberRepository.columnList), \
+            \(SignInThrottles.lockedUntil(ofMember: SQLColumn("id", table: "members"), now: now)) AS locked_until, \
+            \(Self.version(organizationID)) AS directory_version \
+            FROM (\(hits)) AS hits JOIN members ON members.id = hits.sort_id JOIN roles ON members.role_id = roles.id \
+            ORDER BY hits.sort_value \(unsafeRaw: direction), hits.sort_id \(unsafeRaw: direction)
+            """
+        let found = try await sql.raw(query).all()
         let uuids = UUIDColumns(sql)
         var rows = try found.map { row in
             Row(
@@ -340,16 +316,12 @@ public struct MemberDirectory: Sendable {
             status: filter.status, cap: cap)
         let remembered = filter.status != .locked
         if remembered, let knownVersion, let count = counts?.count(for: key, version: knownVersion) { return count }
-        let matching = applyFilter(
-            sql.select().column(SQLLiteral.numeric("1"), as: "one").from(source.from), source: source,
-            organizationID: organizationID, filter: filter, now: now
-        ).limit(cap)
-        let counted = sql.select().column(SQLFunction("COUNT", args: SQLLiteral.all), as: "n")
-            .from(SQLAlias(SQLGroupExpression(matching.query), as: SQLIdentifier("matching")))
-        guard
-            let row = try await sql.select().column(SQLGroupExpression(counted.query), as: "n")
-                .column(Self.version(organizationID), as: "version").first()
-        else { return 0 }
+        let matching = predicate(source, organizationID: organizationID, filter: filter, now: now)
+        let query: SQLQueryString = """
+            SELECT (SELECT COUNT(*) FROM (SELECT 1 AS one FROM \(unsafeRaw: source.from) WHERE \(matching) \
+            LIMIT \(literal: cap)) AS matching) AS n, \(Self.version(organizationID)) AS version
+            """
+        guard let row = try await sql.raw(query).first() else { return 0 }
         let count = try row.decode(column: "n", as: Int.self)
         if remembered, let version = try row.decode(column: "version", as: Int64?.self) {
             counts?.remember(count, for: key, version: version)
@@ -362,11 +334,12 @@ public struct MemberDirectory: Sendable {
     public func allIDs(organizationID: UUID, filter: Filter, now: Date) async throws -> [UUID] {
         let limit = BulkLimits.maximumPerRequest
         let source = Source(filter)
-        let query = applyFilter(
-            sql.select().column(source.id, as: "id").from(source.from), source: source,
-            organizationID: organizationID, filter: filter, now: now)
-        let ids = try await query.orderBy(source.name).orderBy(source.id)
-            .limit(limit + 1).all().map { try $0.decode(column: "id", as: UUID.self) }
+        let query: SQLQueryString = """
+            SELECT \(unsafeRaw: source.id) AS id FROM \(unsafeRaw: source.from) \
+            WHERE \(predicate(source, organizationID: organizationID, filter: filter, now: now)) \
+            ORDER BY \(unsafeRaw: source.name), \(unsafeRaw: source.id) LIMIT \(literal: limit + 1)
+            """
+        let ids = try await sql.raw(query).all().map { try $0.decode(column: "id", as: UUID.self) }
         guard ids.count <= limit else {
             throw LatchkeyError.badRequest(
                 "too_many_members",

@@ -97,20 +97,20 @@ public struct MemberRepository: Sendable {
     }
 
     /// The columns a `Member` is decoded from (`members` joined with `roles`).
+    /// What `member(_:_:)` reads: (table, column, alias), from `members` joined with `roles`.
+    static let memberColumns: [(table: String, column: String, alias: String)] = [
+        ("members", "id", "id"), ("members", "organization_id", "organization_id"), ("members", "email", "email"),
+        ("members", "name", "name"), ("members", "role_id", "role_id"), ("roles", "name", "role_name"),
+        ("roles", "built_in", "built_in"), ("roles", "permissions", "permissions"), ("members", "status", "status"),
+        ("members", "mfa_status", "mfa_status"), ("members", "last_sign_in_at", "last_sign_in_at"),
+    ]
+
     static func columns(of query: SQLSelectBuilder) -> SQLSelectBuilder {
-        query
-            .column(SQLColumn("id", table: "members"), as: "id")
-            .column(SQLColumn("organization_id", table: "members"), as: "organization_id")
-            .column(SQLColumn("email", table: "members"), as: "email")
-            .column(SQLColumn("name", table: "members"), as: "name")
-            .column(SQLColumn("role_id", table: "members"), as: "role_id")
-            .column(SQLColumn("name", table: "roles"), as: "role_name")
-            .column(SQLColumn("built_in", table: "roles"), as: "built_in")
-            .column(SQLColumn("permissions", table: "roles"), as: "permissions")
-            .column(SQLColumn("status", table: "members"), as: "status")
-            .column(SQLColumn("mfa_status", table: "members"), as: "mfa_status")
-            .column(SQLColumn("last_sign_in_at", table: "members"), as: "last_sign_in_at")
+        memberColumns.reduce(query) { $0.column(SQLColumn($1.column, table: $1.table), as: $1.alias) }
     }
+
+    /// The same columns as SQL text, for statements written as query strings.
+    static let columnList = memberColumns.map { "\($0.table).\($0.column) AS \($0.alias)" }.joined(separator: ", ")
 
     static func member(_ row: any SQLRow, _ uuids: UUIDColumns) throws -> Member {
         Member(

@@ -196,7 +196,8 @@ public struct MemberDirectory: Sendable {
 
     /// The organization, search and filter predicates (shared by the page, the count and "select all"), written
     /// as one query string: the page is read on every request, and SQLKit's expression tree cost more to
-    /// serialize than the statement took to run.
+    /// serialize than the statement took to run. Every `unsafeRaw` fragment here and in `page` is one of this
+    /// file's own table or column names, a sort direction or a comparison; every value is bound.
     private func predicate(_ source: Source, organizationID: UUID, filter: Filter, now: Date) -> SQLQueryString {
         let t = source.table
         var predicate: SQLQueryString = "\(unsafeRaw: t).organization_id = \(bind: organizationID)"

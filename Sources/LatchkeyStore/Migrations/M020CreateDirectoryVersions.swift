@@ -60,12 +60,7 @@ struct M020CreateDirectoryVersions: AsyncMigration {
                 WITHOUT ROWID
                 """
             ).run()
-            let bump = { (row: String) -> String in
-                """
-                INSERT INTO directory_versions (organization_id, version) VALUES (\(row).organization_id, 1)
-                  ON CONFLICT (organization_id) DO UPDATE SET version = version + 1;
-                """
-            }
+            let bump = Self.sqliteBump
             let triggers: [String] = [
                 "CREATE TRIGGER members_directory_added AFTER INSERT ON members BEGIN \(bump("NEW")) END",
                 "CREATE TRIGGER members_directory_removed AFTER DELETE ON members BEGIN \(bump("OLD")) END",
@@ -81,6 +76,15 @@ struct M020CreateDirectoryVersions: AsyncMigration {
         }
         try await sql.raw("INSERT INTO directory_versions (organization_id, version) SELECT id, 1 FROM organizations")
             .run()
+    }
+
+    /// The body of an SQLite trigger that moves the version of the organization of `row` (NEW or OLD); M021
+    /// uses it too.
+    static func sqliteBump(_ row: String) -> String {
+        """
+        INSERT INTO directory_versions (organization_id, version) VALUES (\(row).organization_id, 1)
+          ON CONFLICT (organization_id) DO UPDATE SET version = version + 1;
+        """
     }
 
     func revert(on database: any Database) async throws {

@@ -17,12 +17,7 @@ struct M021VersionRoles: AsyncMigration {
                 """
             ).run()
         } else {
-            let bump = { (row: String) -> String in
-                """
-                INSERT INTO directory_versions (organization_id, version) VALUES (\(row).organization_id, 1)
-                  ON CONFLICT (organization_id) DO UPDATE SET version = version + 1;
-                """
-            }
+            let bump = M020CreateDirectoryVersions.sqliteBump
             let triggers: [String] = [
                 "CREATE TRIGGER roles_directory_added AFTER INSERT ON roles BEGIN \(bump("NEW")) END",
                 "CREATE TRIGGER roles_directory_changed AFTER UPDATE ON roles BEGIN \(bump("NEW")) END",

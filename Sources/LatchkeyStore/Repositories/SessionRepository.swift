@@ -107,26 +107,19 @@ public struct SessionRepository: Sendable {
             return nil
         }
         let uuids = UUIDColumns(reads)
-        return LoadedSession(
-            sessionID: try row.uuid("s_id", uuids),
-            state: SessionState(rawValue: try row.decode(column: "s_state", as: String.self)) ?? .mfaPending,
-            csrfToken: try row.decode(column: "s_csrf", as: String.self),
-            createdAt: try row.decode(column: "s_created", as: Date.self),
-            lastSeenAt: try row.decode(column: "s_seen", as: Date.self),
-            mfaVerifiedAt: try row.decode(column: "s_mfa", as: Date?.self),
-            memberID: try row.uuid("m_id", uuids),
-            memberEmail: try row.decode(column: "m_email", as: String.self),
-            memberName: try row.decode(column: "m_name", as: String.self),
-            memberActive: try row.decode(column: "m_status", as: String.self) == AccountStatus.active.rawValue,
-            mfaStatus: MFAStatus(rawValue: try row.decode(column: "m_mfa", as: String.self)) ?? .notSetUp,
-            organizationID: try row.uuid("o_id", uuids),
-            organizationName: try row.decode(column: "o_name", as: String.self),
-            requireMFA: try row.decode(column: "o_req", as: Bool.self),
-            stepUpWindowSeconds: try row.decode(column: "o_step", as: Int.self),
-            sessionLifetimeSeconds: try row.decode(column: "o_life", as: Int.self),
-            idleTimeoutSeconds: try row.decode(column: "o_idle", as: Int.self),
-            roleName: try row.decode(column: "r_name", as: String.self),
-            permissions: Permission.parseList(try row.decode(column: "r_perms", as: String.self)))
+        return LoadStatement.session(
+            (
+                try row.uuid("s_id", uuids), try row.decode(column: "s_state", as: String.self),
+                try row.decode(column: "s_csrf", as: String.self), try row.decode(column: "s_created", as: Date.self),
+                try row.decode(column: "s_seen", as: Date.self), try row.decode(column: "s_mfa", as: Date?.self),
+                try row.uuid("m_id", uuids), try row.decode(column: "m_email", as: String.self),
+                try row.decode(column: "m_name", as: String.self), try row.decode(column: "m_mfa", as: String.self),
+                try row.decode(column: "m_status", as: String.self), try row.uuid("o_id", uuids),
+                try row.decode(column: "o_name", as: String.self), try row.decode(column: "o_req", as: Bool.self),
+                try row.decode(column: "o_step", as: Int.self), try row.decode(column: "o_life", as: Int.self),
+                try row.decode(column: "o_idle", as: Int.self), try row.decode(column: "r_name", as: String.self),
+                try row.decode(column: "r_perms", as: String.self)
+            ))
     }
 
     /// `load`'s statement, prepared on PostgreSQL.
@@ -157,23 +150,23 @@ public struct SessionRepository: Sendable {
             return bindings
         }
 
-        func decodeRow(_ row: PostgresRow) throws -> LoadedSession {
-            let (
-                sessionID, state, csrf, created, seen, mfa, memberID, email, name, mfaStatus, status, organizationID,
-                organizationName, requireMFA, stepUp, lifetime, idle, roleName, permissions
-            ) = try row.decode(
-                (
-                    UUID, String, String, Date, Date, Date?, UUID, String, String, String, String, UUID, String, Bool,
-                    Int, Int, Int, String, String
-                ).self)
-            return LoadedSession(
-                sessionID: sessionID, state: SessionState(rawValue: state) ?? .mfaPending, csrfToken: csrf,
-                createdAt: created, lastSeenAt: seen, mfaVerifiedAt: mfa, memberID: memberID, memberEmail: email,
-                memberName: name, memberActive: status == AccountStatus.active.rawValue,
-                mfaStatus: MFAStatus(rawValue: mfaStatus) ?? .notSetUp, organizationID: organizationID,
-                organizationName: organizationName, requireMFA: requireMFA, stepUpWindowSeconds: stepUp,
-                sessionLifetimeSeconds: lifetime, idleTimeoutSeconds: idle, roleName: roleName,
-                permissions: Permission.parseList(permissions))
+        func decodeRow(_ row: PostgresRow) throws -> LoadedSession { Self.session(try row.decode(Columns.self)) }
+
+        /// The statement's columns in order, as stored.
+        typealias Columns = (
+            UUID, String, String, Date, Date, Date?, UUID, String, String, String, String, UUID, String, Bool, Int, Int,
+            Int, String, String
+        )
+
+        /// The session from its columns (both engines' rows come through here).
+        static func session(_ c: Columns) -> LoadedSession {
+            LoadedSession(
+                sessionID: c.0, state: SessionState(rawValue: c.1) ?? .mfaPending, csrfToken: c.2, createdAt: c.3,
+                lastSeenAt: c.4, mfaVerifiedAt: c.5, memberID: c.6, memberEmail: c.7, memberName: c.8,
+                memberActive: c.10 == AccountStatus.active.rawValue, mfaStatus: MFAStatus(rawValue: c.9) ?? .notSetUp,
+                organizationID: c.11, organizationName: c.12, requireMFA: c.13, stepUpWindowSeconds: c.14,
+                sessionLifetimeSeconds: c.15, idleTimeoutSeconds: c.16, roleName: c.17,
+                permissions: Permission.parseList(c.18))
         }
     }
 

@@ -6,7 +6,7 @@ public enum BulkLimits {
     /// Requests naming more members than this run as a background job.
     public static let synchronousLimit = 200
     /// Members handled per transaction.
-    public static let chunkSize = 500
+    public static let chunkSize = 1_000
     /// Above this many members, the administrator must type the number to confirm.
     public static let typedConfirmationAbove = 25
     /// The longest reason or ticket reference an action may record.

@@ -7,6 +7,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import SQLKit
+import Synchronization
 
 /// Where the data lives.
 public enum DatabaseLocation: Sendable, Equatable, CustomStringConvertible {
@@ -55,6 +56,9 @@ public final class LatchkeyDatabase: Sendable {
     public let counts = DirectoryCounts()
     /// On SQLite, the read-only connections beside the writer (see `SQLiteReader`).
     let reader: SQLiteReader?
+    /// On SQLite, checkpoints of the write-ahead log off the writer's path (see `SQLiteCheckpointer`), from the
+    /// first migration on.
+    let checkpointer = Mutex<SQLiteCheckpointer?>(nil)
 
     /// Opens (but does not migrate) the database.
     public init(location: DatabaseLocation, logger: Logger) throws {
@@ -107,6 +111,10 @@ public final class LatchkeyDatabase: Sendable {
             // A 64 MiB page cache and memory-mapped reads (the default cache is 2 MiB).
             try await sql.raw("PRAGMA cache_size = -65536").run()
             _ = try await sql.raw("PRAGMA mmap_size = 268435456").all()
+            // Commits leave the log's checkpoints to `SQLiteCheckpointer` (the writer's own is a safety net), and
+            // a log that grew past the limit is cut back once it has been copied.
+            _ = try await sql.raw("PRAGMA wal_autocheckpoint = \(literal: SQLiteCheckpointer.safetyNetPages)").all()
+            _ = try await sql.raw("PRAGMA journal_size_limit = 67108864").all()
         }
         let migrations = Migrations()
         migrations.add(LatchkeyMigrations.all)
@@ -114,11 +122,23 @@ public final class LatchkeyDatabase: Sendable {
             databases: databases, migrations: migrations, logger: logger, on: databases.eventLoopGroup.any())
         try await migrator.setupIfNeeded().get()
         try await migrator.prepareBatch().get()
+        if case .sqlite(let path) = location {
+            try checkpointer.withLock { current in
+                if current == nil { current = try SQLiteCheckpointer(path: path, logger: logger) }
+            }
+        }
     }
+
+    /// What the SQLite checkpointer did so far (nil on PostgreSQL, or before the first migration).
+    var checkpoints: SQLiteCheckpointer.Counts? { checkpointer.withLock { $0?.counts } }
 
     /// Closes every connection.
     public func shutdown() async {
         await reader?.close()
+        await checkpointer.withLock({ current in
+            defer { current = nil }
+            return current
+        })?.close()
         await databases.shutdownAsync()
         try? await ownedEventLoopGroup?.shutdownGracefully()
     }

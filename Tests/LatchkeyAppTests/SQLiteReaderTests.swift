@@ -132,3 +132,43 @@ struct SQLiteReaderTests {
         }
     }
 }
+
+/// The write-ahead log is copied back into the file by `SQLiteCheckpointer`, not by the commit that takes it past
+/// the threshold: the writer's own automatic checkpoint is only a safety net far above it.
+@Suite("SQLite checkpoints off the writer")
+struct SQLiteCheckpointerTests {
+    @Test("a log grown past the threshold is checkpointed in the background, and every row is still read")
+    func checkpointsInTheBackground() async throws {
+        try await SQLiteReaderTests.withDatabase { database, reads in
+            let automatic = try await database.sql.raw("PRAGMA wal_autocheckpoint").first()?
+                .decode(column: "wal_autocheckpoint", as: Int.self)
+            #expect(automatic == SQLiteCheckpointer.safetyNetPages)
+            let before = try #require(database.checkpoints)
+            // About 6 MiB of rows in transactions of 1 MiB: more than the 1,000-page threshold (4 MiB), far less
+            // than the safety net (64 MiB), so only the checkpointer can have copied them.
+            let filler = String(repeating: "x", count: 4_000)
+            for transaction in 0..<6 {
+                try await database.store.transaction { tx in
+                    let sql = tx.db as! any SQLDatabase
+                    for row in 0..<256 {
+                        try await sql.raw(
+                            "INSERT INTO probe (id, t, i, d, b, u) VALUES (\(bind: transaction * 256 + row), \(bind: filler), 0, 0, 0, '')"
+                        ).run()
+                    }
+                }
+            }
+            var after = try #require(database.checkpoints)
+            let deadline = ContinuousClock.now + .seconds(10)
+            while after.runs == before.runs && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(50))
+                after = try #require(database.checkpoints)
+            }
+            #expect(after.runs > before.runs)
+            #expect(after.logFrames > Int32(SQLiteCheckpointer.thresholdPages))
+            #expect(after.copiedFrames == after.logFrames)
+            let count = try await reads.raw("SELECT COUNT(*) AS n FROM probe").first()?.decode(
+                column: "n", as: Int.self)
+            #expect(count == 6 * 256)
+        }
+    }
+}

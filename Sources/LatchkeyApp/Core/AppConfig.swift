@@ -44,7 +44,7 @@ public struct AppConfig: Sendable {
     /// Builds a configuration from the environment: `LATCHKEY_DATA_DIR` (default `./data`), `DATABASE_URL`
     /// (default an SQLite file in the data directory), `LATCHKEY_SECRET_KEY`, `LATCHKEY_SECURE_COOKIES`,
     /// `LOG_LEVEL`, and the background-job throttle `LATCHKEY_JOB_CHUNK_SIZE` (members per transaction, default
-    /// 500) and `LATCHKEY_JOB_CHUNK_PAUSE_MS` (pause between chunks, default 0).
+    /// 1,000) and `LATCHKEY_JOB_CHUNK_PAUSE_MS` (pause between chunks, default 0).
     public static func fromEnvironment(_ env: [String: String] = ProcessInfo.processInfo.environment) throws
         -> AppConfig
     {

@@ -76,4 +76,30 @@ struct UUIDTextTests {
         let zero = UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))
         #expect(zero.lowercasedString == "00000000-0000-0000-0000-000000000000")
     }
+
+    @Test("times in pages and mails read as Foundation's Gregorian calendar in UTC gives them")
+    func shortDates() {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        func foundation(_ date: Date) -> String {
+            let c = calendar.dateComponents([.year, .month, .day, .hour, .minute], from: date)
+            return String(format: "%04d-%02d-%02d %02d:%02d UTC", c.year!, c.month!, c.day!, c.hour!, c.minute!)
+        }
+        // Edges (the epoch and just before it, leap days, centuries, the ends of years and days), then a spread of
+        // seconds from 1900 to 2400 (a prime stride, so every time of day and day of the month comes up).
+        var times: [Double] = [
+            0, -1, -0.5, 59.999, 951_782_400, 951_868_799, 4_102_444_799, 4_102_444_800, 1_790_000_000.75,
+            -2_208_988_800, 13_569_465_600, 1_709_164_800, 1_709_251_199, 1_735_689_599.999,
+        ]
+        var second = -2_208_988_800.0
+        while second < 13_569_465_600 {
+            times.append(second)
+            second += 1_000_003 * 7.3
+        }
+        for time in times {
+            let date = Date(timeIntervalSince1970: time)
+            #expect(DateText.short(date) == foundation(date), "\(time)")
+        }
+        #expect(DateText.short(Date(timeIntervalSince1970: 1_790_000_000)) == "2026-09-21 14:13 UTC")
+    }
 }

@@ -141,14 +141,18 @@ extension LifecycleService {
         var results: [LifecycleResult] = []
         for start in stride(from: 0, to: ids.count, by: Self.chunkSize) {
             let chunk = Array(ids[start..<min(start + Self.chunkSize, ids.count)])
-            results += try await applyChunk(action, to: chunk, actor: actor, ticket: ticket, batchID: batchID)
+            results += try await applyChunk(
+                action, to: chunk, actor: actor, ticket: ticket, batch: batchID.map { ($0, start) })
         }
         return results
     }
 
+    /// One chunk in one transaction; a chunk of a recorded batch names the batch and the place of its first
+    /// member in it.
     private func applyChunk(
-        _ action: LifecycleAction, to ids: [UUID], actor: Actor, ticket: String, batchID: UUID?
+        _ action: LifecycleAction, to ids: [UUID], actor: Actor, ticket: String, batch: (id: UUID, start: Int)?
     ) async throws -> [LifecycleResult] {
+        let batchID = batch?.id
         let now = services.now
         return try await services.store.transaction { tx in
             // Lock order: the organization (last-Owner decisions queue here), member rows, audit head last.
@@ -183,13 +187,14 @@ extension LifecycleService {
                         member: targets[id]))
             }
             // Recorded before the change, while a removed member's name and email are still there to copy.
-            if let batchID {
+            if let batch {
                 try await tx.resets.record(
-                    outcomes: results.map {
+                    outcomes: results.enumerated().map { offset, result in
                         BatchOutcome(
-                            memberID: $0.memberID, status: $0.code.outcome, code: $0.code.rawValue,
-                            reason: $0.reason ?? "")
-                    }, batchID: batchID, organizationID: organizationID)
+                            position: batch.start + offset, memberID: result.memberID, status: result.code.outcome,
+                            code: result.code.rawValue, reason: result.reason ?? "", name: result.member?.name ?? "",
+                            email: result.member?.email ?? "")
+                    }, batchID: batch.id)
             }
             let changed = results.filter { $0.code.outcome == "changed" }.map(\.memberID)
             switch action {

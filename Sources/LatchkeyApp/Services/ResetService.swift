@@ -68,13 +68,13 @@ struct ResetService: Sendable {
     func resetOne(actor: Actor, memberID: UUID, ticket: String) async throws -> ResetResult {
         try await throttle(actor: actor)
         try await authorize(actor: actor, memberIDs: [memberID], ticket: ticket)
-        return try await resetChunk([memberID], batchID: nil, ticket: ticket, actor: actor)[0]
+        return try await resetChunk([memberID], batch: nil, ticket: ticket, actor: actor)[0]
     }
 
     /// The break-glass reset from the server's shell: no rate limit, no step-up (the operator is not a member).
     func resetAsOperator(actor: Actor, memberID: UUID, ticket: String) async throws -> ResetResult {
         precondition(actor.memberID == nil, "only the operator skips the request rules")
-        return try await resetChunk([memberID], batchID: nil, ticket: ticket, actor: actor)[0]
+        return try await resetChunk([memberID], batch: nil, ticket: ticket, actor: actor)[0]
     }
 
     /// What a bulk request produced: results now, or a background job to follow.
@@ -183,7 +183,8 @@ struct ResetService: Sendable {
             if pending.isEmpty { break }
             if !first && pause > .zero { try await Task.sleep(for: pause) }
             first = false
-            try await resetChunk(pending, batchID: batchID, ticket: batch.reason, actor: actor)
+            try await resetChunk(
+                pending.map(\.memberID), batch: (batchID, pending.map(\.position)), ticket: batch.reason, actor: actor)
             try await afterChunk()
         }
         try await store.resets.complete(batchID, at: services.now)
@@ -192,11 +193,14 @@ struct ResetService: Sendable {
 
     // MARK: The reset itself
 
-    /// Resets one chunk in one transaction. Returns one result per requested id, in order.
+    /// Resets one chunk in one transaction. Returns one result per requested id, in order. A chunk of a batch
+    /// names the batch and each member's place in it, where its result is recorded.
     @discardableResult
-    func resetChunk(_ memberIDs: [UUID], batchID: UUID?, ticket: String, actor: Actor) async throws
-        -> [ResetResult]
+    func resetChunk(_ memberIDs: [UUID], batch: (id: UUID, positions: [Int])?, ticket: String, actor: Actor)
+        async throws -> [ResetResult]
     {
+        precondition(batch.map { $0.positions.count == memberIDs.count } ?? true, "one place per member")
+        let batchID = batch?.id
         let now = services.now
         return try await store.transaction { tx in
             let unique = Array(Set(memberIDs))
@@ -223,10 +227,14 @@ struct ResetService: Sendable {
                 reset.compactMap { targets[$0] }.map {
                     Notifications.resetNotice(to: $0, actor: actor, ticket: ticket, at: now)
                 })
-            if let batchID {
+            if let batch {
                 try await tx.resets.record(
-                    results.map { ($0.memberId, $0.code, $0.reason ?? "") }, batchID: batchID,
-                    organizationID: actor.organizationID)
+                    outcomes: zip(batch.positions, results).map { position, result in
+                        BatchOutcome(
+                            position: position, memberID: result.memberId, status: result.code.outcome.rawValue,
+                            code: result.code.rawValue, reason: result.reason ?? "", name: result.name,
+                            email: result.email)
+                    }, batchID: batch.id)
             }
             // Last: the audit chain head is the last lock this transaction takes (see `RowLocks`).
             try await tx.audit.appendAll(

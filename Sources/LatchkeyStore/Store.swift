@@ -1,5 +1,6 @@
 import FluentKit
 import Foundation
+import PostgresNIO
 import SQLKit
 
 /// The one door to the data: every read and write of Latchkey goes through a repository reached from a
@@ -13,8 +14,8 @@ public struct Store: Sendable {
     /// The Manage Members counts and roles remembered by this instance (shared by every store of one database);
     /// nil inside a transaction, whose reads may see writes that are not committed yet (and may never be).
     let counts: DirectoryCounts?
-    /// Where the hot reads outside a transaction run (on SQLite the read-only connections of `SQLiteReader`);
-    /// nil: on `db`.
+    /// Where the hot reads outside a transaction run: on SQLite the read-only connections of `SQLiteReader`, on
+    /// PostgreSQL the pool with each statement prepared (`PostgresPreparedReads`); nil: on `db`.
     let reads: (any SQLDatabase)?
 
     public init(_ db: any Database, counts: DirectoryCounts = DirectoryCounts()) {
@@ -40,7 +41,7 @@ public struct Store: Sendable {
     public var directory: MemberDirectory { .init(reads ?? sql, counts: counts) }
     public var organizations: OrganizationRepository { .init(db, reads: reads ?? sql, counts: counts) }
     public var sessions: SessionRepository { .init(db, reads: reads ?? sql) }
-    public var credentials: CredentialRepository { .init(db) }
+    public var credentials: CredentialRepository { .init(db, reads: reads ?? sql) }
     public var resets: ResetRepository { .init(db) }
     public var audit: AuditStore { .init(db) }
     public var outbox: OutboxRepository { .init(db) }
@@ -64,5 +65,11 @@ public struct Store: Sendable {
 
 extension LatchkeyDatabase {
     /// Repositories on the connection pool.
-    public var store: Store { Store(db, counts: counts, reads: reader.map(SQLiteReadDatabase.init)) }
+    public var store: Store {
+        let reads: (any SQLDatabase)? =
+            if let reader { SQLiteReadDatabase(reader: reader) } else {
+                (db as? any PostgresDatabase & SQLDatabase).map(PostgresPreparedReads.init)
+            }
+        return Store(db, counts: counts, reads: reads)
+    }
 }

@@ -29,23 +29,34 @@ public struct TOTPCredential: Sendable, Equatable {
 /// Every "use once" rule is one conditional statement here, so two concurrent uses cannot both pass.
 public struct CredentialRepository: Sendable {
     let db: any Database
+    /// Where `confirmedTOTP` reads outside a transaction (see `Store.reads`).
+    let reads: any SQLDatabase
 
-    init(_ db: any Database) { self.db = db }
+    init(_ db: any Database, reads: any SQLDatabase) {
+        self.db = db
+        self.reads = reads
+    }
 
     var sql: any SQLDatabase { db as! any SQLDatabase }
 
     // MARK: Authenticators
 
     /// The member's confirmed authenticator.
+    ///
+    /// Read on every second factor: one plain statement (Fluent's model reflection cost more than the query),
+    /// outside a transaction through `reads` (on SQLite a reader, beside the writer). A step used since is still
+    /// refused: `claimStep` compares and sets in the transaction that accepts the code.
     public func confirmedTOTP(memberID: UUID) async throws -> TOTPCredential? {
-        // Read on every second factor: one plain statement (Fluent's model reflection cost more than the query).
         guard
-            let row = try await sql.select().columns("id", "secret_ciphertext", "last_used_step", "created_at")
-                .from(TOTPCredentialModel.schema).where("member_id", .equal, memberID)
-                .where("confirmed", .equal, SQLBind(true)).limit(1).first()
+            let row = try await reads.raw(
+                """
+                SELECT id, secret_ciphertext, last_used_step, created_at FROM totp_credentials
+                WHERE member_id = \(bind: memberID) AND confirmed = \(bind: true) LIMIT 1
+                """
+            ).first()
         else { return nil }
         return TOTPCredential(
-            id: try row.uuid("id", UUIDColumns(sql)),
+            id: try row.uuid("id", UUIDColumns(reads)),
             secretCiphertext: try row.decode(column: "secret_ciphertext", as: String.self),
             lastUsedStep: try row.decode(column: "last_used_step", as: Int64?.self),
             createdAt: try row.decode(column: "created_at", as: Date.self))

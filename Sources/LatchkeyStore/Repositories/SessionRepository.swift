@@ -89,7 +89,7 @@ public struct SessionRepository: Sendable {
     /// request. On PostgreSQL it is a named prepared statement (`LoadStatement`), parsed and planned once per
     /// connection instead of on every request; elsewhere the same SQL through `reads`.
     public func load(tokenHash: String) async throws -> LoadedSession? {
-        if let postgres = reads as? any PostgresDatabase {
+        if let postgres = (reads as? PostgresPreparedReads)?.postgres ?? (reads as? any PostgresDatabase) {
             let logger = reads.logger
             return try await postgres.withConnection { connection in
                 connection.eventLoop.makeFutureWithTask {

@@ -5,6 +5,10 @@ import LatchkeyStore
 import Logging
 import ServiceLifecycle
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// The router with every route of `Route.endpoints`, its middleware and its contexts.
 func buildRouter(services: AppServices) -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self)
@@ -72,5 +76,24 @@ struct DatabaseService: Service {
 
 /// Builds the application and serves until SIGTERM/SIGINT, shutting down gracefully.
 public func runServer(services: AppServices) async throws {
+    tuneAllocatorForServing()
     try await buildApplication(services: services).runService()
+}
+
+/// Keeps the allocator from handing a page's buffers back to the kernel after each request. By default glibc
+/// serves allocations over 128 KiB (a members page and its layout) with a fresh `mmap` and trims freed memory
+/// at 128 KiB, so every page paid page faults and TLB shootdowns for memory it had just released (about a
+/// twentieth of the page's CPU). Up to 4 MiB now comes from the heap, and up to 32 MiB free is kept per arena.
+/// Idle memory is unchanged; under the page benchmark's load the resident set grows by about 3 MB.
+func tuneAllocatorForServing() {
+    #if canImport(Glibc)
+        // `mallopt` (malloc.h, which the Glibc module leaves out), looked up at run time: absent elsewhere.
+        typealias MallOpt = @convention(c) (Int32, Int32) -> Int32
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "mallopt") else { return }
+        let mallopt = unsafeBitCast(symbol, to: MallOpt.self)
+        let trimThreshold: Int32 = -1  // M_TRIM_THRESHOLD
+        let mmapThreshold: Int32 = -3  // M_MMAP_THRESHOLD
+        _ = mallopt(mmapThreshold, 4 << 20)
+        _ = mallopt(trimThreshold, 32 << 20)
+    #endif
 }

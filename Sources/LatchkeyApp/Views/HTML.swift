@@ -14,7 +14,13 @@ public struct HTML: Sendable, ExpressibleByStringInterpolation, CustomStringConv
         public init(literalCapacity: Int, interpolationCount: Int) { output.reserveCapacity(literalCapacity * 2) }
         public mutating func appendLiteral(_ literal: String) { output += literal }
         public mutating func appendInterpolation(_ text: String) { HTML.appendEscaped(text, to: &output) }
-        public mutating func appendInterpolation(_ html: HTML) { output += html.raw }
+        public mutating func appendInterpolation(_ html: HTML) {
+            // A large part (a page's content inside its layout) is copied once into room made for it and what
+            // follows, not through a chain of doubling reallocations.
+            let size = html.raw.utf8.count
+            if size > 4_096 { output.reserveCapacity(output.utf8.count + size + 4_096) }
+            output += html.raw
+        }
         public mutating func appendInterpolation(_ list: [HTML]) { for item in list { output += item.raw } }
         public mutating func appendInterpolation(_ number: Int) { output += String(number) }
     }

@@ -8,7 +8,7 @@ enum DateText {
     /// `civil_from_days`): a bulk reset writes one into each of thousands of notices, and a `Calendar` and
     /// `String(format:)` per call were a twentieth of its time. A test holds it to Foundation's calendar.
     static func short(_ date: Date) -> String {
-        let seconds = Int64(date.timeIntervalSince1970.rounded(.down))
+        let seconds = Int(date.timeIntervalSince1970.rounded(.down))
         let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
         let secondOfDay = seconds - days * 86_400
         let (year, month, day) = civil(fromDays: days)
@@ -27,8 +27,8 @@ enum DateText {
         return text
     }
 
-    /// Year, month (1–12) and day (1–31) of the day `days` after 1970-01-01.
-    static func civil(fromDays days: Int64) -> (Int64, Int64, Int64) {
+    /// Year, month (1–12) and day (1–31) of the day `days` after 1970-01-01 (also `JSONText`'s dates).
+    static func civil(fromDays days: Int) -> (year: Int, month: Int, day: Int) {
         let z = days + 719_468
         let era = (z >= 0 ? z : z - 146_096) / 146_097
         let dayOfEra = z - era * 146_097
@@ -41,7 +41,7 @@ enum DateText {
     }
 
     /// `value` in decimal, zero-padded to `width` digits (as `%0Nd` does for the non-negative numbers here).
-    private static func append(_ value: Int64, width: Int, to text: inout String) {
+    private static func append(_ value: Int, width: Int, to text: inout String) {
         let digits = String(value)
         if digits.count < width { text += String(repeating: "0", count: width - digits.count) }
         text += digits

@@ -102,7 +102,7 @@ struct JSONText {
         text += "\""
     }
 
-    /// `yyyy-MM-dd'T'HH:mm:ss'Z'` in UTC (days from the epoch to a civil date: H. Hinnant's algorithm).
+    /// `yyyy-MM-dd'T'HH:mm:ss'Z'` in UTC (the civil date from `DateText.civil`).
     static func appendISO8601(_ date: Date, to text: inout String) {
         let seconds = Int(date.timeIntervalSince1970.rounded(.down))
         var days = seconds / 86_400
@@ -111,15 +111,7 @@ struct JSONText {
             rest += 86_400
             days -= 1
         }
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let dayOfEra = z - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let monthIndex = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
-        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
-        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        let (year, month, day) = DateText.civil(fromDays: days)
         func two(_ n: Int) -> String { n < 10 ? "0\(n)" : String(n) }
         let yearText = String(year)
         text += String(repeating: "0", count: max(0, 4 - yearText.count)) + yearText

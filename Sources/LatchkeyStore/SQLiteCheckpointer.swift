@@ -21,8 +21,6 @@ final class SQLiteCheckpointer: Sendable {
     static let safetyNetPages = 16_384
     /// The log size past which a checkpoint runs: SQLite's default automatic checkpoint.
     static let thresholdPages = 1_000
-    /// The log size past which a checkpoint runs even while a writer is still adding to it (32 MiB).
-    static let busyThresholdPages = 8_192
 
     struct Counts: Sendable, Equatable {
         /// Checkpoints run.
@@ -37,7 +35,6 @@ final class SQLiteCheckpointer: Sendable {
     private let handle: Mutex<OpaquePointer?>
     private let state = Mutex(Counts())
     private let task = Mutex<Task<Void, Never>?>(nil)
-    private let lastSeenPages = Mutex(0)
 
     /// Opens its read-write connection to the file (which must exist and be in WAL mode) and starts looking.
     init(path: String, interval: Duration = .milliseconds(100), logger: Logger) throws {
@@ -81,14 +78,7 @@ final class SQLiteCheckpointer: Sendable {
     }
 
     private func checkpointIfDue() async {
-        let pages = logPages
-        let growing = lastSeenPages.withLock { last in
-            defer { last = pages }
-            return pages != last
-        }
-        // While the log still grows a writer is busy: copying now would compete with it for the same two cores
-        // and pages. Wait for a pause, unless the log has become large.
-        guard pages > Self.thresholdPages, !growing || pages > Self.busyThresholdPages else { return }
+        guard logPages > Self.thresholdPages else { return }
         _ = try? await NIOThreadPool.singleton.runIfActive { self.checkpoint() }
     }
 

@@ -1,7 +1,6 @@
 import FluentKit
 import Foundation
 import LatchkeyCore
-import PostgresNIO
 import SQLKit
 
 /// A stored session (the cookie's token is never stored, only its SHA-256).
@@ -86,49 +85,9 @@ public struct SessionRepository: Sendable {
     }
 
     /// The session whose token hashes to `tokenHash`, with its member, role and organization: read on every
-    /// request. On PostgreSQL it is a named prepared statement (`LoadStatement`), parsed and planned once per
-    /// connection instead of on every request; elsewhere the same SQL through `reads`.
+    /// request, through `reads` (on PostgreSQL a prepared statement, `PostgresPreparedReads`).
     public func load(tokenHash: String) async throws -> LoadedSession? {
-        if let postgres = (reads as? PostgresPreparedReads)?.postgres ?? (reads as? any PostgresDatabase) {
-            let logger = reads.logger
-            return try await postgres.withConnection { connection in
-                connection.eventLoop.makeFutureWithTask {
-                    var found: LoadedSession?
-                    for try await session in try await connection.execute(
-                        LoadStatement(tokenHash: tokenHash), logger: logger)
-                    {
-                        found = session
-                    }
-                    return found
-                }
-            }.get()
-        }
-        guard let row = try await reads.raw("\(unsafeRaw: LoadStatement.select) \(bind: tokenHash)").first() else {
-            return nil
-        }
-        let uuids = UUIDColumns(reads)
-        return LoadStatement.session(
-            (
-                try row.uuid("s_id", uuids), try row.decode(column: "s_state", as: String.self),
-                try row.decode(column: "s_csrf", as: String.self), try row.decode(column: "s_created", as: Date.self),
-                try row.decode(column: "s_seen", as: Date.self), try row.decode(column: "s_mfa", as: Date?.self),
-                try row.uuid("m_id", uuids), try row.decode(column: "m_email", as: String.self),
-                try row.decode(column: "m_name", as: String.self), try row.decode(column: "m_mfa", as: String.self),
-                try row.decode(column: "m_status", as: String.self), try row.uuid("o_id", uuids),
-                try row.decode(column: "o_name", as: String.self), try row.decode(column: "o_req", as: Bool.self),
-                try row.decode(column: "o_step", as: Int.self), try row.decode(column: "o_life", as: Int.self),
-                try row.decode(column: "o_idle", as: Int.self), try row.decode(column: "r_name", as: String.self),
-                try row.decode(column: "r_perms", as: String.self)
-            ))
-    }
-
-    /// `load`'s statement, prepared on PostgreSQL.
-    struct LoadStatement: PostgresPreparedStatement {
-        typealias Row = LoadedSession
-        let tokenHash: String
-
-        /// The statement up to its one placeholder, the token hash.
-        static let select = """
+        let query: SQLQueryString = """
             SELECT s.id AS s_id, s.state AS s_state, s.csrf_token AS s_csrf, s.created_at AS s_created,
                    s.last_seen_at AS s_seen, s.mfa_verified_at AS s_mfa,
                    m.id AS m_id, m.email AS m_email, m.name AS m_name, m.mfa_status AS m_mfa, m.status AS m_status,
@@ -139,35 +98,30 @@ public struct SessionRepository: Sendable {
             JOIN members m ON m.id = s.member_id
             JOIN roles r ON r.id = m.role_id
             JOIN organizations o ON o.id = m.organization_id
-            WHERE s.token_hash =
+            WHERE s.token_hash = \(bind: tokenHash)
             """
-
-        static let sql = select + " $1"
-
-        func makeBindings() throws -> PostgresBindings {
-            var bindings = PostgresBindings(capacity: 1)
-            bindings.append(tokenHash)
-            return bindings
-        }
-
-        func decodeRow(_ row: PostgresRow) throws -> LoadedSession { Self.session(try row.decode(Columns.self)) }
-
-        /// The statement's columns in order, as stored.
-        typealias Columns = (
-            UUID, String, String, Date, Date, Date?, UUID, String, String, String, String, UUID, String, Bool, Int, Int,
-            Int, String, String
-        )
-
-        /// The session from its columns (both engines' rows come through here).
-        static func session(_ c: Columns) -> LoadedSession {
-            LoadedSession(
-                sessionID: c.0, state: SessionState(rawValue: c.1) ?? .mfaPending, csrfToken: c.2, createdAt: c.3,
-                lastSeenAt: c.4, mfaVerifiedAt: c.5, memberID: c.6, memberEmail: c.7, memberName: c.8,
-                memberActive: c.10 == AccountStatus.active.rawValue, mfaStatus: MFAStatus(rawValue: c.9) ?? .notSetUp,
-                organizationID: c.11, organizationName: c.12, requireMFA: c.13, stepUpWindowSeconds: c.14,
-                sessionLifetimeSeconds: c.15, idleTimeoutSeconds: c.16, roleName: c.17,
-                permissions: Permission.parseList(c.18))
-        }
+        guard let row = try await reads.raw(query).first() else { return nil }
+        let uuids = UUIDColumns(reads)
+        return LoadedSession(
+            sessionID: try row.uuid("s_id", uuids),
+            state: SessionState(rawValue: try row.decode(column: "s_state", as: String.self)) ?? .mfaPending,
+            csrfToken: try row.decode(column: "s_csrf", as: String.self),
+            createdAt: try row.decode(column: "s_created", as: Date.self),
+            lastSeenAt: try row.decode(column: "s_seen", as: Date.self),
+            mfaVerifiedAt: try row.decode(column: "s_mfa", as: Date?.self),
+            memberID: try row.uuid("m_id", uuids),
+            memberEmail: try row.decode(column: "m_email", as: String.self),
+            memberName: try row.decode(column: "m_name", as: String.self),
+            memberActive: try row.decode(column: "m_status", as: String.self) == AccountStatus.active.rawValue,
+            mfaStatus: MFAStatus(rawValue: try row.decode(column: "m_mfa", as: String.self)) ?? .notSetUp,
+            organizationID: try row.uuid("o_id", uuids),
+            organizationName: try row.decode(column: "o_name", as: String.self),
+            requireMFA: try row.decode(column: "o_req", as: Bool.self),
+            stepUpWindowSeconds: try row.decode(column: "o_step", as: Int.self),
+            sessionLifetimeSeconds: try row.decode(column: "o_life", as: Int.self),
+            idleTimeoutSeconds: try row.decode(column: "o_idle", as: Int.self),
+            roleName: try row.decode(column: "r_name", as: String.self),
+            permissions: Permission.parseList(try row.decode(column: "r_perms", as: String.self)))
     }
 
     /// Records activity on a session.

@@ -46,10 +46,16 @@ let package = Package(
             pkgConfig: "libqrencode",
             providers: [.apt(["libqrencode-dev"])]
         ),
+        // One call Swift cannot make: `sqlite3_db_config` is variadic (see `SQLiteReader`).
+        .target(
+            name: "CLatchkeySQLite",
+            dependencies: [.product(name: "SQLiteNIO", package: "sqlite-nio")]
+        ),
         .target(
             name: "LatchkeyStore",
             dependencies: [
                 "LatchkeyCore",
+                "CLatchkeySQLite",
                 .product(name: "FluentKit", package: "fluent-kit"),
                 .product(name: "FluentSQLiteDriver", package: "fluent-sqlite-driver"),
                 .product(name: "FluentPostgresDriver", package: "fluent-postgres-driver"),
@@ -134,6 +140,7 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "FluentKit", package: "fluent-kit"),
                 .product(name: "SQLKit", package: "sql-kit"),
+                .product(name: "SQLiteNIO", package: "sqlite-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

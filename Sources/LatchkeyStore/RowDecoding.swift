@@ -25,37 +25,74 @@ extension SQLRow {
 }
 
 extension UUID {
-    /// Parses `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` (either case) without Foundation's `sscanf`; nil otherwise.
+    /// Parses `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` (either case) without Foundation's `sscanf` and without
+    /// allocating; nil otherwise.
     init?(hyphenated text: String) {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(16)
-        var high: UInt8?
-        var position = 0
-        for character in text.utf8 {
-            defer { position += 1 }
-            if position == 8 || position == 13 || position == 18 || position == 23 {
-                guard character == UInt8(ascii: "-") else { return nil }
-                continue
-            }
+        var text = text
+        guard let id = text.withUTF8(Self.parseHyphenated) else { return nil }
+        self = id
+    }
+
+    private static func parseHyphenated(_ bytes: UnsafeBufferPointer<UInt8>) -> UUID? {
+        let dash = UInt8(ascii: "-")
+        guard bytes.count == 36, bytes[8] == dash, bytes[13] == dash, bytes[18] == dash, bytes[23] == dash else {
+            return nil
+        }
+        var halves: (UInt64, UInt64) = (0, 0)
+        var digits = 0
+        for index in 0..<36 where index != 8 && index != 13 && index != 18 && index != 23 {
+            let character = bytes[index]
             let nibble: UInt8
             switch character {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): nibble = character - UInt8(ascii: "0")
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): nibble = character - UInt8(ascii: "a") + 10
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): nibble = character - UInt8(ascii: "A") + 10
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): nibble = character &- UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): nibble = character &- UInt8(ascii: "a") &+ 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): nibble = character &- UInt8(ascii: "A") &+ 10
             default: return nil
             }
-            if let first = high {
-                bytes.append(first << 4 | nibble)
-                high = nil
+            if digits < 16 {
+                halves.0 = halves.0 << 4 | UInt64(nibble)
             } else {
-                high = nibble
+                halves.1 = halves.1 << 4 | UInt64(nibble)
             }
+            digits += 1
         }
-        guard position == 36, bytes.count == 16 else { return nil }
-        self.init(
-            uuid: (
-                bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7], bytes[8], bytes[9],
-                bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]
-            ))
+        let bigEndian = (halves.0.bigEndian, halves.1.bigEndian)
+        return withUnsafeBytes(of: bigEndian) { UUID(uuid: $0.loadUnaligned(as: uuid_t.self)) }
     }
+}
+
+/// The columns of a row read by name, for the decoders of the hottest rows (a page of members, a session): on a
+/// SQLite reader's row straight from the stored value, on any other row through SQLKit's `Decodable` path —
+/// which, called through `any SQLRow`, is an unspecialised generic that looks up type metadata for every column.
+protocol RowColumns {
+    func string(_ column: String) throws -> String
+    func optionalString(_ column: String) throws -> String?
+    func optionalInt64(_ column: String) throws -> Int64?
+    func int(_ column: String) throws -> Int
+    func bool(_ column: String) throws -> Bool
+    func date(_ column: String) throws -> Date
+    func optionalDate(_ column: String) throws -> Date?
+    func uuid(_ column: String) throws -> UUID
+}
+
+extension SQLRow {
+    /// The row's columns, read the fastest way its kind allows.
+    func columns(_ uuids: UUIDColumns) -> any RowColumns {
+        (self as? SQLiteReader.Row) ?? DecodedColumns(row: self, uuids: uuids)
+    }
+}
+
+/// Any row's columns, through `decode`.
+struct DecodedColumns: RowColumns {
+    let row: any SQLRow
+    let uuids: UUIDColumns
+
+    func string(_ column: String) throws -> String { try row.decode(column: column, as: String.self) }
+    func optionalString(_ column: String) throws -> String? { try row.decode(column: column, as: String?.self) }
+    func optionalInt64(_ column: String) throws -> Int64? { try row.decode(column: column, as: Int64?.self) }
+    func int(_ column: String) throws -> Int { try row.decode(column: column, as: Int.self) }
+    func bool(_ column: String) throws -> Bool { try row.decode(column: column, as: Bool.self) }
+    func date(_ column: String) throws -> Date { try row.decode(column: column, as: Date.self) }
+    func optionalDate(_ column: String) throws -> Date? { try row.decode(column: column, as: Date?.self) }
+    func uuid(_ column: String) throws -> UUID { try row.uuid(column, uuids) }
 }

@@ -1,3 +1,5 @@
+// `sqlite3_db_config`, which Swift cannot call (variadic).
+import CLatchkeySQLite
 import Foundation
 import Logging
 import NIOCore
@@ -90,6 +92,15 @@ final class SQLiteReader: Sendable {
             }
             self.handle = handle
             sqlite_nio_sqlite3_busy_timeout(handle, 5000)
+            // Plans that do not depend on bound values. SQLite's planner may look at the values bound to a
+            // statement, and then marks the statement to be prepared again whenever a new value is bound: for a
+            // join or an ORDER BY … LIMIT — the session's lookup and every page — that was every run, a tenth of a
+            // page's CPU spent preparing statements kept so as not to prepare them.
+            let qpsg = latchkey_sqlite3_enable_qpsg(UnsafeMutableRawPointer(handle))
+            guard qpsg == SQLITE_OK else {
+                sqlite_nio_sqlite3_close_v2(handle)
+                throw Failure(code: qpsg, message: "cannot turn on the query planner stability guarantee")
+            }
             // Memory-mapped reads as the writer has them, and a small page cache of its own.
             for pragma in ["PRAGMA mmap_size = 268435456", "PRAGMA cache_size = -8192", "PRAGMA query_only = 1"] {
                 try query(pragma, []) { _ in }
@@ -117,6 +128,12 @@ final class SQLiteReader: Sendable {
             guard status == SQLITE_OK, let statement else { throw failure(status) }
             statements[sql] = statement
             return statement
+        }
+
+        /// How many times the kept statement for `sql` was prepared again since it was first prepared (0 when it
+        /// was never run here).
+        func timesPreparedAgain(_ sql: String) -> Int32 {
+            statements[sql].map { sqlite_nio_sqlite3_stmt_status($0, SQLITE_STMTSTATUS_REPREPARE, 0) } ?? 0
         }
 
         /// Runs `sql` with `binds`, handing each row to `onRow`. The statement is reset afterwards, which ends
@@ -187,12 +204,27 @@ final class SQLiteReader: Sendable {
         final class Names: Sendable {
             let names: [String]
             let offsets: [String: Int]
+            /// Whether the name at each position is its first (the one a read by that name finds).
+            let first: [Bool]
+            /// Where the next column read is likely to be: decoders read a row's columns in the order the
+            /// statement lists them, row after row, so a hit costs one comparison instead of hashing the name.
+            private let next = Atomic<Int>(0)
 
             init(_ names: [String]) {
                 self.names = names
                 var offsets: [String: Int] = [:]
                 for (offset, name) in names.enumerated() where offsets[name] == nil { offsets[name] = offset }
                 self.offsets = offsets
+                first = names.indices.map { offsets[names[$0]] == $0 }
+            }
+
+            func offset(of column: String) -> Int? {
+                let guess = next.load(ordering: .relaxed)
+                let offset =
+                    guess < names.count && first[guess] && names[guess] == column
+                    ? guess : offsets[column]
+                if let offset { next.store(offset + 1 == names.count ? 0 : offset + 1, ordering: .relaxed) }
+                return offset
             }
         }
 
@@ -201,10 +233,10 @@ final class SQLiteReader: Sendable {
 
         var allColumns: [String] { names.names }
 
-        func contains(column: String) -> Bool { names.offsets[column] != nil }
+        func contains(column: String) -> Bool { names.offset(of: column) != nil }
 
-        private func value(_ column: String) throws -> SQLiteData {
-            guard let offset = names.offsets[column] else {
+        func value(_ column: String) throws -> SQLiteData {
+            guard let offset = names.offset(of: column) else {
                 throw DecodingError.valueNotFound(
                     SQLiteData.self, .init(codingPath: [], debugDescription: "No column \(column) in the row"))
             }
@@ -244,6 +276,66 @@ final class SQLiteReader: Sendable {
             }
             return nil
         }
+    }
+}
+
+extension SQLiteReader.Row: RowColumns {
+    // Each reads the stored form Latchkey writes (text, integers, dates as floats) directly and hands any other
+    // form to SQLiteKit's decoder, which converts or refuses it as `decode` would.
+
+    func string(_ column: String) throws -> String {
+        let data = try value(column)
+        if case .text(let text) = data { return text }
+        return try SQLiteDataDecoder().decode(String.self, from: data)
+    }
+
+    func optionalString(_ column: String) throws -> String? {
+        let data = try value(column)
+        switch data {
+        case .text(let text): return text
+        case .null: return nil
+        default: return try SQLiteDataDecoder().decode(String.self, from: data)
+        }
+    }
+
+    func optionalInt64(_ column: String) throws -> Int64? {
+        let data = try value(column)
+        switch data {
+        case .integer(let value): return Int64(value)
+        case .null: return nil
+        default: return try SQLiteDataDecoder().decode(Int64.self, from: data)
+        }
+    }
+
+    func int(_ column: String) throws -> Int {
+        let data = try value(column)
+        if case .integer(let value) = data { return value }
+        return try SQLiteDataDecoder().decode(Int.self, from: data)
+    }
+
+    func bool(_ column: String) throws -> Bool {
+        let data = try value(column)
+        if case .integer(let value) = data { return value != 0 }
+        return try SQLiteDataDecoder().decode(Bool.self, from: data)
+    }
+
+    func date(_ column: String) throws -> Date {
+        let data = try value(column)
+        if case .float = data, let date = Date(sqliteData: data) { return date }
+        return try SQLiteDataDecoder().decode(Date.self, from: data)
+    }
+
+    func optionalDate(_ column: String) throws -> Date? {
+        let data = try value(column)
+        if case .null = data { return nil }
+        if case .float = data, let date = Date(sqliteData: data) { return date }
+        return try SQLiteDataDecoder().decode(Date.self, from: data)
+    }
+
+    func uuid(_ column: String) throws -> UUID {
+        let data = try value(column)
+        if case .text(let text) = data, let id = UUID(hyphenated: text) { return id }
+        return try SQLiteDataDecoder().decode(UUID.self, from: data)
     }
 }
 

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import SQLKit
+import SQLiteNIO
 import Testing
 
 @testable import LatchkeyStore
@@ -52,6 +53,19 @@ struct SQLiteReaderTests {
             u = try row.decode(column: "u", as: UUID.self)
             missingDate = try row.decode(column: "n", as: Date?.self)
         }
+
+        /// The same columns through `RowColumns` (on a reader's row, read straight from the stored values).
+        init(columns row: any RowColumns) throws {
+            t = try row.string("t")
+            n = try row.optionalString("n")
+            i = try row.int("i")
+            i64 = try row.optionalInt64("i")
+            d = try row.date("d")
+            dOptional = try row.optionalDate("d")
+            b = try row.bool("b")
+            u = try row.uuid("u")
+            missingDate = try row.optionalDate("n")
+        }
     }
 
     @Test("a committed write is read at once, and every column decodes as through the writer's pool")
@@ -69,11 +83,46 @@ struct SQLiteReaderTests {
             let throughWriter = try Probe(try #require(try await database.sql.raw(query).first()))
             let throughReader = try Probe(try #require(try await reads.raw(query).first()))
             #expect(throughReader == throughWriter)
+            // `RowColumns`, the hot decoders' path: the reader's own and the general one agree with `decode`.
+            let readerRow = try #require(try await reads.raw(query).first())
+            #expect(readerRow is SQLiteReader.Row)
+            #expect(try Probe(columns: readerRow.columns(.text)) == throughWriter)
+            let writerRow = try #require(try await database.sql.raw(query).first())
+            #expect(try Probe(columns: writerRow.columns(.text)) == throughWriter)
+            // Columns read out of order, twice, and a name used twice (the first wins, as with `decode`).
+            let twice = try #require(
+                try await reads.raw("SELECT t AS x, i AS x, t, i FROM probe WHERE id = \(bind: 1)").first())
+            let columns = twice.columns(.text)
+            for _ in 0..<2 {
+                #expect(try columns.int("i") == 42 && columns.string("t") == "Zoë O'Brien 李")
+                #expect(try columns.string("x") == "Zoë O'Brien 李" && columns.string("t") == "Zoë O'Brien 李")
+                #expect(try twice.decode(column: "x", as: String.self) == "Zoë O'Brien 李")
+            }
+            #expect(throws: (any Error).self) { try columns.string("nope") }
             #expect(throughReader.t == "Zoë O'Brien 李" && throughReader.n == nil && throughReader.i == 42)
             #expect(throughReader.d == when && throughReader.b && throughReader.u == id)
             // The same statement again (now prepared and kept) sees the next commit.
             try await database.sql.raw("UPDATE probe SET i = 43").run()
             #expect(try await reads.raw(query).first()?.decode(column: "i", as: Int.self) == 43)
+        }
+    }
+
+    @Test("a kept statement is not prepared again when new values are bound (plans do not depend on them)")
+    func keptStatementsStayPrepared() async throws {
+        try await Self.withDatabase { database, reads in
+            let reader = try #require(database.reader)
+            // A join and an ORDER BY … LIMIT, as the session's lookup and a page are: without the planner's
+            // stability guarantee SQLite prepared each of them again on every run with a new value.
+            for sql in [
+                "SELECT s.id FROM sessions s JOIN members m ON m.id = s.member_id WHERE s.token_hash = ?1",
+                "SELECT id FROM members WHERE organization_id = ?1 ORDER BY name LIMIT 5",
+            ] {
+                let preparedAgain = try reader.withConnection { connection -> Int32 in
+                    for value in ["a", "b", "c"] { try connection.query(sql, [.text(value)]) { _ in } }
+                    return connection.timesPreparedAgain(sql)
+                }
+                #expect(preparedAgain == 0, "\(sql)")
+            }
         }
     }
 

@@ -113,18 +113,22 @@ public struct MemberRepository: Sendable {
     static let columnList = memberColumns.map { "\($0.table).\($0.column) AS \($0.alias)" }.joined(separator: ", ")
 
     static func member(_ row: any SQLRow, _ uuids: UUIDColumns) throws -> Member {
+        try member(row.columns(uuids))
+    }
+
+    static func member(_ row: any RowColumns) throws -> Member {
         Member(
-            id: try row.uuid("id", uuids),
-            organizationID: try row.uuid("organization_id", uuids),
-            email: try row.decode(column: "email", as: String.self),
-            name: try row.decode(column: "name", as: String.self),
-            roleID: try row.uuid("role_id", uuids),
-            roleName: try row.decode(column: "role_name", as: String.self),
-            roleBuiltIn: try row.decode(column: "built_in", as: String?.self).flatMap(BuiltInRole.init(rawValue:)),
-            permissions: Permission.parseList(try row.decode(column: "permissions", as: String.self)),
-            status: AccountStatus(rawValue: try row.decode(column: "status", as: String.self)) ?? .suspended,
-            mfaStatus: MFAStatus(rawValue: try row.decode(column: "mfa_status", as: String.self)) ?? .notSetUp,
-            lastSignInAt: try row.decode(column: "last_sign_in_at", as: Date?.self))
+            id: try row.uuid("id"),
+            organizationID: try row.uuid("organization_id"),
+            email: try row.string("email"),
+            name: try row.string("name"),
+            roleID: try row.uuid("role_id"),
+            roleName: try row.string("role_name"),
+            roleBuiltIn: try row.optionalString("built_in").flatMap(BuiltInRole.init(rawValue:)),
+            permissions: Permission.parseList(try row.string("permissions")),
+            status: AccountStatus(rawValue: try row.string("status")) ?? .suspended,
+            mfaStatus: MFAStatus(rawValue: try row.string("mfa_status")) ?? .notSetUp,
+            lastSignInAt: try row.optionalDate("last_sign_in_at"))
     }
 
     /// The emails of those of `ids` who are members of the organization.

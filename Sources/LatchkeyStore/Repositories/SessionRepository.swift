@@ -100,28 +100,28 @@ public struct SessionRepository: Sendable {
             JOIN organizations o ON o.id = m.organization_id
             WHERE s.token_hash = \(bind: tokenHash)
             """
-        guard let row = try await reads.raw(query).first() else { return nil }
-        let uuids = UUIDColumns(reads)
+        guard let found = try await reads.raw(query).first() else { return nil }
+        let row = found.columns(UUIDColumns(reads))
         return LoadedSession(
-            sessionID: try row.uuid("s_id", uuids),
-            state: SessionState(rawValue: try row.decode(column: "s_state", as: String.self)) ?? .mfaPending,
-            csrfToken: try row.decode(column: "s_csrf", as: String.self),
-            createdAt: try row.decode(column: "s_created", as: Date.self),
-            lastSeenAt: try row.decode(column: "s_seen", as: Date.self),
-            mfaVerifiedAt: try row.decode(column: "s_mfa", as: Date?.self),
-            memberID: try row.uuid("m_id", uuids),
-            memberEmail: try row.decode(column: "m_email", as: String.self),
-            memberName: try row.decode(column: "m_name", as: String.self),
-            memberActive: try row.decode(column: "m_status", as: String.self) == AccountStatus.active.rawValue,
-            mfaStatus: MFAStatus(rawValue: try row.decode(column: "m_mfa", as: String.self)) ?? .notSetUp,
-            organizationID: try row.uuid("o_id", uuids),
-            organizationName: try row.decode(column: "o_name", as: String.self),
-            requireMFA: try row.decode(column: "o_req", as: Bool.self),
-            stepUpWindowSeconds: try row.decode(column: "o_step", as: Int.self),
-            sessionLifetimeSeconds: try row.decode(column: "o_life", as: Int.self),
-            idleTimeoutSeconds: try row.decode(column: "o_idle", as: Int.self),
-            roleName: try row.decode(column: "r_name", as: String.self),
-            permissions: Permission.parseList(try row.decode(column: "r_perms", as: String.self)))
+            sessionID: try row.uuid("s_id"),
+            state: SessionState(rawValue: try row.string("s_state")) ?? .mfaPending,
+            csrfToken: try row.string("s_csrf"),
+            createdAt: try row.date("s_created"),
+            lastSeenAt: try row.date("s_seen"),
+            mfaVerifiedAt: try row.optionalDate("s_mfa"),
+            memberID: try row.uuid("m_id"),
+            memberEmail: try row.string("m_email"),
+            memberName: try row.string("m_name"),
+            memberActive: try row.string("m_status") == AccountStatus.active.rawValue,
+            mfaStatus: MFAStatus(rawValue: try row.string("m_mfa")) ?? .notSetUp,
+            organizationID: try row.uuid("o_id"),
+            organizationName: try row.string("o_name"),
+            requireMFA: try row.bool("o_req"),
+            stepUpWindowSeconds: try row.int("o_step"),
+            sessionLifetimeSeconds: try row.int("o_life"),
+            idleTimeoutSeconds: try row.int("o_idle"),
+            roleName: try row.string("r_name"),
+            permissions: Permission.parseList(try row.string("r_perms")))
     }
 
     /// Records activity on a session.

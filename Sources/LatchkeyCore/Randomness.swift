@@ -8,10 +8,17 @@ public struct RandomSource: Sendable {
         self.bytes = bytes
     }
 
-    /// Bytes from the operating system's CSPRNG.
+    /// Bytes from the operating system's CSPRNG, eight per call to it (each call is a `getrandom` system call:
+    /// drawn a byte at a time, a 32-byte token cost 32 of them).
     public static let system = RandomSource { count in
         var generator = SystemRandomNumberGenerator()
-        return (0..<count).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(count + 7)
+        while bytes.count < count {
+            withUnsafeBytes(of: generator.next() as UInt64) { bytes.append(contentsOf: $0) }
+        }
+        bytes.removeLast(bytes.count - count)
+        return bytes
     }
 
     /// A random token of `byteCount` bytes as unpadded base64url text.

@@ -64,6 +64,38 @@ struct FastPathTests {
     }
 }
 
+@Suite("Counts and cursors")
+struct CountsAndCursorsTests {
+    @Test("counts are grouped by three digits as Foundation's number format writes them in English")
+    func grouped() {
+        let english = Locale(identifier: "en_US")
+        var values = [0, 1, -1, 999, 1_000, -1_000, 10_001, 999_999, 1_000_000, Int.max, Int.min + 1]
+        for _ in 0..<1000 { values.append(Int.random(in: -10_000_000_000...10_000_000_000)) }
+        for value in values {
+            #expect(value.grouped == value.formatted(.number.locale(english)), "\(value)")
+        }
+    }
+
+    @Test("a page cursor reads back as written, and cursors of earlier versions (JSON) still read")
+    func cursors() throws {
+        typealias Cursor = MemberDirectory.Cursor
+        for v in ["", "Ana Berg", "Seán 李小龍 👩🏽‍💻 \"quoted\" {brace}", "m10502@page.bench"] {
+            let cursor = Cursor(v: v, id: UUID())
+            #expect(try Cursor.decode(cursor.encoded) == cursor)
+            #expect(cursor.encoded == cursor.encoded)
+            let json = try JSONEncoder().encode(cursor)
+            #expect(try Cursor.decode(Base64URL.encode(Array(json))) == cursor)
+        }
+        for bad in [
+            "", "!!!", Base64URL.encode(Array("short".utf8)), Base64URL.encode(Array("{\"v\":1}".utf8)),
+            Base64URL.encode(Array("not-a-uuid-but-thirty-six-characters".utf8) + Array("x".utf8)),
+            String(repeating: "A", count: 600),
+        ] {
+            #expect(throws: LatchkeyError.self, "\(bad)") { try Cursor.decode(bad) }
+        }
+    }
+}
+
 @Suite("UUID text")
 struct UUIDTextTests {
     @Test("ids are written as Foundation writes them")

@@ -7,6 +7,15 @@ import Testing
 struct SecurityPrimitivesTests {
     let key = try! ServerKey(material: RandomSource.system.bytes(32))
 
+    @Test("the system's random source gives exactly the bytes asked for, never the same twice")
+    func systemRandom() {
+        for count in 0...41 { #expect(RandomSource.system.bytes(count).count == count) }
+        let draws = (0..<100).map { _ in RandomSource.system.bytes(32) }
+        #expect(Set(draws).count == 100)
+        // Every byte value turns up over 64 KiB (each is missing with probability about e^-256).
+        #expect(Set(RandomSource.system.bytes(65_536)).count == 256)
+    }
+
     @Test("sealed secrets open only with the same key and context")
     func sealing() throws {
         let secret = RandomSource.system.bytes(20)

@@ -197,7 +197,7 @@ extension AccountPages {
             ]).map { label, count, query, css -> HTML in
                 """
                 <li><span class="swatch \(css)" aria-hidden="true"></span>
-                  <a href="\(Route.members.path)?\(query)">\(label)</a> <strong>\(count.formatted())</strong></li>
+                  <a href="\(Route.members.path)?\(query)">\(label)</a> <strong>\(count.grouped)</strong></li>
                 """
             }
         let resets: HTML =
@@ -206,12 +206,12 @@ extension AccountPages {
                     let state: String =
                         batch.status == .completed
                         ? "\(batch.resetCount) reset · \(batch.skippedCount) skipped · \(batch.failedCount) failed"
-                        : "Running — \(batch.processed.formatted()) of \(batch.total.formatted())"
+                        : "Running — \(batch.processed.grouped) of \(batch.total.grouped)"
                     return """
                         <tr>
                           <td>\(DateText.short(batch.createdAt))</td>
                           <td>\(actor)</td>
-                          <td>\(batch.total.formatted())</td>
+                          <td>\(batch.total.grouped)</td>
                           <td>\(state)</td>
                           <td><a href="\(Route.resetResults.path(batch.id))">\(batch.status == .completed ? "Results" : "Progress")</a></td>
                         </tr>
@@ -237,7 +237,7 @@ extension AccountPages {
         return """
             <section class="card section" aria-labelledby="coverage-heading">
               <h2 id="coverage-heading">MFA coverage</h2>
-              <p><strong>\(percent)%</strong> of \(c.total.formatted()) members have MFA enabled.</p>
+              <p><strong>\(percent)%</strong> of \(c.total.grouped) members have MFA enabled.</p>
               <svg class="coverage" role="img" aria-label="MFA coverage: \(c.enabled) enabled, \(c.notSetUp) not set up, \(c.resetPending) pending setup after a reset"
                    width="100%" height="28" preserveAspectRatio="none">\(segments)</svg>
               <ul class="legend">\(legend)</ul>
@@ -269,7 +269,7 @@ extension AccountPages {
                   <tbody>\(rows)</tbody>
                 </table>
                 </div>
-                <p><a href="\(Route.members.path)?status=invited">All \(count.formatted()) pending invitations</a></p>
+                <p><a href="\(Route.members.path)?status=invited">All \(count.grouped) pending invitations</a></p>
                 """)
             </section>
             """

@@ -17,7 +17,7 @@ enum InvitePages {
                 <h2 id="invite-title">Invite members to \(m.auth.organizationName)</h2>
                 <p id="invite-desc">Each person gets an email with a link to join, valid for 7 days. One email per line, \
                 or lines of <code>email,name,role</code> (a CSV file with that header works too); up to \
-                \(BulkLimits.maximumPerRequest.formatted()) at once.</p>
+                \(BulkLimits.maximumPerRequest.grouped) at once.</p>
                 <label for="invite-emails">Emails</label>
                 <textarea id="invite-emails" name="invitations" rows="7" required spellcheck="false"
                           placeholder="jane@example.com&#10;joe@example.com,Joe Bloggs,Admin"></textarea>
@@ -85,7 +85,7 @@ enum InvitePages {
                 """
         }
         let summary =
-            "\(invited.formatted()) invited, \(skipped.formatted()) skipped, \(failed.formatted()) failed"
+            "\(invited.grouped) invited, \(skipped.grouped) skipped, \(failed.grouped) failed"
         // The results are not stored (an invitation's own record is its member row and audit event): the CSV
         // travels in the page, as a download link.
         let csv =

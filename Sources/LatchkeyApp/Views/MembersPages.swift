@@ -23,9 +23,31 @@ enum MembersPages {
         var idempotencyKey: String
         /// The forms of the member's page send the administrator back there.
         var returnToMember = false
+        /// The ⋮ menus' reasons, worked out once per role.
+        let hints = MenuHints()
 
         /// Rows have checkboxes when some bulk action is offered.
         var canSelect: Bool { canReset || canManage }
+    }
+
+    /// Why a ⋮ menu item is disabled, per target role. The rules look only at the target's role and at whether the
+    /// target is the viewer, so a page asks them once per role and item rather than on each of its 50 rows.
+    final class MenuHints {
+        enum Item { case reset, unlock, lifecycle }
+        private struct Key: Hashable {
+            var item: Item
+            var roleID: UUID
+            var isViewer: Bool
+        }
+        private var known: [Key: String?] = [:]
+
+        func hint(_ item: Item, for row: MemberDirectory.Row, viewer: UUID, _ rule: () -> String?) -> String? {
+            let key = Key(item: item, roleID: row.roleID, isViewer: row.id == viewer)
+            if let hint = known[key] { return hint }
+            let hint = rule()
+            known[key] = .some(hint)
+            return hint
+        }
     }
 
     /// A message at the top of the table after an action.
@@ -84,7 +106,7 @@ enum MembersPages {
         let filter = m.filter
         let last = m.firstIndex + m.page.rows.count - 1
         let capped = m.page.total > BulkLimits.maximumPerRequest
-        let totalText = capped ? "\(BulkLimits.maximumPerRequest.formatted())+" : m.page.total.formatted()
+        let totalText = capped ? "\(BulkLimits.maximumPerRequest.grouped)+" : m.page.total.grouped
         let showing = m.page.rows.isEmpty ? "No members match" : "Showing \(m.firstIndex)–\(last) of \(totalText)"
         let roleOptions = m.roles.map { role -> HTML in
             "<option value=\"\(role.id.lowercasedString)\"\(HTML(unsafe: filter.roleID == role.id ? " selected" : ""))>\(role.name)</option>"
@@ -220,7 +242,7 @@ enum MembersPages {
                 for item in InvitePages.menuItems(m, row, targetPermissions: targetPermissions) { items += item.raw }
             }
         } else if m.canReset {
-            let hint: String? =
+            let hint = m.hints.hint(.reset, for: row, viewer: m.auth.memberID) {
                 switch ResetPolicy.check(
                     actorID: m.auth.memberID, actorPermissions: m.auth.permissions, targetID: row.id,
                     targetPermissions: targetPermissions)
@@ -229,6 +251,7 @@ enum MembersPages {
                 case .higherPrivilege: "You can't reset an \(row.roleName)'s MFA"
                 default: nil
                 }
+            }
             items += "<li role=\"none\"><button type=\"button\" role=\"menuitem\" data-reset-member"
             appendDisabled(hint, prefix: "reset-hint-", id: id, to: &items)
             items += ">Reset MFA</button>"
@@ -236,7 +259,7 @@ enum MembersPages {
             items += "</li>"
         }
         if m.canUnlock, row.lockedUntil != nil, row.status != .invited {
-            let hint: String? =
+            let hint = m.hints.hint(.unlock, for: row, viewer: m.auth.memberID) {
                 switch UnlockPolicy.check(
                     actorID: m.auth.memberID, actorPermissions: m.auth.permissions, targetID: row.id,
                     targetPermissions: targetPermissions)
@@ -245,6 +268,7 @@ enum MembersPages {
                 case .higherPrivilege: "You can't unlock an \(row.roleName)'s sign-in"
                 default: nil
                 }
+            }
             let item: HTML =
                 hint == nil
                 ? """
@@ -346,7 +370,7 @@ enum MembersPages {
     static func appendLifecycleItems(
         _ m: Model, _ row: MemberDirectory.Row, targetPermissions: Set<Permission>, id: String, to out: inout String
     ) {
-        let hint: String? =
+        let hint = m.hints.hint(.lifecycle, for: row, viewer: m.auth.memberID) {
             switch LifecyclePolicy.check(
                 actorID: m.auth.memberID, actorPermissions: m.auth.permissions, targetID: row.id,
                 targetPermissions: targetPermissions, grantedPermissions: nil)
@@ -355,6 +379,7 @@ enum MembersPages {
             case .notPermittedRole: "You can't change an \(row.roleName)'s account"
             default: nil
             }
+        }
         let actions =
             row.status == .suspended
             ? [("role", "Change role…"), ("reactivate", "Reactivate"), ("remove", "Remove…")]
@@ -684,7 +709,7 @@ enum MembersPages {
                 content: """
                     <h1>Resetting MFA</h1>
                     <div class="card section" id="job" data-job="\(id)" data-poll="\(Route.apiResetJob.path(batch.id))">
-                      <p id="job-label">Resetting MFA — \(batch.processed.formatted()) of \(batch.total.formatted())</p>
+                      <p id="job-label">Resetting MFA — \(batch.processed.grouped) of \(batch.total.grouped)</p>
                       <progress id="job-progress" max="\(batch.total)" value="\(batch.processed)" aria-labelledby="job-label">\(percent)%</progress>
                       <p class="muted">You can leave this page and come back: the reset continues on the server.
                       This page updates itself; <a href="\(Route.resetResults.path(batch.id))">reload it</a> to check by hand.</p>

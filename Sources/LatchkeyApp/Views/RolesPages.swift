@@ -40,7 +40,7 @@ enum RolesPages {
                 <tr data-role-id="\(id)">
                   <td>\(role.name)\(role.builtIn != nil ? HTML(unsafe: " <span class=\"badge badge-neutral\">Built in</span>") : .empty)</td>
                   <td>\(HTML(unsafe: permissions.isEmpty ? "<span class=\"muted\">none</span>" : permissions))</td>
-                  <td><a href="\(Route.members.path)?role=\(id)">\(members.formatted())</a></td>
+                  <td><a href="\(Route.members.path)?role=\(id)">\(members.grouped)</a></td>
                   <td>\(edit)</td>
                 </tr>
                 """

@@ -146,18 +146,27 @@ public struct MemberDirectory: Sendable {
         var v: String
         var id: UUID
 
-        /// The same text for the same position (keys sorted: the encoder's own order changes from run to run).
+        /// The same text for the same position: the id's 36 characters, then the sort value, in base64url.
         var encoded: String {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = .sortedKeys
-            return Base64URL.encode(Array((try? encoder.encode(self)) ?? Data()))
+            var bytes = Array(id.upperCasedString.utf8)
+            bytes.append(contentsOf: v.utf8)
+            return Base64URL.encode(bytes)
         }
 
+        /// A cursor this server wrote (or, as earlier versions wrote it, the JSON `{"id":…,"v":…}`), or a 400.
         static func decode(_ text: String) throws -> Cursor {
-            guard text.utf8.count <= 512, let data = Base64URL.decode(text),
-                let cursor = try? JSONDecoder().decode(Cursor.self, from: Data(data))
-            else { throw LatchkeyError.badRequest("invalid_cursor", "The page cursor is not valid.") }
+            guard text.utf8.count <= 512, let bytes = Base64URL.decode(text), let cursor = parse(bytes) else {
+                throw LatchkeyError.badRequest("invalid_cursor", "The page cursor is not valid.")
+            }
             return cursor
+        }
+
+        private static func parse(_ bytes: [UInt8]) -> Cursor? {
+            if bytes.first == UInt8(ascii: "{") { return try? JSONDecoder().decode(Cursor.self, from: Data(bytes)) }
+            guard bytes.count >= 36, let id = UUID(hyphenated: String(decoding: bytes[..<36], as: UTF8.self)) else {
+                return nil
+            }
+            return Cursor(v: String(decoding: bytes[36...], as: UTF8.self), id: id)
         }
     }
 
@@ -264,13 +273,13 @@ public struct MemberDirectory: Sendable {
             """
         let found = try await sql.raw(query).all()
         let uuids = UUIDColumns(sql)
-        var rows = try found.map { row in
-            Row(
-                try MemberRepository.member(row, uuids),
-                lockedUntil: try row.decode(column: "locked_until", as: Int64?.self).map(
-                    SignInThrottles.date(fromMillis:)))
+        var rows = try found.map { found in
+            let row = found.columns(uuids)
+            return Row(
+                try MemberRepository.member(row),
+                lockedUntil: try row.optionalInt64("locked_until").map(SignInThrottles.date(fromMillis:)))
         }
-        let version = try found.first?.decode(column: "directory_version", as: Int64?.self)
+        let version = try found.first.map { try $0.columns(uuids).optionalInt64("directory_version") } ?? nil
         let hasMore = rows.count > filter.limit
         if hasMore { rows.removeLast() }
         if backwards { rows.reverse() }

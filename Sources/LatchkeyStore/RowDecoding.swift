@@ -1,5 +1,6 @@
 import Foundation
 import SQLKit
+import Synchronization
 
 /// How UUID columns come back: PostgreSQL sends 16 bytes (decoded natively); SQLite stores the hyphenated text,
 /// which Foundation's `UUID(uuidString:)` parses with `sscanf` — several microseconds each, and a page of members
@@ -78,7 +79,11 @@ protocol RowColumns {
 extension SQLRow {
     /// The row's columns, read the fastest way its kind allows.
     func columns(_ uuids: UUIDColumns) -> any RowColumns {
-        (self as? SQLiteReader.Row) ?? DecodedColumns(row: self, uuids: uuids)
+        switch self {
+        case let row as SQLiteReader.Row: row
+        case let row as PostgresReadRow: row
+        default: DecodedColumns(row: self, uuids: uuids)
+        }
     }
 }
 
@@ -95,4 +100,39 @@ struct DecodedColumns: RowColumns {
     func date(_ column: String) throws -> Date { try row.decode(column: column, as: Date.self) }
     func optionalDate(_ column: String) throws -> Date? { try row.decode(column: column, as: Date?.self) }
     func uuid(_ column: String) throws -> UUID { try row.uuid(column, uuids) }
+}
+
+/// The column names of one statement's rows, shared by its rows, and where each name is. Decoders read a row's
+/// columns in the order the statement lists them, row after row, so the next column is guessed first: a right
+/// guess costs one comparison instead of hashing the name.
+final class ColumnNames: Sendable {
+    let names: [String]
+    private let offsets: [String: Int]
+    /// Whether the name at each position is its first (the one a read by that name finds).
+    private let first: [Bool]
+    private let next = Atomic<Int>(0)
+
+    init(_ names: [String]) {
+        self.names = names
+        var offsets: [String: Int] = [:]
+        for (offset, name) in names.enumerated() where offsets[name] == nil { offsets[name] = offset }
+        self.offsets = offsets
+        first = names.indices.map { offsets[names[$0]] == $0 }
+    }
+
+    func offset(of column: String) -> Int? {
+        let guess = next.load(ordering: .relaxed)
+        let offset = guess < names.count && first[guess] && names[guess] == column ? guess : offsets[column]
+        if let offset { next.store(offset + 1 == names.count ? 0 : offset + 1, ordering: .relaxed) }
+        return offset
+    }
+
+    /// The offset of `column`, or the error `decode` throws for a column the row does not have.
+    func require(_ column: String) throws -> Int {
+        guard let offset = offset(of: column) else {
+            throw DecodingError.valueNotFound(
+                Any.self, .init(codingPath: [], debugDescription: "No column \(column) in the row"))
+        }
+        return offset
+    }
 }

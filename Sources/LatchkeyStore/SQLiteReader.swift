@@ -162,13 +162,13 @@ final class SQLiteReader: Sendable {
                 guard status == SQLITE_OK else { throw failure(status) }
             }
             let count = sqlite_nio_sqlite3_column_count(statement)
-            var names: Row.Names?
+            var names: ColumnNames?
             while true {
                 let status = sqlite_nio_sqlite3_step(statement)
                 if status == SQLITE_DONE { return }
                 guard status == SQLITE_ROW else { throw failure(status) }
                 if names == nil {
-                    names = Row.Names(
+                    names = ColumnNames(
                         (0..<count).map { String(cString: sqlite_nio_sqlite3_column_name(statement, $0)) })
                 }
                 var values: [SQLiteData] = []
@@ -201,47 +201,14 @@ final class SQLiteReader: Sendable {
     /// A row read by a reader, decoded without the general `Decodable` path for the column types Latchkey reads
     /// (text, integers, dates, booleans and their optionals); anything else goes through SQLiteKit's decoder.
     struct Row: SQLRow {
-        final class Names: Sendable {
-            let names: [String]
-            let offsets: [String: Int]
-            /// Whether the name at each position is its first (the one a read by that name finds).
-            let first: [Bool]
-            /// Where the next column read is likely to be: decoders read a row's columns in the order the
-            /// statement lists them, row after row, so a hit costs one comparison instead of hashing the name.
-            private let next = Atomic<Int>(0)
-
-            init(_ names: [String]) {
-                self.names = names
-                var offsets: [String: Int] = [:]
-                for (offset, name) in names.enumerated() where offsets[name] == nil { offsets[name] = offset }
-                self.offsets = offsets
-                first = names.indices.map { offsets[names[$0]] == $0 }
-            }
-
-            func offset(of column: String) -> Int? {
-                let guess = next.load(ordering: .relaxed)
-                let offset =
-                    guess < names.count && first[guess] && names[guess] == column
-                    ? guess : offsets[column]
-                if let offset { next.store(offset + 1 == names.count ? 0 : offset + 1, ordering: .relaxed) }
-                return offset
-            }
-        }
-
-        let names: Names
+        let names: ColumnNames
         let values: [SQLiteData]
 
         var allColumns: [String] { names.names }
 
         func contains(column: String) -> Bool { names.offset(of: column) != nil }
 
-        func value(_ column: String) throws -> SQLiteData {
-            guard let offset = names.offset(of: column) else {
-                throw DecodingError.valueNotFound(
-                    SQLiteData.self, .init(codingPath: [], debugDescription: "No column \(column) in the row"))
-            }
-            return values[offset]
-        }
+        func value(_ column: String) throws -> SQLiteData { values[try names.require(column)] }
 
         func decodeNil(column: String) throws -> Bool { try value(column) == .null }
 

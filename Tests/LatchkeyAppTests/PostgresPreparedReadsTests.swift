@@ -63,6 +63,24 @@ struct PostgresPreparedReadsTests {
             #expect(try read.decode(column: "i", as: Int.self) == 42)
             #expect(try read.decode(column: "b", as: Bool.self))
             #expect(try read.decode(column: "d", as: Date.self) == pooled.decode(column: "d", as: Date.self))
+            // `RowColumns`, the hot decoders' path, reads through PostgresNIO's own decoders what `decode` reads.
+            let mixed: SQLQueryString = """
+                SELECT \(bind: "Zoë") AS t, NULL::text AS n, \(bind: id) AS u, \(bind: 42) AS i, \(bind: true) AS b, \
+                \(bind: when) AS d, NULL::timestamptz AS nd, \(bind: Int64(7)) AS big, NULL::bigint AS nbig
+                """
+            let fastRow = try #require(try await reads.raw(mixed).first())
+            let generalRow = try #require(try await h.sql.raw(mixed).first())
+            #expect(fastRow is PostgresReadRow && !(generalRow is PostgresReadRow))
+            let expectedDate = try generalRow.decode(column: "d", as: Date.self)
+            for columns in [fastRow.columns(.native), generalRow.columns(.native)] {
+                #expect(try columns.string("t") == "Zoë" && columns.optionalString("t") == "Zoë")
+                #expect(try columns.optionalString("n") == nil)
+                #expect(try columns.uuid("u") == id && columns.int("i") == 42 && columns.bool("b"))
+                #expect(try columns.date("d") == expectedDate && columns.optionalDate("d") == expectedDate)
+                #expect(try columns.optionalDate("nd") == nil)
+                #expect(try columns.optionalInt64("big") == 7 && columns.optionalInt64("nbig") == nil)
+                #expect(throws: (any Error).self) { try columns.string("missing") }
+            }
             // Another shape (other SQL or other bind types) has another name.
             func name(_ query: SQLQueryString) -> String? { reads.prepare(query)?.shape.name }
             #expect(name("SELECT \(bind: "x") AS t") != prepared.shape.name)

@@ -80,6 +80,8 @@ final class SQLiteReader: Sendable {
     final class Connection: @unchecked Sendable {
         private var handle: OpaquePointer?
         private var statements: [String: OpaquePointer] = [:]
+        /// The column names of each kept statement's rows (fixed once it is prepared), read at its first row.
+        private var columnNames: [String: ColumnNames] = [:]
 
         init(path: String) throws {
             let flags = SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_PRIVATECACHE
@@ -110,6 +112,7 @@ final class SQLiteReader: Sendable {
         func close() {
             for statement in statements.values { sqlite_nio_sqlite3_finalize(statement) }
             statements = [:]
+            columnNames = [:]
             sqlite_nio_sqlite3_close_v2(handle)
             handle = nil
         }
@@ -162,14 +165,15 @@ final class SQLiteReader: Sendable {
                 guard status == SQLITE_OK else { throw failure(status) }
             }
             let count = sqlite_nio_sqlite3_column_count(statement)
-            var names: ColumnNames?
+            var names = columnNames[sql]
             while true {
                 let status = sqlite_nio_sqlite3_step(statement)
                 if status == SQLITE_DONE { return }
                 guard status == SQLITE_ROW else { throw failure(status) }
-                if names == nil {
+                if names == nil || names!.names.count != count {  // (a schema change re-prepares it)
                     names = ColumnNames(
                         (0..<count).map { String(cString: sqlite_nio_sqlite3_column_name(statement, $0)) })
+                    columnNames[sql] = names
                 }
                 var values: [SQLiteData] = []
                 values.reserveCapacity(Int(count))

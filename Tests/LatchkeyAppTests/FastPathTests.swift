@@ -76,6 +76,24 @@ struct CountsAndCursorsTests {
         }
     }
 
+    @Test("a link's query string says exactly its names and values, whatever characters they hold")
+    func queryText() throws {
+        var values = ["", "jane", "a&b=c", "x+y z", "100%", "Seán 李 👩🏽‍💻", "?#/[]@!$'()*,;", "-._~"]
+        for _ in 0..<200 {
+            values.append(
+                String((0..<Int.random(in: 1...12)).map { _ in Character(Unicode.Scalar(UInt8.random(in: 32...126))) }))
+        }
+        for value in values {
+            let items = [("query", value), ("sort", "-name"), (value, "1")]
+            let text = QueryText.encode(items)
+            #expect(text.utf8.allSatisfy { $0 < 128 && $0 != UInt8(ascii: "+") && $0 != UInt8(ascii: " ") })
+            let parsed = try #require(URLComponents(string: "/members?" + text)?.queryItems)
+            #expect(parsed.map(\.name) == items.map(\.0), "\(value)")
+            #expect(parsed.map(\.value) == items.map(\.1), "\(value)")
+        }
+        #expect(QueryText.encode([("query", "a b&c")]) == "query=a%20b%26c")
+    }
+
     @Test("a page cursor reads back as written, and cursors of earlier versions (JSON) still read")
     func cursors() throws {
         typealias Cursor = MemberDirectory.Cursor

@@ -89,13 +89,16 @@ enum Route: String, CaseIterable, Sendable {
 
     /// The path of a route without parameters.
     var path: String {
-        precondition(!rawValue.contains(":"), "\(rawValue) needs its parameter")
+        // Bytes, not `contains(":")`: Foundation's string search, on every link of every page.
+        precondition(!rawValue.utf8.contains(UInt8(ascii: ":")), "\(rawValue) needs its parameter")
         return rawValue
     }
 
     /// The path of a route with an `:id`, for this id.
     func path(_ id: UUID) -> String {
-        rawValue.replacingOccurrences(of: ":id", with: id.lowercasedString)
+        let parts = rawValue.split(separator: ":id", maxSplits: 1, omittingEmptySubsequences: false)
+        precondition(parts.count == 2, "\(rawValue) has no :id")
+        return parts[0] + id.lowercasedString + parts[1]
     }
 
     /// The pattern the router matches.

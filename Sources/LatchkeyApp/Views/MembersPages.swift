@@ -40,6 +40,15 @@ enum MembersPages {
             var isViewer: Bool
         }
         private var known: [Key: String?] = [:]
+        private var plainItems: [AccountStatus: String] = [:]
+
+        /// The items of a menu that no rule disables and no lock adds to: the same for every such row of a status.
+        func plainItems(for status: AccountStatus, _ build: () -> String) -> String {
+            if let items = plainItems[status] { return items }
+            let items = build()
+            plainItems[status] = items
+            return items
+        }
 
         func hint(_ item: Item, for row: MemberDirectory.Row, viewer: UUID, _ rule: () -> String?) -> String? {
             let key = Key(item: item, roleID: row.roleID, isViewer: row.id == viewer)
@@ -70,11 +79,8 @@ enum MembersPages {
     }
 
     static func link(_ filter: MemberDirectory.Filter, extra: [(String, String)] = []) -> String {
-        var components = URLComponents()
-        components.path = Route.members.path
         let items = state(filter) + extra
-        components.queryItems = items.isEmpty ? nil : items.map { URLQueryItem(name: $0.0, value: $0.1) }
-        return components.string ?? Route.members.path
+        return items.isEmpty ? Route.members.path : Route.members.path + "?" + QueryText.encode(items)
     }
 
     /// Sends a form's answer back to the member's page when it came from there.
@@ -231,27 +237,47 @@ enum MembersPages {
         return HTML(unsafe: out)
     }
 
-    /// `menu`, appended to `out`. A page of 50 rows writes 50 of these: the common items are appended piece by
-    /// piece rather than built as interpolated values and copied into one another.
-    static func appendMenu(_ m: Model, _ row: MemberDirectory.Row, labelled: Bool, to out: inout String) {
-        let targetPermissions = m.rolePermissions[row.roleID] ?? []
-        let id = row.id.lowercasedString
+    /// Why Reset MFA is disabled for this row, if it is.
+    static func resetHint(_ m: Model, _ row: MemberDirectory.Row, _ targetPermissions: Set<Permission>) -> String? {
+        m.hints.hint(.reset, for: row, viewer: m.auth.memberID) {
+            switch ResetPolicy.check(
+                actorID: m.auth.memberID, actorPermissions: m.auth.permissions, targetID: row.id,
+                targetPermissions: targetPermissions)
+            {
+            case .selfAction: "You cannot reset your own MFA here — use My security"
+            case .higherPrivilege: "You can't reset an \(row.roleName)'s MFA"
+            default: nil
+            }
+        }
+    }
+
+    /// Why Change role…, Suspend, Reactivate and Remove… are disabled for this row, if they are.
+    static func lifecycleHint(_ m: Model, _ row: MemberDirectory.Row, _ targetPermissions: Set<Permission>)
+        -> String?
+    {
+        m.hints.hint(.lifecycle, for: row, viewer: m.auth.memberID) {
+            switch LifecyclePolicy.check(
+                actorID: m.auth.memberID, actorPermissions: m.auth.permissions, targetID: row.id,
+                targetPermissions: targetPermissions, grantedPermissions: nil)
+            {
+            case .selfAction: "You cannot change your own account here"
+            case .notPermittedRole: "You can't change an \(row.roleName)'s account"
+            default: nil
+            }
+        }
+    }
+
+    /// The items of one row's menu.
+    static func menuItems(_ m: Model, _ row: MemberDirectory.Row, targetPermissions: Set<Permission>, id: String)
+        -> String
+    {
         var items = ""
         if row.status == .invited {
             if m.canManage {
                 for item in InvitePages.menuItems(m, row, targetPermissions: targetPermissions) { items += item.raw }
             }
         } else if m.canReset {
-            let hint = m.hints.hint(.reset, for: row, viewer: m.auth.memberID) {
-                switch ResetPolicy.check(
-                    actorID: m.auth.memberID, actorPermissions: m.auth.permissions, targetID: row.id,
-                    targetPermissions: targetPermissions)
-                {
-                case .selfAction: "You cannot reset your own MFA here — use My security"
-                case .higherPrivilege: "You can't reset an \(row.roleName)'s MFA"
-                default: nil
-                }
-            }
+            let hint = resetHint(m, row, targetPermissions)
             items += "<li role=\"none\"><button type=\"button\" role=\"menuitem\" data-reset-member"
             appendDisabled(hint, prefix: "reset-hint-", id: id, to: &items)
             items += ">Reset MFA</button>"
@@ -280,8 +306,25 @@ enum MembersPages {
             items += item.raw
         }
         if m.canManage, row.status != .invited {
-            appendLifecycleItems(m, row, targetPermissions: targetPermissions, id: id, to: &items)
+            appendLifecycleItems(m, row, hint: lifecycleHint(m, row, targetPermissions), id: id, to: &items)
         }
+        return items
+    }
+
+    /// `menu`, appended to `out`. A page of 50 rows writes 50 of these: the items of a row that no rule disables
+    /// and no lock adds to are the same for every such row of its status, built once per page; the rest is
+    /// appended piece by piece rather than built as interpolated values and copied into one another.
+    static func appendMenu(_ m: Model, _ row: MemberDirectory.Row, labelled: Bool, to out: inout String) {
+        let targetPermissions = m.rolePermissions[row.roleID] ?? []
+        let id = row.id.lowercasedString
+        let plain =
+            row.status != .invited && row.lockedUntil == nil
+            && (!m.canReset || resetHint(m, row, targetPermissions) == nil)
+            && (!m.canManage || lifecycleHint(m, row, targetPermissions) == nil)
+        let items =
+            plain
+            ? m.hints.plainItems(for: row.status) { menuItems(m, row, targetPermissions: targetPermissions, id: id) }
+            : menuItems(m, row, targetPermissions: targetPermissions, id: id)
         guard !items.isEmpty else { return }
         out += "<div class=\"menu-wrap\" data-member=\""
         out += id
@@ -368,18 +411,8 @@ enum MembersPages {
     /// ⋮ → Change role…, Suspend or Reactivate, Remove…: disabled, with the reason tied to them, where a rule
     /// forbids them.
     static func appendLifecycleItems(
-        _ m: Model, _ row: MemberDirectory.Row, targetPermissions: Set<Permission>, id: String, to out: inout String
+        _ m: Model, _ row: MemberDirectory.Row, hint: String?, id: String, to out: inout String
     ) {
-        let hint = m.hints.hint(.lifecycle, for: row, viewer: m.auth.memberID) {
-            switch LifecyclePolicy.check(
-                actorID: m.auth.memberID, actorPermissions: m.auth.permissions, targetID: row.id,
-                targetPermissions: targetPermissions, grantedPermissions: nil)
-            {
-            case .selfAction: "You cannot change your own account here"
-            case .notPermittedRole: "You can't change an \(row.roleName)'s account"
-            default: nil
-            }
-        }
         let actions =
             row.status == .suspended
             ? [("role", "Change role…"), ("reactivate", "Reactivate"), ("remove", "Remove…")]

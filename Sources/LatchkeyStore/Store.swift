@@ -67,9 +67,7 @@ extension LatchkeyDatabase {
     /// Repositories on the connection pool.
     public var store: Store {
         let reads: (any SQLDatabase)? =
-            if let reader { SQLiteReadDatabase(reader: reader) } else {
-                (db as? any PostgresDatabase & SQLDatabase).map(PostgresPreparedReads.init)
-            }
+            if let reader { SQLiteReadDatabase(reader: reader) } else { postgresReads.map(PostgresPreparedReads.init) }
         return Store(db, counts: counts, reads: reads)
     }
 }

@@ -81,6 +81,13 @@ struct PostgresPreparedReadsTests {
                 #expect(try columns.optionalInt64("big") == 7 && columns.optionalInt64("nbig") == nil)
                 #expect(throws: (any Error).self) { try columns.string("missing") }
             }
+            // The reads' pool plans for any values; the writes' pool leaves PostgreSQL to choose.
+            #expect(
+                try await reads.raw("SHOW plan_cache_mode").first()?.decode(column: "plan_cache_mode", as: String.self)
+                    == "force_generic_plan")
+            #expect(
+                try await h.sql.raw("SHOW plan_cache_mode").first()?.decode(column: "plan_cache_mode", as: String.self)
+                    == "auto")
             // Another shape (other SQL or other bind types) has another name.
             func name(_ query: SQLQueryString) -> String? { reads.prepare(query)?.shape.name }
             #expect(name("SELECT \(bind: "x") AS t") != prepared.shape.name)

@@ -34,7 +34,10 @@ final class SQLiteCheckpointer: Sendable {
     private let logger: Logger
     private let handle: Mutex<OpaquePointer?>
     private let state = Mutex(Counts())
-    private let task = Mutex<Task<Void, Never>?>(nil)
+    /// The thread that looks: a thread of its own, not a task, so that no load on Swift's cooperative threads can
+    /// hold checkpoints back (a task at utility priority waited more than ten seconds under a loaded test run).
+    private let thread = NIOThreadPool(numberOfThreads: 1)
+    private let stopped = Atomic<Bool>(false)
 
     /// Opens its read-write connection to the file (which must exist and be in WAL mode) and starts looking.
     init(path: String, interval: Duration = .milliseconds(100), logger: Logger) throws {
@@ -57,13 +60,14 @@ final class SQLiteCheckpointer: Sendable {
             throw SQLiteReader.Failure(code: read, message: message)
         }
         self.handle = Mutex(handle)
-        task.withLock {
-            $0 = Task.detached(priority: .utility) { [weak self] in
-                while !Task.isCancelled {
-                    try? await Task.sleep(for: interval)
-                    guard let self else { return }
-                    await self.checkpointIfDue()
-                }
+        let pause = useconds_t(
+            interval.components.seconds * 1_000_000 + interval.components.attoseconds / 1_000_000_000_000)
+        thread.start()
+        thread.submit { [weak self] _ in
+            while true {
+                usleep(pause)
+                guard let self, !self.stopped.load(ordering: .relaxed) else { return }
+                self.checkpointIfDue()
             }
         }
     }
@@ -77,9 +81,9 @@ final class SQLiteCheckpointer: Sendable {
         return size / 4096
     }
 
-    private func checkpointIfDue() async {
+    private func checkpointIfDue() {
         guard logPages > Self.thresholdPages else { return }
-        _ = try? await NIOThreadPool.singleton.runIfActive { self.checkpoint() }
+        checkpoint()
     }
 
     /// Runs one passive checkpoint now, on the calling thread.
@@ -105,12 +109,8 @@ final class SQLiteCheckpointer: Sendable {
 
     /// Stops looking and closes the connection.
     func close() async {
-        let running = task.withLock { task in
-            defer { task = nil }
-            return task
-        }
-        running?.cancel()
-        await running?.value
+        stopped.store(true, ordering: .relaxed)
+        try? await thread.shutdownGracefully()
         handle.withLock { handle in
             sqlite_nio_sqlite3_close_v2(handle)
             handle = nil

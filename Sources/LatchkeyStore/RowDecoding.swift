@@ -63,8 +63,9 @@ extension UUID {
 }
 
 /// The columns of a row read by name, for the decoders of the hottest rows (a page of members, a session): on a
-/// SQLite reader's row straight from the stored value, on any other row through SQLKit's `Decodable` path —
-/// which, called through `any SQLRow`, is an unspecialised generic that looks up type metadata for every column.
+/// SQLite reader's row straight from the stored value, on a prepared PostgreSQL read's row through PostgresNIO's
+/// own decoders (`PostgresReadRow`), on any other row through `decode` — which, called through `any SQLRow`, is an
+/// unspecialised generic that looks up type metadata for every column.
 protocol RowColumns {
     func string(_ column: String) throws -> String
     func optionalString(_ column: String) throws -> String?

@@ -202,8 +202,8 @@ final class SQLiteReader: Sendable {
         }
     }
 
-    /// A row read by a reader, decoded without the general `Decodable` path for the column types Latchkey reads
-    /// (text, integers, dates, booleans and their optionals); anything else goes through SQLiteKit's decoder.
+    /// A row read by a reader. The hot decoders read it through `RowColumns` (below), straight from the stored
+    /// values; `decode` goes through SQLiteKit's decoder, as a row of the writer's pool does.
     struct Row: SQLRow {
         let names: ColumnNames
         let values: [SQLiteData]
@@ -212,40 +212,12 @@ final class SQLiteReader: Sendable {
 
         func contains(column: String) -> Bool { names.offset(of: column) != nil }
 
-        func value(_ column: String) throws -> SQLiteData { values[try names.require(column)] }
+        fileprivate func value(_ column: String) throws -> SQLiteData { values[try names.require(column)] }
 
         func decodeNil(column: String) throws -> Bool { try value(column) == .null }
 
         func decode<D: Decodable>(column: String, as type: D.Type) throws -> D {
-            let data = try value(column)
-            if let fast = Self.fast(data, as: D.self) { return fast }
-            return try SQLiteDataDecoder().decode(D.self, from: data)
-        }
-
-        /// The value as `D` when `D` is one of the common types and the data has its usual form; nil otherwise.
-        /// (Each cast is between identical types: `D.self` was compared first.)
-        private static func fast<D>(_ data: SQLiteData, as: D.Type) -> D? {
-            switch data {
-            case .text(let text):
-                if D.self == String.self { return unsafeBitCast(text, to: D.self) }
-                if D.self == String?.self { return unsafeBitCast(Optional(text), to: D.self) }
-            case .integer(let value):
-                if D.self == Int.self { return unsafeBitCast(value, to: D.self) }
-                if D.self == Int64.self { return unsafeBitCast(Int64(value), to: D.self) }
-                if D.self == Int64?.self { return unsafeBitCast(Optional(Int64(value)), to: D.self) }
-                if D.self == Bool.self { return unsafeBitCast(value != 0, to: D.self) }
-            case .float:
-                if D.self == Date.self, let date = Date(sqliteData: data) { return unsafeBitCast(date, to: D.self) }
-                if D.self == Date?.self, let date = Date(sqliteData: data) {
-                    return unsafeBitCast(Optional(date), to: D.self)
-                }
-            case .null:
-                if D.self == String?.self { return unsafeBitCast(String?.none, to: D.self) }
-                if D.self == Int64?.self { return unsafeBitCast(Int64?.none, to: D.self) }
-                if D.self == Date?.self { return unsafeBitCast(Date?.none, to: D.self) }
-            default: break
-            }
-            return nil
+            try SQLiteDataDecoder().decode(D.self, from: try value(column))
         }
     }
 }

@@ -10,6 +10,46 @@ import Testing
 
 @Suite("Manage Members page and its Reset MFA forms")
 struct MembersPageTests {
+    @Test("one page, many ⋮ menus: each follows its own row's role, status and whether it is the viewer")
+    func menusPerRow() async throws {
+        try await Harness.withApp { h, client in
+            var ada = try await h.enrolled("ada@acme.test", name: "Ada Admin", role: .admin, client: client)
+            let abe = try await h.member("abe@acme.test", name: "Abe Admin", role: .admin, totp: true).id
+            let olivia = try await h.member("olivia@acme.test", name: "Olivia Owner", role: .owner, totp: true).id
+            let jane = try await h.member("jane@acme.test", name: "Jane Doe", totp: true).id
+            let tom = try await h.member("tom@acme.test", name: "Tom Free", totp: true).id
+            let sam = try await h.member("sam@acme.test", name: "Sam Lee", totp: true).id
+            let suspended = try await client.api(.post, "/api/v1/members/\(sam)/suspend", "{}", session: &ada.session)
+            #expect(suspended.json["status"] as? String == "suspended")
+
+            let page = try await client.page("/members", session: &ada.session)
+            #expect(page.status == .ok)
+            func menu(_ id: UUID) throws -> String {
+                // The items of the row's list, after its own attributes (which name the row).
+                let list = try #require(page.text.range(of: "id=\"menu-list-\(id.lowercasedString)\""))
+                let start = try #require(page.text.range(of: "hidden>", range: list.upperBound..<page.text.endIndex))
+                let end = try #require(page.text.range(of: "</ul>", range: start.upperBound..<page.text.endIndex))
+                return String(page.text[start.upperBound..<end.lowerBound])
+            }
+            // Plain rows of one status have the same items, none disabled; a suspended row offers Reactivate.
+            #expect(try menu(jane) == menu(tom))
+            #expect(try menu(jane).contains("data-lifecycle=\"suspend\"") && !menu(jane).contains("aria-disabled"))
+            #expect(try menu(sam).contains("data-lifecycle=\"reactivate\"") && !menu(sam).contains("\"suspend\""))
+            // Another Admin is not the viewer: nothing disabled, although the viewer's own row of that role is.
+            #expect(try !menu(abe).contains("aria-disabled"))
+            let own = try menu(ada.id)
+            #expect(own.contains("aria-describedby=\"reset-hint-\(ada.id.lowercasedString)\""))
+            #expect(own.contains("You cannot reset your own MFA here"))
+            #expect(own.contains("aria-describedby=\"lifecycle-hint-\(ada.id.lowercasedString)\""))
+            // An Owner's row: both reasons, tied to that row's own id.
+            let owner = try menu(olivia)
+            #expect(
+                owner.contains("id=\"reset-hint-\(olivia.lowercasedString)\">You can&#39;t reset an Owner&#39;s MFA"))
+            #expect(owner.contains("id=\"lifecycle-hint-\(olivia.lowercasedString)\""))
+            #expect(!owner.contains(ada.id.lowercasedString))
+        }
+    }
+
     @Test("the page lists the organization's members with MFA status; filters, search and pages work")
     func listing() async throws {
         try await Harness.withApp { h, client in

@@ -14,8 +14,9 @@ enum QueryText {
         return text
     }
 
+    private static let hex = Array("0123456789ABCDEF".utf8)
+
     private static func append(_ part: String, to text: inout String) {
-        let hex = Array("0123456789ABCDEF".utf8)
         var bytes: [UInt8] = []
         bytes.reserveCapacity(part.utf8.count)
         for byte in part.utf8 {

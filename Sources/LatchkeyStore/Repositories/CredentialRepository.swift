@@ -53,13 +53,11 @@ public struct CredentialRepository: Sendable {
                 SELECT id, secret_ciphertext, last_used_step, created_at FROM totp_credentials
                 WHERE member_id = \(bind: memberID) AND confirmed = \(bind: true) LIMIT 1
                 """
-            ).first()
+            ).first()?.columns(UUIDColumns(reads))
         else { return nil }
         return TOTPCredential(
-            id: try row.uuid("id", UUIDColumns(reads)),
-            secretCiphertext: try row.decode(column: "secret_ciphertext", as: String.self),
-            lastUsedStep: try row.decode(column: "last_used_step", as: Int64?.self),
-            createdAt: try row.decode(column: "created_at", as: Date.self))
+            id: try row.uuid("id"), secretCiphertext: try row.string("secret_ciphertext"),
+            lastUsedStep: try row.optionalInt64("last_used_step"), createdAt: try row.date("created_at"))
     }
 
     /// The member's authenticator being set up, if any.

@@ -331,9 +331,9 @@ public struct MemberDirectory: Sendable {
             SELECT (SELECT COUNT(*) FROM (SELECT 1 AS one FROM \(unsafeRaw: source.from) WHERE \(matching) \
             LIMIT \(literal: cap)) AS matching) AS n, \(Self.version(organizationID)) AS version
             """
-        guard let row = try await sql.raw(query).first() else { return 0 }
-        let count = try row.decode(column: "n", as: Int.self)
-        if remembered, let version = try row.decode(column: "version", as: Int64?.self) {
+        guard let row = try await sql.raw(query).first()?.columns(UUIDColumns(sql)) else { return 0 }
+        let count = try row.int("n")
+        if remembered, let version = try row.optionalInt64("version") {
             counts?.remember(count, for: key, version: version)
         }
         return count
@@ -349,7 +349,8 @@ public struct MemberDirectory: Sendable {
             WHERE \(predicate(source, organizationID: organizationID, filter: filter, now: now)) \
             ORDER BY \(unsafeRaw: source.name), \(unsafeRaw: source.id) LIMIT \(literal: limit + 1)
             """
-        let ids = try await sql.raw(query).all().map { try $0.decode(column: "id", as: UUID.self) }
+        let uuids = UUIDColumns(sql)
+        let ids = try await sql.raw(query).all().map { try $0.columns(uuids).uuid("id") }
         guard ids.count <= limit else {
             throw LatchkeyError.badRequest(
                 "too_many_members",

@@ -146,7 +146,6 @@ public struct OrganizationRepository: Sendable {
         _ = try await sql.raw("SELECT id FROM organizations WHERE id = \(bind: id) FOR UPDATE").all()
     }
 
-    /// The organization's roles by name.
     /// The organization's roles by name (read on every Manage Members page). With the directory version the page
     /// was read at (`MemberDirectory.Page.version`), roles read before at that version come from memory: every
     /// change of a role changes the version (M021).
@@ -158,13 +157,14 @@ public struct OrganizationRepository: Sendable {
         let rows = try await reads.select().columns("id", "name", "built_in", "permissions")
             .column(MemberDirectory.version(organizationID), as: "directory_version").from(RoleModel.schema)
             .where("organization_id", .equal, organizationID).orderBy("name").orderBy("id").all()
-        let roles = try rows.map { row in
-            Role(
-                id: try row.uuid("id", uuids), name: try row.decode(column: "name", as: String.self),
-                builtIn: try row.decode(column: "built_in", as: String?.self).flatMap(BuiltInRole.init(rawValue:)),
-                permissions: Permission.parseList(try row.decode(column: "permissions", as: String.self)))
+        let roles = try rows.map { found in
+            let row = found.columns(uuids)
+            return Role(
+                id: try row.uuid("id"), name: try row.string("name"),
+                builtIn: try row.optionalString("built_in").flatMap(BuiltInRole.init(rawValue:)),
+                permissions: Permission.parseList(try row.string("permissions")))
         }
-        if let version = try rows.first?.decode(column: "directory_version", as: Int64?.self) {
+        if let version = try rows.first?.columns(uuids).optionalInt64("directory_version") {
             counts?.remember(roles: roles, of: organizationID, version: version)
         }
         return roles

@@ -1,6 +1,5 @@
 import FluentKit
 import FluentPostgresDriver
-import FluentSQLiteDriver
 import Foundation
 import LatchkeyCore
 import Logging
@@ -56,6 +55,8 @@ public final class LatchkeyDatabase: Sendable {
     public let counts = DirectoryCounts()
     /// On SQLite, the read-only connections beside the writer (see `SQLiteReader`).
     let reader: SQLiteReader?
+    /// On SQLite, the writer's handle (one for all: it holds no connection of its own, see `SQLiteWriteDatabase`).
+    let writerDB: (any Database)?
     /// On SQLite, checkpoints of the write-ahead log off the writer's path (see `SQLiteCheckpointer`), from the
     /// first migration on.
     let checkpointer = Mutex<SQLiteCheckpointer?>(nil)
@@ -70,20 +71,23 @@ public final class LatchkeyDatabase: Sendable {
         self.logger = logger
         switch location {
         case .sqlite(let path):
-            // One connection on one loop: SQLite has one writer, and a single connection never meets
-            // SQLITE_BUSY upgrading a read transaction.
+            // One writing connection on a thread of its own (`SQLiteWriter`): SQLite has one writer, and a single
+            // connection never meets SQLITE_BUSY upgrading a read transaction.
             let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
             ownedEventLoopGroup = group
             databases = Databases(threadPool: NIOThreadPool.singleton, on: group)
             let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             databases.use(
-                .sqlite(.file(path), maxConnectionsPerEventLoop: 1, connectionPoolTimeout: .seconds(30)), as: .sqlite)
+                SQLiteWriterConfiguration(writer: SQLiteWriter(path: path, loop: group.next(), logger: logger)),
+                as: .sqlite)
             // Opened at first use: the writer creates the file.
             reader = SQLiteReader(path: path, eventLoop: group.any(), logger: logger)
+            writerDB = databases.database(.sqlite, logger: logger, on: group.next())
         case .postgres(let url, let searchPath):
             ownedEventLoopGroup = nil
             reader = nil
+            writerDB = nil
             databases = Databases(threadPool: NIOThreadPool.singleton, on: MultiThreadedEventLoopGroup.singleton)
             var configuration = try SQLPostgresConfiguration(url: url)
             configuration.searchPath = searchPath
@@ -114,7 +118,7 @@ public final class LatchkeyDatabase: Sendable {
 
     /// A handle for queries.
     public var db: any Database {
-        databases.database(logger: logger, on: databases.eventLoopGroup.any())!
+        writerDB ?? databases.database(logger: logger, on: databases.eventLoopGroup.any())!
     }
 
     /// The same handle as an SQLKit database, for set-based statements.
@@ -163,6 +167,9 @@ public final class LatchkeyDatabase: Sendable {
 }
 
 extension DatabaseID {
+    /// The SQLite writer (`SQLiteWriter`).
+    static let sqlite = DatabaseID(string: "sqlite")
+
     /// The PostgreSQL pool of the hot reads.
     static let psqlReads = DatabaseID(string: "psql-reads")
 }

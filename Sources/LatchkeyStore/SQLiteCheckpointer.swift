@@ -53,6 +53,8 @@ final class SQLiteCheckpointer: Sendable {
         // This connection never checkpoints on its own commits (it makes none). A connection learns that the
         // file is in WAL mode only once it has read it: until then a checkpoint does nothing (and says -1 frames).
         sqlite_nio_sqlite3_wal_autocheckpoint(handle, 0)
+        // The checkpoints extend the file: in steps of `growthStep` (see `SQLiteWriter`).
+        SQLiteReader.Connection.growInSteps(handle)
         let read = sqlite_nio_sqlite3_exec(handle, "PRAGMA journal_mode", nil, nil, nil)
         guard read == SQLITE_OK else {
             let message = String(cString: sqlite_nio_sqlite3_errmsg(handle))
@@ -77,8 +79,10 @@ final class SQLiteCheckpointer: Sendable {
 
     /// The log's size in pages, from the file's size (no lock, no statement).
     private var logPages: Int {
-        let size = (try? FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int) ?? 0
-        return size / 4096
+        // stat(2) itself: FileManager's attributes also look the owner up in /etc/passwd and /etc/group.
+        var info = stat()
+        guard stat(path + "-wal", &info) == 0 else { return 0 }
+        return Int(info.st_size) / 4096
     }
 
     private func checkpointIfDue() {

@@ -75,16 +75,32 @@ final class SQLiteReader: Sendable {
         var description: String { "SQLite error \(code): \(message)" }
     }
 
-    /// One read-only connection and its prepared statements. Used by one thread at a time (the reader hands it
-    /// out to one caller).
+    /// One connection and its prepared statements: read-only for a reader, read-write for `SQLiteWriter`. Used by
+    /// one thread at a time (the reader hands it out to one caller; the writer uses it on its own thread only).
     final class Connection: @unchecked Sendable {
         private var handle: OpaquePointer?
         private var statements: [String: OpaquePointer] = [:]
         /// The column names of each kept statement's rows (fixed once it is prepared), read at its first row.
         private var columnNames: [String: ColumnNames] = [:]
+        /// How many statements are kept prepared at most: the writer's bulk statements, whose text varies with the
+        /// number of their rows, are prepared for one run and finalized after it once the cache is full.
+        static let keptStatements = 256
 
-        init(path: String) throws {
-            let flags = SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_PRIVATECACHE
+        /// Opens a read-only connection (a reader's): an 8 MiB page cache of its own, and no memory-mapped reads.
+        /// In write-ahead-log mode a connection drops its map of the file at the first read after any commit by
+        /// another connection (and its page cache with it), so a mapped reader unmapped and mapped 50 MB again,
+        /// and faulted its pages back in, after nearly every write — a tenth of a TOTP sign-in's CPU — while read
+        /// through its cache and the system's the Manage Members page costs the same CPU as mapped.
+        convenience init(path: String) throws {
+            try self.init(
+                path: path, flags: SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_PRIVATECACHE,
+                plannerStability: true,
+                pragmas: ["PRAGMA mmap_size = 0", "PRAGMA cache_size = -8192", "PRAGMA query_only = 1"])
+        }
+
+        /// Opens a connection with `flags`, then runs `pragmas`. `plannerStability`: plans that do not depend on
+        /// bound values (see below).
+        init(path: String, flags: Int32, plannerStability: Bool, busyTimeout: Int32 = 5000, pragmas: [String]) throws {
             var handle: OpaquePointer?
             let status = sqlite_nio_sqlite3_open_v2(path, &handle, flags, nil)
             guard status == SQLITE_OK, let handle else {
@@ -93,20 +109,33 @@ final class SQLiteReader: Sendable {
                 throw Failure(code: status, message: message)
             }
             self.handle = handle
-            sqlite_nio_sqlite3_busy_timeout(handle, 5000)
+            sqlite_nio_sqlite3_busy_timeout(handle, busyTimeout)
+            // Errors say which constraint failed (`SQLITE_CONSTRAINT_UNIQUE`, …), as SQLiteNIO's connections do.
+            sqlite_nio_sqlite3_extended_result_codes(handle, 1)
             // Plans that do not depend on bound values. SQLite's planner may look at the values bound to a
             // statement, and then marks the statement to be prepared again whenever a new value is bound: for a
             // join or an ORDER BY … LIMIT — the session's lookup and every page — that was every run, a tenth of a
             // page's CPU spent preparing statements kept so as not to prepare them.
-            let qpsg = latchkey_sqlite3_enable_qpsg(UnsafeMutableRawPointer(handle))
-            guard qpsg == SQLITE_OK else {
-                sqlite_nio_sqlite3_close_v2(handle)
-                throw Failure(code: qpsg, message: "cannot turn on the query planner stability guarantee")
+            if plannerStability {
+                let qpsg = latchkey_sqlite3_enable_qpsg(UnsafeMutableRawPointer(handle))
+                guard qpsg == SQLITE_OK else {
+                    sqlite_nio_sqlite3_close_v2(handle)
+                    throw Failure(code: qpsg, message: "cannot turn on the query planner stability guarantee")
+                }
             }
-            // Memory-mapped reads as the writer has them, and a small page cache of its own.
-            for pragma in ["PRAGMA mmap_size = 268435456", "PRAGMA cache_size = -8192", "PRAGMA query_only = 1"] {
-                try query(pragma, []) { _ in }
-            }
+            for pragma in pragmas { try query(pragma, []) { _ in } }
+            if flags & SQLITE_OPEN_READWRITE != 0 { Self.growInSteps(handle) }
+        }
+
+        /// How much the file grows at a time (`SQLITE_FCNTL_CHUNK_SIZE`), for the connections that extend it (the
+        /// writer and the checkpointer). Each reader maps the file into memory and maps it again whenever it grew:
+        /// grown a page at a time, every reader unmapped and remapped 40 MB after nearly every commit, and faulted
+        /// its pages in again.
+        static let growthStep: Int32 = 8 << 20
+
+        static func growInSteps(_ handle: OpaquePointer) {
+            var step = growthStep
+            _ = sqlite_nio_sqlite3_file_control(handle, "main", SQLITE_FCNTL_CHUNK_SIZE, &step)
         }
 
         func close() {
@@ -123,14 +152,19 @@ final class SQLiteReader: Sendable {
             Failure(code: status, message: handle.map { String(cString: sqlite_nio_sqlite3_errmsg($0)) } ?? "closed")
         }
 
-        private func prepared(_ sql: String) throws -> OpaquePointer {
-            if let statement = statements[sql] { return statement }
+        /// The statement for `sql`, and whether it is kept (else the caller finalizes it after its run).
+        private func prepared(_ sql: String) throws -> (statement: OpaquePointer, kept: Bool) {
+            if let statement = statements[sql] { return (statement, true) }
+            let keep = statements.count < Self.keptStatements
             var statement: OpaquePointer?
             let status = sqlite_nio_sqlite3_prepare_v3(
-                handle, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &statement, nil)
-            guard status == SQLITE_OK, let statement else { throw failure(status) }
-            statements[sql] = statement
-            return statement
+                handle, sql, -1, keep ? UInt32(SQLITE_PREPARE_PERSISTENT) : 0, &statement, nil)
+            guard status == SQLITE_OK, let statement else {
+                sqlite_nio_sqlite3_finalize(statement)
+                throw failure(status)
+            }
+            if keep { statements[sql] = statement }
+            return (statement, keep)
         }
 
         /// How many times the kept statement for `sql` was prepared again since it was first prepared (0 when it
@@ -142,10 +176,14 @@ final class SQLiteReader: Sendable {
         /// Runs `sql` with `binds`, handing each row to `onRow`. The statement is reset afterwards, which ends
         /// its read transaction (a reader left open would hold back the log's checkpoints).
         func query(_ sql: String, _ binds: [SQLiteData], _ onRow: (Row) throws -> Void) throws {
-            let statement = try prepared(sql)
+            let (statement, kept) = try prepared(sql)
             defer {
-                sqlite_nio_sqlite3_reset(statement)
-                sqlite_nio_sqlite3_clear_bindings(statement)
+                if kept {
+                    sqlite_nio_sqlite3_reset(statement)
+                    sqlite_nio_sqlite3_clear_bindings(statement)
+                } else {
+                    sqlite_nio_sqlite3_finalize(statement)
+                }
             }
             for (offset, bind) in binds.enumerated() {
                 let index = Int32(offset + 1)
@@ -173,7 +211,7 @@ final class SQLiteReader: Sendable {
                 if names == nil || names!.names.count != count {  // (a schema change re-prepares it)
                     names = ColumnNames(
                         (0..<count).map { String(cString: sqlite_nio_sqlite3_column_name(statement, $0)) })
-                    columnNames[sql] = names
+                    if kept { columnNames[sql] = names }
                 }
                 var values: [SQLiteData] = []
                 values.reserveCapacity(Int(count))

@@ -34,7 +34,7 @@ public struct Store: Sendable {
     /// On SQLite there is one connection: never use another `Store` inside `body`, it would wait for the
     /// connection this transaction holds.
     public func transaction<T: Sendable>(_ body: @escaping @Sendable (Store) async throws -> T) async throws -> T {
-        try await db.transaction { tx in try await body(Store(tx, counts: nil, reads: nil)) }
+        try await db.atomically { tx in try await body(Store(tx, counts: nil, reads: nil)) }
     }
 
     public var members: MemberRepository { .init(db) }

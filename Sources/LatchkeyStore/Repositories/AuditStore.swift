@@ -58,7 +58,7 @@ public struct AuditStore: Sendable {
     /// transaction: the head is the last lock taken (see `RowLocks`) and is held only until the commit.
     public func appendAll(_ entries: [AuditEntry], at now: Date) async throws {
         guard !entries.isEmpty else { return }
-        try await db.transaction { tx in try await Self.appendAll(entries, at: now, inTransaction: tx) }
+        try await db.atomically { tx in try await Self.appendAll(entries, at: now, inTransaction: tx) }
     }
 
     private static func appendAll(_ entries: [AuditEntry], at now: Date, inTransaction db: any Database) async throws {

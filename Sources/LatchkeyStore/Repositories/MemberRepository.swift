@@ -329,7 +329,7 @@ extension MemberRepository {
             }
         }
         let (memberRows, credentialRows, codeRows, sessionRows) = (rows, credentials, codes, sessions)
-        try await db.transaction { tx in
+        try await db.atomically { tx in
             try await BulkInsert.rows(
                 memberRows, into: MemberModel.schema,
                 columns: [

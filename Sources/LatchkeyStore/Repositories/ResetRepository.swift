@@ -169,7 +169,7 @@ public struct ResetRepository: Sendable {
                 SQLBind(""), SQLBind(""), SQLBind(""), SQLBind(""),
             ]
         }
-        try await db.transaction { tx in
+        try await db.atomically { tx in
             try await model.create(on: tx)
             try await BulkInsert.rows(
                 rows, into: ResetResultModel.schema,

@@ -59,7 +59,7 @@ public struct SignInThrottles: Sendable {
     {
         // One bucket (the second factor's) is one statement: atomic on its own, no transaction to open and close.
         if buckets.count == 1 { return [try await Self.claim(buckets[0], for: subject, now: now, on: db)] }
-        return try await db.transaction { tx in
+        return try await db.atomically { tx in
             var claims: [Claim] = []
             for bucket in buckets.sorted(by: { $0.key < $1.key }) {
                 claims.append(try await Self.claim(bucket, for: subject, now: now, on: tx))

@@ -62,3 +62,18 @@ extension Base64URL {
         return Data(base64Encoded: standard).map(Array.init)
     }
 }
+
+extension UUID {
+    /// A random (version 4) UUID from the system's CSPRNG: two `getrandom` calls. Foundation's `UUID()` opens,
+    /// reads and closes `/dev/urandom` for each one, three system calls and a file descriptor per id — one per
+    /// audit event, and per member in bulk work.
+    public static func random() -> UUID {
+        var generator = SystemRandomNumberGenerator()
+        var words = (generator.next() as UInt64, generator.next() as UInt64)
+        return withUnsafeMutableBytes(of: &words) { bytes in
+            bytes[6] = (bytes[6] & 0x0F) | 0x40  // version 4
+            bytes[8] = (bytes[8] & 0x3F) | 0x80  // RFC 4122 variant
+            return UUID(uuid: bytes.load(as: uuid_t.self))
+        }
+    }
+}

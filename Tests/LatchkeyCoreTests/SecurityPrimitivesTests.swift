@@ -88,6 +88,25 @@ struct SecurityPrimitivesTests {
         #expect(keys.sorted() == keys.reversed())
     }
 
+    @Test("random UUIDs are version 4 with the RFC 4122 variant, read back by Foundation, and never repeat")
+    func randomUUIDs() {
+        var seen = Set<UUID>()
+        for _ in 0..<10_000 {
+            let id = UUID.random()
+            let text = id.uuidString
+            #expect(Array(text)[14] == "4")
+            #expect("89AB".contains(Array(text)[19]))
+            #expect(UUID(uuidString: text) == id)
+            seen.insert(id)
+        }
+        #expect(seen.count == 10_000)
+        // All 122 random bits vary: OR-ing many ids sets every bit outside the version and variant.
+        var any = [UInt8](repeating: 0, count: 16)
+        for id in seen.prefix(200) { withUnsafeBytes(of: id.uuid) { for i in 0..<16 { any[i] |= $0[i] } } }
+        #expect(any[6] == 0x4F && any[8] == 0xBF)
+        #expect(any.enumerated().allSatisfy { $0.offset == 6 || $0.offset == 8 || $0.element == 0xFF })
+    }
+
     @Test("client addresses: IPv4 whole, IPv6 by its /64, IPv4-mapped as IPv4")
     func clientAddresses() {
         #expect(ClientAddress.throttleKey("203.0.113.9") == "203.0.113.9")

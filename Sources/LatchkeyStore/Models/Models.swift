@@ -18,7 +18,7 @@ public final class OrganizationModel: Model, @unchecked Sendable {
 
     public init() {}
 
-    public init(id: UUID = UUID(), name: String, slug: String, requireMFA: Bool, createdAt: Date) {
+    public init(id: UUID = UUID.random(), name: String, slug: String, requireMFA: Bool, createdAt: Date) {
         self.id = id
         self.name = name
         self.slug = slug
@@ -45,7 +45,8 @@ public final class RoleModel: Model, @unchecked Sendable {
     public init() {}
 
     public init(
-        id: UUID = UUID(), organizationID: UUID, name: String, builtIn: BuiltInRole?, permissions: Set<Permission>,
+        id: UUID = UUID.random(), organizationID: UUID, name: String, builtIn: BuiltInRole?,
+        permissions: Set<Permission>,
         createdAt: Date
     ) {
         self.id = id
@@ -78,7 +79,7 @@ public final class MemberModel: Model, @unchecked Sendable {
     public init() {}
 
     public init(
-        id: UUID = UUID(), organizationID: UUID, roleID: UUID, email: String, name: String, passwordHash: String,
+        id: UUID = UUID.random(), organizationID: UUID, roleID: UUID, email: String, name: String, passwordHash: String,
         mfaStatus: MFAStatus = .notSetUp, createdAt: Date
     ) {
         self.id = id
@@ -108,7 +109,7 @@ public final class TOTPCredentialModel: Model, @unchecked Sendable {
 
     public init() {}
 
-    public init(id: UUID = UUID(), memberID: UUID, secretCiphertext: String, confirmed: Bool, createdAt: Date) {
+    public init(id: UUID = UUID.random(), memberID: UUID, secretCiphertext: String, confirmed: Bool, createdAt: Date) {
         self.id = id
         self.memberID = memberID
         self.secretCiphertext = secretCiphertext
@@ -129,7 +130,7 @@ public final class RecoveryCodeModel: Model, @unchecked Sendable {
 
     public init() {}
 
-    public init(id: UUID = UUID(), memberID: UUID, codeHash: String, createdAt: Date) {
+    public init(id: UUID = UUID.random(), memberID: UUID, codeHash: String, createdAt: Date) {
         self.id = id
         self.memberID = memberID
         self.codeHash = codeHash
@@ -157,7 +158,7 @@ public final class SessionModel: Model, @unchecked Sendable {
     public init() {}
 
     public init(
-        id: UUID = UUID(), tokenHash: String, memberID: UUID, organizationID: UUID, state: SessionState,
+        id: UUID = UUID.random(), tokenHash: String, memberID: UUID, organizationID: UUID, state: SessionState,
         csrfToken: String, createdAt: Date, expiresAt: Date, ip: String, userAgent: String
     ) {
         self.id = id

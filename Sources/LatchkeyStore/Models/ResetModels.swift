@@ -1,5 +1,6 @@
 import FluentKit
 import Foundation
+import LatchkeyCore
 
 /// A message waiting in (or sent from) the mail outbox. Sending is retried; a reset never waits for it.
 public final class OutboxMessageModel: Model, @unchecked Sendable {
@@ -23,7 +24,7 @@ public final class OutboxMessageModel: Model, @unchecked Sendable {
     public init() {}
 
     public init(organizationID: UUID?, toEmail: String, subject: String, body: String, createdAt: Date) {
-        self.id = UUID()
+        self.id = UUID.random()
         self.organizationID = organizationID
         self.toEmail = toEmail
         self.subject = subject

@@ -90,7 +90,7 @@ public struct AuditStore: Sendable {
             let hash = record.hash(previous: previous)
             let optional = { (id: UUID?) -> any SQLExpression in id.map { SQLBind($0) } ?? SQLLiteral.null }
             rows.append([
-                SQLBind(UUID()), SQLBind(chain), SQLBind(seq), optional(record.organizationID),
+                SQLBind(UUID.random()), SQLBind(chain), SQLBind(seq), optional(record.organizationID),
                 SQLBind(Date(timeIntervalSince1970: Double(millis) / 1000)), optional(record.actorID),
                 SQLBind(record.actorEmail), SQLBind(record.actorRole), SQLBind(record.action),
                 optional(record.targetID),
@@ -296,7 +296,7 @@ public struct AuditStore: Sendable {
 extension AuditEventModel {
     convenience init(record: AuditRecord, prevHash: String) {
         self.init()
-        self.id = UUID()
+        self.id = UUID.random()
         self.chain = record.chain
         self.seq = record.seq
         self.organizationID = record.organizationID

@@ -265,7 +265,7 @@ public struct MemberRepository: Sendable {
 
 /// A member to add in bulk, with the factors and session they start with (seeding and imports).
 public struct NewMember: Sendable {
-    public var id = UUID()
+    public var id = UUID.random()
     public var organizationID: UUID
     public var roleID: UUID
     public var email: String
@@ -313,16 +313,16 @@ extension MemberRepository {
             ])
             if let sealed = m.sealedTOTPSecret {
                 credentials.append([
-                    SQLBind(UUID()), SQLBind(m.id), SQLBind(sealed), SQLBind(true), SQLBind(m.createdAt),
+                    SQLBind(UUID.random()), SQLBind(m.id), SQLBind(sealed), SQLBind(true), SQLBind(m.createdAt),
                 ])
             }
             for hash in m.recoveryCodeHashes {
-                codes.append([SQLBind(UUID()), SQLBind(m.id), SQLBind(hash), SQLBind(m.createdAt)])
+                codes.append([SQLBind(UUID.random()), SQLBind(m.id), SQLBind(hash), SQLBind(m.createdAt)])
             }
             if let token = m.sessionTokenHash {
                 let now = m.createdAt
                 sessions.append([
-                    SQLBind(UUID()), SQLBind(token), SQLBind(m.id), SQLBind(m.organizationID),
+                    SQLBind(UUID.random()), SQLBind(token), SQLBind(m.id), SQLBind(m.organizationID),
                     SQLBind(m.sessionState.rawValue), SQLBind("c"), SQLBind(now), SQLBind(now),
                     SQLBind(now.addingTimeInterval(86400)), SQLBind("127.0.0.1"), SQLBind("seed"),
                 ])

@@ -1,5 +1,6 @@
 import FluentKit
 import Foundation
+import LatchkeyCore
 import SQLKit
 
 /// A single-use link that lets its holder set a member's password: an invitation or a password link.
@@ -85,7 +86,7 @@ public struct MemberTokenRepository: Sendable {
         try await BulkInsert.rows(
             tokens.map {
                 [
-                    SQLBind(UUID()), SQLBind($0.memberID), SQLBind(organizationID), SQLBind(purpose.rawValue),
+                    SQLBind(UUID.random()), SQLBind($0.memberID), SQLBind(organizationID), SQLBind(purpose.rawValue),
                     SQLBind($0.tokenHash), issuerID.map { SQLBind($0) } ?? SQLLiteral.null, SQLBind(issuerName),
                     SQLBind(now), SQLBind(expiresAt),
                 ]

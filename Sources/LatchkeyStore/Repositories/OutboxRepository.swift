@@ -1,5 +1,6 @@
 import FluentKit
 import Foundation
+import LatchkeyCore
 import SQLKit
 
 /// A message waiting in (or sent from) the mail outbox.
@@ -24,7 +25,7 @@ public struct OutboxMessage: Sendable, Equatable {
     public var lastError: String?
 
     public init(
-        id: UUID = UUID(), organizationID: UUID?, toEmail: String, subject: String, body: String, createdAt: Date
+        id: UUID = UUID.random(), organizationID: UUID?, toEmail: String, subject: String, body: String, createdAt: Date
     ) {
         self.id = id
         self.organizationID = organizationID

@@ -38,7 +38,7 @@ public struct ResetBatch: Sendable, Equatable {
     public var detail: String
 
     public init(
-        id: UUID = UUID(), organizationID: UUID, actorID: UUID, idempotencyKey: String?, requestHash: String,
+        id: UUID = UUID.random(), organizationID: UUID, actorID: UUID, idempotencyKey: String?, requestHash: String,
         total: Int, reason: String, background: Bool, requestID: String, ip: String, userAgent: String,
         createdAt: Date, action: AuditAction = .mfaReset, detail: String = ""
     ) {
@@ -165,7 +165,7 @@ public struct ResetRepository: Sendable {
         model.detail = batch.detail
         let rows: [[any SQLExpression]] = memberIDs.enumerated().map { position, memberID in
             [
-                SQLBind(UUID()), SQLBind(batch.id), SQLBind(position), SQLBind(memberID), SQLBind("pending"),
+                SQLBind(UUID.random()), SQLBind(batch.id), SQLBind(position), SQLBind(memberID), SQLBind("pending"),
                 SQLBind(""), SQLBind(""), SQLBind(""), SQLBind(""),
             ]
         }
@@ -252,7 +252,7 @@ public struct ResetRepository: Sendable {
             var insert = sql.insert(into: ResetResultModel.schema).columns(columns)
             for outcome in results[start..<min(start + 2_000, results.count)] {
                 insert = insert.values([
-                    SQLBind(UUID()), SQLBind(batchID), SQLBind(outcome.position), SQLBind(outcome.memberID),
+                    SQLBind(UUID.random()), SQLBind(batchID), SQLBind(outcome.position), SQLBind(outcome.memberID),
                     SQLBind(outcome.status), SQLBind(outcome.code), SQLBind(outcome.reason), SQLBind(outcome.name),
                     SQLBind(outcome.email),
                 ])

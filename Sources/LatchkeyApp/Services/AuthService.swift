@@ -142,9 +142,11 @@ struct AuthService: Sendable {
     /// Verifies a TOTP code against the member's confirmed authenticator and, when it is right, runs
     /// `onSuccess` in the transaction that records the success.
     ///
-    /// The attempt claims the member's second-factor bucket before the code is checked (429 while it is
-    /// waiting, 403 at the hard stop); each time step is accepted once per authenticator (atomic
-    /// compare-and-set); success, failure and reuse are audited.
+    /// A wrong or reused code claims the member's second-factor bucket before anything about it is answered
+    /// (429 while it is waiting, 403 at the hard stop), so parallel guesses meet the same schedule as serial ones.
+    /// A right code is refused the same way while the bucket is locked, but is not counted: its success would
+    /// give the claim straight back (and a sign-in writes no throttle row at all). Each time step is accepted
+    /// once per authenticator (atomic compare-and-set); success, failure and reuse are audited.
     func verifyTOTP<T: Sendable>(
         auth: AuthState, code: String, action: AuditAction, meta: RequestMeta,
         onSuccess: @escaping @Sendable (Store) async throws -> T
@@ -155,15 +157,16 @@ struct AuthService: Sendable {
             throw LatchkeyError.badRequest("no_authenticator", "No authenticator app is set up for this account.")
         }
         let bucket = SignInBucket.secondFactor(memberID: auth.memberID)
-        let claims = try await claim([bucket], for: subject(auth), now: now)
         let secret = try services.serverKey.open(credential.secretCiphertext, context: auth.memberID.uuidString)
         let unix = Int64(now.timeIntervalSince1970.rounded(.down))
         if let step = services.totp.matchingStep(code: code, secret: secret, at: unix, after: credential.lastUsedStep) {
-            let accepted = try await accept(auth: auth, action: action, meta: meta, now: now, onSuccess: onSuccess) {
-                tx in try await tx.credentials.claimStep(step, of: credential.id) ? "" : nil
-            }
+            let accepted = try await accept(
+                auth: auth, action: action, meta: meta, now: now, refuseIfLocked: bucket, onSuccess: onSuccess
+            ) { tx in try await tx.credentials.claimStep(step, of: credential.id) ? "" : nil }
             if let accepted { return accepted }
         }
+        // Wrong, or taken by a concurrent request with the same code: counted before it is answered.
+        let claims = try await claim([bucket], for: subject(auth), now: now)
         if services.totp.matchesIgnoringReplay(code: code, secret: secret, at: unix) {
             try await auditFailure(
                 auth.event(.codeReuse, .denied, reason: "code already used", meta: meta),
@@ -207,21 +210,26 @@ struct AuthService: Sendable {
             "invalid_recovery_code", "That recovery code is not valid or was already used.")
     }
 
-    /// Accepts a second factor in one transaction: the member's row locked, `spend` takes the factor (nil when
-    /// it is not there to take — a used step or code — else the success event's reason), the attempt's claim
-    /// given back, `onSuccess` run and the success audited. Nil when nothing was spent.
+    /// Accepts a second factor in one transaction: the member's row locked, the attempt refused unchecked if
+    /// `refuseIfLocked` (a bucket it did not claim) is locked, `spend` takes the factor (nil when it is not there
+    /// to take — a used step or code — else the success event's reason), the second-factor bucket cleared (a
+    /// success ends a run of failures, and gives back the attempt's claim), `onSuccess` run and the success
+    /// audited. Nil when nothing was spent.
     private func accept<T: Sendable>(
-        auth: AuthState, action: AuditAction, meta: RequestMeta, now: Date,
+        auth: AuthState, action: AuditAction, meta: RequestMeta, now: Date, refuseIfLocked: SignInBucket? = nil,
         onSuccess: @escaping @Sendable (Store) async throws -> T,
         spend: @escaping @Sendable (Store) async throws -> String?
     ) async throws -> T? {
-        try await store.transaction { tx -> T? in
-            try await tx.members.lock([auth.memberID])
-            guard let reason = try await spend(tx) else { return nil }
-            try await tx.throttles.release([.secondFactor(memberID: auth.memberID)])
-            let value = try await onSuccess(tx)
-            try await tx.audit.append(auth.event(action, .success, reason: reason, meta: meta), at: now)
-            return value
+        try await refusingLocked(now: now) {
+            try await store.transaction { tx -> T? in
+                try await tx.members.lock([auth.memberID])
+                if let refuseIfLocked { try await tx.throttles.refuseIfLocked(refuseIfLocked, now: now) }
+                guard let reason = try await spend(tx) else { return nil }
+                try await tx.throttles.release([.secondFactor(memberID: auth.memberID)])
+                let value = try await onSuccess(tx)
+                try await tx.audit.append(auth.event(action, .success, reason: reason, meta: meta), at: now)
+                return value
+            }
         }
     }
 
@@ -241,8 +249,14 @@ struct AuthService: Sendable {
     func claim(_ buckets: [SignInBucket], for subject: SignInThrottles.Subject, now: Date) async throws
         -> [SignInThrottles.Claim]
     {
+        try await refusingLocked(now: now) { try await store.throttles.claim(buckets, for: subject, now: now) }
+    }
+
+    /// Runs `body`, answering a throttle's refusal as the attempt's answer: 429 with the wait (the same words for
+    /// every email), or 403 at the second factor's hard stop.
+    func refusingLocked<T>(now: Date, _ body: () async throws -> T) async throws -> T {
         do {
-            return try await store.throttles.claim(buckets, for: subject, now: now)
+            return try await body()
         } catch let refusal as SignInThrottles.Refusal {
             guard let until = refusal.until else { throw Self.hardStop }
             throw Self.tooManyAttempts(seconds: max(1, Int(until.timeIntervalSince(now).rounded(.up))))

@@ -117,6 +117,17 @@ public struct SignInThrottles: Sendable {
         return expression + " ELSE \(bind: now + Int64(policy.maxDelay) * 1000) END"
     }
 
+    /// Refuses an attempt as `claim` would when `bucket` is locked at `now` (throws `Refusal`), without counting
+    /// it: for a second factor already known to be right, whose success would give its claim straight back.
+    public func refuseIfLocked(_ bucket: SignInBucket, now: Date) async throws {
+        let sql = db as! any SQLDatabase
+        let row = try await sql.select().column("locked_until").from("sign_in_throttles")
+            .where("key", .equal, bucket.key).where("locked_until", .greaterThan, Self.millis(now)).first()
+        guard let row else { return }
+        let date = Self.date(fromMillis: try row.decode(column: "locked_until", as: Int64.self))
+        throw Refusal(bucket: bucket, until: date == .distantFuture ? nil : date)
+    }
+
     /// Gives back the claims of an attempt whose check passed. A per-address or second-factor bucket starts
     /// again from zero (a success ends a run of consecutive failures); the account-wide bucket only takes back
     /// this attempt's own count, so a member signing in does not hand a distributed attacker a fresh allowance.

@@ -17,15 +17,19 @@ public struct Store: Sendable {
     /// Where the hot reads outside a transaction run: on SQLite the read-only connections of `SQLiteReader`, on
     /// PostgreSQL the pool with each statement prepared (`PostgresPreparedReads`); nil: on `db`.
     let reads: (any SQLDatabase)?
+    /// Where the one-row reads by key outside a transaction run (the session of every request, the authenticator a
+    /// second factor checks): on SQLite a reader's connection on the caller's own thread; nil: on `reads`.
+    let pointReads: (any SQLDatabase)?
 
     public init(_ db: any Database, counts: DirectoryCounts = DirectoryCounts()) {
-        self.init(db, counts: counts, reads: nil)
+        self.init(db, counts: counts, reads: nil, pointReads: nil)
     }
 
-    init(_ db: any Database, counts: DirectoryCounts?, reads: (any SQLDatabase)?) {
+    init(_ db: any Database, counts: DirectoryCounts?, reads: (any SQLDatabase)?, pointReads: (any SQLDatabase)?) {
         self.db = db
         self.counts = counts
         self.reads = reads
+        self.pointReads = pointReads
     }
 
     /// Runs `body` in one transaction (joining the caller's when there is one) with repositories bound to it —
@@ -34,14 +38,14 @@ public struct Store: Sendable {
     /// On SQLite there is one connection: never use another `Store` inside `body`, it would wait for the
     /// connection this transaction holds.
     public func transaction<T: Sendable>(_ body: @escaping @Sendable (Store) async throws -> T) async throws -> T {
-        try await db.atomically { tx in try await body(Store(tx, counts: nil, reads: nil)) }
+        try await db.atomically { tx in try await body(Store(tx, counts: nil, reads: nil, pointReads: nil)) }
     }
 
     public var members: MemberRepository { .init(db) }
     public var directory: MemberDirectory { .init(reads ?? sql, counts: counts) }
     public var organizations: OrganizationRepository { .init(db, reads: reads ?? sql, counts: counts) }
-    public var sessions: SessionRepository { .init(db, reads: reads ?? sql) }
-    public var credentials: CredentialRepository { .init(db, reads: reads ?? sql) }
+    public var sessions: SessionRepository { .init(db, reads: pointReads ?? reads ?? sql) }
+    public var credentials: CredentialRepository { .init(db, reads: pointReads ?? reads ?? sql) }
     public var resets: ResetRepository { .init(db) }
     public var audit: AuditStore { .init(db) }
     public var outbox: OutboxRepository { .init(db) }
@@ -68,6 +72,7 @@ extension LatchkeyDatabase {
     public var store: Store {
         let reads: (any SQLDatabase)? =
             if let reader { SQLiteReadDatabase(reader: reader) } else { postgresReads.map(PostgresPreparedReads.init) }
-        return Store(db, counts: counts, reads: reads)
+        return Store(
+            db, counts: counts, reads: reads, pointReads: reader.map { SQLiteReadDatabase(reader: $0, inline: true) })
     }
 }

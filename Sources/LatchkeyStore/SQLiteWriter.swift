@@ -226,8 +226,7 @@ struct SQLiteWriteDatabase: Database, SQLDatabase {
 
     private func statement(_ query: any SQLExpression) throws -> (String, [SQLiteData]) {
         let (sql, binds) = serialize(query)
-        let encoder = SQLiteDataEncoder()
-        return (sql, try binds.map { try encoder.encode($0) })
+        return (sql, try binds.map(SQLiteBinds.data))
     }
 
     func execute(sql query: any SQLExpression, _ onRow: @escaping @Sendable (any SQLRow) -> Void)

@@ -1,6 +1,8 @@
 import Foundation
 import LatchkeyCore
 import LatchkeyStore
+import SQLiteKit
+import SQLiteNIO
 import Testing
 
 @testable import LatchkeyApp
@@ -60,6 +62,19 @@ struct FastPathTests {
             "18B53DD1-7F20-45AB-8EC5-6FB4A6E51F7é",
         ] {
             #expect(UUID(hyphenated: bad) == nil, "\(bad)")
+        }
+    }
+
+    @Test("values bound to SQLite statements are stored as SQLiteKit's encoder stores them")
+    func sqliteBinds() throws {
+        let id = UUID()
+        let values: [any Encodable & Sendable] = [
+            "text", "", "é ✓", id, Optional(id), UUID?.none, 0, -7, Int.max, Int64(1) << 40, true, false,
+            Date(timeIntervalSince1970: 1_764_500_000.125), Date.distantFuture, 0.5, Double.pi, String?.none,
+            Optional("inner"), ["a", "b"], MFAStatus.enabled.rawValue,
+        ]
+        for value in values {
+            #expect(try SQLiteBinds.data(value) == SQLiteDataEncoder().encode(value), "\(value)")
         }
     }
 }

@@ -82,6 +82,40 @@ struct SignInTests {
         }
     }
 
+    @Test(
+        "100 concurrent submissions of one valid code on 100 sessions: one signs in; the others are counted as reuse until the wait, then refused unchecked"
+    )
+    func hundredConcurrentCodes() async throws {
+        try await Harness.withApp { h, client in
+            let (id, secret) = try await h.member("jane@acme.test", totp: true)
+            var sessions: [Session] = []
+            for _ in 0..<100 { sessions.append(try await client.login("jane@acme.test").0) }
+            let code = try h.code(secret!)
+            let answers = try await withThrowingTaskGroup(of: (HTTPResponse.Status, String?).self) { group in
+                for var session in sessions {
+                    group.addTask {
+                        let response = try await client.api(
+                            .post, "/api/v1/auth/mfa", #"{"code":"\#(code)"}"#, session: &session)
+                        return (response.status, response.errorCode)
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(answers.filter { $0.0 == .ok }.count == 1)
+            let reused = answers.filter { $0 == (.unauthorized, "code_reused") }.count
+            let refused = answers.filter { $0 == (.tooManyRequests, "too_many_attempts") }.count
+            #expect(reused == 5, "the losers are claimed after the winner, up to the free failures")
+            #expect(reused + refused == 99, "no other answer: \(Set(answers.map { "\($0.0.code) \($0.1 ?? "")" }))")
+            // Counted once each, never twice, none lost: the bucket and the audit log agree with the answers.
+            #expect(try await h.failures(.secondFactor(memberID: id)) == reused)
+            #expect(try await h.auditEvents(action: .codeReuse).count == reused)
+            #expect(try await h.auditEvents(action: .signInMFA).map(\.result) == ["success"])
+            let signedIn = try await SessionModel.query(on: h.db).filter(\.$state == SessionState.signedIn.rawValue)
+                .count()
+            #expect(signedIn == 1)
+        }
+    }
+
     @Test("unknown email and wrong password get the same answer")
     func sameAnswer() async throws {
         try await Harness.withApp { h, client in

@@ -79,7 +79,7 @@ public final class LatchkeyDatabase: Sendable {
             let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             databases.use(
-                SQLiteWriterConfiguration(writer: SQLiteWriter(path: path, loop: group.next(), logger: logger)),
+                SQLiteWriterConfiguration(writer: SQLiteWriter(path: path, loop: group.next())),
                 as: .sqlite)
             // Opened at first use: the writer creates the file.
             reader = SQLiteReader(path: path, eventLoop: group.any(), logger: logger)

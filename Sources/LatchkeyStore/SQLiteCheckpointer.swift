@@ -53,8 +53,6 @@ final class SQLiteCheckpointer: Sendable {
         // This connection never checkpoints on its own commits (it makes none). A connection learns that the
         // file is in WAL mode only once it has read it: until then a checkpoint does nothing (and says -1 frames).
         sqlite_nio_sqlite3_wal_autocheckpoint(handle, 0)
-        // The checkpoints extend the file: in steps of `growthStep` (see `SQLiteWriter`).
-        SQLiteReader.Connection.growInSteps(handle)
         let read = sqlite_nio_sqlite3_exec(handle, "PRAGMA journal_mode", nil, nil, nil)
         guard read == SQLITE_OK else {
             let message = String(cString: sqlite_nio_sqlite3_errmsg(handle))

@@ -125,18 +125,6 @@ final class SQLiteReader: Sendable {
                 }
             }
             for pragma in pragmas { try query(pragma, []) { _ in } }
-            if flags & SQLITE_OPEN_READWRITE != 0 { Self.growInSteps(handle) }
-        }
-
-        /// How much the file grows at a time (`SQLITE_FCNTL_CHUNK_SIZE`), for the connections that extend it (the
-        /// writer and the checkpointer). Each reader maps the file into memory and maps it again whenever it grew:
-        /// grown a page at a time, every reader unmapped and remapped 40 MB after nearly every commit, and faulted
-        /// its pages in again.
-        static let growthStep: Int32 = 8 << 20
-
-        static func growInSteps(_ handle: OpaquePointer) {
-            var step = growthStep
-            _ = sqlite_nio_sqlite3_file_control(handle, "main", SQLITE_FCNTL_CHUNK_SIZE, &step)
         }
 
         func close() {

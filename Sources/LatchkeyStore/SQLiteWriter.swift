@@ -21,7 +21,6 @@ final class SQLiteWriter: @unchecked Sendable {
     /// The writer's thread. Everything below that is not `let` is touched on it only.
     let loop: any EventLoop
     let executor: Executor
-    let logger: Logger
     private let path: String
     private var connection: SQLiteReader.Connection?
     /// The open transaction, if any.
@@ -51,10 +50,9 @@ final class SQLiteWriter: @unchecked Sendable {
         }
     }
 
-    init(path: String, loop: any EventLoop, logger: Logger) {
+    init(path: String, loop: any EventLoop) {
         self.path = path
         self.loop = loop
-        self.logger = logger
         executor = Executor(loop: loop)
     }
 
@@ -85,12 +83,7 @@ final class SQLiteWriter: @unchecked Sendable {
         -> EventLoopFuture<T>
     {
         let promise = loop.makePromise(of: T.self)
-        let item: @Sendable () -> Void = { promise.completeWith(Result { try work(try self.open()) }) }
-        if loop.inEventLoop {
-            submit(in: transaction, run: item, fail: promise.fail)
-        } else {
-            loop.execute { self.submit(in: transaction, run: item, fail: promise.fail) }
-        }
+        submit(in: transaction, run: { promise.completeWith(Result { try work(try self.open()) }) }, fail: promise.fail)
         return promise.futureResult
     }
 
@@ -105,9 +98,14 @@ final class SQLiteWriter: @unchecked Sendable {
         return transaction == nil && waiting.isEmpty
     }
 
+    /// Runs `run` on the writer's thread when the connection is free for `transaction`, or queues it (failed with
+    /// `Busy` after `waitLimit`).
     private func submit(
         in transaction: UInt64?, run: @escaping @Sendable () -> Void, fail: @escaping @Sendable (any Error) -> Void
     ) {
+        guard loop.inEventLoop else {
+            return loop.execute { self.submit(in: transaction, run: run, fail: fail) }
+        }
         if isFree(for: transaction) { return run() }
         lastWaiting += 1
         let id = lastWaiting
@@ -153,11 +151,7 @@ final class SQLiteWriter: @unchecked Sendable {
                 self.drain()
             }
         }
-        if loop.inEventLoop {
-            submit(in: nil, run: start, fail: promise.fail)
-        } else {
-            loop.execute { self.submit(in: nil, run: start, fail: promise.fail) }
-        }
+        submit(in: nil, run: start, fail: promise.fail)
         return promise.futureResult
     }
 

@@ -12,23 +12,12 @@ import Testing
 @Suite("SQLite read-only connections")
 struct SQLiteReaderTests {
     static func withDatabase(_ body: (LatchkeyDatabase, any SQLDatabase) async throws -> Void) async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("reader-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let database = try LatchkeyDatabase(
-            location: .sqlite(path: directory.appendingPathComponent("latchkey.sqlite").path),
-            logger: Logger(label: "test"))
-        do {
-            try await database.migrate()
+        try await SQLiteFile.withMigrated("reader") { database in
             try await database.sql.raw(
                 "CREATE TABLE probe (id INTEGER PRIMARY KEY, t TEXT, n TEXT, i INTEGER, d REAL, b INTEGER, u TEXT)"
             ).run()
-            let reads = try #require(database.store.reads)
-            try await body(database, reads)
-        } catch {
-            await database.shutdown()
-            throw error
+            try await body(database, try #require(database.store.reads))
         }
-        await database.shutdown()
     }
 
     struct Probe: Equatable {

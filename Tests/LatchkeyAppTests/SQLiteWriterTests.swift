@@ -13,20 +13,10 @@ import Testing
 @Suite("SQLite writer")
 struct SQLiteWriterTests {
     static func withDatabase(_ body: (LatchkeyDatabase) async throws -> Void) async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("writer-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let database = try LatchkeyDatabase(
-            location: .sqlite(path: directory.appendingPathComponent("latchkey.sqlite").path),
-            logger: Logger(label: "test"))
-        do {
-            try await database.migrate()
+        try await SQLiteFile.withMigrated("writer") { database in
             try await database.sql.raw("CREATE TABLE probe (name TEXT PRIMARY KEY, n INTEGER NOT NULL)").run()
             try await body(database)
-        } catch {
-            await database.shutdown()
-            throw error
         }
-        await database.shutdown()
     }
 
     struct Abort: Error {}

@@ -262,7 +262,7 @@ struct DirectoryQueryTests {
             let before = other.counts.statistics
             #expect(try await totals(other) == first)
             // Nothing changed: every count of a page with rows came from memory, but the Locked one (never
-            // remembered; an empty page, which has no version to go by, is counted too).
+            // remembered; an empty first page needs no count: it is 0).
             let remembered = zip(filters, first).filter { $0.0.status != .locked && $0.1 > 0 }.count
             #expect(remembered == 6)
             #expect(other.counts.statistics.hits - before.hits == remembered)

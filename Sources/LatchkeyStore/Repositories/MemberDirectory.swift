@@ -288,11 +288,17 @@ public struct MemberDirectory: Sendable {
         }
         let next = (backwards || hasMore) ? rows.last.map(cursorOf) : nil
         let previous = ((!backwards && (after != nil)) || (backwards && hasMore)) ? rows.first.map(cursorOf) : nil
+        // An empty first page is the whole answer: nothing matches, so there is nothing to count (and no
+        // version came back with the rows to find a remembered count by).
+        let total =
+            rows.isEmpty && after == nil && before == nil
+            ? 0
+            : try await count(
+                source, organizationID: organizationID, filter: filter, now: now,
+                cap: BulkLimits.maximumPerRequest + 1, knownVersion: version)
         return Page(
             rows: rows,
-            total: try await count(
-                source, organizationID: organizationID, filter: filter, now: now,
-                cap: BulkLimits.maximumPerRequest + 1, knownVersion: version),
+            total: total,
             nextCursor: next,
             previousCursor: previous,
             version: version)

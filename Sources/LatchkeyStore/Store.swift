@@ -46,7 +46,7 @@ public struct Store: Sendable {
     public var organizations: OrganizationRepository { .init(db, reads: reads ?? sql, counts: counts) }
     public var sessions: SessionRepository { .init(db, reads: pointReads ?? reads ?? sql) }
     public var credentials: CredentialRepository { .init(db, reads: pointReads ?? reads ?? sql) }
-    public var resets: ResetRepository { .init(db) }
+    public var resets: ResetRepository { .init(db, reads: reads ?? sql) }
     public var audit: AuditStore { .init(db) }
     public var outbox: OutboxRepository { .init(db) }
     public var rateLimits: RateLimiter { .init(db) }

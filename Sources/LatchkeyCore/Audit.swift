@@ -32,6 +32,8 @@ public enum AuditAction: String, Sendable, CaseIterable, Codable {
     case passwordChanged = "auth.password_changed"
     case passwordReset = "auth.password_reset"
     case passwordLinkIssued = "auth.password_link_issued"
+    case tokenCreated = "token.created"
+    case tokenRevoked = "token.revoked"
 }
 
 /// Outcome recorded on an audit event.
@@ -59,12 +61,18 @@ public struct AuditRecord: Sendable, Equatable {
     public var ip: String
     public var userAgent: String
     public var ticket: String
+    /// The API token the actor acted through (nil: a session, the operator, a job); its name as it was then.
+    public var actorTokenID: UUID?
+    public var actorTokenName: String
 
     public init(
         chain: String, seq: Int64, organizationID: UUID?, occurredAtMillis: Int64, actorID: UUID?, actorEmail: String,
         actorRole: String, action: String, targetID: UUID?, targetEmail: String, result: String, reason: String,
-        batchID: UUID?, requestID: String, ip: String, userAgent: String, ticket: String
+        batchID: UUID?, requestID: String, ip: String, userAgent: String, ticket: String, actorTokenID: UUID? = nil,
+        actorTokenName: String = ""
     ) {
+        self.actorTokenID = actorTokenID
+        self.actorTokenName = actorTokenName
         self.chain = chain
         self.seq = seq
         self.organizationID = organizationID
@@ -89,11 +97,14 @@ public struct AuditRecord: Sendable, Equatable {
 
     /// SHA-256 over the previous hash and every field, each length-prefixed so no two records collide.
     public func hash(previous: String) -> String {
-        let fields: [String] = [
+        var fields: [String] = [
             previous, chain, String(seq), organizationID?.uuidString ?? "", String(occurredAtMillis),
             actorID?.uuidString ?? "", actorEmail, actorRole, action, targetID?.uuidString ?? "", targetEmail, result,
             reason, batchID?.uuidString ?? "", requestID, ip, userAgent, ticket,
         ]
+        // An event caused through an API token covers the token too; events without one hash as they always did
+        // (the fields are length-prefixed, so the two forms cannot be mistaken for each other).
+        if let actorTokenID { fields += [actorTokenID.uuidString, actorTokenName] }
         return sha256Hex(fields.map { "\($0.utf8.count):\($0)" }.joined(separator: "|"))
     }
 }

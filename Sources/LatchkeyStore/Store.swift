@@ -53,6 +53,7 @@ public struct Store: Sendable {
     public var throttles: SignInThrottles { .init(db) }
     public var knownAddresses: KnownAddresses { .init(db) }
     public var tokens: MemberTokenRepository { .init(db) }
+    public var apiTokens: APITokenRepository { .init(db, reads: pointReads ?? reads ?? sql) }
 
     /// A trivial query, for readiness checks.
     public func ping() async throws {

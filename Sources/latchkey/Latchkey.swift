@@ -13,7 +13,8 @@ struct Latchkey: AsyncParsableCommand {
         abstract:
             "Member accounts with multi-factor authentication, and MFA reset for the people who lose their phone.",
         subcommands: [
-            Serve.self, Migrate.self, Demo.self, Org.self, Member.self, MFA.self, Password.self, Audit.self, Bench.self,
+            Serve.self, Migrate.self, Demo.self, Org.self, Member.self, MFA.self, Password.self, Token.self, Audit.self,
+            Bench.self,
         ])
 }
 
@@ -277,6 +278,32 @@ struct Password: AsyncParsableCommand {
         func run() async throws {
             try await operate(target.database) {
                 try await $0.passwordLink(email: target.email, reason: target.reason)
+            }
+        }
+    }
+}
+
+struct Token: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "token", abstract: "API tokens for automation.", subcommands: [Create.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract:
+                "Mint an API token for a member (at most their role's permissions) and print it once; audited as the operator."
+        )
+        @OptionGroup var database: DatabaseOptions
+        @Option(help: "The member the token acts for.") var email: String
+        @Option(help: "A name to recognise it by, e.g. \"help-desk script\".") var name: String
+        @Option(help: "Comma-separated permissions, e.g. members.view,members.reset_mfa.") var permissions: String
+        @Option(help: "Days until it expires (at most 365; 90 when it may reset MFA).") var days: Int
+
+        func run() async throws {
+            try await operate(database) {
+                try await $0.createToken(
+                    email: email, name: name,
+                    permissions: permissions.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) },
+                    days: days)
             }
         }
     }

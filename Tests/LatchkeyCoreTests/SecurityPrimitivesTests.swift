@@ -141,6 +141,27 @@ struct SecurityPrimitivesTests {
         b.actorRole = "bc"
         #expect(a.hash(previous: "") != b.hash(previous: ""))
     }
+
+    @Test("an event through an API token covers the token; an event without one hashes as events always did")
+    func auditHashWithToken() {
+        let record = AuditRecord(
+            chain: "c", seq: 2, organizationID: nil, occurredAtMillis: 5, actorID: nil, actorEmail: "a@x.test",
+            actorRole: "Admin", action: "mfa.reset", targetID: nil, targetEmail: "", result: "success", reason: "r",
+            batchID: nil, requestID: "q", ip: "::1", userAgent: "", ticket: "")
+        // The chain's first form, written before tokens existed, still verifies.
+        let fields = [
+            "p", "c", "2", "", "5", "", "a@x.test", "Admin", "mfa.reset", "", "", "success", "r", "", "q", "::1", "",
+            "",
+        ]
+        #expect(record.hash(previous: "p") == sha256Hex(fields.map { "\($0.utf8.count):\($0)" }.joined(separator: "|")))
+        var viaToken = record
+        viaToken.actorTokenID = UUID()
+        viaToken.actorTokenName = "script"
+        #expect(viaToken.hash(previous: "p") != record.hash(previous: "p"))
+        var renamed = viaToken
+        renamed.actorTokenName = "other"
+        #expect(renamed.hash(previous: "p") != viaToken.hash(previous: "p"))
+    }
 }
 
 @Test("every denial has the same machine code in Reset MFA's and the lifecycle actions' results")

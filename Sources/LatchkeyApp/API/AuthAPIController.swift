@@ -17,8 +17,9 @@ struct AuthAPIController {
         let anySession = router.group(context: SessionContext<AnyStep>.self)
         anySession.on(.post, .apiLogout, use: logout)
         anySession.on(.get, .apiSession, use: session)
-        router.group(context: OrgMemberContext.self).on(.post, .apiStepUp, use: stepUp)
-        router.group(context: OrgMemberContext.self).on(.post, .apiPassword, use: changePassword)
+        let sessionOnly = router.group(context: OrgMemberContext.self).add(middleware: SessionOnly())
+        sessionOnly.on(.post, .apiStepUp, use: stepUp)
+        sessionOnly.on(.post, .apiPassword, use: changePassword)
         router.on(.post, .apiPasswordForgot, use: forgotPassword)
         router.on(.post, .apiPasswordReset, use: resetPassword)
     }

@@ -106,6 +106,7 @@ struct SessionContext<Step: SignInStep>: ChildRequestContext {
             throw SignInStepRefusal(
                 error: .unauthorized(.notSignedIn, "Sign in to continue."), state: nil, redirectsEveryMethod: true)
         }
+        guard auth.token == nil else { throw LatchkeyError.sessionRequired }
         guard Step.admits(auth.state) else {
             throw SignInStepRefusal(error: Step.refusal, state: auth.state, redirectsEveryMethod: true)
         }
@@ -175,10 +176,15 @@ public struct AuthState: Sendable {
     /// Mail is handed to an SMTP server (else it stays in the outbox).
     public let mailDelivery: Bool
 
-    init(_ session: LoadedSession, demoMode: Bool, mailDelivery: Bool) {
+    /// The API token the request came with (`Authorization: Bearer`); nil for a session cookie. `session` is
+    /// then the token's creator as they are now, holding only the token's permissions that their role still has.
+    public let token: TokenIdentity?
+
+    init(_ session: LoadedSession, demoMode: Bool, mailDelivery: Bool, token: TokenIdentity? = nil) {
         self.session = session
         self.demoMode = demoMode
         self.mailDelivery = mailDelivery
+        self.token = token
     }
 
     public subscript<T>(dynamicMember keyPath: KeyPath<LoadedSession, T>) -> T { session[keyPath: keyPath] }
@@ -188,8 +194,33 @@ public struct AuthState: Sendable {
         AuditEntry(
             organizationID: session.organizationID, actorID: session.memberID, actorEmail: session.memberEmail,
             actorRole: session.roleName, action: action, targetID: session.memberID, targetEmail: session.memberEmail,
-            result: result, reason: reason, meta: meta)
+            result: result, reason: reason, meta: meta, token: token.map { ($0.id, $0.name) })
     }
+}
+
+/// An API token a request acts through, as audit events name it.
+public struct TokenIdentity: Sendable, Equatable {
+    public var id: UUID
+    public var name: String
+}
+
+/// Refuses requests made with an API token: what only a person at a session may do (step up, change their
+/// password, mint tokens).
+struct SessionOnly: RouterMiddleware {
+    typealias Context = OrgMemberContext
+
+    func handle(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
+        guard context.auth.token == nil else { throw LatchkeyError.sessionRequired }
+        return try await next(request, context)
+    }
+}
+
+extension LatchkeyError {
+    /// An API token asked for what needs a signed-in person.
+    static let sessionRequired = LatchkeyError(
+        .forbidden, "session_required", "An API token cannot do this: sign in as a member to do it.")
 }
 
 extension Request {

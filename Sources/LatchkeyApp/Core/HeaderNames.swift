@@ -9,4 +9,7 @@ extension HTTPField.Name {
     static let requestID = Self("X-Request-Id")!
     static let csrfToken = Self("X-CSRF-Token")!
     static let idempotencyKey = Self("Idempotency-Key")!
+    static let rateLimitLimit = Self("RateLimit-Limit")!
+    static let rateLimitRemaining = Self("RateLimit-Remaining")!
+    static let rateLimitReset = Self("RateLimit-Reset")!
 }

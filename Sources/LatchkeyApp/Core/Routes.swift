@@ -82,6 +82,8 @@ enum Route: String, CaseIterable, Sendable {
     case apiInvitationResend = "/api/v1/invitations/:id/resend"
     case apiInvitationRevoke = "/api/v1/invitations/:id/revoke"
     case apiRole = "/api/v1/roles/:id"
+    case apiTokens = "/api/v1/tokens"
+    case apiTokenRevoke = "/api/v1/tokens/:id/revoke"
     // Operations
     case asset = "/static/:file"
     case healthz = "/healthz"
@@ -352,6 +354,18 @@ extension Route {
             methods: [.post], route: .apiRole, query: " `{name?, permissions?}`", caller: "as `POST /roles/{id}`",
             audit: "`role.updated`", refusesGet: true),
         Endpoint(
+            methods: [.post], route: .apiTokens, query: " `{name, permissions, expiresInDays}`",
+            caller:
+                "signed-in member at a session (a token answers 403 `session_required`): at most their permissions, 1–365 days (≤ 90 and a fresh MFA for `members.reset_mfa`), ≤ 50 live; 201 with the token, shown this once",
+            audit: "`token.created`"),
+        Endpoint(
+            methods: [.get], route: .apiTokens, query: "?limit=&cursor=",
+            caller: "signed-in member or token: their own tokens; with `org.settings` the organization's"),
+        Endpoint(
+            methods: [.post], route: .apiTokenRevoke,
+            caller: "its creator, or `org.settings` (another's is 404); revoking a revoked token changes nothing",
+            audit: "`token.revoked`", refusesGet: true),
+        Endpoint(
             methods: [.get], route: .asset,
             caller: "anyone; the stylesheet and script, named by a hash of their content, cached for a year"),
         Endpoint(methods: [.get], route: .healthz, caller: "anyone"),
@@ -367,7 +381,11 @@ extension Route {
             "",
             "Every route, who may call it and what it writes to the audit log. \"Session state\" is the sign-in",
             "step the caller's session must be at; `signed in` means a member who completed MFA (or whose",
-            "organization does not require it), which is what `OrgMemberContext` guarantees.",
+            "organization does not require it), which is what `OrgMemberContext` guarantees. Those `/api/v1` routes",
+            "also take an API token (`Authorization: Bearer lk_…`, no CSRF token): the member who minted it, holding",
+            "only the token's permissions that their role still has, with no step-up, 600 requests a minute per",
+            "token (`RateLimit-*` headers); the sign-in steps, step-up and password change answer a token 403",
+            "`session_required`.",
             "",
             "| Method | Path | Caller | Audit events |",
             "|---|---|---|---|",

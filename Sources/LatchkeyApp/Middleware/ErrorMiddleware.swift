@@ -71,6 +71,7 @@ struct ErrorMiddleware: RouterMiddleware {
                 ErrorPage.render(title: status.reasonPhrase, message: failure.message), error: failure)
         }
         if let retryAfter = failure.retryAfter { response.headers[.retryAfter] = String(retryAfter) }
+        if failure.code == "invalid_token" { response.headers[.wwwAuthenticate] = #"Bearer error="invalid_token""# }
         // Only the state-changing routes answer 405; they take POST alone.
         if failure.kind == .methodNotAllowed { response.headers[.allow] = "POST" }
         return response

@@ -41,6 +41,16 @@ struct SessionMiddleware: RouterMiddleware {
         _ request: Request, context: Context, next: (Request, Context) async throws -> Response
     ) async throws -> Response {
         var context = context
+        // An API token (JSON API only): it carries no ambient authority, so no CSRF token; the cookie is ignored.
+        if request.isAPI, let authorization = request.headers[.authorization] {
+            let (auth, remaining, reset) = try await services.tokens.authenticate(authorization: authorization)
+            context.auth = auth
+            var response = try await next(request, context)
+            response.headers[.rateLimitLimit] = String(TokenService.requestsPerMinute)
+            response.headers[.rateLimitRemaining] = String(max(0, remaining))
+            response.headers[.rateLimitReset] = String(reset)
+            return response
+        }
         if let token = request.cookies[Cookies.session]?.value, !token.isEmpty {
             context.auth = try await services.sessions.load(token: token)
         }

@@ -19,6 +19,8 @@ struct Actor: Sendable {
     /// The member's last second factor and the organization's step-up window; nil where no step-up applies
     /// (the operator, or a job whose request passed it).
     var stepUp: StepUp?
+    /// The API token the member acts through, if any (audit events name it).
+    var token: TokenIdentity?
 
     struct StepUp: Sendable {
         var verifiedAt: Date?
@@ -35,7 +37,11 @@ struct Actor: Sendable {
         organizationName = auth.organizationName
         requireMFA = auth.requireMFA
         self.meta = meta
-        stepUp = StepUp(verifiedAt: auth.mfaVerifiedAt, window: TimeInterval(auth.stepUpWindowSeconds))
+        token = auth.token
+        // A token's fresh MFA was its creation's (one that may reset MFA needs one and lives at most 90 days).
+        stepUp =
+            auth.token == nil
+            ? StepUp(verifiedAt: auth.mfaVerifiedAt, window: TimeInterval(auth.stepUpWindowSeconds)) : nil
     }
 
     /// The server's operator, acting from the shell.
@@ -83,6 +89,6 @@ struct Actor: Sendable {
         AuditEntry(
             organizationID: organizationID, actorID: memberID, actorEmail: email, actorRole: roleName,
             action: action, targetID: target?.id, targetEmail: target?.email ?? "", result: result, reason: reason,
-            batchID: batchID, meta: meta, ticket: ticket)
+            batchID: batchID, meta: meta, ticket: ticket, token: token.map { ($0.id, $0.name) })
     }
 }

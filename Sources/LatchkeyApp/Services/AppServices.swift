@@ -52,4 +52,5 @@ public struct AppServices: Sendable {
 
     var auth: AuthService { AuthService(services: self) }
     var sessions: SessionService { SessionService(services: self) }
+    var tokens: TokenService { TokenService(services: self) }
 }

@@ -59,6 +59,14 @@ struct JobRunner: Service {
             actor.permissions = []
             return actor
         }
-        return Actor(member: member, organization: organization, meta: meta)
+        var actor = Actor(member: member, organization: organization, meta: meta)
+        if let tokenID = batch.actorTokenID {
+            // Started through an API token: it acts through it, as far as it still may.
+            let token = try await store.apiTokens.find(tokenID, organizationID: batch.organizationID)
+            actor.token = token.map { TokenIdentity(id: $0.id, name: $0.name) }
+            let live = token.map { $0.isLive(at: services.now) } ?? false
+            actor.permissions = live ? actor.permissions.intersection(token?.permissions ?? []) : []
+        }
+        return actor
     }
 }

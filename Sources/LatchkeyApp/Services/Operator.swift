@@ -119,6 +119,26 @@ public struct OperatorTools: Sendable {
             """
     }
 
+    /// Mints an API token for a member from the server's shell (the first token of an automation), audited as the
+    /// operator. Returns the token's text, shown this once, with what it may do.
+    public func createToken(email: String, name: String, permissions: [String], days: Int) async throws -> String {
+        let (member, organization, actor, _) = try await target(email: email, reason: "")
+        guard member.status == .active else {
+            throw LatchkeyError.badRequest("not_active", "\(member.email) is \(member.status.rawValue): no token.")
+        }
+        let creator = TokenService.Creator(
+            id: member.id, name: member.name, email: member.email, organizationID: organization.id,
+            permissions: member.permissions)
+        let (token, text) = try await services.tokens.mint(
+            for: creator, by: actor, name: name, permissions: permissions, days: days)
+        return """
+            API token "\(token.name)" for \(member.name) <\(member.email)> in \(organization.name), until \
+            \(DateText.short(token.expiresAt)): \(token.permissions.sorted().map(\.rawValue).joined(separator: ", ")).
+            \(text)
+            It is shown this once; only its hash is stored. Send it as "Authorization: Bearer <token>".
+            """
+    }
+
     /// One person to invite, for the CLI.
     public struct InviteRow: Sendable {
         public var email: String

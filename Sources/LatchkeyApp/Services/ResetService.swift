@@ -139,7 +139,7 @@ struct ResetService: Sendable {
             organizationID: actor.organizationID, actorID: actor.memberID ?? Self.operatorID,
             idempotencyKey: idempotencyKey, requestHash: requestHash, total: memberIDs.count, reason: ticket,
             background: memberIDs.count > BulkLimits.synchronousLimit, requestID: actor.meta.requestID,
-            ip: actor.meta.ip, userAgent: actor.meta.userAgent, createdAt: services.now)
+            ip: actor.meta.ip, userAgent: actor.meta.userAgent, createdAt: services.now, actorTokenID: actor.token?.id)
         do {
             try await store.resets.open(batch, memberIDs: memberIDs)
         } catch  where Store.isConflict(error) {

@@ -26,6 +26,7 @@ public enum LatchkeyMigrations {
         M019CreateMemberSearchPrefixes(),
         M020CreateDirectoryVersions(),
         M021VersionRoles(),
+        M022CreateAPITokens(),
     ]
 }
 

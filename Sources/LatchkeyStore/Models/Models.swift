@@ -211,6 +211,8 @@ public final class AuditEventModel: Model, @unchecked Sendable {
     @Field(key: "ip") public var ip: String
     @Field(key: "user_agent") public var userAgent: String
     @Field(key: "ticket") public var ticket: String
+    @OptionalField(key: "actor_token_id") public var actorTokenID: UUID?
+    @Field(key: "actor_token_name") public var actorTokenName: String
     @Field(key: "prev_hash") public var prevHash: String
     @Field(key: "hash") public var hash: String
 

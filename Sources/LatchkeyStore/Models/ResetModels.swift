@@ -62,6 +62,7 @@ public final class ResetBatchModel: Model, @unchecked Sendable {
     @Field(key: "action") public var action: String
     /// What it applies with (the new role's name for a role change).
     @Field(key: "detail") public var detail: String
+    @OptionalField(key: "actor_token_id") public var actorTokenID: UUID?
     /// A runner holds the job until this time; another instance may take it over after.
     @OptionalField(key: "lease_until") public var leaseUntil: Date?
 

@@ -18,12 +18,16 @@ public struct AuditEntry: Sendable {
     /// The request (or job, or command) that caused it.
     public var meta: RequestMeta
     public var ticket: String
+    /// The API token the actor acted through, if any: its id and name.
+    public var token: (id: UUID, name: String)?
 
     public init(
         organizationID: UUID?, actorID: UUID? = nil, actorEmail: String = "", actorRole: String = "",
         action: AuditAction, targetID: UUID? = nil, targetEmail: String = "", result: AuditResult, reason: String = "",
-        batchID: UUID? = nil, meta: RequestMeta = .init(requestID: "", ip: "", userAgent: ""), ticket: String = ""
+        batchID: UUID? = nil, meta: RequestMeta = .init(requestID: "", ip: "", userAgent: ""), ticket: String = "",
+        token: (id: UUID, name: String)? = nil
     ) {
+        self.token = token
         (self.organizationID, self.actorID, self.actorEmail, self.actorRole) = (
             organizationID, actorID, actorEmail, actorRole
         )
@@ -86,7 +90,8 @@ public struct AuditStore: Sendable {
                 action: entry.action.rawValue, targetID: entry.targetID, targetEmail: entry.targetEmail,
                 result: entry.result.rawValue, reason: entry.reason, batchID: entry.batchID,
                 requestID: entry.meta.requestID,
-                ip: entry.meta.ip, userAgent: entry.meta.userAgent, ticket: entry.ticket)
+                ip: entry.meta.ip, userAgent: entry.meta.userAgent, ticket: entry.ticket,
+                actorTokenID: entry.token?.id, actorTokenName: entry.token?.name ?? "")
             let hash = record.hash(previous: previous)
             let optional = { (id: UUID?) -> any SQLExpression in id.map { SQLBind($0) } ?? SQLLiteral.null }
             rows.append([
@@ -96,7 +101,7 @@ public struct AuditStore: Sendable {
                 optional(record.targetID),
                 SQLBind(record.targetEmail), SQLBind(record.result), SQLBind(record.reason), optional(record.batchID),
                 SQLBind(record.requestID), SQLBind(record.ip), SQLBind(record.userAgent), SQLBind(record.ticket),
-                SQLBind(previous), SQLBind(hash),
+                optional(record.actorTokenID), SQLBind(record.actorTokenName), SQLBind(previous), SQLBind(hash),
             ])
             previous = hash
         }
@@ -108,7 +113,7 @@ public struct AuditStore: Sendable {
     static let columns = [
         "id", "chain", "seq", "organization_id", "occurred_at", "actor_id", "actor_email", "actor_role", "action",
         "target_id", "target_email", "result", "reason", "batch_id", "request_id", "ip", "user_agent", "ticket",
-        "prev_hash", "hash",
+        "actor_token_id", "actor_token_name", "prev_hash", "hash",
     ]
 
     // MARK: Reading
@@ -314,6 +319,8 @@ extension AuditEventModel {
         self.ip = record.ip
         self.userAgent = record.userAgent
         self.ticket = record.ticket
+        self.actorTokenID = record.actorTokenID
+        self.actorTokenName = record.actorTokenName
         self.prevHash = prevHash
         self.hash = record.hash(previous: prevHash)
     }
@@ -325,7 +332,7 @@ extension AuditEventModel {
             occurredAtMillis: Int64((occurredAt.timeIntervalSince1970 * 1000).rounded()), actorID: actorID,
             actorEmail: actorEmail, actorRole: actorRole, action: action, targetID: targetID, targetEmail: targetEmail,
             result: result, reason: reason, batchID: batchID, requestID: requestID, ip: ip, userAgent: userAgent,
-            ticket: ticket)
+            ticket: ticket, actorTokenID: actorTokenID, actorTokenName: actorTokenName)
     }
 }
 

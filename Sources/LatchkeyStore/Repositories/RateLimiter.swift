@@ -24,24 +24,28 @@ public struct RateLimiter: Sendable {
     /// Counts one hit against every rule (atomically per bucket); returns the seconds to wait if any rule is
     /// exceeded, else nil.
     public func hit(_ rules: [Rule], now: Date) async throws -> Int? {
-        let sql = db as! any SQLDatabase
-        let unix = Int64(now.timeIntervalSince1970)
         var wait: Int?
         for rule in rules {
-            let start = unix - unix % rule.window
-            let rows = try await sql.raw(
-                """
-                INSERT INTO rate_limits (bucket, window_start, hits) VALUES (\(bind: rule.bucket), \(bind: start), 1)
-                ON CONFLICT (bucket, window_start) DO UPDATE SET hits = rate_limits.hits + 1
-                RETURNING hits
-                """
-            ).all()
-            let hits = try rows.first?.decode(column: "hits", as: Int.self) ?? 0
-            if hits > rule.limit {
-                wait = max(wait ?? 0, Int(start + rule.window - unix))
-            }
+            let count = try await count(rule, now: now)
+            if count.hits > rule.limit { wait = max(wait ?? 0, count.resetSeconds) }
         }
         return wait
+    }
+
+    /// Counts one hit against `rule` (atomically); returns the hits in the current window, this one included,
+    /// and the seconds until the window ends.
+    public func count(_ rule: Rule, now: Date) async throws -> (hits: Int, resetSeconds: Int) {
+        let sql = db as! any SQLDatabase
+        let unix = Int64(now.timeIntervalSince1970)
+        let start = unix - unix % rule.window
+        let rows = try await sql.raw(
+            """
+            INSERT INTO rate_limits (bucket, window_start, hits) VALUES (\(bind: rule.bucket), \(bind: start), 1)
+            ON CONFLICT (bucket, window_start) DO UPDATE SET hits = rate_limits.hits + 1
+            RETURNING hits
+            """
+        ).all()
+        return (try rows.first?.decode(column: "hits", as: Int.self) ?? 0, Int(start + rule.window - unix))
     }
 
     /// Drops windows older than `age` seconds.

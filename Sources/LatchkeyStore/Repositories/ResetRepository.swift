@@ -36,12 +36,16 @@ public struct ResetBatch: Sendable, Equatable {
     public var action: String
     /// What it applies with (the new role's name for a role change).
     public var detail: String
+    /// The API token the request came through, if any: a background job acts through it (and stops acting once
+    /// it is revoked or expired).
+    public var actorTokenID: UUID?
 
     public init(
         id: UUID = UUID.random(), organizationID: UUID, actorID: UUID, idempotencyKey: String?, requestHash: String,
         total: Int, reason: String, background: Bool, requestID: String, ip: String, userAgent: String,
-        createdAt: Date, action: AuditAction = .mfaReset, detail: String = ""
+        createdAt: Date, action: AuditAction = .mfaReset, detail: String = "", actorTokenID: UUID? = nil
     ) {
+        self.actorTokenID = actorTokenID
         self.action = action.rawValue
         self.detail = detail
         self.id = id
@@ -84,6 +88,7 @@ public struct ResetBatch: Sendable, Equatable {
         finishedAt = model.finishedAt
         action = model.action
         detail = model.detail
+        actorTokenID = model.actorTokenID
     }
 }
 
@@ -168,6 +173,7 @@ public struct ResetRepository: Sendable {
         model.createdAt = batch.createdAt
         model.action = batch.action
         model.detail = batch.detail
+        model.actorTokenID = batch.actorTokenID
         let rows: [[any SQLExpression]] = memberIDs.enumerated().map { position, memberID in
             [
                 SQLBind(UUID.random()), SQLBind(batch.id), SQLBind(position), SQLBind(memberID), SQLBind("pending"),

@@ -40,6 +40,7 @@ func buildRouter(services: AppServices) -> Router<AppRequestContext> {
     InvitationsWebController(services: services).register(members: members, router: router)
     InvitationsAPIController(services: services).register(on: members)
     TokensAPIController(services: services).register(on: members)
+    TokensWebController(services: services).register(on: members)
     // GET never changes anything: the state-changing member routes answer 405 to it.
     members.refuseGet(Route.endpoints.filter(\.refusesGet).map(\.route))
     return router

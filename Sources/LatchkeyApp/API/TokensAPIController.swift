@@ -59,8 +59,8 @@ struct TokensAPIController {
     @Sendable func create(_ request: Request, context: OrgMemberContext) async throws -> Response {
         let body = try await Body.json(CreateBody.self, from: request, context: context)
         let (token, text) = try await services.tokens.create(
-            auth: context.auth, name: body.name, permissions: body.permissions, days: body.expiresInDays,
-            meta: context.meta)
+            auth: context.auth, actor: context.actor, name: body.name, permissions: body.permissions,
+            days: body.expiresInDays)
         var response = JSONResponse.make(TokenJSON(token, now: services.now, text: text), status: .created)
         response.headers[.cacheControl] = "no-store"
         return response

@@ -23,6 +23,8 @@ enum Route: String, CaseIterable, Sendable {
     // The member's own pages
     case home = "/"
     case security = "/security"
+    case tokens = "/tokens"
+    case tokenRevoke = "/tokens/:id/revoke"
     case securityAuthenticator = "/security/authenticator"
     case securityRecoveryCodes = "/security/recovery-codes"
     case securitySessionRevoke = "/security/sessions/:id/revoke"
@@ -353,6 +355,19 @@ extension Route {
         Endpoint(
             methods: [.post], route: .apiRole, query: " `{name?, permissions?}`", caller: "as `POST /roles/{id}`",
             audit: "`role.updated`", refusesGet: true),
+        Endpoint(
+            methods: [.get], route: .tokens,
+            caller:
+                "signed-in member with a permission: their tokens (the organization's with `org.settings`) and the form to mint one"
+        ),
+        Endpoint(
+            methods: [.post], route: .tokens, query: " `name, permission…, days, code?`",
+            caller:
+                "as `POST /api/v1/tokens`; `code` steps up first (needed for `members.reset_mfa` when MFA is stale); the answer shows the token once (`no-store`)",
+            audit: "`token.created` (`auth.step_up`)"),
+        Endpoint(
+            methods: [.post], route: .tokenRevoke, caller: "as `POST /api/v1/tokens/{id}/revoke`",
+            audit: "`token.revoked`", refusesGet: true),
         Endpoint(
             methods: [.post], route: .apiTokens, query: " `{name, permissions, expiresInDays}`",
             caller:

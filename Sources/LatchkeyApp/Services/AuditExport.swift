@@ -5,7 +5,7 @@ import LatchkeyStore
 /// The audit log's export formats (CSV and JSON Lines) and its JSON shape in the API.
 enum AuditExport {
     static let csvHeader =
-        "time,organization_id,actor_id,actor_email,actor_role,action,target_id,target_email,result,reason,batch_id,request_id,ip,user_agent,ticket,seq,hash\r\n"
+        "time,organization_id,actor_id,actor_email,actor_role,action,target_id,target_email,result,reason,batch_id,request_id,ip,user_agent,ticket,seq,hash,actor_token_id,actor_token_name\r\n"
 
     static func csvLine(_ e: AuditEvent) -> String {
         [
@@ -13,6 +13,7 @@ enum AuditExport {
             e.actorID?.lowercasedString ?? "", e.actorEmail, e.actorRole, e.action,
             e.targetID?.lowercasedString ?? "", e.targetEmail, e.result, e.reason,
             e.batchID?.lowercasedString ?? "", e.requestID, e.ip, e.userAgent, e.ticket, String(e.seq), e.hash,
+            e.actorTokenID?.lowercasedString ?? "", e.actorTokenName,
         ].map(CSV.field).joined(separator: ",") + "\r\n"
     }
 
@@ -34,14 +35,23 @@ enum AuditExport {
         var hash: String
         var prevHash: String
 
-        struct Actor: Codable { var id: UUID?; var email: String; var role: String }
+        struct Actor: Codable {
+            var id: UUID?
+            var email: String
+            var role: String
+            /// The API token the actor acted through, when one did.
+            var token: Token?
+        }
+        struct Token: Codable { var id: UUID; var name: String }
         struct Target: Codable { var id: UUID?; var email: String }
 
         init(_ e: AuditEvent) {
             id = e.id
             time = e.occurredAt
             organizationId = e.organizationID
-            actor = Actor(id: e.actorID, email: e.actorEmail, role: e.actorRole)
+            actor = Actor(
+                id: e.actorID, email: e.actorEmail, role: e.actorRole,
+                token: e.actorTokenID.map { Token(id: $0, name: e.actorTokenName) })
             action = e.action
             target = Target(id: e.targetID, email: e.targetEmail)
             result = e.result

@@ -59,14 +59,14 @@ struct TokenService: Sendable {
 
     /// Mints a token for the signed-in member (never through another token): see `mint`; one that may reset MFA
     /// also needs a fresh MFA. Returns the token and its text, which is not kept.
-    func create(auth: AuthState, name: String?, permissions: [String]?, days: Int?, meta: RequestMeta)
+    /// `actor` is the member as the request knows them (a page that took a step-up code passes the refreshed one).
+    func create(auth: AuthState, actor: Actor, name: String?, permissions: [String]?, days: Int?)
         async throws -> (token: APIToken, text: String)
     {
         guard auth.token == nil else { throw LatchkeyError.sessionRequired }
         let creator = Creator(
             id: auth.memberID, name: auth.memberName, email: auth.memberEmail, organizationID: auth.organizationID,
             permissions: auth.permissions)
-        let actor = Actor(auth, meta: meta)
         return try await mint(
             for: creator, by: actor, name: name, permissions: permissions, days: days,
             check: { resetting in if resetting { try actor.requireFreshMFA(now: services.now) } })

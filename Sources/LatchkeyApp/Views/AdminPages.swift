@@ -32,7 +32,7 @@ enum AdminPages {
             return """
                 <tr>
                   <td class="nowrap"><time datetime="\(e.occurredAt.formatted(.iso8601))">\(DateText.seconds(e.occurredAt))</time></td>
-                  <td>\(e.actorEmail)<span class="sub">\(e.actorRole)</span></td>
+                  <td>\(e.actorEmail)<span class="sub">\(e.actorRole)\(e.actorTokenID == nil ? "" : " · API token “\(e.actorTokenName)”")</span></td>
                   <td><code>\(e.action)</code></td>
                   <td>\(e.targetEmail)</td>
                   <td><span class="badge \(badge)">\(e.result)</span></td>

@@ -20,6 +20,7 @@ enum Layout {
         } else if auth.permissions.contains(.orgSettings) {
             items.append(("mail", Route.mail.path, "Mail"))
         }
+        if !auth.permissions.isEmpty { items.append(("tokens", Route.tokens.path, "API tokens")) }
         items.append(("security", Route.security.path, "My security"))
         let nav = items.map { key, href, label -> HTML in
             key == current

@@ -86,6 +86,12 @@ struct APITokenTests {
             #expect(event.actorID == admin.id && event.actorEmail == "ada@acme.test")
             #expect(event.actorTokenID == tokenID && event.actorTokenName == "help-desk script")
             #expect(event.targetID == jane.id && event.result == "success")
+            // The API's audit events name it too.
+            let audit = try await client.api(.get, "/api/v1/audit-events?action=mfa.reset", session: &admin.session)
+            let listedEvent = try #require((audit.json["events"] as? [[String: Any]])?.first)
+            let actor = try #require(listedEvent["actor"] as? [String: Any])
+            #expect((actor["token"] as? [String: Any])?["name"] as? String == "help-desk script")
+            #expect(actor["email"] as? String == "ada@acme.test")
             guard case .intact = try await h.services.store.audit.verify() else {
                 Issue.record("the audit chain no longer verifies")
                 return

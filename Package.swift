@@ -108,7 +108,9 @@ let package = Package(
             ],
             // The stylesheet and script, compiled into the binary (nothing to ship beside it) and served with a
             // content hash in their names (`StaticAssets`).
-            resources: [.embedInCode("Public/app.css"), .embedInCode("Public/app.js")],
+            resources: [
+                .embedInCode("Public/app.css"), .embedInCode("Public/app.js"), .embedInCode("Public/openapi.json"),
+            ],
             swiftSettings: swiftSettings
         ),
         // Demo data and benchmark seeding: tools for `latchkey demo` and `latchkey bench`, kept out of the

@@ -21,6 +21,12 @@ func buildRouter(services: AppServices) -> Router<AppRequestContext> {
         try StaticAssets.shared.response(for: request, file: context.parameters.get("file"))
     }
     router.on(.get, .healthz) { _, _ in JSONResponse.make(["status": "ok"]) }
+    // The API's contract, as written (`Public/openapi.json`); every answer of the test suite is held to it.
+    router.on(.get, .apiOpenAPI) { _, _ in
+        Response(
+            status: .ok, headers: [.contentType: "application/json; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(bytes: PackageResources.openapi_json)))
+    }
     router.on(.get, .readyz) { _, _ in
         try await services.store.ping()
         return JSONResponse.make(["status": "ready"])

@@ -19,7 +19,10 @@ extension TestClientProtocol {
     {
         var headers: HTTPFields = [.authorization: "Bearer \(token)"]
         if body != nil { headers[.contentType] = "application/json" }
-        return try await execute(uri: path, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) })
+        let response = try await execute(
+            uri: path, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) })
+        OpenAPIContract.check(method, path, response)
+        return response
     }
 
     /// Mints a token through the API with a signed-in session; returns the answer.
@@ -398,5 +401,51 @@ struct TokenCLITests {
         #expect(loaded?.token.permissions == [.membersView, .membersManage, .membersResetMFA])
         #expect(auth.memberID == ownerID && auth.token?.name == "help-desk")
         #expect(events.count == 1 && events[0].actorEmail == "operator" && events[0].targetID == ownerID)
+    }
+}
+
+@Suite("The OpenAPI document is the API's contract")
+struct OpenAPIDocumentTests {
+    @Test(
+        "it is served as written and names exactly the /api/v1 operations the router serves, with both security schemes and the Idempotency-Key header"
+    )
+    func documentMatchesTheRoutes() async throws {
+        try await Harness.withApp { _, client in
+            let served = try await client.execute(uri: "/api/v1/openapi.json", method: .get)
+            #expect(served.status == .ok)
+            #expect(Array(served.body.readableBytesView) == PackageResources.openapi_json)
+            let document = OpenAPIContract.document
+            #expect(document["openapi"]?.string == "3.1.0")
+            var documented: Set<String> = []
+            for (path, item) in OpenAPIContract.paths {
+                for method in item.object?.keys ?? [:].keys { documented.insert("\(method.uppercased()) \(path)") }
+            }
+            var routed: Set<String> = []
+            for endpoint in Route.endpoints where endpoint.route.rawValue.hasPrefix("/api/v1/") {
+                let path = endpoint.route.rawValue.replacingOccurrences(of: ":id", with: "{id}")
+                for method in endpoint.methods { routed.insert("\(method.rawValue) \(path)") }
+            }
+            #expect(documented == routed)
+            let schemes = try #require(document["components"]?["securitySchemes"]?.object)
+            #expect(Set(schemes.keys) == ["bearerAuth", "sessionCookie", "csrfHeader"])
+            #expect(document["components"]?["parameters"]?["IdempotencyKey"]?["name"]?.string == "Idempotency-Key")
+            // The checker itself: an answer that breaks the document is caught.
+            #expect(
+                !OpenAPIContract.problems(
+                    method: .get, path: "/api/v1/roles", status: 200,
+                    body: ByteBuffer(string: #"{"roles":[{"id":"x","name":"A","permissions":[],"members":1}]}"#)
+                ).isEmpty)
+            #expect(
+                !OpenAPIContract.problems(
+                    method: .get, path: "/api/v1/roles", status: 200,
+                    body: ByteBuffer(string: #"{"roles":[],"extra":1}"#)
+                ).isEmpty)
+            #expect(
+                OpenAPIContract.problems(
+                    method: .get, path: "/api/v1/roles", status: 200, body: ByteBuffer(string: #"{"roles":[]}"#)
+                ).isEmpty)
+            #expect(
+                !OpenAPIContract.problems(method: .get, path: "/api/v1/roles", status: 418, body: ByteBuffer()).isEmpty)
+        }
     }
 }

@@ -131,19 +131,15 @@ struct InvitationsAPIController {
 
     @Sendable func resend(_ request: Request, context: OrgMemberContext) async throws -> Response {
         let id = try context.parameters.require("id", as: UUID.self)
-        _ = try await Body.json(EmptyBody.self, from: request, context: context, allowEmpty: true)
+        _ = try await Body.json(EmptyJSONBody.self, from: request, context: context, allowEmpty: true)
         _ = try await invitations.resend(id, actor: Actor(context.auth, meta: context.meta))
         return JSONResponse.make(try await describe([id], organizationID: context.auth.organizationID)[0])
     }
 
     @Sendable func revoke(_ request: Request, context: OrgMemberContext) async throws -> Response {
         let id = try context.parameters.require("id", as: UUID.self)
-        _ = try await Body.json(EmptyBody.self, from: request, context: context, allowEmpty: true)
+        _ = try await Body.json(EmptyJSONBody.self, from: request, context: context, allowEmpty: true)
         let member = try await invitations.revoke(id, actor: Actor(context.auth, meta: context.meta))
         return JSONResponse.make(["id": id.lowercasedString, "email": member.email, "status": "revoked"])
-    }
-
-    struct EmptyBody: StrictJSONBody {
-        static let allowedFields: Set<String> = []
     }
 }

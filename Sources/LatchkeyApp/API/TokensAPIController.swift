@@ -110,6 +110,7 @@ struct TokensAPIController {
         guard let id = context.parameters.get("id", as: UUID.self) else {
             throw LatchkeyError.notFound("No such token.")
         }
+        _ = try await Body.json(EmptyJSONBody.self, from: request, context: context, allowEmpty: true)
         let token = try await services.tokens.revoke(id, auth: context.auth, meta: context.meta)
         return JSONResponse.make(TokenJSON(token, now: services.now))
     }

@@ -11,6 +11,11 @@ protocol StrictJSONBody: Decodable {
     static func validate(_ object: [String: Any]) throws
 }
 
+/// A body with no fields: none, `{}`, or a refusal of anything else.
+struct EmptyJSONBody: StrictJSONBody {
+    static let allowedFields: Set<String> = []
+}
+
 extension StrictJSONBody {
     static func validate(_ object: [String: Any]) throws {}
 

@@ -84,6 +84,7 @@ enum Route: String, CaseIterable, Sendable {
     case apiInvitationResend = "/api/v1/invitations/:id/resend"
     case apiInvitationRevoke = "/api/v1/invitations/:id/revoke"
     case apiRole = "/api/v1/roles/:id"
+    case apiOpenAPI = "/api/v1/openapi.json"
     case apiTokens = "/api/v1/tokens"
     case apiTokenRevoke = "/api/v1/tokens/:id/revoke"
     // Operations
@@ -355,6 +356,10 @@ extension Route {
         Endpoint(
             methods: [.post], route: .apiRole, query: " `{name?, permissions?}`", caller: "as `POST /roles/{id}`",
             audit: "`role.updated`", refusesGet: true),
+        Endpoint(
+            methods: [.get], route: .apiOpenAPI,
+            caller: "anyone: the OpenAPI 3.1 document of every `/api/v1` operation (the suite holds every answer to it)"
+        ),
         Endpoint(
             methods: [.get], route: .tokens,
             caller:

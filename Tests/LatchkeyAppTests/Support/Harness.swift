@@ -207,6 +207,7 @@ extension TestClientProtocol {
         let response = try await execute(
             uri: path, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) })
         session.absorb(response)
+        OpenAPIContract.check(method, path, response)
         return response
     }
 

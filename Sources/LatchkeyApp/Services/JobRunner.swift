@@ -38,14 +38,16 @@ struct JobRunner: Service {
         else { return false }
         let config = services.config
         try await ResetService(services: services).process(
-            batchID: id, actor: try await actor(of: batch), chunkSize: config.jobChunkSize, pause: config.jobChunkPause
+            batchID: id, actor: try await actor(of: batch), chunkSize: config.jobChunkSize, pause: config.jobChunkPause,
+            actorNow: { try await actor(of: batch) }
         ) { [services] in
             try await services.store.resets.extendLease(of: id, until: services.now.addingTimeInterval(Self.lease))
         }
         return true
     }
 
-    /// The job's actor with their role's permissions as they are now (a demoted actor's job stops resetting).
+    /// The job's actor with their role's permissions as they are now, read again before each chunk (a demoted actor's
+    /// job, or one whose token is revoked or expired, stops resetting at the next chunk).
     /// The request that started the job passed the step-up check; the job does not ask again.
     private func actor(of batch: ResetBatch) async throws -> Actor {
         let store = services.store

@@ -172,16 +172,21 @@ struct ResetService: Sendable {
     /// completed and tells the owners. The one processing loop: synchronous requests and background jobs both
     /// run it (a job passes a pause between chunks and renews its lease in `afterChunk`). Safe to call again
     /// after a crash: only `pending` rows are taken.
+    ///
+    /// `actorNow`, when given, is asked for the actor before each chunk after the first: a job acts with its actor's
+    /// permissions as they are at each chunk (demoted, or its token revoked, it stops resetting at the next one).
     func process(
         batchID: UUID, actor: Actor, chunkSize: Int = BulkLimits.chunkSize, pause: Duration = .zero,
-        afterChunk: @Sendable () async throws -> Void = {}
+        actorNow: (@Sendable () async throws -> Actor)? = nil, afterChunk: @Sendable () async throws -> Void = {}
     ) async throws {
         guard let batch = try await store.resets.find(batchID) else { return }
+        var actor = actor
         var first = true
         while true {
             let pending = try await store.resets.pendingMembers(batchID: batchID, limit: chunkSize)
             if pending.isEmpty { break }
             if !first && pause > .zero { try await Task.sleep(for: pause) }
+            if !first, let actorNow { actor = try await actorNow() }
             first = false
             try await resetChunk(
                 pending.map(\.memberID), batch: (batchID, pending.map(\.position)), ticket: batch.reason, actor: actor)

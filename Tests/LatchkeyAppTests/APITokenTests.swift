@@ -414,7 +414,7 @@ struct TokenCLITests {
         services = try await bed.services()
         let loaded = try await services.store.apiTokens.load(tokenHash: sha256Hex(text))
         let events = try await AuditEventModel.query(on: services.db).filter(\.$action == "token.created").all()
-        let (auth, _, _) = try await services.tokens.authenticate(authorization: "Bearer \(text)")
+        let (auth, _, _, _) = try await services.tokens.authenticate(authorization: "Bearer \(text)")
         await services.database.shutdown()
         await bed.cleanup()
         #expect(loaded?.token.creatorID == ownerID && loaded?.token.name == "help-desk")
@@ -430,7 +430,7 @@ struct OpenAPIDocumentTests {
         "it is served as written and names exactly the /api/v1 operations the router serves, with both security schemes and the Idempotency-Key header"
     )
     func documentMatchesTheRoutes() async throws {
-        try await Harness.withApp { _, client in
+        try await Harness.withApp { h, client in
             let served = try await client.execute(uri: "/api/v1/openapi.json", method: .get)
             #expect(served.status == .ok)
             #expect(Array(served.body.readableBytesView) == PackageResources.openapi_json)
@@ -449,6 +449,16 @@ struct OpenAPIDocumentTests {
             let schemes = try #require(document["components"]?["securitySchemes"]?.object)
             #expect(Set(schemes.keys) == ["bearerAuth", "sessionCookie", "csrfHeader"])
             #expect(document["components"]?["parameters"]?["IdempotencyKey"]?["name"]?.string == "Idempotency-Key")
+            // A method the document does not declare on a path it does: 405 naming the ones it does; an empty
+            // cursor is no cursor.
+            for method in [HTTPRequest.Method.put, .delete, .patch, .init("TRACE")!] {
+                let answer = try await client.execute(uri: "/api/v1/roles", method: method)
+                #expect(answer.status == .methodNotAllowed && answer.headers[.allow] == "GET, POST", "\(method)")
+            }
+            #expect(try await client.execute(uri: "/api/v1/nowhere", method: .put).status == .notFound)
+            var admin = try await h.enrolled("ada@acme.test", role: .admin, client: client)
+            let first = try await client.api(.get, "/api/v1/members?cursor=&before=&status=", session: &admin.session)
+            #expect(first.status == .ok && (first.json["members"] as? [[String: Any]])?.isEmpty == false)
             // The checker itself: an answer that breaks the document is caught.
             #expect(
                 !OpenAPIContract.problems(

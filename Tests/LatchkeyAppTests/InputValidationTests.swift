@@ -47,6 +47,18 @@ struct InputValidationTests {
                     .post, "/api/v1/auth/step-up", #"{"code":"\#(code)"}"#, session: &signedIn)
                 #expect(stepUp.errorCode == "invalid_code_format")
             }
+            // A null optional field is refused, at any depth, and changes nothing.
+            for (path, body) in [
+                ("/api/v1/auth/mfa", #"{"code":"123456","recoveryCode":null}"#),
+                ("/api/v1/members/mfa/reset", #"{"memberIds":["\#(UUID())"],"reason":null}"#),
+                ("/api/v1/invitations/bulk", #"{"invitations":[{"email":"a@acme.test","roleId":null}]}"#),
+            ] {
+                var session = path.hasSuffix("/mfa") ? pending : signedIn
+                let response = try await client.api(.post, path, body, session: &session)
+                #expect(
+                    response.status == .badRequest && response.errorCode == "invalid_field", "\(path): \(response.text)"
+                )
+            }
             let numeric = try await client.api(.post, "/api/v1/auth/mfa", #"{"code":123456}"#, session: &pending)
             #expect(numeric.errorCode == "invalid_field")
             let both = try await client.api(

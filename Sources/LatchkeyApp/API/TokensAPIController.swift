@@ -81,7 +81,7 @@ struct TokensAPIController {
             }
             limit = value
         }
-        let after = try query.get("cursor").map(Self.cursor)
+        let after = try query.get("cursor").flatMap { $0.isEmpty ? nil : $0 }.map(Self.cursor)
         let tokens = try await services.tokens.list(auth: context.auth, after: after, limit: limit + 1)
         let page = Array(tokens.prefix(limit))
         let next =

@@ -24,6 +24,8 @@ public struct AppConfig: Sendable {
     public var resetRequestsPerActorPerMinute = 30
     /// Reset MFA requests one organization may make per minute.
     public var resetRequestsPerOrganizationPerMinute = 120
+    /// Requests one API token may make per minute (`LATCHKEY_TOKEN_REQUESTS_PER_MINUTE`).
+    public var tokenRequestsPerMinute = 600
     /// Members a background reset job handles per transaction.
     public var jobChunkSize = BulkLimits.chunkSize
     /// Pause between a background job's chunks, to bound the load a large reset puts on the database.
@@ -82,6 +84,13 @@ public struct AppConfig: Sendable {
                     "LATCHKEY_JOB_CHUNK_PAUSE_MS must be a number of milliseconds from 0 to 10000.")
             }
             config.jobChunkPause = .milliseconds(value)
+        }
+        if let limit = env["LATCHKEY_TOKEN_REQUESTS_PER_MINUTE"], !limit.isEmpty {
+            guard let value = Int(limit), (1...1_000_000).contains(value) else {
+                throw LatchkeyError.badRequest(
+                    "bad_token_rate_limit", "LATCHKEY_TOKEN_REQUESTS_PER_MINUTE must be a number from 1 to 1000000.")
+            }
+            config.tokenRequestsPerMinute = value
         }
         try config.applyMail(env)
         return config

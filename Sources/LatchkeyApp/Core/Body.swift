@@ -59,6 +59,10 @@ enum Body {
         if let unknown = Set(fields.keys).subtracting(T.allowedFields).sorted().first {
             throw LatchkeyError.badRequest("unknown_field", "Unknown field \"\(unknown.prefix(64))\".")
         }
+        if let path = nullField(in: fields, at: "") {
+            throw LatchkeyError.badRequest(
+                "invalid_field", "Field \"\(path.prefix(64))\" is null: leave an optional field out instead.")
+        }
         try T.validate(fields)
         do {
             return try JSONDecoder().decode(T.self, from: data)
@@ -69,6 +73,25 @@ enum Body {
         } catch {
             throw LatchkeyError.badRequest("invalid_json", "The body could not be read.")
         }
+    }
+
+    /// The first field holding `null`, at any depth ("invitations.2.roleId"); no field of a request body may: an
+    /// optional field is left out, as the API's document says.
+    static func nullField(in value: Any, at path: String) -> String? {
+        let join = { (key: String) in path.isEmpty ? key : "\(path).\(key)" }
+        switch value {
+        case is NSNull: return path
+        case let object as [String: Any]:
+            for key in object.keys.sorted() {
+                if let found = nullField(in: object[key]!, at: join(key)) { return found }
+            }
+        case let array as [Any]:
+            for (index, item) in array.enumerated() {
+                if let found = nullField(in: item, at: join(String(index))) { return found }
+            }
+        default: break
+        }
+        return nil
     }
 
     static func isJSON(_ request: Request) -> Bool {

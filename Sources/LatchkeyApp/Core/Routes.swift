@@ -134,6 +134,18 @@ struct Endpoint: Sendable {
 }
 
 extension Route {
+    /// The methods the table serves at a concrete path (`:id` and `:file` match any segment); empty for none.
+    static func methods(serving path: String) -> [HTTPRequest.Method] {
+        let parts = path.split(separator: "/", omittingEmptySubsequences: false)
+        let matching = endpoints.filter { endpoint in
+            let pattern = endpoint.route.rawValue.split(separator: "/", omittingEmptySubsequences: false)
+            return pattern.count == parts.count && zip(pattern, parts).allSatisfy { $0.hasPrefix(":") || $0 == $1 }
+        }
+        var methods: [HTTPRequest.Method] = []
+        for method in matching.flatMap(\.methods) where !methods.contains(method) { methods.append(method) }
+        return methods
+    }
+
     /// The route table. `buildRouter` registers exactly these (and 405 answers for `refusesGet`).
     static let endpoints: [Endpoint] = [
         Endpoint(methods: [.get], route: .login, caller: "anyone"),

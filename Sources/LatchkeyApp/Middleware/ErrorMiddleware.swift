@@ -23,13 +23,23 @@ struct ErrorMiddleware: RouterMiddleware {
             }
             return Self.render(refusal.error, request: request)
         } catch {
-            let failure = Self.classify(error)
+            var failure = Self.classify(error)
             if failure.status >= 500 {
                 context.logger.error(
                     "request failed",
                     metadata: ["request_id": "\(context.requestID)", "error_type": "\(type(of: error))"])
             }
-            return Self.render(failure, request: request)
+            // The router found no route: on an API path that exists with other methods, that is a 405.
+            var allowed: [HTTPRequest.Method] = []
+            if failure.kind == .notFound, error is any HTTPResponseError, request.isAPI {
+                allowed = Route.methods(serving: request.uri.path)
+                if !allowed.isEmpty {
+                    failure = LatchkeyError(.methodNotAllowed, .methodNotAllowed, "That method is not allowed here.")
+                }
+            }
+            var response = Self.render(failure, request: request)
+            if !allowed.isEmpty { response.headers[.allow] = allowed.map(\.rawValue).joined(separator: ", ") }
+            return response
         }
     }
 

@@ -43,10 +43,10 @@ struct SessionMiddleware: RouterMiddleware {
         var context = context
         // An API token (JSON API only): it carries no ambient authority, so no CSRF token; the cookie is ignored.
         if request.isAPI, let authorization = request.headers[.authorization] {
-            let (auth, remaining, reset) = try await services.tokens.authenticate(authorization: authorization)
+            let (auth, limit, remaining, reset) = try await services.tokens.authenticate(authorization: authorization)
             context.auth = auth
             var response = try await next(request, context)
-            response.headers[.rateLimitLimit] = String(TokenService.requestsPerMinute)
+            response.headers[.rateLimitLimit] = String(limit)
             response.headers[.rateLimitRemaining] = String(max(0, remaining))
             response.headers[.rateLimitReset] = String(reset)
             return response

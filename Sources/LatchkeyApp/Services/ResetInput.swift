@@ -4,10 +4,11 @@ import LatchkeyStore
 
 /// Input rules shared by the web and JSON reset routes.
 enum ResetInput {
-    /// The optional reason or ticket reference: trimmed, at most 500 characters, no control characters.
+    /// The optional reason or ticket reference: trimmed, at most 500 characters (Unicode code points, as the API
+    /// document counts them), no control characters.
     static func ticket(_ raw: String?) throws -> String {
         let text = (raw ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
-        guard text.count <= BulkLimits.maximumReasonLength else {
+        guard text.unicodeScalars.count <= BulkLimits.maximumReasonLength else {
             throw LatchkeyError.badRequest(
                 "reason_too_long",
                 "The reason or ticket can be at most \(BulkLimits.maximumReasonLength) characters.")

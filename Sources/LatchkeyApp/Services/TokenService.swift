@@ -16,15 +16,13 @@ struct TokenService: Sendable {
     static let maximumDaysResetting = 90
     /// Live tokens one member may hold.
     static let maximumLivePerMember = 50
-    /// Requests per token per minute.
-    static let requestsPerMinute = 600
 
     // MARK: Requests through a token
 
     /// The request's auth for the `Authorization` header's text, or `invalid_token` — the same answer for a
     /// token never issued, revoked, expired, or whose creator is suspended or gone.
-    /// Also returns the token's rate-limit window: requests left in it and seconds until it ends.
-    func authenticate(authorization: String) async throws -> (auth: AuthState, remaining: Int, reset: Int) {
+    /// Also returns the token's rate-limit window: its limit, requests left in it and seconds until it ends.
+    func authenticate(authorization: String) async throws -> (auth: AuthState, limit: Int, remaining: Int, reset: Int) {
         let invalid = LatchkeyError(.unauthorized, "invalid_token", "The API token is not valid.")
         let parts = authorization.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
         guard parts.count == 2, parts[0].lowercased() == "bearer" else {
@@ -40,9 +38,9 @@ struct TokenService: Sendable {
         else { throw invalid }
         let token = loaded.token
         let rule = RateLimiter.Rule(
-            bucket: "token:\(token.id.lowercasedString)", limit: Self.requestsPerMinute, window: 60)
+            bucket: "token:\(token.id.lowercasedString)", limit: services.config.tokenRequestsPerMinute, window: 60)
         let window = try await store.rateLimits.count(rule, now: now)
-        if window.hits > rule.limit { throw LatchkeyError.tooManyTokenRequests(window.resetSeconds) }
+        if window.hits > rule.limit { throw LatchkeyError.tooManyTokenRequests(window.resetSeconds, limit: rule.limit) }
         if token.lastUsedAt.map({ now.timeIntervalSince($0) > 60 }) ?? true {
             try await store.apiTokens.touch(token.id, at: now)
         }
@@ -52,7 +50,7 @@ struct TokenService: Sendable {
         let auth = AuthState(
             creator, demoMode: services.config.demoMode, mailDelivery: services.config.smtp != nil,
             token: TokenIdentity(id: token.id, name: token.name))
-        return (auth, rule.limit - window.hits, window.resetSeconds)
+        return (auth, rule.limit, rule.limit - window.hits, window.resetSeconds)
     }
 
     // MARK: Managing tokens
@@ -163,7 +161,7 @@ struct TokenService: Sendable {
 
     static func name(_ raw: String?) throws -> String {
         let name = (raw ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
-        guard (1...100).contains(name.count),
+        guard (1...100).contains(name.unicodeScalars.count),
             !name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
         else {
             throw LatchkeyError.badRequest("invalid_token_name", "A token needs a name of 1 to 100 characters.")
@@ -180,9 +178,9 @@ struct TokenService: Sendable {
 }
 
 extension LatchkeyError {
-    static func tooManyTokenRequests(_ wait: Int) -> LatchkeyError {
+    static func tooManyTokenRequests(_ wait: Int, limit: Int) -> LatchkeyError {
         LatchkeyError(
             .tooManyRequests(retryAfterSeconds: wait), "rate_limited",
-            "This token made more than \(TokenService.requestsPerMinute) requests in a minute. Try again in \(wait) s.")
+            "This token made more than \(limit) requests in a minute. Try again in \(wait) s.")
     }
 }

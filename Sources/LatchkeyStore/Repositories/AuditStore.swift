@@ -190,7 +190,7 @@ public struct AuditStore: Sendable {
         if let target = filter.target { query = query.filter(\.$targetEmail == target) }
         if let after = filter.after { query = query.filter(\.$occurredAt >= after) }
         if let before = filter.before { query = query.filter(\.$occurredAt < before) }
-        if let cursor {
+        if let cursor, !cursor.isEmpty {
             guard let seq = Int64(cursor), seq > 0 else {
                 throw LatchkeyError.badRequest("invalid_cursor", "The page cursor is not valid.")
             }

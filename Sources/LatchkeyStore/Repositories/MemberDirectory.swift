@@ -243,6 +243,9 @@ public struct MemberDirectory: Sendable {
     public func page(organizationID: UUID, filter: Filter, after: String?, before: String?, now: Date) async throws
         -> Page
     {
+        // An empty cursor is no cursor (`?cursor=` from a client that always sends the parameter).
+        let after = after.flatMap { $0.isEmpty ? nil : $0 }
+        let before = before.flatMap { $0.isEmpty ? nil : $0 }
         let source = Source(filter)
         let column = source.column(filter.sort)
         let backwards = before != nil

@@ -68,11 +68,13 @@ public struct APITokenRepository: Sendable {
             ).run()
     }
 
-    static let columns = """
+    /// A token's own columns; `token(_:)` also reads its creator's `m_name` and `m_email`.
+    static let tokenColumns = """
         t.id AS t_id, t.organization_id AS t_org, t.creator_id AS t_creator, t.name AS t_name, t.prefix AS t_prefix, \
         t.permissions AS t_perms, t.created_at AS t_created, t.expires_at AS t_expires, t.last_used_at AS t_used, \
-        t.revoked_at AS t_revoked, m.name AS m_name, m.email AS m_email
+        t.revoked_at AS t_revoked
         """
+    static let columns = tokenColumns + ", m.name AS m_name, m.email AS m_email"
 
     static func token(_ row: any RowColumns) throws -> APIToken {
         APIToken(
@@ -88,29 +90,16 @@ public struct APITokenRepository: Sendable {
     /// caller decides whether it may act).
     public func load(tokenHash: String) async throws -> LoadedAPIToken? {
         let query: SQLQueryString = """
-            SELECT \(unsafeRaw: Self.columns), m.mfa_status AS m_mfa, m.status AS m_status,
-                   o.id AS o_id, o.name AS o_name, o.require_mfa AS o_req, o.step_up_window_seconds AS o_step,
-                   o.session_lifetime_seconds AS o_life, o.idle_timeout_seconds AS o_idle,
-                   r.name AS r_name, r.permissions AS r_perms
-            FROM api_tokens t
-            JOIN members m ON m.id = t.creator_id
-            JOIN roles r ON r.id = m.role_id
-            JOIN organizations o ON o.id = m.organization_id
+            SELECT \(unsafeRaw: Self.tokenColumns), \(unsafeRaw: SessionRepository.memberColumns)
+            FROM api_tokens t \(unsafeRaw: SessionRepository.memberJoins(on: "t.creator_id"))
             WHERE t.token_hash = \(bind: tokenHash)
             """
         guard let found = try await reads.raw(query).first() else { return nil }
         let row = found.columns(UUIDColumns(reads))
         let token = try Self.token(row)
-        let creator = LoadedSession(
-            sessionID: token.id, state: .signedIn, csrfToken: "", createdAt: token.createdAt,
-            lastSeenAt: token.lastUsedAt ?? token.createdAt, mfaVerifiedAt: nil, memberID: token.creatorID,
-            memberEmail: token.creatorEmail, memberName: token.creatorName,
-            memberActive: try row.string("m_status") == AccountStatus.active.rawValue,
-            mfaStatus: MFAStatus(rawValue: try row.string("m_mfa")) ?? .notSetUp,
-            organizationID: try row.uuid("o_id"), organizationName: try row.string("o_name"),
-            requireMFA: try row.bool("o_req"), stepUpWindowSeconds: try row.int("o_step"),
-            sessionLifetimeSeconds: try row.int("o_life"), idleTimeoutSeconds: try row.int("o_idle"),
-            roleName: try row.string("r_name"), permissions: Permission.parseList(try row.string("r_perms")))
+        let creator = try SessionRepository.loaded(
+            row, sessionID: token.id, state: .signedIn, csrfToken: "", createdAt: token.createdAt,
+            lastSeenAt: token.lastUsedAt ?? token.createdAt, mfaVerifiedAt: nil)
         return LoadedAPIToken(token: token, creator: creator)
     }
 

@@ -89,26 +89,41 @@ public struct SessionRepository: Sendable {
     public func load(tokenHash: String) async throws -> LoadedSession? {
         let query: SQLQueryString = """
             SELECT s.id AS s_id, s.state AS s_state, s.csrf_token AS s_csrf, s.created_at AS s_created,
-                   s.last_seen_at AS s_seen, s.mfa_verified_at AS s_mfa,
-                   m.id AS m_id, m.email AS m_email, m.name AS m_name, m.mfa_status AS m_mfa, m.status AS m_status,
-                   o.id AS o_id, o.name AS o_name, o.require_mfa AS o_req, o.step_up_window_seconds AS o_step,
-                   o.session_lifetime_seconds AS o_life, o.idle_timeout_seconds AS o_idle,
-                   r.name AS r_name, r.permissions AS r_perms
-            FROM sessions s
-            JOIN members m ON m.id = s.member_id
-            JOIN roles r ON r.id = m.role_id
-            JOIN organizations o ON o.id = m.organization_id
+                   s.last_seen_at AS s_seen, s.mfa_verified_at AS s_mfa, \(unsafeRaw: Self.memberColumns)
+            FROM sessions s \(unsafeRaw: Self.memberJoins(on: "s.member_id"))
             WHERE s.token_hash = \(bind: tokenHash)
             """
         guard let found = try await reads.raw(query).first() else { return nil }
         let row = found.columns(UUIDColumns(reads))
-        return LoadedSession(
-            sessionID: try row.uuid("s_id"),
+        return try Self.loaded(
+            row, sessionID: try row.uuid("s_id"),
             state: SessionState(rawValue: try row.string("s_state")) ?? .mfaPending,
-            csrfToken: try row.string("s_csrf"),
-            createdAt: try row.date("s_created"),
-            lastSeenAt: try row.date("s_seen"),
-            mfaVerifiedAt: try row.optionalDate("s_mfa"),
+            csrfToken: try row.string("s_csrf"), createdAt: try row.date("s_created"),
+            lastSeenAt: try row.date("s_seen"), mfaVerifiedAt: try row.optionalDate("s_mfa"))
+    }
+
+    /// The columns of a member as a request acts as them — the member, their organization's settings, their role's
+    /// permissions — from `memberJoins` (a session's member, an API token's creator).
+    static let memberColumns = """
+        m.id AS m_id, m.email AS m_email, m.name AS m_name, m.mfa_status AS m_mfa, m.status AS m_status, \
+        o.id AS o_id, o.name AS o_name, o.require_mfa AS o_req, o.step_up_window_seconds AS o_step, \
+        o.session_lifetime_seconds AS o_life, o.idle_timeout_seconds AS o_idle, \
+        r.name AS r_name, r.permissions AS r_perms
+        """
+
+    /// Joins the member whose id is in `column`, with their role and organization.
+    static func memberJoins(on column: String) -> String {
+        "JOIN members m ON m.id = \(column) JOIN roles r ON r.id = m.role_id JOIN organizations o ON o.id = m.organization_id"
+    }
+
+    /// A loaded session from a row holding `memberColumns`, with the session's own fields.
+    static func loaded(
+        _ row: any RowColumns, sessionID: UUID, state: SessionState, csrfToken: String, createdAt: Date,
+        lastSeenAt: Date, mfaVerifiedAt: Date?
+    ) throws -> LoadedSession {
+        LoadedSession(
+            sessionID: sessionID, state: state, csrfToken: csrfToken, createdAt: createdAt, lastSeenAt: lastSeenAt,
+            mfaVerifiedAt: mfaVerifiedAt,
             memberID: try row.uuid("m_id"),
             memberEmail: try row.string("m_email"),
             memberName: try row.string("m_name"),

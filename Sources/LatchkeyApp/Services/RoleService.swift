@@ -9,13 +9,8 @@ struct RoleService: Sendable {
 
     /// A role's name: trimmed, 1–50 characters, no control characters.
     static func name(_ raw: String?) throws -> String {
-        let name = (raw ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
-        guard (1...50).contains(name.unicodeScalars.count),
-            !name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
-        else {
-            throw LatchkeyError.badRequest("invalid_role_name", "A role needs a name of 1 to 50 characters.")
-        }
-        return name
+        try Validation.name(
+            raw, most: 50, error: .badRequest("invalid_role_name", "A role needs a name of 1 to 50 characters."))
     }
 
     /// Permissions by their names; an unknown one refuses the request.

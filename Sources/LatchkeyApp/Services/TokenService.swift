@@ -159,14 +159,10 @@ struct TokenService: Sendable {
 
     static func seesAll(_ auth: AuthState) -> Bool { auth.permissions.contains(.orgSettings) }
 
+    /// A token's name: trimmed, 1–100 characters, no control characters.
     static func name(_ raw: String?) throws -> String {
-        let name = (raw ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
-        guard (1...100).contains(name.unicodeScalars.count),
-            !name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
-        else {
-            throw LatchkeyError.badRequest("invalid_token_name", "A token needs a name of 1 to 100 characters.")
-        }
-        return name
+        try Validation.name(
+            raw, most: 100, error: .badRequest("invalid_token_name", "A token needs a name of 1 to 100 characters."))
     }
 
     /// For the audit log: the token's name, prefix, permissions and expiry.

@@ -1,3 +1,4 @@
+import Foundation
 import LatchkeyCore
 import LatchkeyStore
 
@@ -86,6 +87,20 @@ enum Layout {
     static func alert(_ message: String?, kind: String = "error") -> HTML {
         guard let message, !message.isEmpty else { return .empty }
         return "<div class=\"alert alert-\(kind)\" role=\"alert\">\(message)</div>"
+    }
+
+    /// One checkbox named `permission` per permission the member's role holds (all a role or token they make may
+    /// get), ids `PREFIX-members-view`…, the `checked` ones ticked.
+    static func permissionCheckboxes(auth: AuthState, prefix: String, checked: Set<Permission>) -> HTML {
+        HTML(
+            unsafe: Permission.allCases.filter { auth.permissions.contains($0) }.map { permission in
+                let id = "\(prefix)-\(permission.rawValue.replacingOccurrences(of: ".", with: "-"))"
+                return """
+                    <label class="checkbox" for="\(id)"><input type="checkbox" id="\(id)" name="permission" \
+                    value="\(permission.rawValue)"\(checked.contains(permission) ? " checked" : "")> \
+                    \(HTML.escape(permission.label)) <code>\(permission.rawValue)</code></label>
+                    """
+            }.joined(separator: "\n"))
     }
 
     static func csrfField(_ token: String) -> HTML {

@@ -5,17 +5,8 @@ import LatchkeyStore
 /// The Roles page.
 enum RolesPages {
     static func page(auth: AuthState, roles: [(role: Role, members: Int)], notice: String?, error: String?) -> HTML {
-        let grantable = Permission.allCases.filter { auth.permissions.contains($0) }
         let checkboxes = { (prefix: String, checked: Set<Permission>) -> HTML in
-            HTML(
-                unsafe: grantable.map { permission in
-                    let id = "\(prefix)-\(permission.rawValue.replacingOccurrences(of: ".", with: "-"))"
-                    return """
-                        <label class="checkbox" for="\(id)"><input type="checkbox" id="\(id)" name="permission" \
-                        value="\(permission.rawValue)"\(checked.contains(permission) ? " checked" : "")> \
-                        \(HTML.escape(permission.label)) <code>\(permission.rawValue)</code></label>
-                        """
-                }.joined(separator: "\n"))
+            Layout.permissionCheckboxes(auth: auth, prefix: prefix, checked: checked)
         }
         let rows = roles.map { role, members -> HTML in
             let permissions = role.permissions.sorted().map { "<code>\($0.rawValue)</code>" }.joined(separator: " ")

@@ -18,16 +18,7 @@ enum TokensPages {
         minted: (token: APIToken, text: String)?, form: Form, stepUpNeeded: Bool
     ) -> HTML {
         let seesAll = TokenService.seesAll(auth)
-        let grantable = Permission.allCases.filter { auth.permissions.contains($0) }
-        let checkboxes = HTML(
-            unsafe: grantable.map { permission in
-                let id = "token-\(permission.rawValue.replacingOccurrences(of: ".", with: "-"))"
-                return """
-                    <label class="checkbox" for="\(id)"><input type="checkbox" id="\(id)" name="permission" \
-                    value="\(permission.rawValue)"\(form.permissions.contains(permission) ? " checked" : "")> \
-                    \(HTML.escape(permission.label)) <code>\(permission.rawValue)</code></label>
-                    """
-            }.joined(separator: "\n"))
+        let checkboxes = Layout.permissionCheckboxes(auth: auth, prefix: "token", checked: form.permissions)
         let days = HTML(
             unsafe: dayChoices.map {
                 "<option value=\"\($0)\"\($0 == form.days ? " selected" : "")>\($0) days</option>"
@@ -90,7 +81,7 @@ enum TokensPages {
             </div>
             """
         let stepUp: HTML =
-            grantable.contains(.membersResetMFA)
+            auth.permissions.contains(.membersResetMFA)
             ? """
             <label for="token-code">Code from your authenticator app\(stepUpNeeded ? "" : " (optional)")</label>
             <input id="token-code" name="code" inputmode="numeric" autocomplete="one-time-code" pattern="[0-9]{6}" \

@@ -293,6 +293,40 @@ struct InvitationTests {
         }
     }
 
+    /// Seen under schemathesis: a revoke landing between a resend's check and its write made a 500 (a token for a
+    /// deleted row), and one landing after it crashed the server (the answer re-read a row that was gone).
+    @Test func resendsAndRevokesOfOneInvitationAtOnceAnswerEachTruthfully() async throws {
+        try await Harness.withApp { h, client in
+            let admin = try await h.enrolled("ada@acme.test", role: .admin, client: client)
+            var session = admin.session
+            let created = try await client.api(
+                .post, "/api/v1/invitations", #"{"email":"jane@example.com","roleId":"\#(roleID(h, .member))"}"#,
+                session: &session)
+            let id = try #require(created.json["id"] as? String)
+            let answers = try await withThrowingTaskGroup(of: (String, HTTPResponse.Status).self) { group in
+                for i in 0..<100 {
+                    let action = i % 10 == 5 ? "revoke" : "resend"
+                    group.addTask {
+                        var session = admin.session
+                        let answer = try await client.api(
+                            .post, "/api/v1/invitations/\(id)/\(action)", nil, session: &session)
+                        return (action, answer.status)
+                    }
+                }
+                return try await group.reduce(into: [(String, HTTPResponse.Status)]()) { $0.append($1) }
+            }
+            #expect(answers.allSatisfy { $0.1 == .ok || $0.1 == .notFound })
+            #expect(answers.filter { $0 == ("revoke", .ok) }.count == 1)
+            let resent = answers.filter { $0 == ("resend", .ok) }.count
+            #expect(try await h.auditEvents(action: .invitationResent).count == resent)
+            #expect(try await h.auditEvents(action: .invitationRevoked).count == 1)
+            #expect(try await members(h, status: .invited).isEmpty)
+            #expect(
+                try await h.sql.raw("SELECT COUNT(*) AS n FROM member_tokens").first()?.decode(
+                    column: "n", as: Int.self) == 0)
+        }
+    }
+
     @Test func theMembersPageListsAndFiltersInvitationsAndTheDialogInvitesAPastedList() async throws {
         try await Harness.withApp { h, client in
             var admin = try await h.enrolled("ada@acme.test", role: .admin, client: client)

@@ -46,7 +46,9 @@ struct InvitationsAPIController {
             actor: Actor(context.auth, meta: context.meta))[0]
         switch outcome.status {
         case .invited:
-            let invitation = try await describe([outcome.id!], organizationID: context.auth.organizationID)[0]
+            // Revoked by someone else between the two statements: say so rather than describe nothing.
+            guard let invitation = try await describe([outcome.id!], organizationID: context.auth.organizationID).first
+            else { throw LatchkeyError(.conflict, "invitation_revoked", "The invitation was revoked as it was made.") }
             return JSONResponse.make(invitation, status: .created)
         case .skipped:
             throw LatchkeyError(.conflict, ErrorCode(rawValue: outcome.code), (outcome.reason ?? "") + ".")
@@ -132,8 +134,14 @@ struct InvitationsAPIController {
     @Sendable func resend(_ request: Request, context: OrgMemberContext) async throws -> Response {
         let id = try context.parameters.require("id", as: UUID.self)
         _ = try await Body.json(EmptyJSONBody.self, from: request, context: context, allowEmpty: true)
-        _ = try await invitations.resend(id, actor: Actor(context.auth, meta: context.meta))
-        return JSONResponse.make(try await describe([id], organizationID: context.auth.organizationID)[0])
+        let actor = Actor(context.auth, meta: context.meta)
+        let sent = try await invitations.resend(id, actor: actor)
+        // What was just sent, not a second read (a revoke may land in between).
+        return JSONResponse.make(
+            Invitation(
+                id: id, email: sent.member.email, name: sent.member.name, roleId: sent.member.roleID,
+                roleName: sent.member.roleName, status: "pending", invitedBy: actor.name, invitedAt: sent.at,
+                expiresAt: sent.expiresAt))
     }
 
     @Sendable func revoke(_ request: Request, context: OrgMemberContext) async throws -> Response {

@@ -166,7 +166,7 @@ struct InvitationService: Sendable {
     }
 
     /// Sends a new link (the earlier one stops working) for another 7 days.
-    func resend(_ memberID: UUID, actor: Actor) async throws -> (Member, Date) {
+    func resend(_ memberID: UUID, actor: Actor) async throws -> (member: Member, at: Date, expiresAt: Date) {
         let member = try await invited(memberID, actor: actor)
         let now = services.now
         let token = services.random.token()
@@ -179,13 +179,17 @@ struct InvitationService: Sendable {
         try await store.transaction { tx in
             // One resend at a time per person: the earlier links are spent before the new one exists.
             try await tx.members.lock([member.id])
+            // Revoked or accepted since it was read: nothing to resend.
+            guard try await tx.members.find(member.id, organizationID: actor.organizationID)?.status == .invited else {
+                throw LatchkeyError.notFound("No pending invitation has that id.")
+            }
             try await tx.tokens.issue(
                 [.init(memberID: member.id, tokenHash: sha256Hex(token))], organizationID: actor.organizationID,
                 purpose: .invite, issuerID: actor.memberID, issuerName: actor.name, now: now, expiresAt: expiresAt)
             try await tx.outbox.enqueue([message])
             try await tx.audit.append(event, at: now)
         }
-        return (member, expiresAt)
+        return (member, now, expiresAt)
     }
 
     /// Withdraws an invitation: the row and its links are deleted (an invitation has no history but its audit).
@@ -194,6 +198,8 @@ struct InvitationService: Sendable {
         let now = services.now
         let event = actor.event(.invitationRevoked, target: (member.id, member.email), .success)
         let deleted = try await store.transaction { tx -> Bool in
+            // Two revokes at once: the second waits for the first and then finds nothing to withdraw.
+            try await tx.members.lock([member.id])
             guard try await tx.members.find(member.id, organizationID: actor.organizationID)?.status == .invited else {
                 return false
             }

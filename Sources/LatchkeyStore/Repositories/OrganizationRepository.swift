@@ -139,11 +139,13 @@ public struct OrganizationRepository: Sendable {
 
     /// Holds the organization's row until the transaction ends (PostgreSQL; SQLite has one writer): changes
     /// that may take away its last Owner queue here, so two of them never both see another Owner left.
-    /// Taken before any member row (see `RowLocks`).
+    /// Taken before any member row (see `RowLocks`), and `FOR NO KEY UPDATE`: a plain `FOR UPDATE` also blocks
+    /// every foreign-key check on the organization (each mail, audit event or batch inserted), so a reset holding
+    /// member rows and inserting its mail deadlocked with a role change holding this row and waiting for them.
     public func lock(_ id: UUID) async throws {
         let sql = db as! any SQLDatabase
         guard sql.dialect.name == "postgresql" else { return }
-        _ = try await sql.raw("SELECT id FROM organizations WHERE id = \(bind: id) FOR UPDATE").all()
+        _ = try await sql.raw("SELECT id FROM organizations WHERE id = \(bind: id) FOR NO KEY UPDATE").all()
     }
 
     /// The organization's roles by name (read on every Manage Members page). With the directory version the page

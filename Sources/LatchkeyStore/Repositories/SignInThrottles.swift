@@ -233,12 +233,15 @@ extension SQLQueryString.StringInterpolation {
 /// has a single writer). The order every transaction follows: member rows first, in id order; then the
 /// rows that hang off them; the audit chain head last (`AuditStore.appendAll`).
 public enum RowLocks {
-    /// Locks these members' rows until the transaction ends, in id order.
+    /// Locks these members' rows until the transaction ends, in id order. `FOR NO KEY UPDATE`, not `FOR UPDATE`:
+    /// lockers still queue behind each other, but another transaction's foreign-key check on the row (an audit
+    /// event or a mail naming the member) is not blocked, so two transactions that lock different members and
+    /// write rows naming each other's cannot deadlock.
     public static func members(_ ids: [UUID], on db: any Database) async throws {
         let sql = db as! any SQLDatabase
         guard sql.dialect.name == "postgresql", !ids.isEmpty else { return }
         _ = try await sql.raw(
-            "SELECT id FROM members WHERE id IN \(SQLBind.group(ids)) ORDER BY id FOR UPDATE"
+            "SELECT id FROM members WHERE id IN \(SQLBind.group(ids)) ORDER BY id FOR NO KEY UPDATE"
         ).all()
     }
 }

@@ -43,33 +43,55 @@ struct RoleService: Sendable {
     }
 
     /// Renames a custom role and sets its permissions (nil: unchanged). Its members hold the new permissions at
-    /// their next request.
+    /// their next request. Read, checked and written under the organization's lock, so two edits at once each
+    /// start from the other's result and the audit records what really changed.
     func update(actor: Actor, roleID: UUID, name: String?, permissions: Set<Permission>?) async throws -> Role {
-        let current = try await role(roleID, actor: actor)
-        let newName = name ?? current.name
-        let wanted = permissions ?? current.permissions
-        try await check(
-            actor: actor, current: (current.builtIn != nil, current.permissions), wanted: wanted, what: current.name)
-        var changes: [String] = []
-        if newName != current.name { changes.append("name: \(current.name) → \(newName)") }
-        if wanted != current.permissions {
-            changes.append(
-                "permissions: \(Permission.formatList(current.permissions)) → \(Permission.formatList(wanted))")
-        }
-        guard !changes.isEmpty else { return current }
         let now = services.now
-        let reason = changes.joined(separator: "; ")
+        let outcome: Result<Role, RefusedChange>
         do {
-            try await services.store.transaction { tx in
+            outcome = try await services.store.transaction { tx in
+                try await tx.organizations.lock(actor.organizationID)
+                guard let current = try await tx.organizations.role(roleID, organizationID: actor.organizationID)
+                else { throw LatchkeyError.notFound("No such role.") }
+                var updated = current
+                updated.name = name ?? current.name
+                updated.permissions = permissions ?? current.permissions
+                if let denial = RolePolicy.check(
+                    actorPermissions: actor.permissions, current: (current.builtIn != nil, current.permissions),
+                    wanted: updated.permissions)
+                {
+                    return .failure(RefusedChange(denial: denial, what: current.name))
+                }
+                var changes: [String] = []
+                if updated.name != current.name { changes.append("name: \(current.name) → \(updated.name)") }
+                if updated.permissions != current.permissions {
+                    changes.append(
+                        "permissions: \(Permission.formatList(current.permissions)) → "
+                            + Permission.formatList(updated.permissions))
+                }
+                guard !changes.isEmpty else { return .success(current) }
                 try await tx.organizations.updateRole(
-                    roleID, organizationID: actor.organizationID, name: newName, permissions: wanted)
+                    roleID, organizationID: actor.organizationID, name: updated.name,
+                    permissions: updated.permissions)
                 try await tx.audit.append(
-                    actor.event(.roleUpdated, target: nil, .success, reason: reason), at: now)
+                    actor.event(.roleUpdated, target: nil, .success, reason: changes.joined(separator: "; ")),
+                    at: now)
+                return .success(updated)
             }
         } catch  where Store.isConflict(error) {
-            throw Self.nameTaken(newName)
+            throw Self.nameTaken(name ?? "")
         }
-        return try await role(roleID, actor: actor)
+        switch outcome {
+        case .success(let role): return role
+        case .failure(let refused):
+            throw try await refuse(refused.denial, actor: actor, update: true, what: refused.what)
+        }
+    }
+
+    /// A change `RolePolicy` refused inside a transaction, audited after it.
+    struct RefusedChange: Error {
+        var denial: RolePolicy.Denial
+        var what: String
     }
 
     /// A role of the actor's organization (another organization's is not found).
@@ -87,6 +109,13 @@ struct RoleService: Sendable {
         guard
             let denial = RolePolicy.check(actorPermissions: actor.permissions, current: current, wanted: wanted)
         else { return }
+        throw try await refuse(denial, actor: actor, update: current != nil, what: what)
+    }
+
+    /// Audits a refused creation or change and returns the error to answer with.
+    private func refuse(_ denial: RolePolicy.Denial, actor: Actor, update: Bool, what: String) async throws
+        -> LatchkeyError
+    {
         let (message, error): (String, LatchkeyError) =
             switch denial {
             case .notPermitted: ("not permitted", .forbidden(.forbidden, "Your role cannot manage roles."))
@@ -103,10 +132,9 @@ struct RoleService: Sendable {
                 )
             }
         try await services.store.audit.append(
-            actor.event(
-                current == nil ? .roleCreated : .roleUpdated, target: nil, .denied,
-                reason: "\(what): \(message)"), at: services.now)
-        throw error
+            actor.event(update ? .roleUpdated : .roleCreated, target: nil, .denied, reason: "\(what): \(message)"),
+            at: services.now)
+        return error
     }
 
     static func describe(_ name: String, _ permissions: Set<Permission>) -> String {

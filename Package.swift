@@ -110,6 +110,7 @@ let package = Package(
             // content hash in their names (`StaticAssets`).
             resources: [
                 .embedInCode("Public/app.css"), .embedInCode("Public/app.js"), .embedInCode("Public/openapi.json"),
+                .embedInCode("Public/scim-schemas.json"),
             ],
             swiftSettings: swiftSettings
         ),

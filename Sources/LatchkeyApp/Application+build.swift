@@ -47,6 +47,7 @@ func buildRouter(services: AppServices) -> Router<AppRequestContext> {
     InvitationsAPIController(services: services).register(on: members)
     TokensAPIController(services: services).register(on: members)
     TokensWebController(services: services).register(on: members)
+    ScimController(services: services).register(on: router)
     // GET never changes anything: the state-changing member routes answer 405 to it.
     members.refuseGet(Route.endpoints.filter(\.refusesGet).map(\.route))
     return router

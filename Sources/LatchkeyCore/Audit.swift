@@ -34,6 +34,7 @@ public enum AuditAction: String, Sendable, CaseIterable, Codable {
     case passwordLinkIssued = "auth.password_link_issued"
     case tokenCreated = "token.created"
     case tokenRevoked = "token.revoked"
+    case memberProfileChanged = "member.profile_changed"
 }
 
 /// Outcome recorded on an audit event.

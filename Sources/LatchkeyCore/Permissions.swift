@@ -6,6 +6,7 @@ public enum Permission: String, Sendable, CaseIterable, Codable, Comparable {
     case auditView = "audit.view"
     case orgSettings = "org.settings"
     case rolesManage = "roles.manage"
+    case scimProvision = "scim.provision"
 
     public static func < (lhs: Permission, rhs: Permission) -> Bool { lhs.rawValue < rhs.rawValue }
 
@@ -18,6 +19,7 @@ public enum Permission: String, Sendable, CaseIterable, Codable, Comparable {
         case .auditView: "Read the audit log"
         case .orgSettings: "Change the organization's settings"
         case .rolesManage: "Create and edit roles"
+        case .scimProvision: "Provision members from an identity provider (SCIM)"
         }
     }
 

@@ -356,10 +356,27 @@ struct InvitationTests {
             let zoePage = try await client.page("/members/\(zoe.id!)", session: &admin.session)
             #expect(zoePage.status == .ok && zoePage.text.contains("Invited, not yet joined"))
             #expect(zoePage.text.contains("Resend invitation"))
-            // Suspending an invitation is refused as such.
+            // An invitation can be suspended (an identity provider deactivating someone before they joined): the
+            // link stops working; reactivated, they are invited again and the link works.
+            let invitations = InvitationService(services: h.services)
+            let zoeToken = token(try await link(h, "zoe@example.com"))
+            #expect(try await invitations.invitation(token: zoeToken) != nil)
             let suspend = try await client.api(
                 .post, "/api/v1/members/\(zoe.id!)/suspend", "{}", session: &admin.session)
-            #expect(suspend.status == .conflict && suspend.errorCode == "invited")
+            #expect(suspend.status == .ok && suspend.json["status"] as? String == "suspended")
+            #expect(try await invitations.invitation(token: zoeToken) == nil)
+            let reactivate = try await client.api(
+                .post, "/api/v1/members/\(zoe.id!)/reactivate", "{}", session: &admin.session)
+            #expect(reactivate.status == .ok && reactivate.json["status"] as? String == "invited")
+            #expect(try await invitations.invitation(token: zoeToken) != nil)
+            let again = try await client.api(
+                .post, "/api/v1/members/\(zoe.id!)/reactivate", "{}", session: &admin.session)
+            #expect(again.status == .conflict && again.errorCode == "invited")
+            let events = try await h.auditEvents(action: .memberReactivated)
+            #expect(
+                events.map(\.reason) == [
+                    "status: suspended → invited", "Invited, not yet a member: resend or revoke the invitation",
+                ])
         }
     }
 

@@ -87,6 +87,19 @@ enum Route: String, CaseIterable, Sendable {
     case apiOpenAPI = "/api/v1/openapi.json"
     case apiTokens = "/api/v1/tokens"
     case apiTokenRevoke = "/api/v1/tokens/:id/revoke"
+    // SCIM 2.0 for identity providers (Bearer token holding `scim.provision`)
+    case scimServiceProviderConfig = "/scim/v2/ServiceProviderConfig"
+    case scimResourceTypes = "/scim/v2/ResourceTypes"
+    case scimResourceType = "/scim/v2/ResourceTypes/:id"
+    case scimSchemas = "/scim/v2/Schemas"
+    case scimSchema = "/scim/v2/Schemas/:id"
+    case scimUsers = "/scim/v2/Users"
+    case scimUsersSearch = "/scim/v2/Users/.search"
+    case scimUser = "/scim/v2/Users/:id"
+    case scimGroups = "/scim/v2/Groups"
+    case scimGroupsSearch = "/scim/v2/Groups/.search"
+    case scimGroup = "/scim/v2/Groups/:id"
+    case scimSearch = "/scim/v2/.search"
     // Operations
     case asset = "/static/:file"
     case healthz = "/healthz"
@@ -385,6 +398,40 @@ extension Route {
         Endpoint(
             methods: [.post], route: .tokenRevoke, caller: "as `POST /api/v1/tokens/{id}/revoke`",
             audit: "`token.revoked`", refusesGet: true),
+        Endpoint(
+            methods: [.get], route: .scimServiceProviderConfig,
+            caller: "SCIM token (`scim.provision`); every SCIM error is SCIM's `Error` document"),
+        Endpoint(methods: [.get], route: .scimResourceTypes, caller: "SCIM token"),
+        Endpoint(methods: [.get], route: .scimResourceType, caller: "SCIM token; `User` or `Group`"),
+        Endpoint(methods: [.get], route: .scimSchemas, caller: "SCIM token"),
+        Endpoint(methods: [.get], route: .scimSchema, caller: "SCIM token; a schema's URN"),
+        Endpoint(
+            methods: [.get], route: .scimUsers, query: "?filter=&startIndex=&count=&attributes=&excludedAttributes=",
+            caller:
+                "SCIM token with `members.view`; `filter` is `userName`, `emails.value`, `externalId`, `active` or `id` `eq` a value"
+        ),
+        Endpoint(
+            methods: [.post], route: .scimUsers,
+            caller: "SCIM token with `members.manage`: invites the member (`active: false`: suspended at once)",
+            audit: "`member.invited` (+ `member.suspended`)"),
+        Endpoint(methods: [.post], route: .scimUsersSearch, caller: "SCIM token; a `SearchRequest` body"),
+        Endpoint(
+            methods: [.get, .put, .patch, .delete], route: .scimUser,
+            caller:
+                "SCIM token; PUT/PATCH change email, name, `externalId` and `active` (suspend, reactivate); DELETE removes (an invitation: withdraws)",
+            audit:
+                "`member.profile_changed`, `member.suspended`, `member.reactivated`, `member.removed`, `member.invitation_revoked`"
+        ),
+        Endpoint(
+            methods: [.get, .post], route: .scimGroups, query: "?filter=&startIndex=&count=&excludedAttributes=",
+            caller: "SCIM token; Groups are the organization's roles (POST: 403, roles are made in Latchkey)"),
+        Endpoint(methods: [.post], route: .scimGroupsSearch, caller: "SCIM token; a `SearchRequest` body"),
+        Endpoint(
+            methods: [.get, .put, .patch, .delete], route: .scimGroup,
+            caller:
+                "SCIM token; PUT/PATCH set the role's members (moved into it; removed ones to Member) or rename a custom role; DELETE: 403",
+            audit: "`member.role_changed`, `role.updated`"),
+        Endpoint(methods: [.post], route: .scimSearch, caller: "SCIM token; Users then Groups"),
         Endpoint(
             methods: [.post], route: .apiTokens, query: " `{name, permissions, expiresInDays}`",
             caller:

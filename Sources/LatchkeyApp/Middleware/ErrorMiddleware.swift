@@ -18,7 +18,9 @@ struct ErrorMiddleware: RouterMiddleware {
             return try await next(request, context)
         } catch let refusal as SignInStepRefusal {
             // A session missing or at another sign-in step: the browser goes to the step it is at.
-            if !request.isAPI, refusal.redirectsEveryMethod || request.method == .get || request.method == .head {
+            if !request.isAPI, !request.isSCIM,
+                refusal.redirectsEveryMethod || request.method == .get || request.method == .head
+            {
                 return .redirect(to: Route.home(for: refusal.state), type: .found)
             }
             return Self.render(refusal.error, request: request)
@@ -31,7 +33,7 @@ struct ErrorMiddleware: RouterMiddleware {
             }
             // The router found no route: on an API path that exists with other methods, that is a 405.
             var allowed: [HTTPRequest.Method] = []
-            if failure.kind == .notFound, error is any HTTPResponseError, request.isAPI {
+            if failure.kind == .notFound, error is any HTTPResponseError, request.isAPI || request.isSCIM {
                 allowed = Route.methods(serving: request.uri.path)
                 if !allowed.isEmpty {
                     failure = LatchkeyError(.methodNotAllowed, .methodNotAllowed, "That method is not allowed here.")
@@ -67,7 +69,9 @@ struct ErrorMiddleware: RouterMiddleware {
 
     static func render(_ failure: LatchkeyError, request: Request) -> Response {
         var response: Response
-        if request.isAPI {
+        if request.isSCIM {
+            response = Scim.errorResponse(failure)
+        } else if request.isAPI {
             struct Envelope: Encodable {
                 struct Inner: Encodable { var code: String; var message: String }
                 var error: Inner
@@ -82,8 +86,8 @@ struct ErrorMiddleware: RouterMiddleware {
         }
         if let retryAfter = failure.retryAfter { response.headers[.retryAfter] = String(retryAfter) }
         if failure.code == "invalid_token" { response.headers[.wwwAuthenticate] = #"Bearer error="invalid_token""# }
-        // Only the state-changing routes answer 405; they take POST alone.
-        if failure.kind == .methodNotAllowed { response.headers[.allow] = "POST" }
+        // Only the state-changing routes answer 405; they take POST alone (SCIM's are set by `handle`).
+        if failure.kind == .methodNotAllowed, !request.isSCIM { response.headers[.allow] = "POST" }
         return response
     }
 }

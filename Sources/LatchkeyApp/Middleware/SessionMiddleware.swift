@@ -42,7 +42,7 @@ struct SessionMiddleware: RouterMiddleware {
     ) async throws -> Response {
         var context = context
         // An API token (JSON API only): it carries no ambient authority, so no CSRF token; the cookie is ignored.
-        if request.isAPI, let authorization = request.headers[.authorization] {
+        if request.isAPI || request.isSCIM, let authorization = request.headers[.authorization] {
             let (auth, limit, remaining, reset) = try await services.tokens.authenticate(authorization: authorization)
             context.auth = auth
             var response = try await next(request, context)
@@ -51,6 +51,8 @@ struct SessionMiddleware: RouterMiddleware {
             response.headers[.rateLimitReset] = String(reset)
             return response
         }
+        // SCIM takes a Bearer token or nothing: a browser's cookie never reaches it (so no CSRF either).
+        if request.isSCIM { return try await next(request, context) }
         if let token = request.cookies[Cookies.session]?.value, !token.isEmpty {
             context.auth = try await services.sessions.load(token: token)
         }

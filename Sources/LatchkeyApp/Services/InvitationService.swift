@@ -21,6 +21,8 @@ struct InvitationService: Sendable {
         var name: String = ""
         /// A role's id or name; empty for the request's role.
         var role: String = ""
+        /// The identity provider's id for the person (SCIM `externalId`).
+        var externalID: String?
     }
 
     /// What became of one row.
@@ -56,7 +58,7 @@ struct InvitationService: Sendable {
 
         // Rules that need no database: the email's form, the name, the role and whether it may be granted.
         var outcomes: [Outcome] = []
-        var candidates: [(index: Int, email: String, name: String, role: Role)] = []
+        var candidates: [(index: Int, email: String, name: String, role: Role, externalID: String?)] = []
         var seen: Set<String> = []
         for row in rows {
             let email = row.email.trimmingCharacters(in: .whitespaces).lowercased()
@@ -78,7 +80,8 @@ struct InvitationService: Sendable {
                     outcome.code = "duplicate"
                     outcome.reason = "Listed more than once"
                 } else {
-                    candidates.append((outcomes.count, email, name.isEmpty ? Self.defaultName(email) : name, chosen))
+                    candidates.append(
+                        (outcomes.count, email, name.isEmpty ? Self.defaultName(email) : name, chosen, row.externalID))
                 }
             } else {
                 outcome.code = "unknown_role"
@@ -112,8 +115,10 @@ struct InvitationService: Sendable {
                 }
                 var member = NewMember(
                     organizationID: actor.organizationID, roleID: candidate.role.id, email: candidate.email,
-                    name: candidate.name, passwordHash: "!invited", mfaStatus: .notSetUp, createdAt: now)
+                    name: candidate.name, passwordHash: MemberRepository.invitedPasswordHash, mfaStatus: .notSetUp,
+                    createdAt: now)
                 member.status = .invited
+                member.externalID = candidate.externalID
                 let token = random.token()
                 members.append(member)
                 tokens.append(.init(memberID: member.id, tokenHash: sha256Hex(token)))

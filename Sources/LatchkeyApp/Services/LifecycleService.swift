@@ -203,7 +203,7 @@ extension LifecycleService {
             case .suspend:
                 try await tx.members.setStatus(.suspended, of: changed, organizationID: organizationID)
                 try await tx.sessions.deleteAll(memberIDs: changed)
-            case .reactivate: try await tx.members.setStatus(.active, of: changed, organizationID: organizationID)
+            case .reactivate: try await tx.members.reactivate(changed, organizationID: organizationID)
             case .remove: try await tx.members.delete(changed, organizationID: organizationID)
             }
             try await tx.outbox.enqueue(
@@ -211,6 +211,8 @@ extension LifecycleService {
                     Notifications.lifecycleNotice(
                         action, to: $0, newRole: newRole, actor: actor, ticket: ticket, at: now)
                 })
+            // The members' state afterwards (a reactivated member who never joined is invited again).
+            let after = try await tx.members.find(changed, organizationID: organizationID)
             try await tx.audit.appendAll(
                 results.map { result in
                     let target = targets[result.memberID]
@@ -222,11 +224,10 @@ extension LifecycleService {
                         }
                     return actor.event(
                         action.auditAction, target: (result.memberID, target?.email ?? ""), outcome,
-                        reason: result.reason ?? Self.change(action, of: target, to: newRole), batchID: batchID,
-                        ticket: ticket)
+                        reason: result.reason
+                            ?? Self.change(action, of: target, to: newRole, now: after[result.memberID]),
+                        batchID: batchID, ticket: ticket)
                 }, at: now)
-            // The members' state afterwards.
-            let after = try await tx.members.find(changed, organizationID: organizationID)
             return results.map { result in
                 var result = result
                 if result.code.outcome == "changed" { result.member = after[result.memberID] ?? result.member }
@@ -256,7 +257,8 @@ extension LifecycleService {
             case .remove: false
             }
         if unchanged { return .unchanged }
-        if target.status == .invited, case .suspend = action { return .invited }
+        // An invitation can be suspended (an identity provider deactivating someone before they joined: the link
+        // stops working until they are reactivated, back to invited); "reactivating" one changes nothing.
         if target.status == .invited, case .reactivate = action { return .invited }
         let ownerNow = target.roleBuiltIn == .owner && target.status == .active
         let ownerAfter =
@@ -275,11 +277,11 @@ extension LifecycleService {
     }
 
     /// What an action changes, for the audit event: "role: Member → Admin", "status: active → suspended".
-    static func change(_ action: LifecycleAction, of target: Member?, to newRole: Role?) -> String {
+    static func change(_ action: LifecycleAction, of target: Member?, to newRole: Role?, now: Member? = nil) -> String {
         switch action {
         case .changeRole: "role: \(target?.roleName ?? "") → \(newRole?.name ?? "")"
         case .suspend: "status: \(target?.status.rawValue ?? "") → suspended"
-        case .reactivate: "status: \(target?.status.rawValue ?? "") → active"
+        case .reactivate: "status: \(target?.status.rawValue ?? "") → \(now?.status.rawValue ?? "active")"
         case .remove: "removed from the organization (was \(target?.roleName ?? ""))"
         }
     }

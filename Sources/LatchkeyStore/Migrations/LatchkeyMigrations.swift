@@ -27,6 +27,7 @@ public enum LatchkeyMigrations {
         M020CreateDirectoryVersions(),
         M021VersionRoles(),
         M022CreateAPITokens(),
+        M023AddSCIM(),
     ]
 }
 

@@ -187,6 +187,22 @@ public struct MemberRepository: Sendable {
             .where("organization_id", .equal, organizationID).where("id", .in, SQLBind.group(ids)).run()
     }
 
+    /// Reactivates these suspended members of the organization: back to `active`, or to `invited` for one who
+    /// never accepted their invitation (suspended by an identity provider before joining).
+    public func reactivate(_ ids: [UUID], organizationID: UUID) async throws {
+        guard !ids.isEmpty else { return }
+        try await sql.raw(
+            """
+            UPDATE members SET status = CASE WHEN password_hash = \(bind: Self.invitedPasswordHash) \
+            THEN 'invited' ELSE 'active' END
+            WHERE organization_id = \(bind: organizationID) AND id IN \(SQLBind.group(ids))
+            """
+        ).run()
+    }
+
+    /// The password hash of a row that never had a password (an invitation not yet accepted).
+    public static let invitedPasswordHash = "!invited"
+
     /// Sets these members' account status.
     public func setStatus(_ status: AccountStatus, of ids: [UUID], organizationID: UUID) async throws {
         guard !ids.isEmpty else { return }
@@ -275,6 +291,8 @@ public struct NewMember: Sendable {
     public var status = AccountStatus.active
     public var createdAt: Date
     public var lastSignInAt: Date?
+    /// The identity provider's id for the person (SCIM `externalId`).
+    public var externalID: String?
     /// A confirmed authenticator's sealed secret.
     public var sealedTOTPSecret: String?
     /// Keyed hashes of unused recovery codes.
@@ -309,7 +327,7 @@ extension MemberRepository {
             rows.append([
                 SQLBind(m.id), SQLBind(m.organizationID), SQLBind(m.roleID), SQLBind(m.email), SQLBind(m.name),
                 SQLBind(m.passwordHash), SQLBind(m.status.rawValue), SQLBind(m.mfaStatus.rawValue),
-                optional(m.lastSignInAt), SQLBind(m.createdAt),
+                optional(m.lastSignInAt), SQLBind(m.createdAt), m.externalID.map { SQLBind($0) } ?? SQLLiteral.null,
             ])
             if let sealed = m.sealedTOTPSecret {
                 credentials.append([
@@ -334,7 +352,7 @@ extension MemberRepository {
                 memberRows, into: MemberModel.schema,
                 columns: [
                     "id", "organization_id", "role_id", "email", "name", "password_hash", "status", "mfa_status",
-                    "last_sign_in_at", "created_at",
+                    "last_sign_in_at", "created_at", "external_id",
                 ], on: tx)
             try await SearchIndex.add(
                 members.map {

@@ -1,0 +1,122 @@
+import FluentKit
+import Foundation
+import LatchkeyCore
+import SQLKit
+
+/// A member as SCIM shows them (an RFC 7643 User): every row of the organization, invitations included.
+public struct ScimUserRow: Sendable, Equatable {
+    public var id: UUID
+    public var email: String
+    public var name: String
+    public var externalID: String?
+    public var status: AccountStatus
+    public var roleID: UUID
+    public var roleName: String
+    public var createdAt: Date
+}
+
+/// What SCIM reads and writes of members beyond the other repositories: pages of users by the filters identity
+/// providers send, the members of a role (a Group), and a member's profile (email, name, external id).
+public struct ScimRepository: Sendable {
+    let db: any Database
+    let reads: any SQLDatabase
+
+    init(_ db: any Database, reads: any SQLDatabase) {
+        self.db = db
+        self.reads = reads
+    }
+
+    var sql: any SQLDatabase { db as! any SQLDatabase }
+
+    /// The filters Latchkey serves (`attribute eq value`), each on an index.
+    public enum Filter: Sendable, Equatable {
+        /// `userName eq` or `emails.value eq`: the email, already lower-cased.
+        case email(String)
+        case externalID(String)
+        /// `active eq`: true for active and invited members, false for suspended ones.
+        case active(Bool)
+        case id(UUID)
+    }
+
+    static let columns: SQLQueryString =
+        "m.id, m.email, m.name, m.external_id, m.status, m.role_id, r.name AS role_name, m.created_at"
+
+    static func condition(_ filter: Filter?) -> SQLQueryString {
+        switch filter {
+        case nil: ""
+        case .email(let email): " AND m.email = \(bind: email)"
+        case .externalID(let id): " AND m.external_id = \(bind: id)"
+        case .active(true): " AND m.status IN ('active', 'invited')"
+        case .active(false): " AND m.status = 'suspended'"
+        case .id(let id): " AND m.id = \(bind: id)"
+        }
+    }
+
+    static func decode(_ row: any SQLRow, _ ids: UUIDColumns) throws -> ScimUserRow {
+        ScimUserRow(
+            id: try row.uuid("id", ids), email: try row.decode(column: "email", as: String.self),
+            name: try row.decode(column: "name", as: String.self),
+            externalID: try row.decodeNil(column: "external_id")
+                ? nil : try row.decode(column: "external_id", as: String.self),
+            status: AccountStatus(rawValue: try row.decode(column: "status", as: String.self)) ?? .active,
+            roleID: try row.uuid("role_id", ids), roleName: try row.decode(column: "role_name", as: String.self),
+            createdAt: try row.decode(column: "created_at", as: Date.self))
+    }
+
+    /// One page (`offset`, `limit`; a limit of 0 counts only) of the organization's users by name, with how many
+    /// match.
+    public func users(organizationID: UUID, filter: Filter?, offset: Int, limit: Int) async throws -> (
+        total: Int, users: [ScimUserRow]
+    ) {
+        let condition = Self.condition(filter)
+        let counted: SQLQueryString =
+            "SELECT COUNT(*) AS n FROM members m WHERE m.organization_id = \(bind: organizationID)" + condition
+        let total = try await reads.raw(counted).first()?.decode(column: "n", as: Int.self) ?? 0
+        guard limit > 0, offset < total else { return (total, []) }
+        var query: SQLQueryString = "SELECT "
+        query += Self.columns
+        query += " FROM members m JOIN roles r ON r.id = m.role_id WHERE m.organization_id = \(bind: organizationID)"
+        query += condition
+        query += " ORDER BY m.name, m.id LIMIT \(bind: limit) OFFSET \(bind: offset)"
+        let ids = UUIDColumns(reads)
+        return (total, try await reads.raw(query).all().map { try Self.decode($0, ids) })
+    }
+
+    /// One user of the organization, read where this repository writes (inside a transaction: what it holds).
+    public func user(_ id: UUID, organizationID: UUID) async throws -> ScimUserRow? {
+        var query: SQLQueryString = "SELECT "
+        query += Self.columns
+        query +=
+            " FROM members m JOIN roles r ON r.id = m.role_id WHERE m.organization_id = \(bind: organizationID) AND m.id = \(bind: id)"
+        let ids = UUIDColumns(sql)
+        return try await sql.raw(query).first().map { try Self.decode($0, ids) }
+    }
+
+    /// The members holding a role: id and name, by name.
+    public func members(ofRole roleID: UUID, organizationID: UUID) async throws -> [(id: UUID, name: String)] {
+        let ids = UUIDColumns(reads)
+        return try await reads.raw(
+            """
+            SELECT id, name FROM members WHERE organization_id = \(bind: organizationID) AND role_id = \(bind: roleID)
+            ORDER BY name, id
+            """
+        ).all().map { (try $0.uuid("id", ids), try $0.decode(column: "name", as: String.self)) }
+    }
+
+    /// Sets a member's email, name and external id (nil: none), and their search prefixes.
+    public func setProfile(_ id: UUID, organizationID: UUID, email: String, name: String, externalID: String?)
+        async throws
+    {
+        try await sql.raw(
+            """
+            UPDATE members SET email = \(bind: email), name = \(bind: name), external_id = \(bind: externalID)
+            WHERE organization_id = \(bind: organizationID) AND id = \(bind: id)
+            """
+        ).run()
+        guard let member = try await MemberRepository(db).find(id, organizationID: organizationID) else { return }
+        try await SearchIndex.replace(
+            SearchIndex.Entry(
+                id: id, organizationID: organizationID, name: name, email: email, roleID: member.roleID,
+                status: member.status, mfaStatus: member.mfaStatus), on: db)
+    }
+}

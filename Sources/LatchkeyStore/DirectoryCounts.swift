@@ -17,6 +17,8 @@ public final class DirectoryCounts: Sendable {
         var mfa: MFAStatus?
         var status: MemberDirectory.Status?
         var cap: Int
+        /// A SCIM list's filter (`all`, `active`, `suspended`): SCIM counts exactly, with its own meaning of active.
+        var scim: String? = nil
     }
 
     private struct State {

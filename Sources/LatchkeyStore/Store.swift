@@ -54,7 +54,7 @@ public struct Store: Sendable {
     public var knownAddresses: KnownAddresses { .init(db) }
     public var tokens: MemberTokenRepository { .init(db) }
     public var apiTokens: APITokenRepository { .init(db, reads: pointReads ?? reads ?? sql) }
-    public var scim: ScimRepository { .init(db, reads: reads ?? sql) }
+    public var scim: ScimRepository { .init(db, reads: reads ?? sql, counts: counts) }
 
     /// A trivial query, for readiness checks.
     public func ping() async throws {

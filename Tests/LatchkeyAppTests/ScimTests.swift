@@ -191,6 +191,15 @@ struct ScimTests {
                 #"{"schemas":["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],"filter":"userName eq \"p1@acme.test\"","attributes":["displayName"]}"#,
                 token: token)
             #expect(search.resources.map { $0["displayName"] as? String } == ["Person 1"])
+            // Totals are remembered per directory version: a change is counted at the next request.
+            #expect(try await query("active eq false").json["totalResults"] as? Int == 1)
+            _ = try await client.scim(
+                .patch, "/Users/\(createdID)", #"{"Operations":[{"op":"replace","path":"active","value":false}]}"#,
+                token: token)
+            _ = try await client.scim(.post, "/Users", #"{"userName":"late@example.com"}"#, token: token)
+            #expect(try await client.scim(.get, "/Users?count=1", token: token).json["totalResults"] as? Int == 11)
+            #expect(try await query("active eq false").json["totalResults"] as? Int == 2)
+            #expect(try await query("active eq true").json["totalResults"] as? Int == 9)
         }
     }
 
@@ -334,6 +343,34 @@ struct ScimTests {
                 token: token)
             #expect(renamed.status == .forbidden)  // built-in roles keep their names
         }
+    }
+
+    @Test("a page of Users written as text is the same document as the general path makes")
+    func userListText() throws {
+        let resources = ScimResources(base: "https://latchkey.example")
+        let rows = [
+            ScimUserRow(
+                id: UUID(), email: "jane@acme.test", name: "Jane \"JD\" Doe", externalID: "00u1", status: .active,
+                roleID: UUID(), roleName: "Admin", createdAt: Date(timeIntervalSince1970: 1_790_000_000)),
+            ScimUserRow(
+                id: UUID(), email: "sam@acme.test", name: "Sam", externalID: nil, status: .suspended, roleID: UUID(),
+                roleName: "Member", createdAt: Date(timeIntervalSince1970: 1_790_000_123)),
+        ]
+        for (attributes, excluded) in [(nil, nil), ("userName,active", nil), (nil, "emails,groups,meta"), ("id", nil)] {
+            let query = try ScimQuery(
+                filter: nil, startIndex: "3", count: "2", attributes: attributes, excluded: excluded)
+            let text = try #require(resources.userList(rows, total: 7, query: query))
+            let fast = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? NSDictionary
+            let general = Scim.listDocument(
+                rows.map { Scim.project(resources.user($0), query) }, total: 7, startIndex: 3)
+            let expected =
+                try JSONSerialization.jsonObject(with: try JSONSerialization.data(withJSONObject: general))
+                as? NSDictionary
+            #expect(fast == expected, "\(attributes ?? "-") \(excluded ?? "-")")
+        }
+        let dotted = try ScimQuery(
+            filter: nil, startIndex: nil, count: nil, attributes: "name.formatted", excluded: nil)
+        #expect(resources.userList(rows, total: 2, query: dotted) == nil)
     }
 
     @Test("discovery: ServiceProviderConfig, ResourceTypes and Schemas describe what is served")

@@ -58,10 +58,14 @@ enum Scim {
     }
 
     static func list(_ resources: [[String: Any]], total: Int, startIndex: Int) -> Response {
-        make([
+        make(listDocument(resources, total: total, startIndex: startIndex))
+    }
+
+    static func listDocument(_ resources: [[String: Any]], total: Int, startIndex: Int) -> [String: Any] {
+        [
             "schemas": [listSchema], "totalResults": total, "startIndex": startIndex,
             "itemsPerPage": resources.count, "Resources": resources,
-        ])
+        ]
     }
 
     /// The request's JSON object (`application/scim+json` or `application/json`, at most 1 MB).
@@ -83,7 +87,11 @@ enum Scim {
     static func isBool(_ number: NSNumber) -> Bool { String(cString: number.objCType) == "c" }
 
     /// `2026-11-30T17:30:00Z`.
-    static func timestamp(_ date: Date) -> String { date.formatted(Date.ISO8601FormatStyle()) }
+    static func timestamp(_ date: Date) -> String {
+        var text = ""
+        JSONText.appendISO8601(date, to: &text)
+        return text
+    }
 }
 
 // MARK: Reading loose JSON

@@ -32,6 +32,102 @@ struct ScimResources {
         return user
     }
 
+    /// A page of Users as JSON text — the hot path of an identity provider's sync, pages of 100 — written directly
+    /// rather than through dictionaries and `JSONSerialization` (a fifth of the cost): the same document as
+    /// `user(_:)` with `Scim.project`. Nil when `attributes` or `excludedAttributes` name a sub-attribute (that
+    /// rarer request takes the general path).
+    func userList(_ rows: [ScimUserRow], total: Int, query: ScimQuery) -> String? {
+        guard !(query.attributes + query.excluded).contains(where: { $0.contains(".") }) else { return nil }
+        func included(_ name: String) -> Bool {
+            let lower = name.lowercased()
+            if query.attributes.isEmpty { return !query.excluded.contains(lower) }
+            return query.attributes.contains(lower)
+        }
+        var json = JSONText(capacity: 700 * rows.count + 200)
+        json.object { json in
+            json.key("Resources")
+            json.array(rows) { json, row in
+                json.object { json in
+                    if included("active") {
+                        json.key("active")
+                        json.bool(row.status != .suspended)
+                    }
+                    if included("displayName") {
+                        json.key("displayName")
+                        json.string(row.name)
+                    }
+                    if included("emails") {
+                        json.key("emails")
+                        json.array([row.email]) { json, email in
+                            json.object { json in
+                                json.key("primary")
+                                json.bool(true)
+                                json.key("type")
+                                json.string("work")
+                                json.key("value")
+                                json.string(email)
+                            }
+                        }
+                    }
+                    if included("externalId"), let externalID = row.externalID {
+                        json.key("externalId")
+                        json.string(externalID)
+                    }
+                    if included("groups") {
+                        json.key("groups")
+                        json.array([row]) { json, row in
+                            json.object { json in
+                                json.key("$ref")
+                                json.string(groupLocation(row.roleID))
+                                json.key("display")
+                                json.string(row.roleName)
+                                json.key("value")
+                                json.string(row.roleID.lowercasedString)
+                            }
+                        }
+                    }
+                    json.key("id")
+                    json.string(row.id.lowercasedString)
+                    if included("meta") {
+                        json.key("meta")
+                        json.object { json in
+                            json.key("created")
+                            json.date(row.createdAt)
+                            json.key("lastModified")
+                            json.date(row.createdAt)
+                            json.key("location")
+                            json.string(userLocation(row.id))
+                            json.key("resourceType")
+                            json.string("User")
+                        }
+                    }
+                    if included("name") {
+                        json.key("name")
+                        json.object { json in
+                            json.key("formatted")
+                            json.string(row.name)
+                        }
+                    }
+                    json.key("schemas")
+                    json.array([Scim.userSchema]) { $0.string($1) }
+                    if included("userName") {
+                        json.key("userName")
+                        json.string(row.email)
+                    }
+                }
+            }
+            json.key("itemsPerPage")
+            json.int(rows.count)
+            json.key("schemas")
+            json.array([Scim.listSchema]) { $0.string($1) }
+            json.key("startIndex")
+            json.int(query.startIndex)
+            json.key("totalResults")
+            json.int(total)
+        }
+        return json.text
+    }
+
     func group(_ role: Role, members: [(id: UUID, name: String)]?) -> [String: Any] {
         var group: [String: Any] = [
             "schemas": [Scim.groupSchema],

@@ -20,10 +20,12 @@ public struct ScimUserRow: Sendable, Equatable {
 public struct ScimRepository: Sendable {
     let db: any Database
     let reads: any SQLDatabase
+    let counts: DirectoryCounts?
 
-    init(_ db: any Database, reads: any SQLDatabase) {
+    init(_ db: any Database, reads: any SQLDatabase, counts: DirectoryCounts?) {
         self.db = db
         self.reads = reads
+        self.counts = counts
     }
 
     var sql: any SQLDatabase { db as! any SQLDatabase }
@@ -64,22 +66,49 @@ public struct ScimRepository: Sendable {
     }
 
     /// One page (`offset`, `limit`; a limit of 0 counts only) of the organization's users by name, with how many
-    /// match.
+    /// match. The page's ids are found in the `(organization, name, id)` index alone, then only those rows are
+    /// read: a page deep in a large organization skips index entries, not rows. The counts of the whole
+    /// organization and of its active or suspended members are remembered per directory version (M020), like the
+    /// Manage Members page's.
     public func users(organizationID: UUID, filter: Filter?, offset: Int, limit: Int) async throws -> (
         total: Int, users: [ScimUserRow]
     ) {
         let condition = Self.condition(filter)
+        var users: [ScimUserRow] = []
+        var version: Int64?
+        if limit > 0 {
+            var query: SQLQueryString = "SELECT "
+            query += Self.columns
+            query += ", \(MemberDirectory.version(organizationID)) AS directory_version"
+            query += " FROM members m JOIN roles r ON r.id = m.role_id WHERE m.id IN (SELECT m.id FROM members m"
+            query += " WHERE m.organization_id = \(bind: organizationID)" + condition
+            query += " ORDER BY m.name, m.id LIMIT \(bind: limit) OFFSET \(bind: offset)) ORDER BY m.name, m.id"
+            let ids = UUIDColumns(reads)
+            let rows = try await reads.raw(query).all()
+            users = try rows.map { try Self.decode($0, ids) }
+            version = try rows.first?.decode(column: "directory_version", as: Int64?.self)
+        }
+        let remembered: String? =
+            switch filter {
+            case nil: "all"
+            case .active(let active): active ? "active" : "suspended"
+            default: nil
+            }
+        let key = DirectoryCounts.Key(
+            organizationID: organizationID, search: .none, roleID: nil, mfa: nil, status: nil, cap: 0,
+            scim: remembered)
+        if remembered != nil, let version, let total = counts?.count(for: key, version: version) {
+            return (total, users)
+        }
         let counted: SQLQueryString =
-            "SELECT COUNT(*) AS n FROM members m WHERE m.organization_id = \(bind: organizationID)" + condition
-        let total = try await reads.raw(counted).first()?.decode(column: "n", as: Int.self) ?? 0
-        guard limit > 0, offset < total else { return (total, []) }
-        var query: SQLQueryString = "SELECT "
-        query += Self.columns
-        query += " FROM members m JOIN roles r ON r.id = m.role_id WHERE m.organization_id = \(bind: organizationID)"
-        query += condition
-        query += " ORDER BY m.name, m.id LIMIT \(bind: limit) OFFSET \(bind: offset)"
-        let ids = UUIDColumns(reads)
-        return (total, try await reads.raw(query).all().map { try Self.decode($0, ids) })
+            "SELECT COUNT(*) AS n, \(MemberDirectory.version(organizationID)) AS version FROM members m"
+            + " WHERE m.organization_id = \(bind: organizationID)" + condition
+        guard let row = try await reads.raw(counted).first() else { return (0, users) }
+        let total = try row.decode(column: "n", as: Int.self)
+        if remembered != nil, let version = try row.decode(column: "version", as: Int64?.self) {
+            counts?.remember(total, for: key, version: version)
+        }
+        return (total, users)
     }
 
     /// One user of the organization, read where this repository writes (inside a transaction: what it holds).

@@ -28,6 +28,9 @@ final class SQLiteCheckpointer: Sendable {
         /// Frames in the log and frames copied into the file, at the last checkpoint.
         var logFrames: Int32 = 0
         var copiedFrames: Int32 = 0
+        /// The largest log any checkpoint found (the log file stays large after one, so the next run may find a
+        /// log begun again and small).
+        var largestLogFrames: Int32 = 0
     }
 
     private let path: String
@@ -98,6 +101,7 @@ final class SQLiteCheckpointer: Sendable {
             if status == SQLITE_OK, log >= 0 {
                 state.withLock {
                     $0.runs += 1; $0.logFrames = log; $0.copiedFrames = copied
+                    $0.largestLogFrames = max($0.largestLogFrames, log)
                 }
             } else {
                 logger.warning(

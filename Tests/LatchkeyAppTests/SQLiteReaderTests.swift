@@ -202,7 +202,7 @@ struct SQLiteCheckpointerTests {
                 after = try #require(database.checkpoints)
             }
             #expect(after.runs > before.runs)
-            #expect(after.logFrames > Int32(SQLiteCheckpointer.thresholdPages))
+            #expect(after.largestLogFrames > Int32(SQLiteCheckpointer.thresholdPages))
             #expect(after.copiedFrames == after.logFrames)
             let count = try await reads.raw("SELECT COUNT(*) AS n FROM probe").first()?.decode(
                 column: "n", as: Int.self)

@@ -91,12 +91,25 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Webhook delivery on swift-nio: which addresses a URL may reach (SSRF rules, after DNS too) and one HTTP
+        // POST to the address checked. Knows nothing of Latchkey.
+        .target(
+            name: "LatchkeyWebhook",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "LatchkeyApp",
             dependencies: [
                 "LatchkeyCore",
                 "LatchkeyStore",
                 "LatchkeyMail",
+                "LatchkeyWebhook",
                 "CQRencode",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
@@ -146,6 +159,7 @@ let package = Package(
                 "LatchkeyStore",
                 "LatchkeyApp",
                 "LatchkeyMail",
+                "LatchkeyWebhook",
                 "LatchkeySeeding",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

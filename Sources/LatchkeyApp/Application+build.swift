@@ -47,6 +47,7 @@ func buildRouter(services: AppServices) -> Router<AppRequestContext> {
     InvitationsAPIController(services: services).register(on: members)
     TokensAPIController(services: services).register(on: members)
     TokensWebController(services: services).register(on: members)
+    WebhooksAPIController(services: services).register(on: members)
     ScimController(services: services).register(on: router)
     // GET never changes anything: the state-changing member routes answer 405 to it.
     members.refuseGet(Route.endpoints.filter(\.refusesGet).map(\.route))
@@ -61,6 +62,11 @@ public func buildApplication(services: AppServices) -> some ApplicationProtocol 
             address: .hostname(services.config.host, port: services.config.port), serverName: "Latchkey"),
         logger: services.logger)
     app.addServices(DatabaseService(database: services.database), JobRunner(services: services))
+    do {
+        app.addServices(try WebhookDispatcher(services: services))
+    } catch {
+        services.logger.error("webhook delivery not started", metadata: ["error": "\(error)"])
+    }
     if let smtp = services.config.smtp {
         do {
             app.addServices(try MailDelivery(services: services, configuration: smtp))

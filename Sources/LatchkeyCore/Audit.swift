@@ -35,6 +35,10 @@ public enum AuditAction: String, Sendable, CaseIterable, Codable {
     case tokenCreated = "token.created"
     case tokenRevoked = "token.revoked"
     case memberProfileChanged = "member.profile_changed"
+    case webhookCreated = "webhook.created"
+    case webhookDisabled = "webhook.disabled"
+    case webhookEnabled = "webhook.enabled"
+    case webhookDeleted = "webhook.deleted"
 }
 
 /// Outcome recorded on an audit event.

@@ -55,6 +55,7 @@ public struct Store: Sendable {
     public var tokens: MemberTokenRepository { .init(db) }
     public var apiTokens: APITokenRepository { .init(db, reads: pointReads ?? reads ?? sql) }
     public var scim: ScimRepository { .init(db, reads: reads ?? sql, counts: counts) }
+    public var webhooks: WebhookRepository { .init(db, reads: reads ?? sql) }
 
     /// A trivial query, for readiness checks.
     public func ping() async throws {

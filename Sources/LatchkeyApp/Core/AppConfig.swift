@@ -26,6 +26,12 @@ public struct AppConfig: Sendable {
     public var resetRequestsPerOrganizationPerMinute = 120
     /// Requests one API token may make per minute (`LATCHKEY_TOKEN_REQUESTS_PER_MINUTE`).
     public var tokenRequestsPerMinute = 600
+    /// Webhooks may reach private, loopback and link-local addresses, over `http` too
+    /// (`LATCHKEY_WEBHOOK_ALLOW_PRIVATE=1`: a receiver on the same network, or tests).
+    public var webhookAllowPrivate = false
+    /// The first wait before a failed webhook delivery is tried again; each later wait is three times longer, at
+    /// most an hour (`LATCHKEY_WEBHOOK_RETRY_SECONDS`).
+    public var webhookRetrySeconds: Double = 10
     /// Members a background reset job handles per transaction.
     public var jobChunkSize = BulkLimits.chunkSize
     /// Pause between a background job's chunks, to bound the load a large reset puts on the database.
@@ -91,6 +97,20 @@ public struct AppConfig: Sendable {
                     "bad_token_rate_limit", "LATCHKEY_TOKEN_REQUESTS_PER_MINUTE must be a number from 1 to 1000000.")
             }
             config.tokenRequestsPerMinute = value
+        }
+        if let allow = env["LATCHKEY_WEBHOOK_ALLOW_PRIVATE"], !allow.isEmpty {
+            guard allow == "1" || allow == "0" else {
+                throw LatchkeyError.badRequest(
+                    "bad_webhook_allow_private", "LATCHKEY_WEBHOOK_ALLOW_PRIVATE must be 1 or 0.")
+            }
+            config.webhookAllowPrivate = allow == "1"
+        }
+        if let seconds = env["LATCHKEY_WEBHOOK_RETRY_SECONDS"], !seconds.isEmpty {
+            guard let value = Double(seconds), (0.1...3600).contains(value) else {
+                throw LatchkeyError.badRequest(
+                    "bad_webhook_retry", "LATCHKEY_WEBHOOK_RETRY_SECONDS must be a number of seconds from 0.1 to 3600.")
+            }
+            config.webhookRetrySeconds = value
         }
         try config.applyMail(env)
         return config

@@ -87,6 +87,12 @@ enum Route: String, CaseIterable, Sendable {
     case apiOpenAPI = "/api/v1/openapi.json"
     case apiTokens = "/api/v1/tokens"
     case apiTokenRevoke = "/api/v1/tokens/:id/revoke"
+    case apiWebhooks = "/api/v1/webhooks"
+    case apiWebhook = "/api/v1/webhooks/:id"
+    case apiWebhookDisable = "/api/v1/webhooks/:id/disable"
+    case apiWebhookEnable = "/api/v1/webhooks/:id/enable"
+    case apiWebhookDelete = "/api/v1/webhooks/:id/delete"
+    case apiWebhookDeliveries = "/api/v1/webhooks/:id/deliveries"
     // SCIM 2.0 for identity providers (Bearer token holding `scim.provision`)
     case scimServiceProviderConfig = "/scim/v2/ServiceProviderConfig"
     case scimResourceTypes = "/scim/v2/ResourceTypes"
@@ -398,6 +404,28 @@ extension Route {
         Endpoint(
             methods: [.post], route: .tokenRevoke, caller: "as `POST /api/v1/tokens/{id}/revoke`",
             audit: "`token.revoked`", refusesGet: true),
+        Endpoint(
+            methods: [.get], route: .apiWebhooks,
+            caller: "`org.settings` and `audit.view` (session or token): the organization's webhook endpoints"),
+        Endpoint(
+            methods: [.post], route: .apiWebhooks,
+            caller:
+                "`org.settings` and `audit.view`: 201 with the signing `secret` (shown once); a private, loopback or link-local target (after DNS) is 400 `invalid_webhook_url`",
+            audit: "`webhook.created`"),
+        Endpoint(methods: [.get], route: .apiWebhook, caller: "`org.settings` and `audit.view`"),
+        Endpoint(
+            methods: [.post], route: .apiWebhookDisable, caller: "`org.settings` and `audit.view`",
+            audit: "`webhook.disabled`", refusesGet: true),
+        Endpoint(
+            methods: [.post], route: .apiWebhookEnable,
+            caller: "`org.settings` and `audit.view`; events from then on are delivered", audit: "`webhook.enabled`",
+            refusesGet: true),
+        Endpoint(
+            methods: [.post], route: .apiWebhookDelete, caller: "`org.settings` and `audit.view`",
+            audit: "`webhook.deleted`", refusesGet: true),
+        Endpoint(
+            methods: [.get], route: .apiWebhookDeliveries, query: "?limit=&cursor=",
+            caller: "`org.settings` and `audit.view`: the delivery log, newest first"),
         Endpoint(
             methods: [.get], route: .scimServiceProviderConfig,
             caller: "SCIM token (`scim.provision`); every SCIM error is SCIM's `Error` document"),

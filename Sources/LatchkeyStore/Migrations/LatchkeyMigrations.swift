@@ -28,6 +28,7 @@ public enum LatchkeyMigrations {
         M021VersionRoles(),
         M022CreateAPITokens(),
         M023AddSCIM(),
+        M024CreateWebhooks(),
     ]
 }
 

@@ -178,6 +178,12 @@ public struct AuditStore: Sendable {
         }
     }
 
+    /// The organization's events after chain position `seq`, oldest first (webhook queues read the chain this way).
+    public func events(organizationID: UUID, after seq: Int64, limit: Int) async throws -> [AuditEvent] {
+        try await AuditEventModel.query(on: db).filter(\.$chain == organizationID.lowercasedString)
+            .filter(\.$seq > seq).sort(\.$seq).limit(limit).all().map(AuditEvent.init)
+    }
+
     /// One page, newest first, before the chain position `cursor`.
     public func page(organizationID: UUID, filter: Filter, cursor: String?) async throws -> (
         events: [AuditEvent], next: String?

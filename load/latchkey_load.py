@@ -128,16 +128,21 @@ class PostgresReader:
 class Server:
     """`latchkey serve` on a fresh copy of the seeded demo, on a free loopback port."""
 
-    def __init__(self, databases, directory):
+    def __init__(self, databases, directory, env=None, same_database_as=None):
+        """`same_database_as`: another Server whose database this one serves too (a second instance)."""
         directory.mkdir(parents=True, exist_ok=True)
-        self.database, self.reader = databases.fresh(directory)
+        if same_database_as is None:
+            self.database, self.reader = databases.fresh(directory)
+        else:
+            self.database, self.reader = same_database_as.database, same_database_as.reader
         self.accounts = databases.accounts
         self.engine = databases.name
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log_path = directory / "server.log"
         self.log = open(self.log_path, "w")
-        env = dict(os.environ, LATCHKEY_SECRET_KEY=SECRET_KEY, LATCHKEY_DATA_DIR=str(directory), LOG_LEVEL="warning")
+        env = dict(os.environ, LATCHKEY_SECRET_KEY=SECRET_KEY, LATCHKEY_DATA_DIR=str(directory), LOG_LEVEL="warning",
+                   **(env or {}))
         self.process = subprocess.Popen(
             [str(BINARY), "serve", "--database", self.database, "--host", "127.0.0.1", "--port", str(self.port)],
             env=env, stdout=self.log, stderr=subprocess.STDOUT)

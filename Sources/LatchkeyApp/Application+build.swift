@@ -48,6 +48,7 @@ func buildRouter(services: AppServices) -> Router<AppRequestContext> {
     TokensAPIController(services: services).register(on: members)
     TokensWebController(services: services).register(on: members)
     WebhooksAPIController(services: services).register(on: members)
+    WebhooksWebController(services: services).register(on: members)
     ScimController(services: services).register(on: router)
     // GET never changes anything: the state-changing member routes answer 405 to it.
     members.refuseGet(Route.endpoints.filter(\.refusesGet).map(\.route))
@@ -63,7 +64,7 @@ public func buildApplication(services: AppServices) -> some ApplicationProtocol 
         logger: services.logger)
     app.addServices(DatabaseService(database: services.database), JobRunner(services: services))
     do {
-        app.addServices(try WebhookDispatcher(services: services))
+        if services.config.runsWebhookDispatcher { app.addServices(try WebhookDispatcher(services: services)) }
     } catch {
         services.logger.error("webhook delivery not started", metadata: ["error": "\(error)"])
     }

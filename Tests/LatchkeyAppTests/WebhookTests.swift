@@ -4,9 +4,11 @@ import Hummingbird
 import HummingbirdTesting
 import LatchkeyCore
 import LatchkeyWebhook
+import Logging
 import NIOCore
 import NIOPosix
 import SQLKit
+import ServiceLifecycle
 import Synchronization
 import Testing
 
@@ -41,15 +43,24 @@ final class WebhookReceiver: Sendable {
         let app = Application(
             router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
             onServerRunning: { channel in receiver.portBox.withLock { $0 = channel.localAddress?.port } })
+        // Stopped gracefully (cancelling a server with a connection arriving trips an assertion in NIO).
+        let services = ServiceGroup(
+            configuration: .init(services: [app], gracefulShutdownSignals: [], logger: Logger(label: "receiver")))
         try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await app.run() }
+            group.addTask { try await services.run() }
             var port: Int?
-            for _ in 0..<200 where port == nil {
+            for _ in 0..<500 where port == nil {
                 try await Task.sleep(for: .milliseconds(10))
                 port = receiver.portBox.withLock { $0 }
             }
-            defer { group.cancelAll() }
-            try await body(receiver, "http://127.0.0.1:\(try #require(port))/hook")
+            do {
+                try await body(receiver, "http://127.0.0.1:\(try #require(port))/hook")
+            } catch {
+                await services.triggerGracefulShutdown()
+                throw error
+            }
+            await services.triggerGracefulShutdown()
+            try await group.waitForAll()
         }
     }
 }
@@ -244,6 +255,12 @@ struct WebhookTests {
                     ((try? JSONSerialization.jsonObject(with: Data($0.body.utf8))) as? [String: Any])?["data"]
                         .flatMap { ($0 as? [String: Any])?["id"] as? String }
                 }
+                let errors = try await h.sql.raw(
+                    "SELECT status, attempts, last_error, lease_owner FROM webhook_deliveries WHERE status <> 'delivered'"
+                ).all().map {
+                    "\(try $0.decode(column: "status", as: String.self)) \(try $0.decode(column: "attempts", as: Int.self)) \(try $0.decode(column: "last_error", as: String.self)) \(try $0.decode(column: "lease_owner", as: String?.self) ?? "-")"
+                }
+                #expect(errors.isEmpty, "\(errors)")
                 #expect(ids.count == 30 && Set(ids).count == 30)
                 #expect(Set(events).count == 30)
                 #expect(try await h.deliveryRows().allSatisfy { $0.status == "delivered" && $0.attempts == 1 })

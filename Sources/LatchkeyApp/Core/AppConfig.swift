@@ -32,6 +32,8 @@ public struct AppConfig: Sendable {
     /// The first wait before a failed webhook delivery is tried again; each later wait is three times longer, at
     /// most an hour (`LATCHKEY_WEBHOOK_RETRY_SECONDS`).
     public var webhookRetrySeconds: Double = 10
+    /// Runs the webhook dispatcher beside the server (the Swift tests drive dispatchers themselves).
+    public var runsWebhookDispatcher = true
     /// Members a background reset job handles per transaction.
     public var jobChunkSize = BulkLimits.chunkSize
     /// Pause between a background job's chunks, to bound the load a large reset puts on the database.

@@ -25,6 +25,11 @@ enum Route: String, CaseIterable, Sendable {
     case security = "/security"
     case tokens = "/tokens"
     case tokenRevoke = "/tokens/:id/revoke"
+    case webhooks = "/webhooks"
+    case webhook = "/webhooks/:id"
+    case webhookDisable = "/webhooks/:id/disable"
+    case webhookEnable = "/webhooks/:id/enable"
+    case webhookDelete = "/webhooks/:id/delete"
     case securityAuthenticator = "/security/authenticator"
     case securityRecoveryCodes = "/security/recovery-codes"
     case securitySessionRevoke = "/security/sessions/:id/revoke"
@@ -404,6 +409,23 @@ extension Route {
         Endpoint(
             methods: [.post], route: .tokenRevoke, caller: "as `POST /api/v1/tokens/{id}/revoke`",
             audit: "`token.revoked`", refusesGet: true),
+        Endpoint(
+            methods: [.get, .post], route: .webhooks, query: " `url, description, event…` (POST)",
+            caller:
+                "`org.settings` and `audit.view`: the endpoints and the form to register one (the secret shown once, `no-store`)",
+            audit: "`webhook.created`"),
+        Endpoint(
+            methods: [.get], route: .webhook, query: "?cursor=",
+            caller: "`org.settings` and `audit.view`: one endpoint and its delivery log"),
+        Endpoint(
+            methods: [.post], route: .webhookDisable, caller: "`org.settings` and `audit.view`",
+            audit: "`webhook.disabled`", refusesGet: true),
+        Endpoint(
+            methods: [.post], route: .webhookEnable, caller: "`org.settings` and `audit.view`",
+            audit: "`webhook.enabled`", refusesGet: true),
+        Endpoint(
+            methods: [.post], route: .webhookDelete, caller: "`org.settings` and `audit.view`",
+            audit: "`webhook.deleted`", refusesGet: true),
         Endpoint(
             methods: [.get], route: .apiWebhooks,
             caller: "`org.settings` and `audit.view` (session or token): the organization's webhook endpoints"),

@@ -21,6 +21,9 @@ enum Layout {
         } else if auth.permissions.contains(.orgSettings) {
             items.append(("mail", Route.mail.path, "Mail"))
         }
+        if auth.permissions.isSuperset(of: WebhookService.required) {
+            items.append(("webhooks", Route.webhooks.path, "Webhooks"))
+        }
         if !auth.permissions.isEmpty { items.append(("tokens", Route.tokens.path, "API tokens")) }
         items.append(("security", Route.security.path, "My security"))
         let nav = items.map { key, href, label -> HTML in

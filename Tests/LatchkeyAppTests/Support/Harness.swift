@@ -81,6 +81,8 @@ struct Harness: Sendable {
         config.secretKey = RandomSource.system.bytes(32)
         config.bcryptCost = 4
         config.demoMode = demoMode
+        // Tests run their own dispatchers, on the test clock, at the moments they choose.
+        config.runsWebhookDispatcher = false
         configure(&config)
         let clock = TestClock()
         let services = try await AppServices.start(config: config, clock: clock.clock, logger: logger)

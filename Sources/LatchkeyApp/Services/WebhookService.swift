@@ -52,7 +52,8 @@ struct WebhookService: Sendable {
     ) {
         try require(actor)
         let description = description.trimmingCharacters(in: .whitespaces)
-        guard description.count <= 200, !description.unicodeScalars.contains(where: { $0.value < 32 }) else {
+        guard description.unicodeScalars.count <= 200, !description.unicodeScalars.contains(where: { $0.value < 32 })
+        else {
             throw LatchkeyError.badRequest(
                 "invalid_description", "A description is at most 200 characters on one line.")
         }

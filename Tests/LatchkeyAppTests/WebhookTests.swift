@@ -268,6 +268,29 @@ struct WebhookTests {
         }
     }
 
+    @Test("100 registrations at once make exactly the 20 an organization may have, each audited once")
+    func concurrentRegistrations() async throws {
+        try await Harness.withApp { h, client in
+            let owner = try await h.enrolled("olga@acme.test", name: "Olga", role: .owner, client: client)
+            let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
+                for i in 0..<100 {
+                    group.addTask {
+                        var session = owner.session
+                        return try await client.api(
+                            .post, "/api/v1/webhooks",
+                            #"{"url":"https://93.184.215.14/hooks/\#(i)","eventTypes":["*"]}"#, session: &session
+                        ).status
+                    }
+                }
+                return try await group.reduce(into: [HTTPResponse.Status]()) { $0.append($1) }
+            }
+            #expect(statuses.filter { $0 == .created }.count == 20)
+            #expect(statuses.filter { $0 == .conflict }.count == 80)
+            #expect(try await h.services.store.webhooks.endpoints(organizationID: h.acme.organizationID).count == 20)
+            #expect(try await h.auditEvents(action: .webhookCreated).count == 20)
+        }
+    }
+
     @Test("addresses: every private, loopback, link-local, shared and reserved range is refused; public ones pass")
     func addressRules() throws {
         for blocked in [

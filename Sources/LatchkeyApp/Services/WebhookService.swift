@@ -59,12 +59,6 @@ struct WebhookService: Sendable {
         }
         let types = try Self.eventTypes(eventTypes)
         let target = try await target(url)
-        let existing = try await services.store.webhooks.endpoints(organizationID: actor.organizationID)
-        guard existing.count < Self.maximumPerOrganization else {
-            throw LatchkeyError(
-                .conflict, "too_many_webhooks",
-                "An organization has at most \(Self.maximumPerOrganization) webhook endpoints: delete one first.")
-        }
         let secret = "whsec_" + services.random.token()
         let now = services.now
         var endpoint = WebhookEndpoint(
@@ -76,7 +70,15 @@ struct WebhookService: Sendable {
         let event = actor.event(
             .webhookCreated, target: nil, .success,
             reason: "\(created.url) for \(types.joined(separator: ", "))")
+        let most = Self.maximumPerOrganization
         try await services.store.transaction { tx in
+            // Counted under the organization's lock: registrations at once cannot pass the cap together.
+            try await tx.organizations.lock(actor.organizationID)
+            guard try await tx.webhooks.endpoints(organizationID: actor.organizationID).count < most else {
+                throw LatchkeyError(
+                    .conflict, "too_many_webhooks",
+                    "An organization has at most \(most) webhook endpoints: delete one first.")
+            }
             var endpoint = created
             // Events from now on: the chain's position in the transaction that records the endpoint.
             endpoint.lastSeq = try await tx.webhooks.chainHead(organizationID: actor.organizationID)

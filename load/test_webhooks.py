@@ -122,7 +122,9 @@ def test_webhooks_signed_retried_once_each_and_ssrf_refused(databases, tmp_path)
         cursor = None
         while True:
             page = httpx.get(primary.base + f"/api/v1/webhooks/{hook}/deliveries", headers=bearer,
-                             params={"limit": 50, **({"cursor": cursor} if cursor else {})}).json()
+                             params={"limit": 50, **({"cursor": cursor} if cursor else {})})
+            assert page.status_code == 200, page.text
+            page = page.json()
             log += page["deliveries"]
             cursor = page.get("nextCursor")
             if not cursor:

@@ -73,37 +73,11 @@ struct TokensAPIController {
 
     /// `?limit=` (1–200, 50 by default) and `?cursor=` (the previous page's `nextCursor`).
     @Sendable func list(_ request: Request, context: OrgMemberContext) async throws -> Response {
-        let query = request.uri.queryParameters
-        var limit = 50
-        if let text = query.get("limit") {
-            guard let value = Int(text), (1...200).contains(value) else {
-                throw LatchkeyError.badRequest("invalid_limit", "limit is a number from 1 to 200.")
-            }
-            limit = value
-        }
-        let after = try query.get("cursor").flatMap { $0.isEmpty ? nil : $0 }.map(Self.cursor)
-        let tokens = try await services.tokens.list(auth: context.auth, after: after, limit: limit + 1)
-        let page = Array(tokens.prefix(limit))
-        let next =
-            tokens.count > limit
-            ? page.last.map {
-                String($0.createdAt.timeIntervalSince1970.bitPattern, radix: 16) + "_" + $0.id.lowercasedString
-            } : nil
+        let keyset = try KeysetPage(request)
+        let tokens = try await services.tokens.list(auth: context.auth, after: keyset.after, limit: keyset.limit + 1)
+        let page = keyset.cut(tokens) { ($0.createdAt, $0.id) }
         let now = services.now
-        return JSONResponse.make(ListResponse(tokens: page.map { TokenJSON($0, now: now) }, nextCursor: next))
-    }
-
-    /// `<the creation time's bits, hex>_<id>`: the time exactly as stored, so the keyset neither skips nor repeats.
-    static func cursor(_ text: String) throws -> (Date, UUID) {
-        let parts = text.split(separator: "_", maxSplits: 1)
-        guard parts.count == 2, parts[0].count <= 16, let bits = UInt64(parts[0], radix: 16),
-            let id = UUID(uuidString: String(parts[1]))
-        else { throw LatchkeyError.badRequest("invalid_cursor", "The page cursor is not valid.") }
-        let seconds = Double(bitPattern: bits)
-        guard seconds.isFinite else {
-            throw LatchkeyError.badRequest("invalid_cursor", "The page cursor is not valid.")
-        }
-        return (Date(timeIntervalSince1970: seconds), id)
+        return JSONResponse.make(ListResponse(tokens: page.rows.map { TokenJSON($0, now: now) }, nextCursor: page.next))
     }
 
     @Sendable func revoke(_ request: Request, context: OrgMemberContext) async throws -> Response {

@@ -132,33 +132,19 @@ struct WebhooksAPIController {
     /// The delivery log, newest first: `?limit=` (1–200, 50 by default) and `?cursor=`.
     @Sendable func deliveries(_ request: Request, context: OrgMemberContext) async throws -> Response {
         let endpoint = try await webhooks.endpoint(try id(context), actor: context.actor)
-        let (limit, before) = try Self.page(request)
-        let page = try await services.store.webhooks.deliveries(
-            endpointID: endpoint.id, organizationID: endpoint.organizationID, before: before, limit: limit + 1)
-        let shown = Array(page.prefix(limit))
-        let next = page.count > limit ? shown.last.map(Self.cursor) : nil
+        let (shown, next) = try await Self.deliveries(of: endpoint, request, services: services)
         return JSONResponse.make(DeliveriesResponse(deliveries: shown.map(DeliveryJSON.init), nextCursor: next))
     }
 
-    /// `limit` and `cursor` (`<milliseconds>_<id>` of the last delivery shown).
-    static func page(_ request: Request) throws -> (Int, (Date, UUID)?) {
-        let query = request.uri.queryParameters
-        var limit = 50
-        if let text = query.get("limit") {
-            guard let value = Int(text), (1...200).contains(value) else {
-                throw LatchkeyError.badRequest("invalid_limit", "limit is a number from 1 to 200.")
-            }
-            limit = value
-        }
-        guard let cursor = query.get("cursor"), !cursor.isEmpty else { return (limit, nil) }
-        let parts = cursor.split(separator: "_", maxSplits: 1)
-        guard parts.count == 2, let millis = Int64(parts[0]), let id = UUID(uuidString: String(parts[1])) else {
-            throw LatchkeyError.badRequest("invalid_cursor", "The page cursor is not valid.")
-        }
-        return (limit, (Date(timeIntervalSince1970: Double(millis) / 1000), id))
-    }
-
-    static func cursor(_ delivery: WebhookDelivery) -> String {
-        "\(Int64((delivery.createdAt.timeIntervalSince1970 * 1000).rounded()))_\(delivery.id.lowercasedString)"
+    /// One page of an endpoint's delivery log (the API's and the page's).
+    static func deliveries(of endpoint: WebhookEndpoint, _ request: Request, services: AppServices) async throws -> (
+        [WebhookDelivery], next: String?
+    ) {
+        let keyset = try KeysetPage(request)
+        let rows = try await services.store.webhooks.deliveries(
+            endpointID: endpoint.id, organizationID: endpoint.organizationID, before: keyset.after,
+            limit: keyset.limit + 1)
+        let page = keyset.cut(rows) { ($0.createdAt, $0.id) }
+        return (page.rows, page.next)
     }
 }

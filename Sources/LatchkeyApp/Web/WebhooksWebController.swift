@@ -64,14 +64,10 @@ struct WebhooksWebController {
 
     @Sendable func detail(_ request: Request, context: OrgMemberContext) async throws -> Response {
         let endpoint = try await webhooks.endpoint(try id(context), actor: context.actor)
-        let (limit, before) = try WebhooksAPIController.page(request)
-        let page = try await services.store.webhooks.deliveries(
-            endpointID: endpoint.id, organizationID: endpoint.organizationID, before: before, limit: limit + 1)
-        let shown = Array(page.prefix(limit))
+        let (shown, older) = try await WebhooksAPIController.deliveries(of: endpoint, request, services: services)
         return HTMLResponse.make(
             WebhooksPages.detail(
-                auth: context.auth, endpoint: endpoint, deliveries: shown,
-                older: page.count > limit ? shown.last.map(WebhooksAPIController.cursor) : nil,
+                auth: context.auth, endpoint: endpoint, deliveries: shown, older: older,
                 notice: request.uri.queryParameters.get("notice").flatMap { Self.notices[$0] }))
     }
 

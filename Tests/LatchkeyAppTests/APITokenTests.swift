@@ -84,6 +84,8 @@ struct APITokenTests {
             let reset = try await client.bearer(
                 .post, "/api/v1/members/\(jane.id)/mfa/reset", #"{"reason":"INC-7"}"#, token: text)
             #expect(reset.status == .ok, "\(reset.text)")
+            // Counted against the token (600) and the actor's resets (30): the headers name the tighter.
+            #expect(reset.headers[.rateLimitLimit] == "30" && reset.headers[.rateLimitRemaining] == "29")
             #expect(try await Footprint.of(jane.id, h).credentials == 0)
             let event = try #require(try await h.auditEvents(action: .mfaReset).last)
             #expect(event.actorID == admin.id && event.actorEmail == "ada@acme.test")
@@ -414,7 +416,7 @@ struct TokenCLITests {
         services = try await bed.services()
         let loaded = try await services.store.apiTokens.load(tokenHash: sha256Hex(text))
         let events = try await AuditEventModel.query(on: services.db).filter(\.$action == "token.created").all()
-        let (auth, _, _, _) = try await services.tokens.authenticate(authorization: "Bearer \(text)")
+        let auth = try await services.tokens.authenticate(authorization: "Bearer \(text)")
         await services.database.shutdown()
         await bed.cleanup()
         #expect(loaded?.token.creatorID == ownerID && loaded?.token.name == "help-desk")

@@ -373,10 +373,17 @@ struct ResetTests {
             var adam = try await h.enrolled("adam@acme.test", role: .admin, client: client)
             let (sam, _) = try await h.member("sam@acme.test", totp: false)
             let jane = try await h.enrolled("jane@acme.test", client: client)
-            for _ in 0..<2 {
+            // Each answer says where the caller stands against the limit closest to refusing (here the actor's).
+            for remaining in ["1", "0"] {
                 let ok = try await client.api(.post, "/api/v1/members/\(sam)/mfa/reset", "{}", session: &ada.session)
                 #expect(ok.status == .ok)
+                #expect(ok.headers[.rateLimitLimit] == "2")
+                #expect(ok.headers[.rateLimitRemaining] == remaining)
+                #expect(ok.headers[.rateLimitReset].flatMap(Int.init).map { (1...60).contains($0) } == true)
             }
+            // A request that no limit counts carries no such headers.
+            let listed = try await client.api(.get, "/api/v1/members", session: &ada.session)
+            #expect(listed.status == .ok && listed.headers[.rateLimitLimit] == nil)
             let before = try await Footprint.of(jane.id, h)
             let limited = try await client.api(
                 .post, "/api/v1/members/\(jane.id)/mfa/reset", "{}", session: &ada.session)

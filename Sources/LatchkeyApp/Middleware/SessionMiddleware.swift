@@ -40,16 +40,26 @@ struct SessionMiddleware: RouterMiddleware {
     func handle(
         _ request: Request, context: Context, next: (Request, Context) async throws -> Response
     ) async throws -> Response {
+        guard request.isAPI || request.isSCIM else {
+            return try await authenticate(request, context: context, next: next)
+        }
+        // An API answer says how close its caller is to a limit it was counted against (the token's, a reset's).
+        let report = RateLimitReport()
+        var response = try await RateLimitReport.$current.withValue(report) {
+            try await authenticate(request, context: context, next: next)
+        }
+        report.apply(to: &response.headers)
+        return response
+    }
+
+    private func authenticate(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
         var context = context
         // An API token (JSON API only): it carries no ambient authority, so no CSRF token; the cookie is ignored.
         if request.isAPI || request.isSCIM, let authorization = request.headers[.authorization] {
-            let (auth, limit, remaining, reset) = try await services.tokens.authenticate(authorization: authorization)
-            context.auth = auth
-            var response = try await next(request, context)
-            response.headers[.rateLimitLimit] = String(limit)
-            response.headers[.rateLimitRemaining] = String(max(0, remaining))
-            response.headers[.rateLimitReset] = String(reset)
-            return response
+            context.auth = try await services.tokens.authenticate(authorization: authorization)
+            return try await next(request, context)
         }
         // SCIM takes a Bearer token or nothing: a browser's cookie never reaches it (so no CSRF either).
         if request.isSCIM { return try await next(request, context) }

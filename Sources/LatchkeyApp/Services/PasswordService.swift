@@ -32,8 +32,8 @@ struct PasswordService: Sendable {
         let now = services.now
         if let wait = try await store.rateLimits.hit(
             [.init(bucket: "password-change:\(auth.memberID.lowercasedString)", limit: 10, window: 3600)],
-            now: now)
-        {
+            now: now
+        ).retryAfter {
             throw LatchkeyError(
                 .tooManyRequests(retryAfterSeconds: wait), "too_many_requests",
                 "Too many attempts. Try again in \(wait / 60 + 1) minutes.")
@@ -102,7 +102,8 @@ struct PasswordService: Sendable {
             [
                 .init(bucket: "password-forgot:\(email)", limit: 3, window: 3600),
                 .init(bucket: "password-forgot-ip:\(ClientAddress.throttleKey(meta.ip))", limit: 20, window: 3600),
-            ], now: now)
+            ], now: now
+        ).retryAfter
         guard limited == nil, let member = try await store.members.find(email: email), member.status == .active,
             let organization = try await store.organizations.find(member.organizationID)
         else { return }

@@ -57,7 +57,9 @@ struct ResetService: Sendable {
                     bucket: "reset:actor:\(memberID.lowercasedString)",
                     limit: config.resetRequestsPerActorPerMinute, window: 60))
         }
-        if let wait = try await store.rateLimits.hit(rules, now: services.now) {
+        let windows = try await store.rateLimits.hit(rules, now: services.now)
+        RateLimitReport.record(windows)
+        if let wait = windows.retryAfter {
             throw LatchkeyError(
                 .tooManyRequests(retryAfterSeconds: max(1, wait)), "rate_limited",
                 "Too many reset requests. Wait \(max(1, wait)) seconds and try again.")

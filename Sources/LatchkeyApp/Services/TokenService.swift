@@ -22,7 +22,9 @@ struct TokenService: Sendable {
     /// The request's auth for the `Authorization` header's text, or `invalid_token` — the same answer for a
     /// token never issued, revoked, expired, or whose creator is suspended or gone.
     /// Also returns the token's rate-limit window: its limit, requests left in it and seconds until it ends.
-    func authenticate(authorization: String) async throws -> (auth: AuthState, limit: Int, remaining: Int, reset: Int) {
+    /// The member a Bearer token acts as, with its permissions cut to the creator's current ones; counts the request
+    /// against the token's limit (reported to the request's `RateLimitReport`).
+    func authenticate(authorization: String) async throws -> AuthState {
         let invalid = LatchkeyError(.unauthorized, "invalid_token", "The API token is not valid.")
         let parts = authorization.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
         guard parts.count == 2, parts[0].lowercased() == "bearer" else {
@@ -39,18 +41,18 @@ struct TokenService: Sendable {
         let token = loaded.token
         let rule = RateLimiter.Rule(
             bucket: "token:\(token.id.lowercasedString)", limit: services.config.tokenRequestsPerMinute, window: 60)
-        let window = try await store.rateLimits.count(rule, now: now)
-        if window.hits > rule.limit { throw LatchkeyError.tooManyTokenRequests(window.resetSeconds, limit: rule.limit) }
+        let windows = try await store.rateLimits.hit([rule], now: now)
+        if let wait = windows.retryAfter { throw LatchkeyError.tooManyTokenRequests(wait, limit: rule.limit) }
+        RateLimitReport.record(windows)
         if token.lastUsedAt.map({ now.timeIntervalSince($0) > 60 }) ?? true {
             try await store.apiTokens.touch(token.id, at: now)
         }
         var creator = loaded.creator
         // Never beyond what the creator's role holds now.
         creator.permissions = token.permissions.intersection(creator.permissions)
-        let auth = AuthState(
+        return AuthState(
             creator, demoMode: services.config.demoMode, mailDelivery: services.config.smtp != nil,
             token: TokenIdentity(id: token.id, name: token.name))
-        return (auth, rule.limit, rule.limit - window.hits, window.resetSeconds)
     }
 
     // MARK: Managing tokens

@@ -21,15 +21,31 @@ public struct RateLimiter: Sendable {
 
     public init(_ db: any Database) { self.db = db }
 
-    /// Counts one hit against every rule (atomically per bucket); returns the seconds to wait if any rule is
-    /// exceeded, else nil.
-    public func hit(_ rules: [Rule], now: Date) async throws -> Int? {
-        var wait: Int?
+    /// One rule's window after a hit: its limit, the hits counted in it (this one included) and the seconds until it
+    /// ends.
+    public struct Window: Sendable, Equatable {
+        public var limit: Int
+        public var hits: Int
+        public var resetSeconds: Int
+
+        public init(limit: Int, hits: Int, resetSeconds: Int) {
+            self.limit = limit
+            self.hits = hits
+            self.resetSeconds = resetSeconds
+        }
+
+        public var remaining: Int { max(0, limit - hits) }
+        public var exceeded: Bool { hits > limit }
+    }
+
+    /// Counts one hit against every rule (atomically per bucket); returns each rule's window, in order.
+    public func hit(_ rules: [Rule], now: Date) async throws -> [Window] {
+        var windows: [Window] = []
         for rule in rules {
             let count = try await count(rule, now: now)
-            if count.hits > rule.limit { wait = max(wait ?? 0, count.resetSeconds) }
+            windows.append(Window(limit: rule.limit, hits: count.hits, resetSeconds: count.resetSeconds))
         }
-        return wait
+        return windows
     }
 
     /// Counts one hit against `rule` (atomically); returns the hits in the current window, this one included,
@@ -54,5 +70,17 @@ public struct RateLimiter: Sendable {
         try await sql.delete(from: "rate_limits").where(
             "window_start", .lessThan, Int64(now.timeIntervalSince1970) - age
         ).run()
+    }
+}
+
+extension [RateLimiter.Window] {
+    /// The seconds to wait when any window is exceeded (the longest such wait), else nil.
+    public var retryAfter: Int? {
+        filter(\.exceeded).map(\.resetSeconds).max()
+    }
+
+    /// The window closest to refusing: fewest requests remaining, then the longest wait.
+    public var tightest: RateLimiter.Window? {
+        self.min { ($0.remaining, -$0.resetSeconds) < ($1.remaining, -$1.resetSeconds) }
     }
 }

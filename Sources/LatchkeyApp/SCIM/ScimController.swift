@@ -153,7 +153,7 @@ struct ScimController {
         var wanted = ScimUserState(current)
         wanted.externalID = nil
         try wanted.apply(body)
-        return Scim.make(resources.user(try await scim.update(current.id, to: wanted)))
+        return Scim.make(resources.user(try await scim.update(current, to: wanted)))
     }
 
     @Sendable func patchUser(_ request: Request, context: ScimContext) async throws -> Response {
@@ -164,7 +164,7 @@ struct ScimController {
         for operation in patch.operations {
             try wanted.patch(op: operation.op, path: operation.path, value: operation.value)
         }
-        return Scim.make(resources.user(try await scim.update(current.id, to: wanted)))
+        return Scim.make(resources.user(try await scim.update(current, to: wanted)))
     }
 
     // MARK: Groups

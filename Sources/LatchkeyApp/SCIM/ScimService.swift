@@ -74,9 +74,10 @@ struct ScimService {
         return try await user(id)
     }
 
-    /// PUT (the whole User) and PATCH (operations) end here: the profile, then the status, each only if changed.
-    func update(_ id: UUID, to wanted: ScimUserState) async throws -> ScimUserRow {
-        let current = try await user(id)
+    /// PUT (the whole User) and PATCH (operations) end here: the profile, then the status, each only if the request
+    /// changed it from `current`, the user as read when the request was applied to it.
+    func update(_ current: ScimUserRow, to wanted: ScimUserState) async throws -> ScimUserRow {
+        let id = current.id
         let email = try Self.email(wanted.email)
         let name = try Self.name(wanted.name, email: email)
         let externalID = wanted.externalID.flatMap { $0.isEmpty ? nil : $0 }
@@ -106,8 +107,14 @@ struct ScimService {
     }
 
     /// Email, name and external id, under the member's lock and the same rule as every other change of a member
-    /// (not oneself, not someone with more access); a taken email or external id is `uniqueness`.
-    func setProfile(_ current: ScimUserRow, email: String, name: String, externalID: String?) async throws {
+    /// (not oneself, not someone with more access); a taken email or external id is `uniqueness`. Only what the
+    /// request changed from `current` (the user it was applied to) is written, onto the user as it is under the
+    /// lock: a PATCH of one attribute never puts back another that a concurrent request changed meanwhile.
+    func setProfile(
+        _ current: ScimUserRow, email wantedEmail: String, name wantedName: String, externalID wantedID: String?
+    )
+        async throws
+    {
         guard LifecyclePolicy.required.isSubset(of: actor.permissions) else {
             throw LatchkeyError.forbidden(.forbidden, "Your role cannot manage members.")
         }
@@ -120,6 +127,9 @@ struct ScimService {
                 guard let target = try await tx.members.find(current.id, organizationID: organizationID),
                     let before = try await tx.scim.user(current.id, organizationID: organizationID)
                 else { throw LatchkeyError.notFound("No user has that id.") }
+                let email = wantedEmail != current.email ? wantedEmail : before.email
+                let name = wantedName != current.name ? wantedName : before.name
+                let externalID = wantedID != current.externalID ? wantedID : before.externalID
                 if let actorID = actor.memberID,
                     let refusal = LifecyclePolicy.check(
                         actorID: actorID, actorPermissions: actor.permissions, targetID: target.id,
@@ -159,7 +169,7 @@ struct ScimService {
             }
         } catch  where Store.isConflict(error) {
             // Another organization's account signs in with that email (emails sign in instance-wide).
-            throw Scim.uniqueness("An account with userName \(email) exists.")
+            throw Scim.uniqueness("An account with userName \(wantedEmail) exists.")
         }
     }
 

@@ -160,12 +160,17 @@ struct WebhookDispatcher: Service {
             organizationID: endpoint.organizationID, actorEmail: "latchkey", actorRole: "system",
             action: .webhookDisabled, result: .success, reason: "\(endpoint.url): \(reason)",
             meta: RequestMeta(requestID: "webhooks", ip: "", userAgent: "latchkey"))
-        try await services.store.transaction { tx in
-            try await tx.webhooks.setDisabled(
-                endpoint.id, organizationID: endpoint.organizationID, at: now, reason: reason)
+        let disabled = try await services.store.transaction { tx in
+            // Another instance, or an administrator, may have disabled it first: then it is theirs to audit.
+            guard
+                try await tx.webhooks.setDisabled(
+                    endpoint.id, organizationID: endpoint.organizationID, at: now, reason: reason)
+            else { return false }
             try await tx.webhooks.failPending(endpointID: endpoint.id, at: now, reason: "the endpoint was disabled")
             try await tx.audit.append(event, at: now)
+            return true
         }
+        guard disabled else { return }
         services.logger.warning("webhook endpoint disabled", metadata: ["endpoint_id": "\(endpoint.id)"])
     }
 }

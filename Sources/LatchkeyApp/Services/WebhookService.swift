@@ -104,14 +104,19 @@ struct WebhookService: Sendable {
         let now = services.now
         let event = actor.event(
             enabled ? .webhookEnabled : .webhookDisabled, target: nil, .success, reason: endpoint.url)
+        // Of many requests at once only the one that changes the endpoint is audited (the others change nothing).
         try await services.store.transaction { tx in
             if enabled {
                 let head = try await tx.webhooks.chainHead(organizationID: actor.organizationID)
-                try await tx.webhooks.setDisabled(
-                    id, organizationID: actor.organizationID, at: nil, reason: "", fromSeq: head)
+                guard
+                    try await tx.webhooks.setDisabled(
+                        id, organizationID: actor.organizationID, at: nil, reason: "", fromSeq: head)
+                else { return }
             } else {
-                try await tx.webhooks.setDisabled(
-                    id, organizationID: actor.organizationID, at: now, reason: "Disabled by \(actor.name)")
+                guard
+                    try await tx.webhooks.setDisabled(
+                        id, organizationID: actor.organizationID, at: now, reason: "Disabled by \(actor.name)")
+                else { return }
                 try await tx.webhooks.failPending(endpointID: id, at: now, reason: "the endpoint was disabled")
             }
             try await tx.audit.append(event, at: now)

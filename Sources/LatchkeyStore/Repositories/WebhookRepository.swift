@@ -156,16 +156,19 @@ public struct WebhookRepository: Sendable {
     }
 
     /// Disables (with a reason) or, with `at` nil, enables an endpoint; enabling forgets its failures, and the
-    /// events of the time it was off are not sent (its queue starts again at `fromSeq`).
+    /// events of the time it was off are not sent (its queue starts again at `fromSeq`). Changes only an endpoint
+    /// in the other state, so of two at once one wins: returns whether this one did.
     public func setDisabled(_ id: UUID, organizationID: UUID, at: Date?, reason: String, fromSeq: Int64? = nil)
-        async throws
+        async throws -> Bool
     {
         var query: SQLQueryString =
             "UPDATE webhook_endpoints SET disabled_at = \(bind: at), disabled_reason = \(bind: reason)"
         if at == nil { query += ", failing_since = NULL" }
         if let fromSeq { query += ", last_seq = \(bind: fromSeq)" }
         query += " WHERE id = \(bind: id) AND organization_id = \(bind: organizationID)"
-        try await sql.raw(query).run()
+        query += at == nil ? " AND disabled_at IS NOT NULL" : " AND disabled_at IS NULL"
+        query += " RETURNING id"
+        return try await !sql.raw(query).all().isEmpty
     }
 
     public func delete(_ id: UUID, organizationID: UUID) async throws {

@@ -93,3 +93,8 @@ public struct LatchkeyError: Error, Sendable, Equatable {
     public static let invalidCredentials = LatchkeyError.unauthorized(
         "invalid_credentials", "Email or password is incorrect.")
 }
+
+extension LatchkeyError: CustomStringConvertible {
+    /// The human message: what a command line prints when it stops on one (never a dump of the struct).
+    public var description: String { message }
+}

@@ -7,6 +7,9 @@ public struct ServerKey: Sendable {
     // Stored as bytes: `SymmetricKey` is not `Sendable`.
     private let sealingBytes: [UInt8]
     private let hashingBytes: [UInt8]
+    /// A name for the key that reveals nothing of it (64 bits of a sub-key, hex in groups of four): recorded in the
+    /// database at first use, printed when a start is refused, so an operator can tell two keys apart.
+    public let fingerprint: String
     private var sealingKey: SymmetricKey { SymmetricKey(data: sealingBytes) }
     private var hashingKey: SymmetricKey { SymmetricKey(data: hashingBytes) }
 
@@ -22,6 +25,13 @@ public struct ServerKey: Sendable {
         hashingBytes = HKDF<SHA256>.deriveKey(
             inputKeyMaterial: master, info: Data("latchkey recovery hashing v1".utf8), outputByteCount: 32
         ).withUnsafeBytes { Array($0) }
+        let name = HKDF<SHA256>.deriveKey(
+            inputKeyMaterial: master, info: Data("latchkey key fingerprint v1".utf8), outputByteCount: 8
+        ).withUnsafeBytes { hex(Array($0)) }
+        fingerprint = stride(from: 0, to: 16, by: 4).map { offset in
+            let start = name.index(name.startIndex, offsetBy: offset)
+            return String(name[start..<name.index(start, offsetBy: 4)])
+        }.joined(separator: "-")
     }
 
     /// Parses key material given as 64 hex digits or as base64 of 32 bytes.

@@ -151,6 +151,27 @@ public final class LatchkeyDatabase: Sendable {
         }
     }
 
+    /// Stops unless every migration this build knows has been applied: what a read-only command checks instead of
+    /// migrating (it never writes, so it never changes the schema either).
+    public func requireCurrentSchema() async throws {
+        let applied: Set<String>
+        do {
+            applied = Set(
+                try await sql.raw("SELECT name FROM _fluent_migrations").all().map {
+                    try $0.decode(column: "name", as: String.self)
+                })
+        } catch {
+            throw SchemaError(
+                message: "\(location) holds no Latchkey database yet: `latchkey migrate` (or `serve`) creates it.")
+        }
+        let pending = LatchkeyMigrations.all.map(\.name).filter { !applied.contains($0) }
+        guard pending.isEmpty else {
+            throw SchemaError(
+                message:
+                    "\(location) lacks \(pending.count) of this version's migrations: run `latchkey migrate` first.")
+        }
+    }
+
     /// What the SQLite checkpointer did so far (nil on PostgreSQL, or before the first migration).
     var checkpoints: SQLiteCheckpointer.Counts? { checkpointer.withLock { $0?.counts } }
 
@@ -172,4 +193,12 @@ extension DatabaseID {
 
     /// The PostgreSQL pool of the hot reads.
     static let psqlReads = DatabaseID(string: "psql-reads")
+}
+
+/// The database's schema is not the one this build expects.
+public struct SchemaError: Error, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+
+    public init(message: String) { self.message = message }
 }

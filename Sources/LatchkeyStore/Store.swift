@@ -56,6 +56,7 @@ public struct Store: Sendable {
     public var apiTokens: APITokenRepository { .init(db, reads: pointReads ?? reads ?? sql) }
     public var scim: ScimRepository { .init(db, reads: reads ?? sql, counts: counts) }
     public var webhooks: WebhookRepository { .init(db, reads: reads ?? sql) }
+    public var instance: InstanceRepository { .init(db) }
 
     /// A trivial query, for readiness checks.
     public func ping() async throws {

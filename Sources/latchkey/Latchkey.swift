@@ -205,7 +205,7 @@ struct Audit: AsyncParsableCommand {
 
         func run() async throws {
             let config = try database.config()
-            let services = try await AppServices.start(config: config, logger: makeLogger(config))
+            let services = try await AppServices.start(config: config, logger: makeLogger(config), readOnly: true)
             var text = ""
             do {
                 try await OperatorTools(services: services).exportAudit(
@@ -231,7 +231,7 @@ struct Audit: AsyncParsableCommand {
 
         func run() async throws {
             let config = try database.config()
-            let services = try await AppServices.start(config: config, logger: makeLogger(config))
+            let services = try await AppServices.start(config: config, logger: makeLogger(config), readOnly: true)
             let result = try await OperatorTools(services: services).verifyAudit()
             await services.database.shutdown()
             switch result {

@@ -170,19 +170,36 @@ public struct AppConfig: Sendable {
         return MailAddress("no-reply@\(host)", name: "Latchkey") ?? MailAddress("no-reply@localhost", name: "Latchkey")!
     }
 
-    /// The server key: from configuration, else read from `secret.key` in the data directory, else
-    /// generated there once with permissions 0600.
-    public func loadServerKey(random: RandomSource = .system) throws -> ServerKey {
+    /// Whether a key is given: in `LATCHKEY_SECRET_KEY`, or as `secret.key` in the data directory.
+    public var hasServerKey: Bool {
+        secretKey != nil || FileManager.default.fileExists(atPath: keyPath)
+    }
+
+    var keyPath: String { (dataDirectory as NSString).appendingPathComponent("secret.key") }
+
+    /// The server key: from configuration, else read from `secret.key` in the data directory, else — only when
+    /// `create` (a database that has no key yet) — generated there once with permissions 0600. `expected` is the
+    /// database's key fingerprint, named when no key is found.
+    public func loadServerKey(random: RandomSource = .system, create: Bool = true, expected: String? = nil) throws
+        -> ServerKey
+    {
         if let secretKey { return try ServerKey(material: secretKey) }
         let fileManager = FileManager.default
-        try fileManager.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
-        let path = (dataDirectory as NSString).appendingPathComponent("secret.key")
+        let path = keyPath
         if let existing = fileManager.contents(atPath: path) {
             guard let material = ServerKey.parse(String(decoding: existing, as: UTF8.self)) else {
                 throw LatchkeyError.badRequest("bad_secret_key", "\(path) does not hold a 32-byte key.")
             }
             return try ServerKey(material: material)
         }
+        guard create else {
+            throw LatchkeyError.badRequest(
+                "missing_secret_key",
+                "No server key: LATCHKEY_SECRET_KEY is not set and \(path) does not exist"
+                    + (expected.map { ". This database's secrets are sealed with the key of fingerprint \($0)" } ?? "")
+                    + ".")
+        }
+        try fileManager.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
         let material = random.bytes(32)
         let created = fileManager.createFile(
             atPath: path, contents: Data(hex(material).utf8), attributes: [.posixPermissions: 0o600])

@@ -29,6 +29,7 @@ public enum LatchkeyMigrations {
         M022CreateAPITokens(),
         M023AddSCIM(),
         M024CreateWebhooks(),
+        M025CreateInstanceSettings(),
     ]
 }
 

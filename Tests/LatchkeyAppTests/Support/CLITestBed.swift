@@ -40,14 +40,18 @@ struct CLITestBed {
         return (acme, ownerID)
     }
 
-    /// Runs `latchkey ARGUMENTS --database URL`; returns its exit status and everything it printed.
-    func run(_ arguments: [String]) throws -> (status: Int32, printed: String) {
+    /// Runs `latchkey ARGUMENTS --database URL`; returns its exit status and everything it printed. `environment`
+    /// sets (or, with nil, removes) variables beside the bed's key and log level.
+    func run(_ arguments: [String], environment changes: [String: String?] = [:]) throws -> (
+        status: Int32, printed: String
+    ) {
         let process = Process()
         process.executableURL = CrashRecoveryTests.executable
         process.arguments = arguments + ["--database", url]
         var environment = ProcessInfo.processInfo.environment
         environment["LATCHKEY_SECRET_KEY"] = hex(key)
         environment["LOG_LEVEL"] = "error"
+        for (name, value) in changes { environment[name] = value }
         process.environment = environment
         let output = Pipe()
         process.standardOutput = output

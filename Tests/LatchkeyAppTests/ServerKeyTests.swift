@@ -1,0 +1,119 @@
+import FluentKit
+import Foundation
+import LatchkeyCore
+import LatchkeyStore
+import SQLKit
+import Testing
+
+@testable import LatchkeyApp
+
+/// Started with another key, or with none from another directory, the server refuses instead of failing every
+/// TOTP sign-in; read-only commands neither migrate nor make a key.
+@Suite("The server key cannot be lost silently", .serialized)
+struct ServerKeyTests {
+    static func emptyDirectory() throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("latchkey-key-\(UUID().uuidString)")
+            .path
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    @Test("the first start records the key's fingerprint; another key, or none, is refused by name")
+    func anotherKeyRefused() async throws {
+        let bed = try await CLITestBed.make(label: "key")
+        var services = try await bed.services()
+        let (_, ownerID) = try await bed.acme(services)
+        let recorded = try #require(try await services.store.instance.keyFingerprint())
+        #expect(recorded == services.serverKey.fingerprint)
+        #expect(recorded.count == 19 && recorded.split(separator: "-").count == 4)
+        #expect(!recorded.contains(String(hex(bed.key).prefix(8))))
+        await services.database.shutdown()
+
+        // Another key: refused in one line naming both fingerprints; nothing recorded changes.
+        let other = RandomSource.system.bytes(32)
+        let otherPrint = try ServerKey(material: other).fingerprint
+        let refused = try bed.run(["migrate"], environment: ["LATCHKEY_SECRET_KEY": hex(other)])
+        #expect(refused.status != 0)
+        #expect(refused.printed.contains(otherPrint) && refused.printed.contains(recorded), "\(refused.printed)")
+        #expect(!refused.printed.contains("KeyMismatch") && !refused.printed.contains(hex(other)))
+        // No key at all, started from another directory: refused, naming the key it needs; no key is made there.
+        let elsewhere = try Self.emptyDirectory()
+        let missing = try bed.run(
+            ["migrate"], environment: ["LATCHKEY_SECRET_KEY": nil, "LATCHKEY_DATA_DIR": elsewhere])
+        #expect(missing.status != 0 && missing.printed.contains(recorded), "\(missing.printed)")
+        #expect(!FileManager.default.fileExists(atPath: elsewhere + "/secret.key"))
+
+        // The right key still starts, and the owner is still there.
+        services = try await bed.services()
+        #expect(try await services.store.members.find(ownerID)?.email == "owner@acme.test")
+        #expect(try await services.store.instance.keyFingerprint() == recorded)
+        await services.database.shutdown()
+        await bed.cleanup()
+    }
+
+    @Test(
+        "a database from before fingerprints: a key that cannot open its TOTP secrets is refused, the right one recorded"
+    )
+    func databaseFromBeforeFingerprints() async throws {
+        let bed = try await CLITestBed.make(label: "key-legacy")
+        var services = try await bed.services()
+        let (_, ownerID) = try await bed.acme(services)
+        let sealed = try services.serverKey.seal(Array("12345678901234567890".utf8), context: ownerID.uuidString)
+        try await services.store.credentials.replacePending(memberID: ownerID, sealedSecret: sealed, now: services.now)
+        try await services.database.sql.raw("DELETE FROM instance_settings").run()
+        let rightPrint = services.serverKey.fingerprint
+        await services.database.shutdown()
+
+        let other = RandomSource.system.bytes(32)
+        let refused = try bed.run(["migrate"], environment: ["LATCHKEY_SECRET_KEY": hex(other)])
+        #expect(refused.status != 0 && refused.printed.contains("does not open this database's TOTP secrets"))
+        #expect(refused.printed.contains(try ServerKey(material: other).fingerprint))
+        // Nor is a key generated for it.
+        let elsewhere = try Self.emptyDirectory()
+        let missing = try bed.run(
+            ["migrate"], environment: ["LATCHKEY_SECRET_KEY": nil, "LATCHKEY_DATA_DIR": elsewhere])
+        #expect(missing.status != 0 && !FileManager.default.fileExists(atPath: elsewhere + "/secret.key"))
+
+        services = try await bed.services()
+        #expect(try await services.store.instance.keyFingerprint() == rightPrint)
+        await services.database.shutdown()
+        await bed.cleanup()
+    }
+
+    @Test("audit verify and export never migrate and never make a key")
+    func readOnlyCommands() async throws {
+        let bed = try await CLITestBed.make(label: "key-readonly")
+        let services = try await bed.services()
+        _ = try await bed.acme(services)
+        // One migration taken back: the read-only commands refuse rather than apply it.
+        let last = try #require(LatchkeyMigrations.all.last).name
+        let hidden = last + ".hidden"
+        try await services.database.sql.raw(
+            "UPDATE _fluent_migrations SET name = \(bind: hidden) WHERE name = \(bind: last)"
+        ).run()
+        await services.database.shutdown()
+        let elsewhere = try Self.emptyDirectory()
+        let keyless: [String: String?] = ["LATCHKEY_SECRET_KEY": nil, "LATCHKEY_DATA_DIR": elsewhere]
+        let behind = try bed.run(["audit", "verify"], environment: keyless)
+        #expect(behind.status != 0 && behind.printed.contains("run `latchkey migrate` first"), "\(behind.printed)")
+        let database = try LatchkeyDatabase(location: bed.config.database, logger: bed.logger)
+        try await database.sql.raw(
+            "UPDATE _fluent_migrations SET name = \(bind: last) WHERE name = \(bind: hidden)"
+        ).run()
+        await database.shutdown()
+
+        let verified = try bed.run(["audit", "verify"], environment: keyless)
+        #expect(verified.status == 0 && verified.printed.contains("Audit log intact"), "\(verified.printed)")
+        let exported = try bed.run(["audit", "export", "--format", "jsonl"], environment: keyless)
+        #expect(exported.status == 0, "\(exported.printed)")
+        #expect(!FileManager.default.fileExists(atPath: elsewhere + "/secret.key"))
+        // A file that is not there is not created.
+        var absent = AppConfig(database: .sqlite(path: elsewhere + "/none.sqlite"), dataDirectory: elsewhere)
+        absent.bcryptCost = 4
+        await #expect(throws: SchemaError.self) {
+            _ = try await AppServices.start(config: absent, logger: bed.logger, readOnly: true)
+        }
+        #expect(!FileManager.default.fileExists(atPath: elsewhere + "/none.sqlite"))
+        await bed.cleanup()
+    }
+}

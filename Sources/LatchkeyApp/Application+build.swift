@@ -4,6 +4,7 @@ import LatchkeyCore
 import LatchkeyStore
 import Logging
 import ServiceLifecycle
+import UnixSignals
 
 #if canImport(Glibc)
     import Glibc
@@ -27,10 +28,7 @@ func buildRouter(services: AppServices) -> Router<AppRequestContext> {
             status: .ok, headers: [.contentType: "application/json; charset=utf-8"],
             body: .init(byteBuffer: ByteBuffer(bytes: PackageResources.openapi_json)))
     }
-    router.on(.get, .readyz) { _, _ in
-        try await services.store.ping()
-        return JSONResponse.make(["status": "ready"])
-    }
+    router.on(.get, .readyz) { _, _ in await Readiness.response(services: services) }
 
     AuthWebController(services: services).register(on: router)
     AuthAPIController(services: services).register(on: router)
@@ -93,7 +91,12 @@ struct DatabaseService: Service {
 /// Builds the application and serves until SIGTERM/SIGINT, shutting down gracefully.
 public func runServer(services: AppServices) async throws {
     tuneAllocatorForServing()
-    try await buildApplication(services: services).runService()
+    // The drain service comes after the application, so it hears the signal first (see `DrainService`).
+    let group = ServiceGroup(
+        configuration: .init(
+            services: [buildApplication(services: services), DrainService(services: services)],
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: services.logger))
+    try await group.run()
 }
 
 /// Keeps the allocator from handing a page's buffers back to the kernel after each request. By default glibc

@@ -60,6 +60,7 @@ public final class LatchkeyDatabase: Sendable {
     /// On SQLite, checkpoints of the write-ahead log off the writer's path (see `SQLiteCheckpointer`), from the
     /// first migration on.
     let checkpointer = Mutex<SQLiteCheckpointer?>(nil)
+    private let closed = Mutex<Bool>(false)
 
     /// Opens (but does not migrate) the database.
     public init(location: DatabaseLocation, logger: Logger) throws {
@@ -175,8 +176,14 @@ public final class LatchkeyDatabase: Sendable {
     /// What the SQLite checkpointer did so far (nil on PostgreSQL, or before the first migration).
     var checkpoints: SQLiteCheckpointer.Counts? { checkpointer.withLock { $0?.counts } }
 
-    /// Closes every connection.
+    /// Closes every connection, once: later calls (a test that closed it early, then the server's own shutdown)
+    /// do nothing.
     public func shutdown() async {
+        guard
+            !closed.withLock({ closed in
+                defer { closed = true }; return closed
+            })
+        else { return }
         await reader?.close()
         await checkpointer.withLock({ current in
             defer { current = nil }

@@ -34,6 +34,9 @@ public struct AppConfig: Sendable {
     public var webhookRetrySeconds: Double = 10
     /// Runs the webhook dispatcher beside the server (the Swift tests drive dispatchers themselves).
     public var runsWebhookDispatcher = true
+    /// Seconds between a shutdown signal and the server stopping, while `/readyz` answers 503 so load balancers
+    /// stop sending requests (`LATCHKEY_SHUTDOWN_DELAY_SECONDS`, 0 to 300).
+    public var shutdownDelaySeconds = 0
     /// Members a background reset job handles per transaction.
     public var jobChunkSize = BulkLimits.chunkSize
     /// Pause between a background job's chunks, to bound the load a large reset puts on the database.
@@ -113,6 +116,13 @@ public struct AppConfig: Sendable {
                     "bad_webhook_retry", "LATCHKEY_WEBHOOK_RETRY_SECONDS must be a number of seconds from 0.1 to 3600.")
             }
             config.webhookRetrySeconds = value
+        }
+        if let delay = env["LATCHKEY_SHUTDOWN_DELAY_SECONDS"], !delay.isEmpty {
+            guard let value = Int(delay), (0...300).contains(value) else {
+                throw LatchkeyError.badRequest(
+                    "bad_shutdown_delay", "LATCHKEY_SHUTDOWN_DELAY_SECONDS must be a number of seconds from 0 to 300.")
+            }
+            config.shutdownDelaySeconds = value
         }
         try config.applyMail(env)
         return config

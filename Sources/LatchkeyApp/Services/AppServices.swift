@@ -15,6 +15,8 @@ public struct AppServices: Sendable {
     public let passwords: PasswordHasher
     public let logger: Logger
     public let totp = TOTP.standard
+    /// Set once a shutdown signal arrives (`DrainService`): `/readyz` then answers 503.
+    public let draining = DrainState()
     /// A bcrypt hash of a random password at the configured cost, checked for unknown emails so they take
     /// as long as known ones.
     let dummyPasswordHash: String

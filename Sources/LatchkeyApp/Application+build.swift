@@ -13,8 +13,8 @@ import UnixSignals
 /// The router with every route of `Route.endpoints`, its middleware and its contexts.
 func buildRouter(services: AppServices) -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self)
+    router.add(middleware: RequestMetaMiddleware(trust: services.config.trustedProxies))
     router.add(middleware: SecurityHeadersMiddleware())
-    router.add(middleware: RequestMetaMiddleware())
     router.add(middleware: ErrorMiddleware())
     router.add(middleware: SessionMiddleware(services: services))
 

@@ -4,6 +4,7 @@ import Hummingbird
 import HummingbirdTesting
 import LatchkeyCore
 import LatchkeyStore
+import NIOCore
 import Testing
 
 @testable import LatchkeyApp
@@ -43,6 +44,56 @@ struct OperationsTests {
                 let live = try await other.page("/healthz", session: &session)
                 #expect(live.status == .ok && live.json["status"] as? String == "ok")
             }
+        }
+    }
+}
+
+@Suite("Behind a reverse proxy")
+struct ProxyTests {
+    /// A wrong password with forwarding headers; returns the audit event it caused and the answer's request id.
+    static func failedSignIn(_ h: Harness, _ client: any TestClientProtocol, headers extra: HTTPFields) async throws
+        -> (event: AuditEventModel, answered: String?)
+    {
+        var headers: HTTPFields = [.contentType: "application/json"]
+        headers.append(contentsOf: extra)
+        let response = try await client.execute(
+            uri: "/api/v1/auth/login", method: .post, headers: headers,
+            body: ByteBuffer(string: #"{"email":"ada@acme.test","password":"not the password"}"#))
+        #expect(response.status == .unauthorized)
+        let event = try #require(try await h.auditEvents(action: .signInPassword).last)
+        return (event, response.headers[.requestID])
+    }
+
+    static let spoofed: HTTPFields = [
+        .xForwardedFor: "198.51.100.9, 203.0.113.7", .requestID: "lb-7f3a9c",
+    ]
+
+    @Test("without trusted proxies, forwarding headers and request ids are ignored: the peer is the client")
+    func untrusted() async throws {
+        try await Harness.withApp(live: true) { h, client in
+            try await h.member("ada@acme.test", totp: false)
+            let (event, answered) = try await Self.failedSignIn(h, client, headers: Self.spoofed)
+            #expect(event.ip == "127.0.0.1")
+            #expect(event.requestID != "lb-7f3a9c" && answered == event.requestID)
+        }
+    }
+
+    @Test("from a trusted proxy: the first untrusted hop from the right, Forwarded too, and the proxy's request id")
+    func trusted() async throws {
+        let trust = try ProxyTrust.parse("127.0.0.0/8, ::1/128, 10.0.0.0/8").get()
+        try await Harness.withApp(configure: { $0.trustedProxies = trust }, live: true) { h, client in
+            try await h.member("ada@acme.test", totp: false)
+            // The left entry is whatever the sender wrote; the proxy appended the address it saw.
+            var (event, answered) = try await Self.failedSignIn(h, client, headers: Self.spoofed)
+            #expect(event.ip == "203.0.113.7")
+            #expect(event.requestID == "lb-7f3a9c" && answered == "lb-7f3a9c")
+            // Trusted hops are skipped; RFC 7239's form with an IPv6 address and port.
+            (event, _) = try await Self.failedSignIn(
+                h, client, headers: [.forwarded: #"for="[2001:db8::7]:4711";proto=https, for=10.1.2.3"#])
+            #expect(event.ip == "2001:db8::7")
+            // A request id that is not a plain token is not taken.
+            (event, answered) = try await Self.failedSignIn(h, client, headers: [.requestID: "bad id <x>"])
+            #expect(event.ip == "127.0.0.1" && event.requestID != "bad id <x>" && answered == event.requestID)
         }
     }
 }

@@ -172,3 +172,49 @@ func denialCodes() {
         #expect(ResetResultCode(denial).outcome == .failed && LifecycleResultCode(denial).outcome == "failed")
     }
 }
+
+@Suite("Trusted proxies")
+struct ProxyTrustTests {
+    @Test("CIDRs parse, and a bad entry is named")
+    func parsing() throws {
+        let trust = try ProxyTrust.parse("10.0.0.0/8, 192.168.1.10 ,fd00::/8, ::1").get()
+        #expect(trust.trusts("10.200.3.4") && trust.trusts("192.168.1.10") && !trust.trusts("192.168.1.11"))
+        #expect(trust.trusts("fd12::1") && trust.trusts("::1") && !trust.trusts("fe80::1"))
+        #expect(trust.trusts("::ffff:10.0.0.1") && !trust.trusts("11.0.0.1") && !trust.trusts("unknown"))
+        for bad in ["10.0.0.0/33", "10.0.0/8", "example.com", "::1/129", "10.0.0.1/x"] {
+            guard case .failure(let error) = ProxyTrust.parse("127.0.0.1, " + bad) else {
+                Issue.record("\(bad) parsed")
+                continue
+            }
+            #expect(error.entry == bad)
+        }
+        #expect(!ProxyTrust.none.trusts("127.0.0.1"))
+    }
+
+    @Test("the client is the first untrusted hop from the right, only when the peer is trusted")
+    func client() throws {
+        let trust = try ProxyTrust.parse("10.0.0.0/8").get()
+        #expect(trust.client(peer: "203.0.113.1", forwarded: nil, xForwardedFor: "1.2.3.4") == "203.0.113.1")
+        #expect(
+            trust.client(peer: "10.0.0.2", forwarded: nil, xForwardedFor: "6.6.6.6, 1.2.3.4, 10.0.0.9") == "1.2.3.4")
+        #expect(trust.client(peer: "10.0.0.2", forwarded: nil, xForwardedFor: nil) == "10.0.0.2")
+        #expect(trust.client(peer: "10.0.0.2", forwarded: nil, xForwardedFor: "10.0.0.7") == "10.0.0.7")
+        #expect(trust.client(peer: "10.0.0.2", forwarded: nil, xForwardedFor: "1.2.3.4, garbage") == "10.0.0.2")
+        #expect(
+            trust.client(
+                peer: "10.0.0.2", forwarded: #"for=192.0.2.60;proto=http;by=203.0.113.43"#, xForwardedFor: "9.9.9.9")
+                == "192.0.2.60")
+        #expect(
+            trust.client(
+                peer: "10.0.0.2", forwarded: #"For="[2001:db8:cafe::17]:4711", for=10.0.0.5:80"#, xForwardedFor: nil)
+                == "2001:db8:cafe::17")
+    }
+
+    @Test("a forwarded request id must be a plain token")
+    func requestIDs() {
+        #expect(isAcceptableRequestID("lb-7f3a9c") && isAcceptableRequestID("Root=1-67891233-abcdef012345678912345678"))
+        #expect(
+            !isAcceptableRequestID("") && !isAcceptableRequestID("a b")
+                && !isAcceptableRequestID(String(repeating: "a", count: 129)))
+    }
+}

@@ -34,6 +34,9 @@ public struct AppConfig: Sendable {
     public var webhookRetrySeconds: Double = 10
     /// Runs the webhook dispatcher beside the server (the Swift tests drive dispatchers themselves).
     public var runsWebhookDispatcher = true
+    /// The reverse proxies whose `Forwarded` / `X-Forwarded-For` and `X-Request-Id` are believed
+    /// (`LATCHKEY_TRUSTED_PROXIES`, CIDRs); none by default, so the client is the connection's peer.
+    public var trustedProxies = ProxyTrust.none
     /// Seconds between a shutdown signal and the server stopping, while `/readyz` answers 503 so load balancers
     /// stop sending requests (`LATCHKEY_SHUTDOWN_DELAY_SECONDS`, 0 to 300).
     public var shutdownDelaySeconds = 0
@@ -116,6 +119,16 @@ public struct AppConfig: Sendable {
                     "bad_webhook_retry", "LATCHKEY_WEBHOOK_RETRY_SECONDS must be a number of seconds from 0.1 to 3600.")
             }
             config.webhookRetrySeconds = value
+        }
+        if let proxies = env["LATCHKEY_TRUSTED_PROXIES"], !proxies.isEmpty {
+            switch ProxyTrust.parse(proxies) {
+            case .success(let trust): config.trustedProxies = trust
+            case .failure(let error):
+                throw LatchkeyError.badRequest(
+                    "bad_trusted_proxies",
+                    "LATCHKEY_TRUSTED_PROXIES must list networks as CIDRs (10.0.0.0/8, ::1/128); \"\(error.entry)\" is not one."
+                )
+            }
         }
         if let delay = env["LATCHKEY_SHUTDOWN_DELAY_SECONDS"], !delay.isEmpty {
             guard let value = Int(delay), (0...300).contains(value) else {

@@ -26,16 +26,26 @@ public struct AppRequestContext: RequestContext {
     public var maxUploadSize: Int { 64 * 1024 }
 }
 
-/// Fills in what `AppRequestContext.init` cannot see: the request's user agent.
+/// Fills in what `AppRequestContext.init` cannot see: the request's user agent, and — only from a trusted proxy
+/// (`LATCHKEY_TRUSTED_PROXIES`) — the client's address from `Forwarded` / `X-Forwarded-For` and the request id from
+/// `X-Request-Id`. The outermost middleware, so every other one (and the `X-Request-Id` answer) sees the result.
 struct RequestMetaMiddleware: RouterMiddleware {
     typealias Context = AppRequestContext
+    let trust: ProxyTrust
 
     func handle(
         _ request: Request, context: Context, next: (Request, Context) async throws -> Response
     ) async throws -> Response {
         var context = context
-        context.meta = RequestMeta(
-            requestID: context.meta.requestID, ip: context.meta.ip, userAgent: request.headers[.userAgent] ?? "")
+        let peer = context.meta.ip
+        var requestID = context.meta.requestID
+        var ip = peer
+        if trust.trusts(peer) {
+            ip = trust.client(
+                peer: peer, forwarded: request.headers[.forwarded], xForwardedFor: request.headers[.xForwardedFor])
+            if let given = request.headers[.requestID], isAcceptableRequestID(given) { requestID = given }
+        }
+        context.meta = RequestMeta(requestID: requestID, ip: ip, userAgent: request.headers[.userAgent] ?? "")
         return try await next(request, context)
     }
 }

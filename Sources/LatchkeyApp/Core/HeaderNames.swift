@@ -7,6 +7,8 @@ extension HTTPField.Name {
     static let permissionsPolicy = Self("Permissions-Policy")!
     static let openerPolicy = Self("Cross-Origin-Opener-Policy")!
     static let requestID = Self("X-Request-Id")!
+    static let forwarded = Self("Forwarded")!
+    static let xForwardedFor = Self("X-Forwarded-For")!
     static let csrfToken = Self("X-CSRF-Token")!
     static let idempotencyKey = Self("Idempotency-Key")!
     static let rateLimitLimit = Self("RateLimit-Limit")!

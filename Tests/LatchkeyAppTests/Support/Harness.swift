@@ -67,7 +67,7 @@ struct Harness: Sendable {
     /// Runs `body` against a fresh application and database.
     static func withApp(
         requireMFA: Bool = true, demoMode: Bool = false, configure: @Sendable (inout AppConfig) -> Void = { _ in },
-        capture: CapturingLogHandler? = nil,
+        capture: CapturingLogHandler? = nil, live: Bool = false,
         _ body: @Sendable (Harness, any TestClientProtocol) async throws -> Void
     ) async throws {
         var logger = Logger(label: "test")
@@ -92,7 +92,8 @@ struct Harness: Sendable {
         let harness = Harness(services: services, clock: clock, acme: acme, globex: globex)
         let app = buildApplication(services: services)
         do {
-            try await app.test(.router) { client in try await body(harness, client) }
+            // `live`: a real server on loopback, for what only a connection carries (the peer's address).
+            try await app.test(live ? .live : .router) { client in try await body(harness, client) }
         } catch {
             await cleanup()
             throw error

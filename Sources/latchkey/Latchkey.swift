@@ -50,7 +50,12 @@ func operate(_ database: DatabaseOptions, _ tool: (OperatorTools) async throws -
     }
 }
 
+/// Installs the JSON handler once (a global's initializer runs once).
+private let jsonLogging: Void = LoggingSystem.bootstrap(JSONLogHandler.init(label:))
+
 func makeLogger(_ config: AppConfig) -> Logger {
+    // Every logger of the process — ours and the libraries' — writes in the configured format.
+    if config.logJSON { _ = jsonLogging }
     var logger = Logger(label: "latchkey")
     logger.logLevel = config.logLevel
     return logger

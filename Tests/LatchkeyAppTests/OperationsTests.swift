@@ -4,6 +4,7 @@ import Hummingbird
 import HummingbirdTesting
 import LatchkeyCore
 import LatchkeyStore
+import NIOConcurrencyHelpers
 import NIOCore
 import Testing
 
@@ -95,5 +96,69 @@ struct ProxyTests {
             (event, answered) = try await Self.failedSignIn(h, client, headers: [.requestID: "bad id <x>"])
             #expect(event.ip == "127.0.0.1" && event.requestID != "bad id <x>" && answered == event.requestID)
         }
+    }
+}
+
+@Suite("Access log")
+struct AccessLogTests {
+    @Test("one line per request: method, the route's pattern (never the path's ids or the query), status, id, time")
+    func oneLinePerRequest() async throws {
+        let capture = CapturingLogHandler()
+        try await Harness.withApp(capture: capture) { h, client in
+            var session = Session()
+            let accept = try await client.page("/invitations/accept?token=lk-invite-7Q2x9secret", session: &session)
+            var admin = try await h.enrolled("ada@acme.test", role: .admin, client: client)
+            let (jane, _) = try await h.member("jane@acme.test", totp: false)
+            let detail = try await client.page("/members/\(jane)?tab=audit", session: &admin.session)
+            let search = try await client.api(.get, "/api/v1/members?query=zebra-search-term", session: &admin.session)
+            let nowhere = try await client.page("/nowhere/at-all", session: &session)
+            let lines = capture.lines.withLockedValue { $0 }.filter { $0.contains(" request [") }
+            for (response, method, route) in [
+                (accept, "GET", "/invitations/accept"), (detail, "GET", "/members/{id}"),
+                (search, "GET", "/api/v1/members"), (nowhere, "GET", "unmatched"),
+            ] {
+                let id = try #require(response.headers[.requestID])
+                let line = lines.filter {
+                    $0.contains("\"request_id\": \(id),") || $0.contains("\"request_id\": \(id)]")
+                }
+                #expect(line.count == 1, "\(id): \(lines)")
+                let text = line.first ?? ""
+                #expect(text.hasPrefix("info request"))
+                for field in [
+                    "\"method\": \(method)", "\"status\": \(response.status.code)", "\"route\": \(route)",
+                    "\"duration_ms\": ",
+                ] {
+                    #expect(text.contains(field), "\(field) not in \(text)")
+                }
+            }
+            let all = capture.text
+            for leaked in ["lk-invite-7Q2x9secret", "zebra-search-term", "tab=audit", jane.uuidString, "at-all"] {
+                #expect(!all.contains(leaked), "\(leaked) reached the logs")
+            }
+        }
+    }
+}
+
+@Suite("Log format")
+struct LogFormatTests {
+    @Test("LOG_FORMAT=json: every line the process writes is one JSON object with time, level, label and message")
+    func jsonLines() async throws {
+        let bed = try await CLITestBed.make(label: "json-logs")
+        // An empty database: migrating it logs each migration.
+        let run = try bed.run(["migrate"], environment: ["LOG_FORMAT": "json", "LOG_LEVEL": "trace"])
+        #expect(run.status == 0, "\(run.printed)")
+        let lines = run.printed.split(separator: "\n").filter { $0.hasPrefix("{") }
+        #expect(!lines.isEmpty, "\(run.printed)")
+        for line in lines {
+            let object = try #require(
+                try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "\(line)")
+            for key in ["time", "level", "label", "message"] { #expect(object[key] is String, "\(key) in \(line)") }
+        }
+        // Everything else it printed is the command's own answer, not a log line.
+        let others = run.printed.split(separator: "\n").filter { !$0.hasPrefix("{") }
+        #expect(others.count == 1 && others[0].hasPrefix("Migrations applied to"), "\(others)")
+        let refused = try bed.run(["migrate"], environment: ["LOG_FORMAT": "xml"])
+        #expect(refused.status != 0 && refused.printed.contains("LOG_FORMAT must be text or json."))
+        await bed.cleanup()
     }
 }

@@ -20,6 +20,8 @@ public struct AppConfig: Sendable {
     /// Demo mode shows the demo mailbox.
     public var demoMode: Bool = false
     public var logLevel: Logger.Level = .info
+    /// `LOG_FORMAT`: `text` (swift-log's lines) or `json` (one object per line, `JSONLogHandler`).
+    public var logJSON = false
     /// Reset MFA requests one actor may make per minute.
     public var resetRequestsPerActorPerMinute = 30
     /// Reset MFA requests one organization may make per minute.
@@ -82,7 +84,20 @@ public struct AppConfig: Sendable {
         if let secure = env["LATCHKEY_SECURE_COOKIES"] {
             config.secureCookies = ["1", "true", "yes"].contains(secure.lowercased())
         }
-        if let level = env["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) { config.logLevel = level }
+        if let text = env["LOG_LEVEL"], !text.isEmpty {
+            guard let level = Logger.Level(rawValue: text.lowercased()) else {
+                throw LatchkeyError.badRequest(
+                    "bad_log_level",
+                    "LOG_LEVEL must be one of " + Logger.Level.allCases.map(\.rawValue).joined(separator: ", ") + ".")
+            }
+            config.logLevel = level
+        }
+        if let format = env["LOG_FORMAT"], !format.isEmpty {
+            guard ["text", "json"].contains(format.lowercased()) else {
+                throw LatchkeyError.badRequest("bad_log_format", "LOG_FORMAT must be text or json.")
+            }
+            config.logJSON = format.lowercased() == "json"
+        }
         if let size = env["LATCHKEY_JOB_CHUNK_SIZE"], !size.isEmpty {
             guard let value = Int(size), (1...BulkLimits.chunkSize).contains(value) else {
                 throw LatchkeyError.badRequest(

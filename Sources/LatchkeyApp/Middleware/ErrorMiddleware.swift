@@ -6,8 +6,8 @@ import Logging
 import NIOCore
 
 /// The one boundary where errors become responses: JSON `{"error": {code, message}}` for the API, an
-/// HTML page (or a redirect into the sign-in flow) for the web. Internals never reach the client; 5xx
-/// are logged with the request id only.
+/// HTML page (or a redirect into the sign-in flow) for the web. Internals never reach the client; a 5xx is
+/// logged with the error, its route and the request id.
 struct ErrorMiddleware: RouterMiddleware {
     typealias Context = AppRequestContext
 
@@ -27,9 +27,14 @@ struct ErrorMiddleware: RouterMiddleware {
         } catch {
             var failure = Self.classify(error)
             if failure.status >= 500 {
+                // The error itself, as its type describes itself: the database drivers' descriptions carry no
+                // bound values (PostgresNIO's none of its query at all), and no error of ours holds a secret.
                 context.logger.error(
                     "request failed",
-                    metadata: ["request_id": "\(context.requestID)", "error_type": "\(type(of: error))"])
+                    metadata: [
+                        "request_id": "\(context.requestID)", "route": "\(context.endpointPath ?? "unmatched")",
+                        "error_type": "\(type(of: error))", "error": "\(String(describing: error).prefix(500))",
+                    ])
             }
             // The router found no route: on an API path that exists with other methods, that is a 405.
             var allowed: [HTTPRequest.Method] = []

@@ -1,0 +1,46 @@
+import Foundation
+import Logging
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// `LOG_FORMAT=json`: one JSON object per line on standard error —
+/// `{"time":…,"level":…,"label":…,"message":…,` then the metadata's keys`}` — for log shippers.
+public struct JSONLogHandler: LogHandler {
+    public var logLevel: Logger.Level = .info
+    public var metadata: Logger.Metadata = [:]
+    private let label: String
+
+    public init(label: String) { self.label = label }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    public func log(
+        level: Logger.Level, message: Logger.Message, metadata extra: Logger.Metadata?, source: String,
+        file: String, function: String, line: UInt
+    ) {
+        var fields = metadata
+        if let extra { fields.merge(extra) { _, new in new } }
+        var text = "{\"time\":\""
+        JSONText.appendISO8601(Date(), to: &text)
+        text += "\",\"level\":"
+        JSONText.appendString(level.rawValue, to: &text)
+        text += ",\"label\":"
+        JSONText.appendString(label, to: &text)
+        text += ",\"message\":"
+        JSONText.appendString(message.description, to: &text)
+        for key in fields.keys.sorted() where !["time", "level", "label", "message"].contains(key) {
+            text += ","
+            JSONText.appendString(key, to: &text)
+            text += ":"
+            JSONText.appendString(fields[key].map { "\($0)" } ?? "", to: &text)
+        }
+        text += "}\n"
+        var bytes = Array(text.utf8)
+        bytes.withUnsafeMutableBytes { buffer in _ = write(2, buffer.baseAddress, buffer.count) }
+    }
+}

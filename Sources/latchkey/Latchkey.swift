@@ -12,6 +12,7 @@ struct Latchkey: AsyncParsableCommand {
         commandName: "latchkey",
         abstract:
             "Member accounts with multi-factor authentication, and MFA reset for the people who lose their phone.",
+        version: LatchkeyVersion.current,
         subcommands: [
             Serve.self, Migrate.self, Demo.self, Org.self, Member.self, MFA.self, Password.self, Token.self, Audit.self,
             Bench.self,
@@ -31,8 +32,17 @@ struct DatabaseOptions: ParsableArguments {
 }
 
 struct ServerOptions: ParsableArguments {
-    @Option(help: "Address to listen on.") var host = "127.0.0.1"
-    @Option(help: "Port to listen on.") var port = 8080
+    @Option(help: "Address to listen on (default: $HOST, else 127.0.0.1).") var host: String?
+    @Option(help: "Port to listen on (default: $PORT, else 8080).") var port: Int?
+
+    /// The flags over the environment's `HOST` and `PORT` (already in `config`).
+    func apply(to config: inout AppConfig) throws {
+        if let host { config.host = host }
+        if let port {
+            guard (1...65535).contains(port) else { throw ValidationError("--port must be from 1 to 65535.") }
+            config.port = port
+        }
+    }
 }
 
 /// Runs one operator tool against the configured database and prints its line; a refusal becomes a one-line
@@ -68,12 +78,14 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         var config = try database.config()
-        config.host = server.host
-        config.port = server.port
+        try server.apply(to: &config)
         let services = try await AppServices.start(config: config, logger: makeLogger(config))
         services.logger.info(
             "Latchkey listening",
-            metadata: ["address": "http://\(config.host):\(config.port)", "database": "\(config.database)"])
+            metadata: [
+                "address": "http://\(config.host):\(config.port)", "database": "\(config.database)",
+                "version": "\(LatchkeyVersion.current)",
+            ])
         try await runServer(services: services)
     }
 }
@@ -109,8 +121,7 @@ struct Demo: AsyncParsableCommand {
 
     func run() async throws {
         var config = try database.config()
-        config.host = server.host
-        config.port = server.port
+        try server.apply(to: &config)
         config.demoMode = true
         var mail = ProcessInfo.processInfo.environment
         if let smtpURL { mail["LATCHKEY_SMTP_URL"] = smtpURL }

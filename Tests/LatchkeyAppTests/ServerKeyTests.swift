@@ -117,3 +117,34 @@ struct ServerKeyTests {
         await bed.cleanup()
     }
 }
+
+@Suite("Starting in production")
+struct ProductionModeTests {
+    @Test("LATCHKEY_ENV=production refuses insecure defaults by name, and starts once they are set")
+    func refusesInsecureDefaults() async throws {
+        let bed = try await CLITestBed.make(label: "production")
+        let elsewhere = try ServerKeyTests.emptyDirectory()
+        let bare = try bed.run(
+            ["migrate"],
+            environment: ["LATCHKEY_ENV": "production", "LATCHKEY_SECRET_KEY": nil, "LATCHKEY_DATA_DIR": elsewhere])
+        #expect(bare.status != 0, "\(bare.printed)")
+        #expect(bare.printed.contains("LATCHKEY_SECURE_COOKIES=1") && bare.printed.contains("set LATCHKEY_SECRET_KEY"))
+        #expect(!FileManager.default.fileExists(atPath: elsewhere + "/secret.key"))
+        let demo = try bed.run(
+            ["demo", "--seed-only"], environment: ["LATCHKEY_ENV": "production", "LATCHKEY_SECURE_COOKIES": "1"])
+        #expect(demo.status != 0 && demo.printed.contains("the demo seeds accounts"), "\(demo.printed)")
+        let unknown = try bed.run(["migrate"], environment: ["LATCHKEY_ENV": "prod"])
+        #expect(unknown.status != 0 && unknown.printed.contains("LATCHKEY_ENV must be production or development"))
+        // Nothing was created by the refused starts.
+        let services = try await bed.services()
+        let organizations = try await services.database.sql.raw("SELECT COUNT(*) AS n FROM organizations").first()
+        #expect(try organizations?.decode(column: "n", as: Int.self) == 0)
+        await services.database.shutdown()
+        let ready = try bed.run(
+            ["migrate"], environment: ["LATCHKEY_ENV": "production", "LATCHKEY_SECURE_COOKIES": "1"])
+        #expect(ready.status == 0, "\(ready.printed)")
+        let version = try bed.run(["--version"])
+        #expect(version.status == 0 && version.printed.contains(LatchkeyVersion.current))
+        await bed.cleanup()
+    }
+}

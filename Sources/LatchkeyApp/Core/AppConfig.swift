@@ -17,6 +17,8 @@ public struct AppConfig: Sendable {
     public var secureCookies: Bool = false
     /// bcrypt cost for passwords.
     public var bcryptCost: UInt8 = 12
+    /// `LATCHKEY_ENV=production`: the start refuses insecure defaults (see `productionProblems`).
+    public var production = false
     /// Demo mode shows the demo mailbox.
     public var demoMode: Bool = false
     public var logLevel: Logger.Level = .info
@@ -74,6 +76,19 @@ public struct AppConfig: Sendable {
             database = .sqlite(path: (dataDirectory as NSString).appendingPathComponent("latchkey.sqlite"))
         }
         var config = AppConfig(database: database, dataDirectory: dataDirectory)
+        if let mode = env["LATCHKEY_ENV"], !mode.isEmpty {
+            guard ["production", "development"].contains(mode.lowercased()) else {
+                throw LatchkeyError.badRequest("bad_env", "LATCHKEY_ENV must be production or development.")
+            }
+            config.production = mode.lowercased() == "production"
+        }
+        if let host = env["HOST"], !host.isEmpty { config.host = host }
+        if let port = env["PORT"], !port.isEmpty {
+            guard let value = Int(port), (1...65535).contains(value) else {
+                throw LatchkeyError.badRequest("bad_port", "PORT must be a number from 1 to 65535.")
+            }
+            config.port = value
+        }
         if let key = env["LATCHKEY_SECRET_KEY"], !key.isEmpty {
             guard let material = ServerKey.parse(key) else {
                 throw LatchkeyError.badRequest(
@@ -206,6 +221,17 @@ public struct AppConfig: Sendable {
         if let mailFrom { return mailFrom }
         let host = URLComponents(string: linkBase)?.host ?? "localhost"
         return MailAddress("no-reply@\(host)", name: "Latchkey") ?? MailAddress("no-reply@localhost", name: "Latchkey")!
+    }
+
+    /// What `LATCHKEY_ENV=production` refuses to start with, each naming its fix: cookies without `Secure`, a key
+    /// that would be generated beside the database instead of given, the demo's seeded accounts.
+    public var productionProblems: [String] {
+        guard production else { return [] }
+        var problems: [String] = []
+        if !secureCookies { problems.append("cookies are not Secure (set LATCHKEY_SECURE_COOKIES=1 and serve HTTPS)") }
+        if !hasServerKey { problems.append("no server key is given (set LATCHKEY_SECRET_KEY; none is generated)") }
+        if demoMode { problems.append("the demo seeds accounts with a published password (use `serve`)") }
+        return problems
     }
 
     /// Whether a key is given: in `LATCHKEY_SECRET_KEY`, or as `secret.key` in the data directory.

@@ -42,6 +42,10 @@ public struct AppServices: Sendable {
     public static func start(config: AppConfig, clock: Clock = .system, logger: Logger, readOnly: Bool = false)
         async throws -> AppServices
     {
+        if !readOnly, !config.productionProblems.isEmpty {
+            throw ProductionRefusal(
+                "LATCHKEY_ENV=production refuses to start: " + config.productionProblems.joined(separator: "; ") + ".")
+        }
         if readOnly, case .sqlite(let path) = config.database, !FileManager.default.fileExists(atPath: path) {
             throw SchemaError(message: "No database at \(path).")
         }
@@ -100,6 +104,13 @@ public struct AppServices: Sendable {
     var auth: AuthService { AuthService(services: self) }
     var sessions: SessionService { SessionService(services: self) }
     var tokens: TokenService { TokenService(services: self) }
+}
+
+/// The start was refused: production mode and an insecure default.
+public struct ProductionRefusal: Error, CustomStringConvertible {
+    public var description: String
+
+    init(_ description: String) { self.description = description }
 }
 
 /// The start was refused: the server key is not the database's.

@@ -8,6 +8,10 @@ import NIOPosix
 import SQLKit
 import Synchronization
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// Where the data lives.
 public enum DatabaseLocation: Sendable, Equatable, CustomStringConvertible {
     /// An SQLite file (created when absent).
@@ -62,8 +66,9 @@ public final class LatchkeyDatabase: Sendable {
     let checkpointer = Mutex<SQLiteCheckpointer?>(nil)
     private let closed = Mutex<Bool>(false)
 
-    /// Opens (but does not migrate) the database.
-    public init(location: DatabaseLocation, logger: Logger) throws {
+    /// Opens (but does not migrate) the database. `poolSize`: PostgreSQL connections per event loop (one loop per
+    /// core), for the writes and as many again for the hot reads.
+    public init(location: DatabaseLocation, logger: Logger, poolSize: Int = 8) throws {
         self.location = location
         // Drivers log every statement with its bind values at debug level: password hashes, token hashes
         // and sealed secrets must never reach the logs, whatever LOG_LEVEL says.
@@ -94,7 +99,8 @@ public final class LatchkeyDatabase: Sendable {
             configuration.searchPath = searchPath
             databases.use(
                 .postgres(
-                    configuration: configuration, maxConnectionsPerEventLoop: 8, connectionPoolTimeout: .seconds(30)),
+                    configuration: configuration, maxConnectionsPerEventLoop: poolSize,
+                    connectionPoolTimeout: .seconds(30)),
                 as: .psql)
             // The hot reads (`PostgresPreparedReads`) have a pool of their own, whose statements are planned for
             // any values, so that a prepared read is planned once per connection. Left to choose, PostgreSQL
@@ -105,7 +111,8 @@ public final class LatchkeyDatabase: Sendable {
             reads.coreConfiguration.options.additionalStartupParameters.append(
                 ("plan_cache_mode", "force_generic_plan"))
             databases.use(
-                .postgres(configuration: reads, maxConnectionsPerEventLoop: 8, connectionPoolTimeout: .seconds(30)),
+                .postgres(
+                    configuration: reads, maxConnectionsPerEventLoop: poolSize, connectionPoolTimeout: .seconds(30)),
                 as: .psqlReads, isDefault: false)
         }
     }
@@ -143,14 +150,51 @@ public final class LatchkeyDatabase: Sendable {
         migrations.add(LatchkeyMigrations.all)
         let migrator = Migrator(
             databases: databases, migrations: migrations, logger: logger, on: databases.eventLoopGroup.any())
-        try await migrator.setupIfNeeded().get()
-        try await migrator.prepareBatch().get()
+        // Several instances starting at once: one migrates, the others wait for it and then find nothing to do.
+        try await exclusively {
+            try await migrator.setupIfNeeded().get()
+            try await migrator.prepareBatch().get()
+        }
         if case .sqlite(let path) = location {
             try checkpointer.withLock { current in
                 if current == nil { current = try SQLiteCheckpointer(path: path, logger: logger) }
             }
         }
     }
+
+    /// Runs `body` while no other process runs its own: on PostgreSQL under a session advisory lock held by one
+    /// connection of the pool (the body uses others); on SQLite under an exclusive `flock` of `FILE-lock` beside
+    /// the database (a lock on the database file itself would be released with SQLite's own when it closed).
+    func exclusively(_ body: @escaping @Sendable () async throws -> Void) async throws {
+        switch location {
+        case .postgres:
+            let key = Self.migrationLockKey
+            try await db.withConnection { connection in
+                connection.eventLoop.makeFutureWithTask {
+                    let sql = connection as! any SQLDatabase
+                    try await sql.raw("SELECT pg_advisory_lock(\(literal: key))").run()
+                    do {
+                        try await body()
+                    } catch {
+                        try? await sql.raw("SELECT pg_advisory_unlock(\(literal: key))").run()
+                        throw error
+                    }
+                    try await sql.raw("SELECT pg_advisory_unlock(\(literal: key))").run()
+                }
+            }.get()
+        case .sqlite(let path):
+            let descriptor = open(path + "-lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+            guard descriptor >= 0 else { return try await body() }
+            defer { close(descriptor) }
+            // Waiting here blocks this thread only while another process migrates, once, at start.
+            _ = flock(descriptor, LOCK_EX)
+            defer { _ = flock(descriptor, LOCK_UN) }
+            try await body()
+        }
+    }
+
+    /// The advisory lock's key: "latchkey" in ASCII.
+    static let migrationLockKey: Int64 = 0x6c61_7463_686b_6579
 
     /// Stops unless every migration this build knows has been applied: what a read-only command checks instead of
     /// migrating (it never writes, so it never changes the schema either).

@@ -148,3 +148,25 @@ struct ProductionModeTests {
         await bed.cleanup()
     }
 }
+
+@Suite("Many instances")
+struct ManyInstancesTests {
+    @Test("eight processes starting at once on a new database: one migrates, every one starts, nothing twice")
+    func concurrentMigrations() async throws {
+        let bed = try await CLITestBed.make(label: "migrate-race")
+        let runs = try await withThrowingTaskGroup(of: (status: Int32, printed: String).self) { group in
+            for _ in 0..<8 { group.addTask { try bed.run(["migrate"]) } }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(runs.allSatisfy { $0.status == 0 }, "\(runs.filter { $0.status != 0 }.map(\.printed))")
+        let services = try await bed.services()
+        let applied = try await services.database.sql.raw("SELECT name FROM _fluent_migrations").all().map {
+            try $0.decode(column: "name", as: String.self)
+        }
+        #expect(applied.count == LatchkeyMigrations.all.count && Set(applied).count == applied.count)
+        let fingerprints = try await services.database.sql.raw("SELECT value FROM instance_settings").all()
+        #expect(fingerprints.count == 1)
+        await services.database.shutdown()
+        await bed.cleanup()
+    }
+}

@@ -38,6 +38,9 @@ public struct AppConfig: Sendable {
     public var webhookRetrySeconds: Double = 10
     /// Runs the webhook dispatcher beside the server (the Swift tests drive dispatchers themselves).
     public var runsWebhookDispatcher = true
+    /// PostgreSQL connections per event loop (one loop per core), for the writes and again for the hot reads
+    /// (`LATCHKEY_DB_POOL_SIZE`, 1 to 100): mind the server's `max_connections` across instances.
+    public var databasePoolSize = 8
     /// The reverse proxies whose `Forwarded` / `X-Forwarded-For` and `X-Request-Id` are believed
     /// (`LATCHKEY_TRUSTED_PROXIES`, CIDRs); none by default, so the client is the connection's peer.
     public var trustedProxies = ProxyTrust.none
@@ -159,6 +162,12 @@ public struct AppConfig: Sendable {
                     "LATCHKEY_TRUSTED_PROXIES must list networks as CIDRs (10.0.0.0/8, ::1/128); \"\(error.entry)\" is not one."
                 )
             }
+        }
+        if let size = env["LATCHKEY_DB_POOL_SIZE"], !size.isEmpty {
+            guard let value = Int(size), (1...100).contains(value) else {
+                throw LatchkeyError.badRequest("bad_pool_size", "LATCHKEY_DB_POOL_SIZE must be a number from 1 to 100.")
+            }
+            config.databasePoolSize = value
         }
         if let delay = env["LATCHKEY_SHUTDOWN_DELAY_SECONDS"], !delay.isEmpty {
             guard let value = Int(delay), (0...300).contains(value) else {

@@ -49,7 +49,8 @@ public struct AppServices: Sendable {
         if readOnly, case .sqlite(let path) = config.database, !FileManager.default.fileExists(atPath: path) {
             throw SchemaError(message: "No database at \(path).")
         }
-        let database = try LatchkeyDatabase(location: config.database, logger: logger)
+        let database = try LatchkeyDatabase(
+            location: config.database, logger: logger, poolSize: config.databasePoolSize)
         do {
             if readOnly { try await database.requireCurrentSchema() } else { try await database.migrate() }
             let recorded = try await database.store.instance.keyFingerprint()

@@ -37,11 +37,18 @@ struct JobRunner: Service {
             let batch = try await store.resets.find(id)
         else { return false }
         let config = services.config
-        try await ResetService(services: services).process(
+        let finished = try await ResetService(services: services).process(
             batchID: id, actor: try await actor(of: batch), chunkSize: config.jobChunkSize, pause: config.jobChunkPause,
-            actorNow: { try await actor(of: batch) }
-        ) { [services] in
-            try await services.store.resets.extendLease(of: id, until: services.now.addingTimeInterval(Self.lease))
+            actorNow: { try await actor(of: batch) },
+            afterChunk: { [services] in
+                try await services.store.resets.extendLease(of: id, until: services.now.addingTimeInterval(Self.lease))
+            },
+            stopping: { Task.isShuttingDownGracefully })
+        if !finished {
+            // Stopped between chunks on a shutdown signal: give the lease back so another instance (or this one,
+            // restarted) takes the job up at once instead of after the lease runs out.
+            try await services.store.resets.extendLease(of: id, until: .distantPast)
+            services.logger.info("reset job paused for shutdown", metadata: ["job_id": "\(id)"])
         }
         return true
     }

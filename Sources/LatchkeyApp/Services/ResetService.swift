@@ -177,16 +177,21 @@ struct ResetService: Sendable {
     ///
     /// `actorNow`, when given, is asked for the actor before each chunk after the first: a job acts with its actor's
     /// permissions as they are at each chunk (demoted, or its token revoked, it stops resetting at the next one).
+    /// `stopping` is asked between chunks: true leaves the rest pending and answers false (not finished).
+    @discardableResult
     func process(
         batchID: UUID, actor: Actor, chunkSize: Int = BulkLimits.chunkSize, pause: Duration = .zero,
-        actorNow: (@Sendable () async throws -> Actor)? = nil, afterChunk: @Sendable () async throws -> Void = {}
-    ) async throws {
-        guard let batch = try await store.resets.find(batchID) else { return }
+        actorNow: (@Sendable () async throws -> Actor)? = nil, afterChunk: @Sendable () async throws -> Void = {},
+        stopping: @Sendable () -> Bool = { false }
+    ) async throws -> Bool {
+        guard let batch = try await store.resets.find(batchID) else { return true }
         var actor = actor
         var first = true
         while true {
             let pending = try await store.resets.pendingMembers(batchID: batchID, limit: chunkSize)
             if pending.isEmpty { break }
+            // The server is stopping: leave the rest, between chunks, to whoever claims the job next.
+            if !first && stopping() { return false }
             if !first && pause > .zero { try await Task.sleep(for: pause) }
             if !first, let actorNow { actor = try await actorNow() }
             first = false
@@ -196,6 +201,7 @@ struct ResetService: Sendable {
         }
         try await store.resets.complete(batchID, at: services.now)
         try await notifyOwners(batchID: batchID, actor: actor)
+        return true
     }
 
     // MARK: The reset itself

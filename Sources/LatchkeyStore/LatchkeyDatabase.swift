@@ -193,6 +193,20 @@ public final class LatchkeyDatabase: Sendable {
         }
     }
 
+    /// Writes a consistent copy of an SQLite database to `path` while it serves (`VACUUM INTO`: one read
+    /// transaction, so writers go on and the copy is the database as of one moment, compacted). A file already at
+    /// `path` is refused, never overwritten; PostgreSQL has its own tool (`pg_dump`).
+    public func backup(to path: String) async throws {
+        guard case .sqlite = location else {
+            throw SchemaError(
+                message: "Back up a PostgreSQL database with pg_dump; `latchkey backup` copies SQLite files.")
+        }
+        guard !FileManager.default.fileExists(atPath: path) else {
+            throw SchemaError(message: "\(path) exists: choose a new file (a backup never overwrites one).")
+        }
+        try await sql.raw("VACUUM INTO \(bind: path)").run()
+    }
+
     /// The advisory lock's key: "latchkey" in ASCII.
     static let migrationLockKey: Int64 = 0x6c61_7463_686b_6579
 

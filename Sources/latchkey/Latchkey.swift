@@ -14,7 +14,8 @@ struct Latchkey: AsyncParsableCommand {
             "Member accounts with multi-factor authentication, and MFA reset for the people who lose their phone.",
         version: LatchkeyVersion.current,
         subcommands: [
-            Serve.self, Migrate.self, Demo.self, Org.self, Member.self, MFA.self, Password.self, Token.self, Audit.self,
+            Serve.self, Migrate.self, Backup.self, Demo.self, Org.self, Member.self, MFA.self, Password.self,
+            Token.self, Audit.self,
             Bench.self,
         ])
 }
@@ -99,6 +100,27 @@ struct Migrate: AsyncParsableCommand {
         let services = try await AppServices.start(config: config, logger: makeLogger(config))
         await services.database.shutdown()
         print("Migrations applied to \(config.database).")
+    }
+}
+
+struct Backup: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Copy a running SQLite database to a new file, consistently (back up the server key separately).")
+    @OptionGroup var database: DatabaseOptions
+    @Option(help: "The new file to write (never overwritten).") var output: String
+
+    func run() async throws {
+        let config = try database.config()
+        // Read-only: no migration, no key (the copy is sealed under the same key as the database).
+        let services = try await AppServices.start(config: config, logger: makeLogger(config), readOnly: true)
+        do {
+            try await services.database.backup(to: output)
+        } catch {
+            await services.database.shutdown()
+            throw error
+        }
+        await services.database.shutdown()
+        print("Backed up \(config.database) to \(output).")
     }
 }
 

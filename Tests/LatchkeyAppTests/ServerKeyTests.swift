@@ -170,3 +170,38 @@ struct ManyInstancesTests {
         await bed.cleanup()
     }
 }
+
+@Suite("Backups")
+struct BackupTests {
+    @Test("latchkey backup copies a database consistently into a new file, which then serves as the original")
+    func backup() async throws {
+        let bed = try await CLITestBed.make(label: "backup")
+        let services = try await bed.services()
+        _ = try await bed.acme(services)
+        await services.database.shutdown()
+        let directory = try ServerKeyTests.emptyDirectory()
+        let copy = directory + "/copy.sqlite"
+        let made = try bed.run(["backup", "--output", copy])
+        guard !TestDatabase.isPostgres else {
+            #expect(made.status != 0 && made.printed.contains("pg_dump"), "\(made.printed)")
+            await bed.cleanup()
+            return
+        }
+        #expect(made.status == 0, "\(made.printed)")
+        // The copy: the same members and audit chain, sealed under the same key (its fingerprint matches).
+        var config = bed.config
+        config.database = .sqlite(path: copy)
+        let restored = try await AppServices.start(config: config, logger: bed.logger)
+        #expect(try await restored.store.members.find(email: "owner@acme.test")?.name == "Olivia Owner")
+        guard case .intact(let events) = try await restored.store.audit.verify() else {
+            Issue.record("the copy's audit chain does not verify")
+            return
+        }
+        #expect(events > 0)
+        await restored.database.shutdown()
+        // Never over an existing file.
+        let again = try bed.run(["backup", "--output", copy])
+        #expect(again.status != 0 && again.printed.contains("never overwrites"))
+        await bed.cleanup()
+    }
+}

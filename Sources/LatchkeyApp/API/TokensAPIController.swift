@@ -74,8 +74,9 @@ struct TokensAPIController {
     /// `?limit=` (1–200, 50 by default) and `?cursor=` (the previous page's `nextCursor`).
     @Sendable func list(_ request: Request, context: OrgMemberContext) async throws -> Response {
         let keyset = try KeysetPage(request)
-        let tokens = try await services.tokens.list(auth: context.auth, after: keyset.after, limit: keyset.limit + 1)
-        let page = keyset.cut(tokens) { ($0.createdAt, $0.id) }
+        let tokens = try await services.tokens.list(
+            auth: context.auth, after: try keyset.after(), limit: keyset.limit + 1)
+        let page = keyset.cut(tokens) { KeysetPage.encode($0.createdAt, $0.id) }
         let now = services.now
         return JSONResponse.make(ListResponse(tokens: page.rows.map { TokenJSON($0, now: now) }, nextCursor: page.next))
     }

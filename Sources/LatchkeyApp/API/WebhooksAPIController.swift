@@ -142,9 +142,9 @@ struct WebhooksAPIController {
     ) {
         let keyset = try KeysetPage(request)
         let rows = try await services.store.webhooks.deliveries(
-            endpointID: endpoint.id, organizationID: endpoint.organizationID, before: keyset.after,
+            endpointID: endpoint.id, organizationID: endpoint.organizationID, before: try keyset.position(),
             limit: keyset.limit + 1)
-        let page = keyset.cut(rows) { ($0.createdAt, $0.id) }
+        let page = keyset.cut(rows) { String($0.eventSeq) }
         return (page.rows, page.next)
     }
 }

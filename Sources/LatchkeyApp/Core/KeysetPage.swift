@@ -2,12 +2,12 @@ import Foundation
 import Hummingbird
 import LatchkeyCore
 
-/// `?limit=` (1–200, 50 by default) and `?cursor=` of a list kept newest first by (time, id): the API tokens and a
-/// webhook's deliveries. The cursor is `<the time's bits, hex>_<id>` — the time exactly as stored, so the keyset
-/// neither skips nor repeats rows made in the same instant.
+/// `?limit=` (1–200, 50 by default) and `?cursor=` of a list kept newest first: the API tokens by (time, id) — the
+/// cursor `<the time's bits, hex>_<id>`, the time exactly as stored — and a webhook's deliveries by their event's
+/// position in the audit chain (unique per endpoint, an integer: nothing to round).
 struct KeysetPage {
     var limit = 50
-    var after: (Date, UUID)?
+    var cursor: String?
 
     init(_ request: Request) throws {
         let query = request.uri.queryParameters
@@ -17,7 +17,19 @@ struct KeysetPage {
             }
             limit = value
         }
-        after = try query.get("cursor").flatMap { $0.isEmpty ? nil : $0 }.map(Self.decode)
+        cursor = query.get("cursor").flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    /// The (time, id) cursor's row, if one was given.
+    func after() throws -> (Date, UUID)? { try cursor.map(Self.decode) }
+
+    /// The position cursor's value, if one was given.
+    func position() throws -> Int64? {
+        guard let cursor else { return nil }
+        guard cursor.count <= 19, let value = Int64(cursor), value >= 0 else {
+            throw LatchkeyError.badRequest("invalid_cursor", "The page cursor is not valid.")
+        }
+        return value
     }
 
     static func decode(_ text: String) throws -> (Date, UUID) {
@@ -37,8 +49,8 @@ struct KeysetPage {
     }
 
     /// The rows to show (at most `limit`, of the `limit + 1` read) and the cursor of the next page, if any.
-    func cut<Row>(_ rows: [Row], key: (Row) -> (Date, UUID)) -> (rows: [Row], next: String?) {
+    func cut<Row>(_ rows: [Row], cursor: (Row) -> String) -> (rows: [Row], next: String?) {
         let shown = Array(rows.prefix(limit))
-        return (shown, rows.count > limit ? shown.last.map { Self.encode(key($0).0, key($0).1) } : nil)
+        return (shown, rows.count > limit ? shown.last.map(cursor) : nil)
     }
 }

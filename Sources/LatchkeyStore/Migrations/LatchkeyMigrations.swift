@@ -30,6 +30,7 @@ public enum LatchkeyMigrations {
         M023AddSCIM(),
         M024CreateWebhooks(),
         M025CreateInstanceSettings(),
+        M026IndexDeliveryLog(),
     ]
 }
 

@@ -322,15 +322,15 @@ public struct WebhookRepository: Sendable {
     }
 
     /// The endpoint's deliveries, newest first, a page at a time (`before`: the last one of the previous page).
-    public func deliveries(endpointID: UUID, organizationID: UUID, before: (Date, UUID)?, limit: Int) async throws
+    public func deliveries(endpointID: UUID, organizationID: UUID, before: Int64?, limit: Int) async throws
         -> [WebhookDelivery]
     {
         var query: SQLQueryString =
             "SELECT \(Self.deliveryColumns) FROM webhook_deliveries d WHERE d.endpoint_id = \(bind: endpointID) AND d.organization_id = \(bind: organizationID)"
-        if let (at, id) = before {
-            query += " AND (d.created_at < \(bind: at) OR (d.created_at = \(bind: at) AND d.id < \(bind: id)))"
-        }
-        query += " ORDER BY d.created_at DESC, d.id DESC LIMIT \(bind: limit)"
+        // By the event's place in the chain: unique per endpoint and an integer, so pages neither skip nor repeat
+        // (by time they did, for deliveries queued in one instant whose time did not survive the cursor exactly).
+        if let before { query += " AND d.event_seq < \(bind: before)" }
+        query += " ORDER BY d.event_seq DESC LIMIT \(bind: limit)"
         let ids = UUIDColumns(reads)
         return try await reads.raw(query).all().map { try Self.delivery($0, ids) }
     }

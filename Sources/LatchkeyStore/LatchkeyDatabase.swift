@@ -173,13 +173,11 @@ public final class LatchkeyDatabase: Sendable {
                 connection.eventLoop.makeFutureWithTask {
                     let sql = connection as! any SQLDatabase
                     try await sql.raw("SELECT pg_advisory_lock(\(literal: key))").run()
-                    do {
-                        try await body()
-                    } catch {
-                        try? await sql.raw("SELECT pg_advisory_unlock(\(literal: key))").run()
-                        throw error
-                    }
-                    try await sql.raw("SELECT pg_advisory_unlock(\(literal: key))").run()
+                    var failure: (any Error)?
+                    do { try await body() } catch { failure = error }
+                    // Released whatever happened (and with the session, should this fail).
+                    try? await sql.raw("SELECT pg_advisory_unlock(\(literal: key))").run()
+                    if let failure { throw failure }
                 }
             }.get()
         case .sqlite(let path):
@@ -198,11 +196,12 @@ public final class LatchkeyDatabase: Sendable {
     /// `path` is refused, never overwritten; PostgreSQL has its own tool (`pg_dump`).
     public func backup(to path: String) async throws {
         guard case .sqlite = location else {
-            throw SchemaError(
-                message: "Back up a PostgreSQL database with pg_dump; `latchkey backup` copies SQLite files.")
+            throw LatchkeyError.badRequest(
+                "backup_postgres", "Back up a PostgreSQL database with pg_dump; `latchkey backup` copies SQLite files.")
         }
         guard !FileManager.default.fileExists(atPath: path) else {
-            throw SchemaError(message: "\(path) exists: choose a new file (a backup never overwrites one).")
+            throw LatchkeyError(
+                .conflict, "backup_exists", "\(path) exists: choose a new file (a backup never overwrites one).")
         }
         try await sql.raw("VACUUM INTO \(bind: path)").run()
     }
@@ -220,14 +219,13 @@ public final class LatchkeyDatabase: Sendable {
                     try $0.decode(column: "name", as: String.self)
                 })
         } catch {
-            throw SchemaError(
-                message: "\(location) holds no Latchkey database yet: `latchkey migrate` (or `serve`) creates it.")
+            throw LatchkeyError.schemaNotCurrent(
+                "\(location) holds no Latchkey database yet: `latchkey migrate` (or `serve`) creates it.")
         }
         let pending = LatchkeyMigrations.all.map(\.name).filter { !applied.contains($0) }
         guard pending.isEmpty else {
-            throw SchemaError(
-                message:
-                    "\(location) lacks \(pending.count) of this version's migrations: run `latchkey migrate` first.")
+            throw LatchkeyError.schemaNotCurrent(
+                "\(location) lacks \(pending.count) of this version's migrations: run `latchkey migrate` first.")
         }
     }
 
@@ -260,10 +258,9 @@ extension DatabaseID {
     static let psqlReads = DatabaseID(string: "psql-reads")
 }
 
-/// The database's schema is not the one this build expects.
-public struct SchemaError: Error, CustomStringConvertible {
-    public var message: String
-    public var description: String { message }
-
-    public init(message: String) { self.message = message }
+extension LatchkeyError {
+    /// A read-only command found no database, or one older than this build: it does not migrate.
+    public static func schemaNotCurrent(_ message: String) -> LatchkeyError {
+        LatchkeyError(.conflict, "schema_not_current", message)
+    }
 }

@@ -36,18 +36,19 @@ public struct AppServices: Sendable {
     }
 
     /// Opens and migrates the configured database, loads the server key and checks it is the database's (see
-    /// `checkKey`). `readOnly` (audit verify and export): never migrates — the schema must be current — and never
+    /// `checkKey`). `readOnly` (audit verify, audit export, backup): never migrates — the schema must be current — and never
     /// creates or records a key; without one it works under a throwaway key it never writes or uses to open a
     /// secret.
     public static func start(config: AppConfig, clock: Clock = .system, logger: Logger, readOnly: Bool = false)
         async throws -> AppServices
     {
         if !readOnly, !config.productionProblems.isEmpty {
-            throw ProductionRefusal(
+            throw LatchkeyError.badRequest(
+                "production_refused",
                 "LATCHKEY_ENV=production refuses to start: " + config.productionProblems.joined(separator: "; ") + ".")
         }
         if readOnly, case .sqlite(let path) = config.database, !FileManager.default.fileExists(atPath: path) {
-            throw SchemaError(message: "No database at \(path).")
+            throw LatchkeyError.schemaNotCurrent("No database at \(path).")
         }
         let database = try LatchkeyDatabase(
             location: config.database, logger: logger, poolSize: config.databasePoolSize)
@@ -58,11 +59,12 @@ public struct AppServices: Sendable {
             if readOnly, !config.hasServerKey {
                 serverKey = try ServerKey(material: RandomSource.system.bytes(32))
             } else {
-                // A key is made only for a database that has none: no fingerprint and no sealed secret yet.
-                var fresh = recorded == nil
-                if fresh { fresh = try await database.store.instance.sampleSealedSecret() == nil }
-                serverKey = try config.loadServerKey(create: fresh && !readOnly, expected: recorded)
-                try await checkKey(serverKey, recorded: recorded, store: database.store, record: !readOnly)
+                // Before fingerprints, a stored secret names the key; a key is made only for a database with neither.
+                let sample = recorded == nil ? try await database.store.instance.sampleSealedSecret() : nil
+                serverKey = try config.loadServerKey(
+                    create: recorded == nil && sample == nil && !readOnly, expected: recorded)
+                try await checkKey(
+                    serverKey, recorded: recorded, sample: sample, store: database.store, record: !readOnly)
             }
             return AppServices(config: config, database: database, clock: clock, serverKey: serverKey, logger: logger)
         } catch {
@@ -74,28 +76,34 @@ public struct AppServices: Sendable {
     /// The key must be the one the database's secrets are sealed with: the fingerprint recorded at first use, or —
     /// for a database from before fingerprints — one that opens a stored TOTP secret. Another key stops the start,
     /// naming both fingerprints, instead of every TOTP sign-in failing.
-    static func checkKey(_ key: ServerKey, recorded: String?, store: Store, record: Bool) async throws {
+    static func checkKey(
+        _ key: ServerKey, recorded: String?, sample: (memberID: UUID, ciphertext: String)?, store: Store, record: Bool
+    ) async throws {
         if let recorded {
             guard recorded == key.fingerprint else {
-                throw KeyMismatch(
+                throw keyMismatch(
                     "The server key (fingerprint \(key.fingerprint)) is not the key this database's secrets are sealed "
-                        + "with (fingerprint \(recorded)). Start with that key, in LATCHKEY_SECRET_KEY or secret.key in "
-                        + "the data directory.")
+                        + "with (fingerprint \(recorded)).")
             }
             return
         }
-        if let sample = try await store.instance.sampleSealedSecret(),
-            (try? key.open(sample.ciphertext, context: sample.memberID.uuidString)) == nil
-        {
-            throw KeyMismatch(
+        if let sample, (try? key.open(sample.ciphertext, context: sample.memberID.uuidString)) == nil {
+            throw keyMismatch(
                 "The server key (fingerprint \(key.fingerprint)) does not open this database's TOTP secrets: they were "
-                    + "sealed with another key. Start with that key, in LATCHKEY_SECRET_KEY or secret.key in the data "
-                    + "directory.")
+                    + "sealed with another key.")
         }
         guard record else { return }
         let stored = try await store.instance.recordKeyFingerprint(key.fingerprint)
         // Another instance started first with another key.
-        if stored != key.fingerprint { try await checkKey(key, recorded: stored, store: store, record: false) }
+        if stored != key.fingerprint {
+            try await checkKey(key, recorded: stored, sample: nil, store: store, record: false)
+        }
+    }
+
+    private static func keyMismatch(_ what: String) -> LatchkeyError {
+        LatchkeyError(
+            .conflict, "key_mismatch",
+            what + " Start with that key, in LATCHKEY_SECRET_KEY or secret.key in the data directory.")
     }
 
     /// The repositories, on the connection pool.
@@ -105,18 +113,4 @@ public struct AppServices: Sendable {
     var auth: AuthService { AuthService(services: self) }
     var sessions: SessionService { SessionService(services: self) }
     var tokens: TokenService { TokenService(services: self) }
-}
-
-/// The start was refused: production mode and an insecure default.
-public struct ProductionRefusal: Error, CustomStringConvertible {
-    public var description: String
-
-    init(_ description: String) { self.description = description }
-}
-
-/// The start was refused: the server key is not the database's.
-public struct KeyMismatch: Error, CustomStringConvertible {
-    public var description: String
-
-    init(_ description: String) { self.description = description }
 }

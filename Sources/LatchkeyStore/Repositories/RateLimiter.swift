@@ -41,16 +41,12 @@ public struct RateLimiter: Sendable {
     /// Counts one hit against every rule (atomically per bucket); returns each rule's window, in order.
     public func hit(_ rules: [Rule], now: Date) async throws -> [Window] {
         var windows: [Window] = []
-        for rule in rules {
-            let count = try await count(rule, now: now)
-            windows.append(Window(limit: rule.limit, hits: count.hits, resetSeconds: count.resetSeconds))
-        }
+        for rule in rules { windows.append(try await count(rule, now: now)) }
         return windows
     }
 
-    /// Counts one hit against `rule` (atomically); returns the hits in the current window, this one included,
-    /// and the seconds until the window ends.
-    public func count(_ rule: Rule, now: Date) async throws -> (hits: Int, resetSeconds: Int) {
+    /// Counts one hit against `rule` (atomically): its window, this hit included.
+    private func count(_ rule: Rule, now: Date) async throws -> Window {
         let sql = db as! any SQLDatabase
         let unix = Int64(now.timeIntervalSince1970)
         let start = unix - unix % rule.window
@@ -61,7 +57,9 @@ public struct RateLimiter: Sendable {
             RETURNING hits
             """
         ).all()
-        return (try rows.first?.decode(column: "hits", as: Int.self) ?? 0, Int(start + rule.window - unix))
+        return Window(
+            limit: rule.limit, hits: try rows.first?.decode(column: "hits", as: Int.self) ?? 0,
+            resetSeconds: Int(start + rule.window - unix))
     }
 
     /// Drops windows older than `age` seconds.

@@ -79,19 +79,12 @@ public struct AppConfig: Sendable {
             database = .sqlite(path: (dataDirectory as NSString).appendingPathComponent("latchkey.sqlite"))
         }
         var config = AppConfig(database: database, dataDirectory: dataDirectory)
-        if let mode = env["LATCHKEY_ENV"], !mode.isEmpty {
-            guard ["production", "development"].contains(mode.lowercased()) else {
-                throw LatchkeyError.badRequest("bad_env", "LATCHKEY_ENV must be production or development.")
-            }
-            config.production = mode.lowercased() == "production"
+        let settings = Settings(env)
+        if let mode = try settings.choice("LATCHKEY_ENV", ["production", "development"]) {
+            config.production = mode == "production"
         }
         if let host = env["HOST"], !host.isEmpty { config.host = host }
-        if let port = env["PORT"], !port.isEmpty {
-            guard let value = Int(port), (1...65535).contains(value) else {
-                throw LatchkeyError.badRequest("bad_port", "PORT must be a number from 1 to 65535.")
-            }
-            config.port = value
-        }
+        if let port = try settings.integer("PORT", 1...65535) { config.port = port }
         if let key = env["LATCHKEY_SECRET_KEY"], !key.isEmpty {
             guard let material = ServerKey.parse(key) else {
                 throw LatchkeyError.badRequest(
@@ -102,48 +95,20 @@ public struct AppConfig: Sendable {
         if let secure = env["LATCHKEY_SECURE_COOKIES"] {
             config.secureCookies = ["1", "true", "yes"].contains(secure.lowercased())
         }
-        if let text = env["LOG_LEVEL"], !text.isEmpty {
-            guard let level = Logger.Level(rawValue: text.lowercased()) else {
-                throw LatchkeyError.badRequest(
-                    "bad_log_level",
-                    "LOG_LEVEL must be one of " + Logger.Level.allCases.map(\.rawValue).joined(separator: ", ") + ".")
-            }
-            config.logLevel = level
+        if let level = try settings.choice("LOG_LEVEL", Logger.Level.allCases.map(\.rawValue)) {
+            config.logLevel = Logger.Level(rawValue: level) ?? config.logLevel
         }
-        if let format = env["LOG_FORMAT"], !format.isEmpty {
-            guard ["text", "json"].contains(format.lowercased()) else {
-                throw LatchkeyError.badRequest("bad_log_format", "LOG_FORMAT must be text or json.")
-            }
-            config.logJSON = format.lowercased() == "json"
+        if let format = try settings.choice("LOG_FORMAT", ["text", "json"]) { config.logJSON = format == "json" }
+        if let size = try settings.integer("LATCHKEY_JOB_CHUNK_SIZE", 1...BulkLimits.chunkSize) {
+            config.jobChunkSize = size
         }
-        if let size = env["LATCHKEY_JOB_CHUNK_SIZE"], !size.isEmpty {
-            guard let value = Int(size), (1...BulkLimits.chunkSize).contains(value) else {
-                throw LatchkeyError.badRequest(
-                    "bad_job_chunk_size",
-                    "LATCHKEY_JOB_CHUNK_SIZE must be a number from 1 to \(BulkLimits.chunkSize).")
-            }
-            config.jobChunkSize = value
+        if let pause = try settings.integer("LATCHKEY_JOB_CHUNK_PAUSE_MS", 0...10_000, of: "milliseconds") {
+            config.jobChunkPause = .milliseconds(pause)
         }
-        if let pause = env["LATCHKEY_JOB_CHUNK_PAUSE_MS"], !pause.isEmpty {
-            guard let value = Int(pause), (0...10_000).contains(value) else {
-                throw LatchkeyError.badRequest(
-                    "bad_job_chunk_pause",
-                    "LATCHKEY_JOB_CHUNK_PAUSE_MS must be a number of milliseconds from 0 to 10000.")
-            }
-            config.jobChunkPause = .milliseconds(value)
+        if let limit = try settings.integer("LATCHKEY_TOKEN_REQUESTS_PER_MINUTE", 1...1_000_000) {
+            config.tokenRequestsPerMinute = limit
         }
-        if let limit = env["LATCHKEY_TOKEN_REQUESTS_PER_MINUTE"], !limit.isEmpty {
-            guard let value = Int(limit), (1...1_000_000).contains(value) else {
-                throw LatchkeyError.badRequest(
-                    "bad_token_rate_limit", "LATCHKEY_TOKEN_REQUESTS_PER_MINUTE must be a number from 1 to 1000000.")
-            }
-            config.tokenRequestsPerMinute = value
-        }
-        if let allow = env["LATCHKEY_WEBHOOK_ALLOW_PRIVATE"], !allow.isEmpty {
-            guard allow == "1" || allow == "0" else {
-                throw LatchkeyError.badRequest(
-                    "bad_webhook_allow_private", "LATCHKEY_WEBHOOK_ALLOW_PRIVATE must be 1 or 0.")
-            }
+        if let allow = try settings.choice("LATCHKEY_WEBHOOK_ALLOW_PRIVATE", ["1", "0"]) {
             config.webhookAllowPrivate = allow == "1"
         }
         if let seconds = env["LATCHKEY_WEBHOOK_RETRY_SECONDS"], !seconds.isEmpty {
@@ -163,18 +128,9 @@ public struct AppConfig: Sendable {
                 )
             }
         }
-        if let size = env["LATCHKEY_DB_POOL_SIZE"], !size.isEmpty {
-            guard let value = Int(size), (1...100).contains(value) else {
-                throw LatchkeyError.badRequest("bad_pool_size", "LATCHKEY_DB_POOL_SIZE must be a number from 1 to 100.")
-            }
-            config.databasePoolSize = value
-        }
-        if let delay = env["LATCHKEY_SHUTDOWN_DELAY_SECONDS"], !delay.isEmpty {
-            guard let value = Int(delay), (0...300).contains(value) else {
-                throw LatchkeyError.badRequest(
-                    "bad_shutdown_delay", "LATCHKEY_SHUTDOWN_DELAY_SECONDS must be a number of seconds from 0 to 300.")
-            }
-            config.shutdownDelaySeconds = value
+        if let size = try settings.integer("LATCHKEY_DB_POOL_SIZE", 1...100) { config.databasePoolSize = size }
+        if let delay = try settings.integer("LATCHKEY_SHUTDOWN_DELAY_SECONDS", 0...300, of: "seconds") {
+            config.shutdownDelaySeconds = delay
         }
         try config.applyMail(env)
         return config
@@ -278,5 +234,36 @@ public struct AppConfig: Sendable {
             atPath: path, contents: Data(hex(material).utf8), attributes: [.posixPermissions: 0o600])
         guard created else { throw LatchkeyError.badRequest("secret_key_unwritable", "Could not write \(path).") }
         return try ServerKey(material: material)
+    }
+}
+
+/// Reads one environment variable as a bounded number or one of a few words; a bad value stops the start with one
+/// sentence naming the variable (`PORT must be a number from 1 to 65535.`). Unset or empty: nil, the default stays.
+struct Settings {
+    let env: [String: String]
+
+    init(_ env: [String: String]) { self.env = env }
+
+    func integer(_ name: String, _ range: ClosedRange<Int>, of unit: String? = nil) throws -> Int? {
+        guard let text = env[name], !text.isEmpty else { return nil }
+        guard let value = Int(text), range.contains(value) else {
+            throw LatchkeyError.badRequest(
+                "bad_setting",
+                "\(name) must be a number\(unit.map { " of \($0)" } ?? "") from \(range.lowerBound) to \(range.upperBound)."
+            )
+        }
+        return value
+    }
+
+    /// One of `words` (any case), lower-cased.
+    func choice(_ name: String, _ words: [String]) throws -> String? {
+        guard let text = env[name], !text.isEmpty else { return nil }
+        guard words.contains(text.lowercased()) else {
+            let listed =
+                words.count == 2
+                ? "\(words[0]) or \(words[1])" : "one of " + words.joined(separator: ", ")
+            throw LatchkeyError.badRequest("bad_setting", "\(name) must be \(listed).")
+        }
+        return text.lowercased()
     }
 }

@@ -53,8 +53,7 @@ struct WebhookDispatcher: Service {
             let events = try await services.store.audit.events(
                 organizationID: endpoint.organizationID, after: endpoint.lastSeq, limit: 500)
             guard let last = events.last else { continue }
-            // Whole milliseconds: a time SQLite keeps exactly, so the delivery log's cursor finds it again.
-            let now = Date(timeIntervalSince1970: (services.now.timeIntervalSince1970 * 1000).rounded(.down) / 1000)
+            let now = services.now
             let deliveries = events.filter { endpoint.wants($0.record.action) }.map { event in
                 let id = UUID.random()
                 return WebhookDelivery(

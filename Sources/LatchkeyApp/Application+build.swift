@@ -15,6 +15,8 @@ func buildRouter(services: AppServices) -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self)
     router.add(middleware: RequestMetaMiddleware(trust: services.config.trustedProxies))
     router.add(middleware: AccessLogMiddleware())
+    // Requests by route pattern and status, with latency histograms, through swift-metrics (see `AppMetrics`).
+    router.add(middleware: MetricsMiddleware())
     router.add(middleware: SecurityHeadersMiddleware())
     router.add(middleware: ErrorMiddleware())
     router.add(middleware: SessionMiddleware(services: services))
@@ -30,6 +32,7 @@ func buildRouter(services: AppServices) -> Router<AppRequestContext> {
             body: .init(byteBuffer: ByteBuffer(bytes: PackageResources.openapi_json)))
     }
     router.on(.get, .readyz) { _, _ in await Readiness.response(services: services) }
+    router.on(.get, .metrics) { request, _ in try await MetricsEndpoint.response(to: request, services: services) }
 
     AuthWebController(services: services).register(on: router)
     AuthAPIController(services: services).register(on: router)
@@ -92,6 +95,7 @@ struct DatabaseService: Service {
 /// Builds the application and serves until SIGTERM/SIGINT, shutting down gracefully.
 public func runServer(services: AppServices) async throws {
     tuneAllocatorForServing()
+    services.metrics.bootstrapProcessMetrics()
     // The drain service comes after the application, so it hears the signal first (see `DrainService`).
     let group = ServiceGroup(
         configuration: .init(

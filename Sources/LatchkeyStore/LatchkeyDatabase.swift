@@ -57,10 +57,19 @@ public final class LatchkeyDatabase: Sendable {
     let logger: Logger
     /// The Manage Members counts this instance remembers (see `DirectoryCounts`).
     public let counts = DirectoryCounts()
+    /// Told of audit events once they are committed (the application's metrics).
+    public let auditObservation = AuditObservation()
     /// On SQLite, the read-only connections beside the writer (see `SQLiteReader`).
     let reader: SQLiteReader?
     /// On SQLite, the writer's handle (one for all: it holds no connection of its own, see `SQLiteWriteDatabase`).
     let writerDB: (any Database)?
+    /// On SQLite, the writer itself (its use is in the metrics).
+    let writer: SQLiteWriter?
+    /// Connections each pool may open (PostgreSQL) — for the metrics.
+    let poolCapacity: Int
+    /// On PostgreSQL, this instance's connections are named `latchkey-<id>-writes` / `-reads` (`application_name`),
+    /// so `pg_stat_activity` tells them from other instances' — in the metrics and for an operator.
+    let instanceTag = String(UInt32.random(in: .min ... .max), radix: 16)
     /// On SQLite, checkpoints of the write-ahead log off the writer's path (see `SQLiteCheckpointer`), from the
     /// first migration on.
     let checkpointer = Mutex<SQLiteCheckpointer?>(nil)
@@ -82,11 +91,12 @@ public final class LatchkeyDatabase: Sendable {
             let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
             ownedEventLoopGroup = group
             databases = Databases(threadPool: NIOThreadPool.singleton, on: group)
+            poolCapacity = 1
             let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            databases.use(
-                SQLiteWriterConfiguration(writer: SQLiteWriter(path: path, loop: group.next())),
-                as: .sqlite)
+            let writer = SQLiteWriter(path: path, loop: group.next())
+            self.writer = writer
+            databases.use(SQLiteWriterConfiguration(writer: writer), as: .sqlite)
             // Opened at first use: the writer creates the file.
             reader = SQLiteReader(path: path, eventLoop: group.any(), logger: logger)
             writerDB = databases.database(.sqlite, logger: logger, on: group.next())
@@ -94,12 +104,17 @@ public final class LatchkeyDatabase: Sendable {
             ownedEventLoopGroup = nil
             reader = nil
             writerDB = nil
+            writer = nil
             databases = Databases(threadPool: NIOThreadPool.singleton, on: MultiThreadedEventLoopGroup.singleton)
+            poolCapacity = poolSize * System.coreCount
             var configuration = try SQLPostgresConfiguration(url: url)
             configuration.searchPath = searchPath
+            var writes = configuration
+            writes.coreConfiguration.options.additionalStartupParameters.append(
+                ("application_name", "latchkey-\(instanceTag)-writes"))
             databases.use(
                 .postgres(
-                    configuration: configuration, maxConnectionsPerEventLoop: poolSize,
+                    configuration: writes, maxConnectionsPerEventLoop: poolSize,
                     connectionPoolTimeout: .seconds(30)),
                 as: .psql)
             // The hot reads (`PostgresPreparedReads`) have a pool of their own, whose statements are planned for
@@ -110,6 +125,8 @@ public final class LatchkeyDatabase: Sendable {
             var reads = configuration
             reads.coreConfiguration.options.additionalStartupParameters.append(
                 ("plan_cache_mode", "force_generic_plan"))
+            reads.coreConfiguration.options.additionalStartupParameters.append(
+                ("application_name", "latchkey-\(instanceTag)-reads"))
             databases.use(
                 .postgres(
                     configuration: reads, maxConnectionsPerEventLoop: poolSize, connectionPoolTimeout: .seconds(30)),
@@ -122,6 +139,42 @@ public final class LatchkeyDatabase: Sendable {
         guard location.isPostgres else { return nil }
         return databases.database(.psqlReads, logger: logger, on: databases.eventLoopGroup.any())
             as? any PostgresDatabase & SQLDatabase
+    }
+
+    /// How this instance's database connections are used now, per pool (for the metrics). SQLite: the one writing
+    /// connection (busy while a transaction holds it, with the work queued behind it) and the read-only
+    /// connections; PostgreSQL: each pool's connections as `pg_stat_activity` sees them (this query's own
+    /// connection not counted).
+    public func poolUse() async throws -> [PoolUse] {
+        if let writer, let reader {
+            let (busy, waiting) = await writer.use()
+            let reads = reader.use
+            return [
+                PoolUse(pool: "writes", inUse: busy ? 1 : 0, idle: busy ? 0 : 1, capacity: 1, waiting: waiting),
+                PoolUse(pool: "reads", inUse: reads.inUse, idle: reads.idle, capacity: reader.keep, waiting: 0),
+            ]
+        }
+        let rows = try await sql.raw(
+            """
+            SELECT application_name AS name, count(*) FILTER (WHERE state = 'active') AS busy, count(*) AS open
+            FROM pg_stat_activity WHERE application_name LIKE \(bind: "latchkey-\(instanceTag)-%") GROUP BY 1
+            """
+        ).all()
+        var use = ["writes": (0, 0), "reads": (0, 0)]
+        for row in rows {
+            let name = try row.decode(column: "name", as: String.self)
+            let pool = name.hasSuffix("-reads") ? "reads" : "writes"
+            use[pool] = (try row.decode(column: "busy", as: Int.self), try row.decode(column: "open", as: Int.self))
+        }
+        // This query runs on one of the writes' connections.
+        let writes = use["writes"]!, reads = use["reads"]!
+        return [
+            PoolUse(
+                pool: "writes", inUse: max(0, writes.0 - 1), idle: writes.1 - max(0, writes.0 - 1),
+                capacity: poolCapacity,
+                waiting: 0),
+            PoolUse(pool: "reads", inUse: reads.0, idle: reads.1 - reads.0, capacity: poolCapacity, waiting: 0),
+        ]
     }
 
     /// A handle for queries.
@@ -263,4 +316,15 @@ extension LatchkeyError {
     public static func schemaNotCurrent(_ message: String) -> LatchkeyError {
         LatchkeyError(.conflict, "schema_not_current", message)
     }
+}
+
+/// One pool's connections now (see `LatchkeyDatabase.poolUse`).
+public struct PoolUse: Sendable, Equatable {
+    public var pool: String
+    public var inUse: Int
+    public var idle: Int
+    /// The most connections it may open.
+    public var capacity: Int
+    /// Work queued for a connection (the SQLite writer's queue; 0 where the pool does not tell).
+    public var waiting: Int
 }

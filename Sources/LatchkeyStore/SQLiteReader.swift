@@ -33,6 +33,8 @@ final class SQLiteReader: Sendable {
     /// Where the reads run: one thread per core.
     let threads: NIOThreadPool
     private let idle = Mutex<[Connection]>([])
+    /// Connections handed out now (for the metrics).
+    private let busy = Atomic<Int>(0)
     /// Connections kept open while idle (a caller of `withConnection` who finds none idle opens one of its own,
     /// closed after if `keep` are idle by then).
     let keep: Int
@@ -50,7 +52,9 @@ final class SQLiteReader: Sendable {
     /// Runs `body` with a connection of its own.
     func withConnection<T>(_ body: (Connection) throws -> T) throws -> T {
         let connection = try idle.withLock { $0.popLast() } ?? Connection(path: path)
+        busy.add(1, ordering: .relaxed)
         defer {
+            busy.subtract(1, ordering: .relaxed)
             let closing = idle.withLock { idle -> Connection? in
                 guard idle.count < keep else { return connection }
                 idle.append(connection)
@@ -59,6 +63,11 @@ final class SQLiteReader: Sendable {
             closing?.close()
         }
         return try body(connection)
+    }
+
+    /// Connections in use and kept idle now.
+    var use: (inUse: Int, idle: Int) {
+        (busy.load(ordering: .relaxed), idle.withLock { $0.count })
     }
 
     /// Stops the threads and closes the connections (at shutdown).

@@ -116,6 +116,11 @@ final class SQLiteWriter: @unchecked Sendable {
         waiting.append(Waiting(id: id, run: run, fail: fail, timeout: timeout))
     }
 
+    /// Whether a transaction holds the connection, and how much work waits for it (for the metrics).
+    func use() async -> (busy: Bool, waiting: Int) {
+        (try? await loop.submit { (self.owner != nil, self.waiting.count) }.get()) ?? (false, 0)
+    }
+
     /// Runs the queued work in order until a transaction opens.
     private func drain() {
         while owner == nil, !waiting.isEmpty {

@@ -20,16 +20,25 @@ public struct Store: Sendable {
     /// Where the one-row reads by key outside a transaction run (the session of every request, the authenticator a
     /// second factor checks): on SQLite a reader's connection on the caller's own thread; nil: on `reads`.
     let pointReads: (any SQLDatabase)?
+    /// Told of audit events once they are committed (see `AuditObservation`).
+    let observation: AuditObservation?
+    /// Inside a transaction: the events it appended, told to `observation` when it commits.
+    let pending: PendingAuditEvents?
 
     public init(_ db: any Database, counts: DirectoryCounts = DirectoryCounts()) {
-        self.init(db, counts: counts, reads: nil, pointReads: nil)
+        self.init(db, counts: counts, reads: nil, pointReads: nil, observation: nil, pending: nil)
     }
 
-    init(_ db: any Database, counts: DirectoryCounts?, reads: (any SQLDatabase)?, pointReads: (any SQLDatabase)?) {
+    init(
+        _ db: any Database, counts: DirectoryCounts?, reads: (any SQLDatabase)?, pointReads: (any SQLDatabase)?,
+        observation: AuditObservation?, pending: PendingAuditEvents?
+    ) {
         self.db = db
         self.counts = counts
         self.reads = reads
         self.pointReads = pointReads
+        self.observation = observation
+        self.pending = pending
     }
 
     /// Runs `body` in one transaction (joining the caller's when there is one) with repositories bound to it —
@@ -38,7 +47,14 @@ public struct Store: Sendable {
     /// On SQLite there is one connection: never use another `Store` inside `body`, it would wait for the
     /// connection this transaction holds.
     public func transaction<T: Sendable>(_ body: @escaping @Sendable (Store) async throws -> T) async throws -> T {
-        try await db.atomically { tx in try await body(Store(tx, counts: nil, reads: nil, pointReads: nil)) }
+        // A transaction inside another joins it, and its events are told when the outer one commits.
+        let pending = self.pending ?? PendingAuditEvents()
+        let result = try await db.atomically { tx in
+            try await body(
+                Store(tx, counts: nil, reads: nil, pointReads: nil, observation: observation, pending: pending))
+        }
+        if self.pending == nil { observation?.report(pending.take()) }
+        return result
     }
 
     public var members: MemberRepository { .init(db) }
@@ -47,7 +63,7 @@ public struct Store: Sendable {
     public var sessions: SessionRepository { .init(db, reads: pointReads ?? reads ?? sql) }
     public var credentials: CredentialRepository { .init(db, reads: pointReads ?? reads ?? sql) }
     public var resets: ResetRepository { .init(db, reads: reads ?? sql) }
-    public var audit: AuditStore { .init(db) }
+    public var audit: AuditStore { .init(db, observation: observation, pending: pending) }
     public var outbox: OutboxRepository { .init(db) }
     public var rateLimits: RateLimiter { .init(db) }
     public var throttles: SignInThrottles { .init(db) }
@@ -77,6 +93,7 @@ extension LatchkeyDatabase {
         let reads: (any SQLDatabase)? =
             if let reader { SQLiteReadDatabase(reader: reader) } else { postgresReads.map(PostgresPreparedReads.init) }
         return Store(
-            db, counts: counts, reads: reads, pointReads: reader.map { SQLiteReadDatabase(reader: $0, inline: true) })
+            db, counts: counts, reads: reads, pointReads: reader.map { SQLiteReadDatabase(reader: $0, inline: true) },
+            observation: auditObservation, pending: nil)
     }
 }

@@ -162,3 +162,43 @@ struct LogFormatTests {
         await bed.cleanup()
     }
 }
+
+@Suite("Metrics")
+struct MetricsTests {
+    static func count(_ h: Harness, _ action: String, _ result: String) -> Int {
+        let line = h.services.metrics.exposition.split(separator: "\n").first {
+            $0.hasPrefix("latchkey_audit_events_total{action=\"\(action)\",result=\"\(result)\"}")
+        }
+        return line.flatMap { Int($0.split(separator: " ").last ?? "") } ?? 0
+    }
+
+    @Test("audit events are counted once their transaction commits: never one rolled back, once when nested")
+    func countedAfterCommit() async throws {
+        try await Harness.withApp { h, _ in
+            let (jane, _) = try await h.member("jane@acme.test", totp: false)
+            let entry = AuditEntry(
+                organizationID: h.acme.organizationID, action: .memberSuspended, targetID: jane, result: .success)
+            struct Abandon: Error {}
+            // Written, then rolled back: the log does not hold it, and neither do the metrics.
+            await #expect(throws: Abandon.self) {
+                try await h.services.store.transaction { tx in
+                    try await tx.audit.append(entry, at: h.clock.now)
+                    #expect(Self.count(h, "member.suspended", "success") == 0, "counted before the commit")
+                    throw Abandon()
+                }
+            }
+            #expect(Self.count(h, "member.suspended", "success") == 0)
+            // A transaction inside another: counted once, when the outer one commits.
+            try await h.services.store.transaction { tx in
+                try await tx.transaction { inner in try await inner.audit.appendAll([entry, entry], at: h.clock.now) }
+                #expect(Self.count(h, "member.suspended", "success") == 0, "counted before the outer commit")
+            }
+            #expect(Self.count(h, "member.suspended", "success") == 2)
+            // Outside a transaction: at once.
+            try await h.services.store.audit.append(entry, at: h.clock.now)
+            #expect(Self.count(h, "member.suspended", "success") == 3)
+            let held = try await h.auditEvents(action: .memberSuspended).count
+            #expect(held == 3)
+        }
+    }
+}

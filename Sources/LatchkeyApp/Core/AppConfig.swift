@@ -47,6 +47,8 @@ public struct AppConfig: Sendable {
     /// Seconds between a shutdown signal and the server stopping, while `/readyz` answers 503 so load balancers
     /// stop sending requests (`LATCHKEY_SHUTDOWN_DELAY_SECONDS`, 0 to 300).
     public var shutdownDelaySeconds = 0
+    /// When set, `/metrics` answers only `Authorization: Bearer <this>` (`LATCHKEY_METRICS_TOKEN`).
+    public var metricsToken: String?
     /// Members a background reset job handles per transaction.
     public var jobChunkSize = BulkLimits.chunkSize
     /// Pause between a background job's chunks, to bound the load a large reset puts on the database.
@@ -129,6 +131,13 @@ public struct AppConfig: Sendable {
             }
         }
         if let size = try settings.integer("LATCHKEY_DB_POOL_SIZE", 1...100) { config.databasePoolSize = size }
+        if let token = env["LATCHKEY_METRICS_TOKEN"], !token.isEmpty {
+            guard token.count >= 16 else {
+                throw LatchkeyError(
+                    .badRequest, "bad_metrics_token", "LATCHKEY_METRICS_TOKEN must be at least 16 characters long.")
+            }
+            config.metricsToken = token
+        }
         if let delay = try settings.integer("LATCHKEY_SHUTDOWN_DELAY_SECONDS", 0...300, of: "seconds") {
             config.shutdownDelaySeconds = delay
         }

@@ -115,6 +115,7 @@ enum Route: String, CaseIterable, Sendable {
     case asset = "/static/:file"
     case healthz = "/healthz"
     case readyz = "/readyz"
+    case metrics = "/metrics"
 
     /// The path of a route without parameters.
     var path: String {
@@ -499,6 +500,8 @@ extension Route {
             caller: "anyone; the stylesheet and script, named by a hash of their content, cached for a year"),
         Endpoint(methods: [.get], route: .healthz, caller: "anyone"),
         Endpoint(methods: [.get], route: .readyz, caller: "anyone"),
+        Endpoint(
+            methods: [.get], route: .metrics, caller: "anyone, or the bearer of `LATCHKEY_METRICS_TOKEN` when set"),
     ]
 
     /// `docs/routes.md`, generated from the table.

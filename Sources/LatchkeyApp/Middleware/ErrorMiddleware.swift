@@ -76,7 +76,8 @@ struct ErrorMiddleware: RouterMiddleware {
         var response: Response
         if request.isSCIM {
             response = Scim.errorResponse(failure)
-        } else if request.isAPI {
+        } else if request.isAPI || request.uri.path == Route.metrics.path {
+            // A scraper, like the API, reads JSON, never an HTML page.
             struct Envelope: Encodable {
                 struct Inner: Encodable { var code: String; var message: String }
                 var error: Inner
@@ -91,6 +92,7 @@ struct ErrorMiddleware: RouterMiddleware {
         }
         if let retryAfter = failure.retryAfter { response.headers[.retryAfter] = String(retryAfter) }
         if failure.code == "invalid_token" { response.headers[.wwwAuthenticate] = #"Bearer error="invalid_token""# }
+        if failure.code == "metrics_token_required" { response.headers[.wwwAuthenticate] = #"Bearer realm="metrics""# }
         // Only the state-changing routes answer 405; they take POST alone (SCIM's are set by `handle`).
         if failure.kind == .methodNotAllowed, !request.isSCIM { response.headers[.allow] = "POST" }
         return response

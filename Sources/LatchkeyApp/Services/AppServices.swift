@@ -17,6 +17,8 @@ public struct AppServices: Sendable {
     public let totp = TOTP.standard
     /// Set once a shutdown signal arrives (`DrainService`): `/readyz` then answers 503.
     public let draining = DrainState()
+    /// What `/metrics` shows (see `AppMetrics`); audit events are counted once committed.
+    public let metrics = AppMetrics()
     /// A bcrypt hash of a random password at the configured cost, checked for unknown emails so they take
     /// as long as known ones.
     let dummyPasswordHash: String
@@ -33,6 +35,8 @@ public struct AppServices: Sendable {
         self.passwords = PasswordHasher(cost: config.bcryptCost)
         self.logger = logger
         self.dummyPasswordHash = Bcrypt.hash(random.token(), cost: config.bcryptCost)
+        let metrics = self.metrics
+        database.auditObservation.observe { metrics.record($0) }
     }
 
     /// Opens and migrates the configured database, loads the server key and checks it is the database's (see

@@ -40,8 +40,14 @@ public struct AuditEntry: Sendable {
 /// organization (e.g. a sign-in attempt for an unknown email) go to the `instance` chain.
 public struct AuditStore: Sendable {
     let db: any Database
+    let observation: AuditObservation?
+    let pending: PendingAuditEvents?
 
-    public init(_ db: any Database) { self.db = db }
+    public init(_ db: any Database) { self.init(db, observation: nil, pending: nil) }
+
+    init(_ db: any Database, observation: AuditObservation?, pending: PendingAuditEvents?) {
+        (self.db, self.observation, self.pending) = (db, observation, pending)
+    }
 
     static func chainName(_ organizationID: UUID?) -> String {
         organizationID?.lowercasedString ?? "instance"
@@ -63,6 +69,8 @@ public struct AuditStore: Sendable {
     public func appendAll(_ entries: [AuditEntry], at now: Date) async throws {
         guard !entries.isEmpty else { return }
         try await db.atomically { tx in try await Self.appendAll(entries, at: now, inTransaction: tx) }
+        // Told now when committed now; inside a transaction, when it commits.
+        if let pending { pending.add(entries) } else { observation?.report(entries) }
     }
 
     private static func appendAll(_ entries: [AuditEntry], at now: Date, inTransaction db: any Database) async throws {

@@ -8,6 +8,27 @@ public struct InstanceRepository: Sendable {
 
     init(_ db: any Database) { sql = db as! any SQLDatabase }
 
+    /// The work waiting across the installation (for the metrics): background jobs running and the members they
+    /// have left, mail not yet handed over, webhook deliveries not yet made. Each is one count by an index.
+    public func backlog() async throws -> Backlog {
+        let row = try await sql.raw(
+            """
+            SELECT
+              (SELECT COUNT(*) FROM reset_batches WHERE status = 'running' AND background = \(bind: true)) AS jobs,
+              (SELECT CAST(COALESCE(SUM(total - processed), 0) AS BIGINT) FROM reset_batches
+                WHERE status = 'running' AND background = \(bind: true)) AS job_members,
+              (SELECT COUNT(*) FROM mail_outbox WHERE sent_at IS NULL AND failed_at IS NULL) AS mail,
+              (SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'pending') AS webhooks
+            """
+        ).first()
+        guard let row else { return Backlog(jobs: 0, jobMembers: 0, mail: 0, webhookDeliveries: 0) }
+        return Backlog(
+            jobs: try row.decode(column: "jobs", as: Int.self),
+            jobMembers: try row.decode(column: "job_members", as: Int.self),
+            mail: try row.decode(column: "mail", as: Int.self),
+            webhookDeliveries: try row.decode(column: "webhooks", as: Int.self))
+    }
+
     /// The fingerprint of the key this database's secrets are sealed with; nil before the first start.
     public func keyFingerprint() async throws -> String? {
         try await value("key_fingerprint")
@@ -49,4 +70,15 @@ public struct InstanceRepository: Sendable {
         try await sql.raw("SELECT value FROM instance_settings WHERE name = \(bind: name)").first()?.decode(
             column: "value", as: String.self)
     }
+}
+
+/// The work waiting across the installation (see `InstanceRepository.backlog`).
+public struct Backlog: Sendable, Equatable {
+    /// Background jobs running, and the members they have still to act on.
+    public var jobs: Int
+    public var jobMembers: Int
+    /// Messages not yet handed to the mail server (and not given up).
+    public var mail: Int
+    /// Webhook deliveries not yet made (and not given up).
+    public var webhookDeliveries: Int
 }

@@ -39,6 +39,7 @@ public enum AuditAction: String, Sendable, CaseIterable, Codable {
     case webhookDisabled = "webhook.disabled"
     case webhookEnabled = "webhook.enabled"
     case webhookDeleted = "webhook.deleted"
+    case keyRotated = "instance.key_rotated"
 }
 
 /// Outcome recorded on an audit event.

@@ -3,10 +3,15 @@ import Foundation
 
 /// The server's master key and what is derived from it: AES-GCM sealing for TOTP secrets at rest and a
 /// keyed hash for recovery codes. Sub-keys are derived with HKDF so one leak does not expose the other.
+///
+/// The recovery-code hashing key is the database's, not the server key's: a database's first key derives it
+/// (`derivedRecoveryHashing`), and the database keeps it sealed under the server key (`instance_settings`), so that
+/// `latchkey key rotate` can seal it again under a new key — recovery codes are only ever stored hashed, and a hash
+/// cannot be recomputed under a new key without the code. `withRecoveryHashing` puts the database's in place.
 public struct ServerKey: Sendable {
     // Stored as bytes: `SymmetricKey` is not `Sendable`.
     private let sealingBytes: [UInt8]
-    private let hashingBytes: [UInt8]
+    private var hashingBytes: [UInt8]
     /// A name for the key that reveals nothing of it (64 bits of a sub-key, hex in groups of four): recorded in the
     /// database at first use, printed when a start is refused, so an operator can tell two keys apart.
     public let fingerprint: String
@@ -25,6 +30,7 @@ public struct ServerKey: Sendable {
         hashingBytes = HKDF<SHA256>.deriveKey(
             inputKeyMaterial: master, info: Data("latchkey recovery hashing v1".utf8), outputByteCount: 32
         ).withUnsafeBytes { Array($0) }
+        derivedRecoveryHashing = hashingBytes
         let name = HKDF<SHA256>.deriveKey(
             inputKeyMaterial: master, info: Data("latchkey key fingerprint v1".utf8), outputByteCount: 8
         ).withUnsafeBytes { hex(Array($0)) }
@@ -32,6 +38,17 @@ public struct ServerKey: Sendable {
             let start = name.index(name.startIndex, offsetBy: offset)
             return String(name[start..<name.index(start, offsetBy: 4)])
         }.joined(separator: "-")
+    }
+
+    /// The recovery-code hashing key this key derives: the one a database's recovery codes are hashed with when this
+    /// was its first key.
+    public let derivedRecoveryHashing: [UInt8]
+
+    /// This key, hashing recovery codes with `bytes` (the database's hashing key, opened from its sealed copy).
+    public func withRecoveryHashing(_ bytes: [UInt8]) -> ServerKey {
+        var key = self
+        key.hashingBytes = bytes
+        return key
     }
 
     /// Parses key material given as 64 hex digits or as base64 of 32 bytes.

@@ -15,7 +15,7 @@ struct Latchkey: AsyncParsableCommand {
         version: LatchkeyVersion.current,
         subcommands: [
             Serve.self, Migrate.self, Backup.self, Demo.self, Org.self, Member.self, MFA.self, Password.self,
-            Token.self, Audit.self,
+            Token.self, Audit.self, Key.self,
             Bench.self,
         ])
 }
@@ -279,6 +279,53 @@ struct Audit: AsyncParsableCommand {
                 print(
                     "Audit log BROKEN in chain \(chain) at event \(seq)\(eventID.map { " (\($0))" } ?? ""): \(reason).")
                 throw ExitCode(2)
+            }
+        }
+    }
+}
+
+struct Key: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "key", abstract: "The server key: make one, or rotate to a new one.",
+        subcommands: [Generate.self, Rotate.self])
+
+    struct Generate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print a new random server key (64 hex digits) for LATCHKEY_SECRET_KEY or a key file.")
+
+        func run() async throws {
+            print(hex(RandomSource.system.bytes(32)))
+        }
+    }
+
+    struct Rotate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Seal every TOTP secret, webhook secret and the recovery-code and audit keys under a new key.",
+            discussion: """
+                Stop every instance first. The current key comes from LATCHKEY_SECRET_KEY or the data directory's \
+                secret.key, the new one from --new-key-file (make it with `latchkey key generate`). The rotation \
+                is resumable: run the same command again after an interruption. Instances refuse to start until \
+                it is finished; then start them with the new key.
+                """)
+        @OptionGroup var database: DatabaseOptions
+        @Option(help: "A file holding the new key: 64 hex digits or base64 of 32 bytes.") var newKeyFile: String
+        @Option(help: "Seal at most this many secrets in this run (the rest on the next).") var limit: Int?
+
+        func run() async throws {
+            guard let text = FileManager.default.contents(atPath: newKeyFile),
+                let material = ServerKey.parse(String(decoding: text, as: UTF8.self))
+            else { throw ValidationError("\(newKeyFile) does not hold a 32-byte key (64 hex digits or base64).") }
+            if let limit, limit < 1 { throw ValidationError("--limit must be 1 or more.") }
+            let config = try database.config()
+            let services = try await AppServices.start(config: config, logger: makeLogger(config), rotating: true)
+            do {
+                let (line, finished) = try await OperatorTools(services: services).rotateKey(to: material, limit: limit)
+                await services.database.shutdown()
+                print(line)
+                if !finished { throw ExitCode(3) }
+            } catch let error as LatchkeyError {
+                await services.database.shutdown()
+                throw ValidationError(error.message)
             }
         }
     }

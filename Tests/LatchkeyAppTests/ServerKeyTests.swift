@@ -51,6 +51,111 @@ struct ServerKeyTests {
         await bed.cleanup()
     }
 
+    @Test("key rotate seals every secret under a new key in parts, resumably; then only the new key starts")
+    func rotation() async throws {
+        let bed = try await CLITestBed.make(label: "key-rotate")
+        var services = try await bed.services()
+        let (acme, ownerID) = try await bed.acme(services)
+        let orgs = OrganizationService(services: services)
+        var members = [ownerID]
+        for name in ["ann", "bob", "cy"] {
+            members.append(
+                try await orgs.createMember(
+                    organizationID: acme.organizationID, roleID: acme.roles[.member]!, email: "\(name)@acme.test",
+                    name: name, password: "correct horse battery staple"))
+        }
+        // Three confirmed authenticators with recovery codes, one enrollment under way, one webhook secret.
+        var secrets: [UUID: [UInt8]] = [:]
+        var codes: [UUID: String] = [:]
+        for (index, member) in members.enumerated() {
+            let secret = RandomSource.system.bytes(20)
+            secrets[member] = secret
+            let sealed = try services.serverKey.seal(secret, context: member.uuidString)
+            try await services.store.credentials.replacePending(
+                memberID: member, sealedSecret: sealed, now: services.now)
+            guard index < 3 else { continue }
+            let pending = try #require(try await services.store.credentials.pendingTOTP(memberID: member))
+            #expect(try await services.store.credentials.confirm(pending.id, step: 1))
+            let issued = RecoveryCodes.generate(using: .system)
+            codes[member] = issued[0]
+            try await services.store.credentials.replaceRecoveryCodes(
+                memberID: member,
+                hashes: issued.map { services.serverKey.hashRecoveryCode(RecoveryCodes.normalize($0)!) },
+                now: services.now)
+        }
+        let hook = WebhookEndpoint(
+            organizationID: acme.organizationID, url: "https://siem.acme.test/in", description: "SIEM",
+            eventTypes: ["*"], sealedSecret: "", createdByName: "Olivia Owner", createdAt: services.now, lastSeq: 0)
+        var sealedHook = hook
+        sealedHook.sealedSecret = try services.serverKey.seal(Array("whsec-1".utf8), context: hook.id.uuidString)
+        try await services.store.webhooks.create(sealedHook)
+        let oldPrint = services.serverKey.fingerprint
+        await services.database.shutdown()
+
+        let newKey = RandomSource.system.bytes(32)
+        let newPrint = try ServerKey(material: newKey).fingerprint
+        let keyFile = try Self.emptyDirectory() + "/new.key"
+        try Data(hex(newKey).utf8).write(to: URL(fileURLWithPath: keyFile))
+
+        // Interrupted after two secrets: paused, and no instance starts — with either key — until it is finished.
+        let partial = try bed.run(["key", "rotate", "--new-key-file", keyFile, "--limit", "2"])
+        #expect(
+            partial.status == 3 && partial.printed.contains("Rotation paused: 2 secrets sealed"), "\(partial.printed)")
+        for key in [bed.key, newKey] {
+            let refused = try bed.run(["migrate"], environment: ["LATCHKEY_SECRET_KEY": hex(key)])
+            #expect(
+                refused.status != 0 && refused.printed.contains("key rotation to the key with fingerprint \(newPrint)"))
+        }
+        // Resumed: the rest, the database's keys and the fingerprint.
+        let resumed = try bed.run(["key", "rotate", "--new-key-file", keyFile])
+        #expect(resumed.status == 0, "\(resumed.printed)")
+        #expect(
+            resumed.printed.contains("Key rotated from \(oldPrint) to \(newPrint): 3 secrets sealed")
+                && resumed.printed.contains("(2 by an earlier run)"), "\(resumed.printed)")
+        #expect(!resumed.printed.contains(hex(newKey)) && !resumed.printed.contains(hex(bed.key)))
+
+        // The old key is refused now, naming both.
+        let old = try bed.run(["migrate"])
+        #expect(old.status != 0 && old.printed.contains(oldPrint) && old.printed.contains(newPrint), "\(old.printed)")
+        let again = try bed.run(
+            ["key", "rotate", "--new-key-file", keyFile], environment: ["LATCHKEY_SECRET_KEY": hex(newKey)])
+        #expect(again.status != 0 && again.printed.contains("already sealed with the new key"))
+
+        // The new key opens every secret as it was, and every recovery code still matches.
+        var config = bed.config
+        config.secretKey = newKey
+        services = try await AppServices.start(config: config, logger: bed.logger)
+        #expect(try await services.store.instance.keyFingerprint() == newPrint)
+        for member in members {
+            let confirmed = try await services.store.credentials.confirmedTOTP(memberID: member)
+            let pending = try await services.store.credentials.pendingTOTP(memberID: member)
+            let credential = try #require(confirmed ?? pending)
+            #expect(
+                try services.serverKey.open(credential.secretCiphertext, context: member.uuidString) == secrets[member])
+            #expect(
+                (try? ServerKey(material: bed.key).open(credential.secretCiphertext, context: member.uuidString)) == nil
+            )
+            if let code = codes[member] {
+                let hash = services.serverKey.hashRecoveryCode(RecoveryCodes.normalize(code)!)
+                #expect(
+                    try await services.store.credentials.spendRecoveryCode(
+                        memberID: member, hash: hash, now: services.now))
+            }
+        }
+        let endpoint = try #require(
+            try await services.store.webhooks.endpoint(hook.id, organizationID: acme.organizationID))
+        #expect(
+            try services.serverKey.open(endpoint.sealedSecret, context: hook.id.uuidString) == Array("whsec-1".utf8))
+        let events = try await services.database.sql.raw(
+            "SELECT reason FROM audit_events WHERE action = 'instance.key_rotated'"
+        ).all().map { try $0.decode(column: "reason", as: String.self) }
+        #expect(events == ["from \(oldPrint) to \(newPrint); 5 secrets sealed"])
+        await services.database.shutdown()
+        let verified = try bed.run(["audit", "verify"], environment: ["LATCHKEY_SECRET_KEY": hex(newKey)])
+        #expect(verified.status == 0, "\(verified.printed)")
+        await bed.cleanup()
+    }
+
     @Test(
         "a database from before fingerprints: a key that cannot open its TOTP secrets is refused, the right one recorded"
     )
@@ -164,8 +269,10 @@ struct ManyInstancesTests {
             try $0.decode(column: "name", as: String.self)
         }
         #expect(applied.count == LatchkeyMigrations.all.count && Set(applied).count == applied.count)
-        let fingerprints = try await services.database.sql.raw("SELECT value FROM instance_settings").all()
-        #expect(fingerprints.count == 1)
+        // One fingerprint and one sealed recovery hashing key, whichever process wrote them first.
+        let settings = try await services.database.sql.raw("SELECT name FROM instance_settings ORDER BY name").all()
+            .map { try $0.decode(column: "name", as: String.self) }
+        #expect(settings == ["key_fingerprint", "recovery_hashing_key"])
         await services.database.shutdown()
         await bed.cleanup()
     }

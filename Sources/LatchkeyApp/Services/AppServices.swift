@@ -43,9 +43,9 @@ public struct AppServices: Sendable {
     /// `checkKey`). `readOnly` (audit verify, audit export, backup): never migrates — the schema must be current — and never
     /// creates or records a key; without one it works under a throwaway key it never writes or uses to open a
     /// secret.
-    public static func start(config: AppConfig, clock: Clock = .system, logger: Logger, readOnly: Bool = false)
-        async throws -> AppServices
-    {
+    public static func start(
+        config: AppConfig, clock: Clock = .system, logger: Logger, readOnly: Bool = false, rotating: Bool = false
+    ) async throws -> AppServices {
         if !readOnly, !config.productionProblems.isEmpty {
             throw LatchkeyError.badRequest(
                 "production_refused",
@@ -58,8 +58,14 @@ public struct AppServices: Sendable {
             location: config.database, logger: logger, poolSize: config.databasePoolSize)
         do {
             if readOnly { try await database.requireCurrentSchema() } else { try await database.migrate() }
+            if !rotating, !readOnly, let target = try await database.store.instance.rotationTarget() {
+                throw LatchkeyError(
+                    .conflict, "rotation_under_way",
+                    "A key rotation to the key with fingerprint \(target) is under way: finish it with `latchkey "
+                        + "key rotate` (the same two keys), then start with the new key.")
+            }
             let recorded = try await database.store.instance.keyFingerprint()
-            let serverKey: ServerKey
+            var serverKey: ServerKey
             if readOnly, !config.hasServerKey {
                 serverKey = try ServerKey(material: RandomSource.system.bytes(32))
             } else {
@@ -69,6 +75,7 @@ public struct AppServices: Sendable {
                     create: recorded == nil && sample == nil && !readOnly, expected: recorded)
                 try await checkKey(
                     serverKey, recorded: recorded, sample: sample, store: database.store, record: !readOnly)
+                serverKey = try await DatabaseKeys.load(into: serverKey, store: database.store, record: !readOnly)
             }
             return AppServices(config: config, database: database, clock: clock, serverKey: serverKey, logger: logger)
         } catch {

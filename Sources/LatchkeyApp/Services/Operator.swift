@@ -185,3 +185,38 @@ public struct OperatorTools: Sendable {
             .joined(separator: "\n")
     }
 }
+
+extension OperatorTools {
+    /// `latchkey key rotate`: seals every secret under `material` (see `KeyRotation`). When the current key is the
+    /// data directory's `secret.key`, the new key replaces it there once the rotation is finished; a key given in
+    /// `LATCHKEY_SECRET_KEY` is the operator's to replace.
+    public func rotateKey(to material: [UInt8], limit: Int?) async throws -> (line: String, finished: Bool) {
+        let new = try ServerKey(material: material)
+        let report = try await KeyRotation(
+            database: services.database, old: services.serverKey, new: new, clock: services.clock
+        ).run(limit: limit)
+        let sealed = "\(report.resealed) secrets sealed under \(new.fingerprint) by this run"
+        guard report.finished else {
+            return (
+                "Rotation paused: \(sealed); run the same command again to go on. No instance starts until it is finished.",
+                false
+            )
+        }
+        var line = "Key rotated from \(services.serverKey.fingerprint) to \(new.fingerprint): \(sealed)"
+        line += report.alreadyNew > 0 ? " (\(report.alreadyNew) by an earlier run)." : "."
+        if services.config.secretKey == nil {
+            let path = services.config.keyPath
+            let temporary = path + ".new"
+            guard
+                FileManager.default.createFile(
+                    atPath: temporary, contents: Data(hex(material).utf8), attributes: [.posixPermissions: 0o600])
+            else { throw LatchkeyError.badRequest("secret_key_unwritable", "Could not write \(temporary).") }
+            _ = try FileManager.default.replaceItemAt(
+                URL(fileURLWithPath: path), withItemAt: URL(fileURLWithPath: temporary))
+            line += " \(path) now holds the new key."
+        } else {
+            line += " Start every instance with the new key in LATCHKEY_SECRET_KEY."
+        }
+        return (line, true)
+    }
+}

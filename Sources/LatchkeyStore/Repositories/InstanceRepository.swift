@@ -66,6 +66,96 @@ public struct InstanceRepository: Sendable {
         )
     }
 
+    // MARK: Keys the database keeps sealed under the server key
+
+    /// A key the database keeps sealed under the server key (`recovery_hashing_key`, `audit_chain_key`).
+    public func sealedKey(_ name: String) async throws -> String? {
+        try await value(name)
+    }
+
+    /// Records a sealed key unless one is recorded already (two instances starting at once: the first wins);
+    /// returns the one recorded.
+    public func recordSealedKey(_ name: String, _ sealed: String) async throws -> String {
+        try await sql.raw(
+            "INSERT INTO instance_settings (name, value) VALUES (\(bind: name), \(bind: sealed)) ON CONFLICT (name) DO NOTHING"
+        ).run()
+        return try await value(name) ?? sealed
+    }
+
+    // MARK: Key rotation
+
+    /// The fingerprint of the key a rotation under way is sealing everything under; nil when none is.
+    public func rotationTarget() async throws -> String? {
+        try await value("key_rotation_target")
+    }
+
+    /// Marks a rotation to `fingerprint` as under way (a start refuses until it is finished).
+    public func beginRotation(to fingerprint: String) async throws {
+        try await sql.raw(
+            """
+            INSERT INTO instance_settings (name, value) VALUES ('key_rotation_target', \(bind: fingerprint))
+            ON CONFLICT (name) DO NOTHING
+            """
+        ).run()
+    }
+
+    /// Ends a rotation: the new key's sealed copies of the database's keys and its fingerprint, in one transaction.
+    public func finishRotation(fingerprint: String, sealedKeys: [String: String]) async throws {
+        try await sql.raw("UPDATE instance_settings SET value = \(bind: fingerprint) WHERE name = 'key_fingerprint'")
+            .run()
+        for (name, sealed) in sealedKeys {
+            try await sql.raw("UPDATE instance_settings SET value = \(bind: sealed) WHERE name = \(bind: name)").run()
+        }
+        try await sql.raw("DELETE FROM instance_settings WHERE name = 'key_rotation_target'").run()
+    }
+
+    /// Where sealed values live: TOTP secrets (bound to their member) and webhook signing secrets (bound to their
+    /// endpoint).
+    public enum SealedColumn: String, Sendable, CaseIterable {
+        case totpSecrets, webhookSecrets
+
+        var table: String { self == .totpSecrets ? "totp_credentials" : "webhook_endpoints" }
+        var column: String { self == .totpSecrets ? "secret_ciphertext" : "secret_sealed" }
+        /// The column whose id the sealed value is bound to (its `context`).
+        var context: String { self == .totpSecrets ? "member_id" : "id" }
+    }
+
+    /// One sealed value: its row, what it is bound to, and the value.
+    public struct SealedValue: Sendable {
+        public var id: UUID
+        public var context: UUID
+        public var sealed: String
+    }
+
+    /// Sealed values in id order after `id`, at most `limit`.
+    public func sealedValues(_ where_: SealedColumn, after id: UUID?, limit: Int) async throws -> [SealedValue] {
+        let after = id.map { SQLQueryString("WHERE id > \(bind: $0)") } ?? SQLQueryString("")
+        let rows = try await sql.raw(
+            """
+            SELECT id, \(unsafeRaw: where_.context) AS context, \(unsafeRaw: where_.column) AS sealed
+            FROM \(unsafeRaw: where_.table) \(after) ORDER BY id LIMIT \(bind: limit)
+            """
+        ).all()
+        let form = UUIDColumns(sql)
+        return try rows.map {
+            SealedValue(
+                id: try $0.uuid("id", form), context: try $0.uuid("context", form),
+                sealed: try $0.decode(column: "sealed", as: String.self))
+        }
+    }
+
+    /// Replaces one sealed value if it is still `old` (a secret changed meanwhile — a re-enrollment — is left to the
+    /// change, which sealed it under the key it ran with). True when replaced.
+    public func replaceSealed(_ where_: SealedColumn, id: UUID, old: String, new: String) async throws -> Bool {
+        let rows = try await sql.raw(
+            """
+            UPDATE \(unsafeRaw: where_.table) SET \(unsafeRaw: where_.column) = \(bind: new)
+            WHERE id = \(bind: id) AND \(unsafeRaw: where_.column) = \(bind: old) RETURNING id
+            """
+        ).all()
+        return !rows.isEmpty
+    }
+
     private func value(_ name: String) async throws -> String? {
         try await sql.raw("SELECT value FROM instance_settings WHERE name = \(bind: name)").first()?.decode(
             column: "value", as: String.self)

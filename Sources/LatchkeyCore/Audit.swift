@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 
 /// Audit actions Latchkey records.
@@ -101,8 +102,11 @@ public struct AuditRecord: Sendable, Equatable {
     /// The hash of the chain before its first event.
     public static let genesisHash = String(repeating: "0", count: 64)
 
-    /// SHA-256 over the previous hash and every field, each length-prefixed so no two records collide.
-    public func hash(previous: String) -> String {
+    /// The chain's link for this record after `previous`: every field length-prefixed, so no two records collide.
+    /// Version 1 (events written before chains were keyed) is SHA-256 of them; version 2 is HMAC-SHA-256 under the
+    /// database's audit chain key, over the version too, so that someone who can write the database but does not
+    /// hold the key cannot re-hash a changed event, nor pass one off as an unkeyed one.
+    public func hash(previous: String, version: Int = 1, key: [UInt8]? = nil) -> String {
         var fields: [String] = [
             previous, chain, String(seq), organizationID?.uuidString ?? "", String(occurredAtMillis),
             actorID?.uuidString ?? "", actorEmail, actorRole, action, targetID?.uuidString ?? "", targetEmail, result,
@@ -111,6 +115,52 @@ public struct AuditRecord: Sendable, Equatable {
         // An event caused through an API token covers the token too; events without one hash as they always did
         // (the fields are length-prefixed, so the two forms cannot be mistaken for each other).
         if let actorTokenID { fields += [actorTokenID.uuidString, actorTokenName] }
-        return sha256Hex(fields.map { "\($0.utf8.count):\($0)" }.joined(separator: "|"))
+        let text = fields.map { "\($0.utf8.count):\($0)" }.joined(separator: "|")
+        guard version >= 2 else { return sha256Hex(text) }
+        precondition(key != nil, "a keyed link needs the audit chain key")
+        return AuditChainKey.mac("v\(version)|" + text, key: key ?? [])
+    }
+}
+
+/// The audit chain's HMAC key: links (`AuditRecord.hash`, version 2) and checkpoints are authenticated with it.
+public enum AuditChainKey {
+    /// The chain version events are written with when the key is present.
+    public static let keyedVersion = 2
+
+    /// The MAC a chain's head carries: its chain, last seq and last hash, under the key.
+    public static func headMAC(chain: String, seq: Int64, hash: String, key: [UInt8]) -> String {
+        mac("head v1|" + [chain, String(seq), hash].map { "\($0.utf8.count):\($0)" }.joined(separator: "|"), key: key)
+    }
+
+    static func mac(_ text: String, key: [UInt8]) -> String {
+        hex(Array(HMAC<SHA256>.authenticationCode(for: Data(text.utf8), using: SymmetricKey(data: key))))
+    }
+
+    /// A checkpoint: a chain's head at one moment, signed so that a copy kept elsewhere cannot be forged by someone
+    /// without the key (the prefix keeps a signature from ever standing for a link).
+    public struct Checkpoint: Sendable, Equatable, Codable {
+        public var chain: String
+        public var seq: Int64
+        public var hash: String
+        /// When it was taken (ISO 8601).
+        public var at: String
+        public var signature: String
+
+        public init(chain: String, seq: Int64, hash: String, at: String, key: [UInt8]) {
+            (self.chain, self.seq, self.hash, self.at) = (chain, seq, hash, at)
+            signature = ""
+            signature = expectedSignature(key: key)
+        }
+
+        func expectedSignature(key: [UInt8]) -> String {
+            let fields = [chain, String(seq), hash, at]
+            return AuditChainKey.mac(
+                "checkpoint v1|" + fields.map { "\($0.utf8.count):\($0)" }.joined(separator: "|"), key: key)
+        }
+
+        /// Whether the signature is this key's for these fields.
+        public func isSigned(by key: [UInt8]) -> Bool {
+            constantTimeEquals(Array(expectedSignature(key: key).utf8), Array(signature.utf8))
+        }
     }
 }

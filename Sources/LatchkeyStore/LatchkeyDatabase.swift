@@ -57,8 +57,8 @@ public final class LatchkeyDatabase: Sendable {
     let logger: Logger
     /// The Manage Members counts this instance remembers (see `DirectoryCounts`).
     public let counts = DirectoryCounts()
-    /// Told of audit events once they are committed (the application's metrics).
-    public let auditObservation = AuditObservation()
+    /// The audit chain key and who is told of committed audit events (see `AuditSetup`).
+    public let auditSetup = AuditSetup()
     /// On SQLite, the read-only connections beside the writer (see `SQLiteReader`).
     let reader: SQLiteReader?
     /// On SQLite, the writer's handle (one for all: it holds no connection of its own, see `SQLiteWriteDatabase`).

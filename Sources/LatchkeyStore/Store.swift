@@ -20,24 +20,24 @@ public struct Store: Sendable {
     /// Where the one-row reads by key outside a transaction run (the session of every request, the authenticator a
     /// second factor checks): on SQLite a reader's connection on the caller's own thread; nil: on `reads`.
     let pointReads: (any SQLDatabase)?
-    /// Told of audit events once they are committed (see `AuditObservation`).
-    let observation: AuditObservation?
-    /// Inside a transaction: the events it appended, told to `observation` when it commits.
+    /// The audit chain key, and who is told of audit events once committed (see `AuditSetup`).
+    let setup: AuditSetup?
+    /// Inside a transaction: the events it appended, told to `setup`'s observer when it commits.
     let pending: PendingAuditEvents?
 
     public init(_ db: any Database, counts: DirectoryCounts = DirectoryCounts()) {
-        self.init(db, counts: counts, reads: nil, pointReads: nil, observation: nil, pending: nil)
+        self.init(db, counts: counts, reads: nil, pointReads: nil, setup: nil, pending: nil)
     }
 
     init(
         _ db: any Database, counts: DirectoryCounts?, reads: (any SQLDatabase)?, pointReads: (any SQLDatabase)?,
-        observation: AuditObservation?, pending: PendingAuditEvents?
+        setup: AuditSetup?, pending: PendingAuditEvents?
     ) {
         self.db = db
         self.counts = counts
         self.reads = reads
         self.pointReads = pointReads
-        self.observation = observation
+        self.setup = setup
         self.pending = pending
     }
 
@@ -51,9 +51,9 @@ public struct Store: Sendable {
         let pending = self.pending ?? PendingAuditEvents()
         let result = try await db.atomically { tx in
             try await body(
-                Store(tx, counts: nil, reads: nil, pointReads: nil, observation: observation, pending: pending))
+                Store(tx, counts: nil, reads: nil, pointReads: nil, setup: setup, pending: pending))
         }
-        if self.pending == nil { observation?.report(pending.take()) }
+        if self.pending == nil { setup?.report(pending.take()) }
         return result
     }
 
@@ -63,7 +63,7 @@ public struct Store: Sendable {
     public var sessions: SessionRepository { .init(db, reads: pointReads ?? reads ?? sql) }
     public var credentials: CredentialRepository { .init(db, reads: pointReads ?? reads ?? sql) }
     public var resets: ResetRepository { .init(db, reads: reads ?? sql) }
-    public var audit: AuditStore { .init(db, observation: observation, pending: pending) }
+    public var audit: AuditStore { .init(db, setup: setup, pending: pending) }
     public var outbox: OutboxRepository { .init(db) }
     public var rateLimits: RateLimiter { .init(db) }
     public var throttles: SignInThrottles { .init(db) }
@@ -94,6 +94,6 @@ extension LatchkeyDatabase {
             if let reader { SQLiteReadDatabase(reader: reader) } else { postgresReads.map(PostgresPreparedReads.init) }
         return Store(
             db, counts: counts, reads: reads, pointReads: reader.map { SQLiteReadDatabase(reader: $0, inline: true) },
-            observation: auditObservation, pending: nil)
+            setup: auditSetup, pending: nil)
     }
 }

@@ -228,7 +228,29 @@ struct Org: AsyncParsableCommand {
 
 struct Audit: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Audit log tools.", subcommands: [Verify.self, Export.self])
+        abstract: "Audit log tools.", subcommands: [Verify.self, Checkpoint.self, Export.self])
+
+    struct Checkpoint: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print each audit chain's head (seq, hash, time), signed: keep it away from the database.",
+            discussion:
+                "Give it back to `audit verify --checkpoint FILE` to prove nothing before it was removed or changed.")
+        @OptionGroup var database: DatabaseOptions
+        @Option(help: "Only this organization (slug); default every chain.") var organization: String?
+
+        func run() async throws {
+            let config = try database.config()
+            let services = try await AppServices.start(config: config, logger: makeLogger(config), readOnly: true)
+            do {
+                let lines = try await OperatorTools(services: services).checkpointAudit(organizationSlug: organization)
+                await services.database.shutdown()
+                print(lines)
+            } catch let error as LatchkeyError {
+                await services.database.shutdown()
+                throw ValidationError(error.message)
+            }
+        }
+    }
 
     struct Export: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Export the audit log as CSV or JSON Lines.")
@@ -266,15 +288,33 @@ struct Audit: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Walk the audit hash chains and report the first break.")
         @OptionGroup var database: DatabaseOptions
+        @Option(help: "A file of checkpoints (`audit checkpoint`): also prove the chains still hold what they saw.")
+        var checkpoint: String?
 
         func run() async throws {
+            var checkpoints: String?
+            if let checkpoint {
+                guard let data = FileManager.default.contents(atPath: checkpoint) else {
+                    throw ValidationError("Cannot read \(checkpoint).")
+                }
+                checkpoints = String(decoding: data, as: UTF8.self)
+            }
             let config = try database.config()
             let services = try await AppServices.start(config: config, logger: makeLogger(config), readOnly: true)
-            let result = try await OperatorTools(services: services).verifyAudit()
+            let result: AuditStore.Verification
+            do {
+                result = try await OperatorTools(services: services).verifyAudit(checkpoints: checkpoints)
+            } catch let error as LatchkeyError {
+                await services.database.shutdown()
+                throw ValidationError(error.message)
+            }
             await services.database.shutdown()
             switch result {
             case .intact(let events):
-                print("Audit log intact: \(events) events verified.")
+                let held = checkpoints.map { text in text.split(separator: "\n").filter { !$0.isEmpty }.count } ?? 0
+                print(
+                    "Audit log intact: \(events) events verified"
+                        + (held > 0 ? ", and every chain holds what its checkpoint saw (\(held) checkpoints)." : "."))
             case .broken(let chain, let seq, let eventID, let reason):
                 print(
                     "Audit log BROKEN in chain \(chain) at event \(seq)\(eventID.map { " (\($0))" } ?? ""): \(reason).")

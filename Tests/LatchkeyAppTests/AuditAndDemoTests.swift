@@ -37,7 +37,9 @@ struct AuditAndDemoTests {
             try await h.sql.update("audit_events").set("result", to: "failure").where("id", .equal, victim.id!).run()
             #expect(
                 try await audit.verify()
-                    == .broken(chain: chain, seq: victim.seq, eventID: victim.id, reason: "event content was changed"))
+                    == .broken(
+                        chain: chain, seq: victim.seq, eventID: victim.id,
+                        reason: "event content was changed (its keyed link does not match)"))
             try await h.sql.update("audit_events").set("result", to: victim.result).where("id", .equal, victim.id!)
                 .run()
             // Delete one: the chain breaks at the gap.
@@ -45,6 +47,127 @@ struct AuditAndDemoTests {
             #expect(
                 try await audit.verify()
                     == .broken(chain: chain, seq: victim.seq, eventID: nil, reason: "event \(victim.seq) is missing"))
+        }
+    }
+
+    /// What someone with write access to the database but not the key does: change an event and re-hash the chain
+    /// from there, as the unkeyed chain allowed.
+    static func rewrite(_ h: Harness, chain: String, from victim: Int64, reason: String, version: Int) async throws {
+        let events = try await AuditEventModel.query(on: h.db).filter(\.$chain == chain).sort(\.$seq).all()
+        var previous = events.first { $0.seq == victim - 1 }?.hash ?? AuditRecord.genesisHash
+        for event in events where event.seq >= victim {
+            if event.seq == victim { event.reason = reason }
+            let hash = event.record.hash(previous: previous)
+            try await h.sql.update("audit_events").set("reason", to: event.reason).set("prev_hash", to: previous)
+                .set("hash", to: hash).set("chain_version", to: version).where("id", .equal, event.id!).run()
+            previous = hash
+        }
+        try await h.sql.update("audit_chain_heads").set("hash", to: previous).where("chain", .equal, chain).run()
+    }
+
+    @Test("keyed chain: an event changed and re-hashed without the key is caught, as is a chain rewritten unkeyed")
+    func keyedChain() async throws {
+        try await Harness.withApp { h, client in
+            let (_, secret) = try await h.member("jane@acme.test", totp: true)
+            var session = try await client.signIn("jane@acme.test", code: try h.code(secret!))
+            _ = try await client.api(.post, "/api/v1/auth/logout", session: &session)
+            let chain = h.acme.organizationID.uuidString.lowercased()
+            let events = try await AuditEventModel.query(on: h.db).filter(\.$chain == chain).sort(\.$seq).all()
+            #expect(events.count >= 4 && events.allSatisfy { $0.chainVersion == AuditChainKey.keyedVersion })
+            let snapshot = events.map { ($0.id!, $0.reason, $0.prevHash, $0.hash) }
+            let head = try #require(try await h.services.audit.heads(organizationID: h.acme.organizationID).first)
+            func restore() async throws {
+                for (id, reason, prev, hash) in snapshot {
+                    try await h.sql.update("audit_events").set("reason", to: reason).set("prev_hash", to: prev)
+                        .set("hash", to: hash).set("chain_version", to: AuditChainKey.keyedVersion)
+                        .where("id", .equal, id).run()
+                }
+                try await h.sql.update("audit_chain_heads").set("hash", to: head.hash).where("chain", .equal, chain)
+                    .run()
+                #expect(
+                    try await h.services.audit.verify()
+                        == .intact(events: try await AuditEventModel.query(on: h.db).count()))
+            }
+            let victim = events[2]
+            // Re-hashed as the old chain did (SHA-256) but still claiming to be keyed: the keyed link does not match.
+            try await Self.rewrite(h, chain: chain, from: victim.seq, reason: "nothing to see", version: 2)
+            #expect(
+                try await h.services.audit.verify()
+                    == .broken(
+                        chain: chain, seq: victim.seq, eventID: victim.id,
+                        reason: "event content was changed (its keyed link does not match)"))
+            try await restore()
+            // Re-hashed and passed off as unkeyed events: an unkeyed event cannot follow keyed ones.
+            try await Self.rewrite(h, chain: chain, from: victim.seq, reason: "nothing to see", version: 1)
+            #expect(
+                try await h.services.audit.verify()
+                    == .broken(
+                        chain: chain, seq: victim.seq, eventID: victim.id,
+                        reason: "an unkeyed event follows keyed ones (rewritten without the key)"))
+            try await restore()
+            // The whole chain rewritten unkeyed from its first event: its head's signature gives it away.
+            try await Self.rewrite(h, chain: chain, from: 1, reason: "nothing to see", version: 1)
+            #expect(
+                try await h.services.audit.verify()
+                    == .broken(
+                        chain: chain, seq: head.seq, eventID: nil,
+                        reason: "the chain head is not signed with the audit key (the chain was rewritten)"))
+            try await restore()
+            // Its head removed as well: noticed.
+            try await h.sql.delete(from: "audit_chain_heads").where("chain", .equal, chain).run()
+            #expect(
+                try await h.services.audit.verify()
+                    == .broken(chain: chain, seq: head.seq, eventID: nil, reason: "the chain's head was removed"))
+        }
+    }
+
+    @Test(
+        "checkpoints: signed heads kept elsewhere prove nothing before them was removed or changed; forgeries refused")
+    func checkpoints() async throws {
+        try await Harness.withApp { h, client in
+            let (_, secret) = try await h.member("jane@acme.test", totp: true)
+            var session = try await client.signIn("jane@acme.test", code: try h.code(secret!))
+            _ = try await client.api(.post, "/api/v1/auth/logout", session: &session)
+            let tools = OperatorTools(services: h.services)
+            let chain = h.acme.organizationID.uuidString.lowercased()
+            let taken = try await tools.checkpointAudit(organizationSlug: "acme")
+            let checkpoint = try JSONDecoder().decode(AuditChainKey.Checkpoint.self, from: Data(taken.utf8))
+            #expect(
+                checkpoint.chain == chain && checkpoint.seq >= 4 && checkpoint.isSigned(by: h.services.audit.chainKey!))
+            // Later events do not disturb it.
+            h.clock.advance(30)
+            _ = try await client.signIn("jane@acme.test", code: try h.code(secret!))
+            guard case .intact = try await tools.verifyAudit(checkpoints: taken) else {
+                Issue.record("a checkpoint of an intact chain should verify")
+                return
+            }
+            // A forged checkpoint (moved back to hide a cut) is refused: its signature is not the key's.
+            var forged = checkpoint
+            forged.seq -= 1
+            let forgedLine = String(decoding: try JSONEncoder().encode(forged), as: UTF8.self)
+            await #expect(throws: LatchkeyError.self) { _ = try await tools.verifyAudit(checkpoints: forgedLine) }
+            // Events up to the checkpoint removed, and the head moved back and re-signed as if by the server (say by
+            // someone who once held the key): the checkpoint still shows it.
+            let key = h.services.audit.chainKey!
+            let keep = checkpoint.seq - 2
+            try await h.sql.delete(from: "audit_events").where("chain", .equal, chain).where("seq", .greaterThan, keep)
+                .run()
+            let last = try #require(
+                try await AuditEventModel.query(on: h.db).filter(\.$chain == chain).filter(\.$seq == keep).first())
+            try await h.sql.update("audit_chain_heads").set("seq", to: keep).set("hash", to: last.hash)
+                .set("head_mac", to: AuditChainKey.headMAC(chain: chain, seq: keep, hash: last.hash, key: key))
+                .where("chain", .equal, chain).run()
+            guard case .intact = try await tools.verifyAudit() else {
+                Issue.record("without the checkpoint, a cleanly cut chain looks whole")
+                return
+            }
+            #expect(
+                try await tools.verifyAudit(checkpoints: taken)
+                    == .broken(
+                        chain: chain, seq: keep + 1, eventID: nil,
+                        reason:
+                            "events up to \(checkpoint.seq), which the checkpoint taken at \(checkpoint.at) holds, are missing"
+                    ))
         }
     }
 

@@ -207,7 +207,10 @@ struct ServerKeyTests {
         ).run()
         await database.shutdown()
 
-        let verified = try bed.run(["audit", "verify"], environment: keyless)
+        // Keyed chains need the key to verify: without it, said so; with it, intact. Neither makes a key.
+        let keyNeeded = try bed.run(["audit", "verify"], environment: keyless)
+        #expect(keyNeeded.status != 0 && keyNeeded.printed.contains("needs the server key"), "\(keyNeeded.printed)")
+        let verified = try bed.run(["audit", "verify"], environment: ["LATCHKEY_DATA_DIR": elsewhere])
         #expect(verified.status == 0 && verified.printed.contains("Audit log intact"), "\(verified.printed)")
         let exported = try bed.run(["audit", "export", "--format", "jsonl"], environment: keyless)
         #expect(exported.status == 0, "\(exported.printed)")
@@ -269,10 +272,10 @@ struct ManyInstancesTests {
             try $0.decode(column: "name", as: String.self)
         }
         #expect(applied.count == LatchkeyMigrations.all.count && Set(applied).count == applied.count)
-        // One fingerprint and one sealed recovery hashing key, whichever process wrote them first.
+        // One fingerprint, one sealed audit chain key and recovery hashing key, whichever process wrote them first.
         let settings = try await services.database.sql.raw("SELECT name FROM instance_settings ORDER BY name").all()
             .map { try $0.decode(column: "name", as: String.self) }
-        #expect(settings == ["key_fingerprint", "recovery_hashing_key"])
+        #expect(settings == ["audit_chain_key", "key_fingerprint", "recovery_hashing_key"])
         await services.database.shutdown()
         await bed.cleanup()
     }

@@ -13,7 +13,7 @@ import Synchronization
 ///   which speaks swift-metrics; `latchkey serve` makes `factory` the process's metrics backend
 ///   (`bootstrapProcessMetrics`), whose sanitizer gives its metrics Latchkey's names.
 /// - Sign-ins, lockouts, MFA resets and every audited action, counted from the audit events once they are committed
-///   (`LatchkeyDatabase.auditObservation`): a rolled-back attempt is never counted, and the counts agree with the
+///   (`LatchkeyDatabase.auditSetup`): a rolled-back attempt is never counted, and the counts agree with the
 ///   audit log.
 /// - Gauges read when scraped: background jobs and their members left, mail and webhook backlogs (one indexed count
 ///   each), database connections in use, idle and queued, and the process' resident memory.
@@ -92,7 +92,7 @@ public final class AppMetrics: Sendable {
         }
     }
 
-    /// Counts committed audit events (told by `AuditObservation`).
+    /// Counts committed audit events (told by `AuditSetup`).
     func record(_ entries: [AuditEntry]) {
         var counts: [String: (AuditAction, AuditResult, Int64)] = [:]
         for entry in entries {

@@ -36,7 +36,7 @@ public struct AppServices: Sendable {
         self.logger = logger
         self.dummyPasswordHash = Bcrypt.hash(random.token(), cost: config.bcryptCost)
         let metrics = self.metrics
-        database.auditObservation.observe { metrics.record($0) }
+        database.auditSetup.observe { metrics.record($0) }
     }
 
     /// Opens and migrates the configured database, loads the server key and checks it is the database's (see
@@ -75,7 +75,7 @@ public struct AppServices: Sendable {
                     create: recorded == nil && sample == nil && !readOnly, expected: recorded)
                 try await checkKey(
                     serverKey, recorded: recorded, sample: sample, store: database.store, record: !readOnly)
-                serverKey = try await DatabaseKeys.load(into: serverKey, store: database.store, record: !readOnly)
+                serverKey = try await DatabaseKeys.load(into: serverKey, database: database, record: !readOnly)
             }
             return AppServices(config: config, database: database, clock: clock, serverKey: serverKey, logger: logger)
         } catch {

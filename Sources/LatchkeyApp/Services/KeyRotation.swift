@@ -15,17 +15,33 @@ enum DatabaseKeys {
     /// The context a database key is sealed with, so a sealed value cannot stand in for another.
     static func context(_ name: String) -> String { "instance:" + name }
 
-    /// `key` with the database's keys in place: opens their sealed copies, or — at a database's first start, or the
-    /// first since they were kept — records them (the recovery hashing key is then the one `key` derives, which
-    /// every recovery code stored before was hashed with). `record` false (read-only commands): nothing is written.
-    static func load(into key: ServerKey, store: Store, record: Bool) async throws -> ServerKey {
-        var sealed = try await store.instance.sealedKey(recoveryHashing)
-        if sealed == nil, record {
-            sealed = try await store.instance.recordSealedKey(
-                recoveryHashing, try key.seal(key.derivedRecoveryHashing, context: context(recoveryHashing)))
+    /// `key` with the database's keys in place, and the audit chain key given to the database's audit store: opens
+    /// their sealed copies, or — at a database's first start, or the first since they were kept — records them. The
+    /// recovery hashing key is then the one `key` derives (every recovery code stored before was hashed with it); the
+    /// audit chain key is new and random (events before it stay linked as they were, unkeyed). `record` false
+    /// (read-only commands): nothing is written.
+    static func load(into key: ServerKey, database: LatchkeyDatabase, record: Bool) async throws -> ServerKey {
+        let store = database.store
+        /// The key's value, and whether this call made it.
+        func opened(_ name: String, firstValue: () -> [UInt8]) async throws -> (value: [UInt8], made: Bool)? {
+            var sealed = try await store.instance.sealedKey(name)
+            var made = false
+            if sealed == nil, record {
+                let ours = try key.seal(firstValue(), context: context(name))
+                sealed = try await store.instance.recordSealedKey(name, ours)
+                made = sealed == ours
+            }
+            return try sealed.map { (try key.open($0, context: context(name)), made) }
         }
-        guard let sealed else { return key }
-        return key.withRecoveryHashing(try key.open(sealed, context: context(recoveryHashing)))
+        if let chainKey = try await opened(auditChain, firstValue: { RandomSource.system.bytes(32) }) {
+            database.auditSetup.chainKey = chainKey.value
+            // The chains written before the key are covered from now on: their heads are signed.
+            if chainKey.made { try await store.audit.signHeads(key: chainKey.value) }
+        }
+        guard let hashing = try await opened(recoveryHashing, firstValue: { key.derivedRecoveryHashing })?.value else {
+            return key
+        }
+        return key.withRecoveryHashing(hashing)
     }
 }
 

@@ -94,9 +94,52 @@ public struct OperatorTools: Sendable {
         }
     }
 
-    /// Walks the audit chains (every organization's and the instance's) and says whether they are intact.
-    public func verifyAudit() async throws -> AuditStore.Verification {
-        try await services.store.audit.verify()
+    /// Walks the audit chains (every organization's and the instance's) and says whether they are intact; with
+    /// checkpoints (`checkpointAudit`'s lines), also that each chain still holds what its checkpoint saw. A checkpoint
+    /// whose signature is not this database's key's is refused: it proves nothing.
+    public func verifyAudit(checkpoints text: String? = nil) async throws -> AuditStore.Verification {
+        var checkpoints: [String: AuditChainKey.Checkpoint] = [:]
+        if let text {
+            guard let key = services.store.audit.chainKey else { throw AuditStore.keyNeeded }
+            for (number, line) in text.split(separator: "\n").enumerated() where !line.isEmpty {
+                guard let checkpoint = try? JSONDecoder().decode(AuditChainKey.Checkpoint.self, from: Data(line.utf8))
+                else {
+                    throw LatchkeyError.badRequest(
+                        "bad_checkpoint", "Checkpoint line \(number + 1) is not a checkpoint.")
+                }
+                guard checkpoint.isSigned(by: key) else {
+                    throw LatchkeyError.badRequest(
+                        "bad_checkpoint",
+                        "Checkpoint line \(number + 1) (\(checkpoint.chain) at \(checkpoint.seq)) is not signed with this "
+                            + "database's audit key: it was changed, or is another database's.")
+                }
+                checkpoints[checkpoint.chain] = checkpoint
+            }
+            guard !checkpoints.isEmpty else { throw LatchkeyError.badRequest("bad_checkpoint", "No checkpoint given.") }
+        }
+        return try await services.store.audit.verify(checkpoints: checkpoints)
+    }
+
+    /// `latchkey audit checkpoint`: every chain's head (or one organization's), signed with the audit chain key, one
+    /// JSON line each — to be kept away from the database (a ticket, a log archive, printed) and given back to
+    /// `audit verify --checkpoint`.
+    public func checkpointAudit(organizationSlug: String?) async throws -> String {
+        guard let key = services.store.audit.chainKey else { throw AuditStore.keyNeeded }
+        var organizationID: UUID?
+        if let organizationSlug {
+            guard let organization = try await services.store.organizations.find(slug: organizationSlug) else {
+                throw LatchkeyError.badRequest("unknown_organization", "No organization \(organizationSlug).")
+            }
+            organizationID = organization.id
+        }
+        let at = ISO8601DateFormatter().string(from: services.now)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return try await services.store.audit.heads(organizationID: organizationID).map { head in
+            let checkpoint = AuditChainKey.Checkpoint(
+                chain: head.chain, seq: head.seq, hash: head.hash, at: at, key: key)
+            return String(decoding: try encoder.encode(checkpoint), as: UTF8.self)
+        }.joined(separator: "\n")
     }
 
     /// A set-password link for a member, printed for the operator to hand over (break-glass: e.g. the only Owner

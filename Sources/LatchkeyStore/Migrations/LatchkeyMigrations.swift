@@ -31,6 +31,7 @@ public enum LatchkeyMigrations {
         M024CreateWebhooks(),
         M025CreateInstanceSettings(),
         M026IndexDeliveryLog(),
+        M027AddAuditChainVersion(),
     ]
 }
 

@@ -189,7 +189,8 @@ public enum SessionState: String, Sendable, Codable {
     case signedIn = "signed_in"
 }
 
-/// An append-only audit event; `hash` = SHA-256(previous hash ‖ canonical fields) within `chain`.
+/// An append-only audit event; `hash` links it to the one before within `chain` (`AuditRecord.hash`, of
+/// `chainVersion`: 1 SHA-256, 2 HMAC-SHA-256 under the audit chain key).
 public final class AuditEventModel: Model, @unchecked Sendable {
     public static let schema = "audit_events"
 
@@ -215,6 +216,7 @@ public final class AuditEventModel: Model, @unchecked Sendable {
     @Field(key: "actor_token_name") public var actorTokenName: String
     @Field(key: "prev_hash") public var prevHash: String
     @Field(key: "hash") public var hash: String
+    @Field(key: "chain_version") public var chainVersion: Int
 
     public init() {}
 }

@@ -40,13 +40,13 @@ public struct AuditEntry: Sendable {
 /// organization (e.g. a sign-in attempt for an unknown email) go to the `instance` chain.
 public struct AuditStore: Sendable {
     let db: any Database
-    let observation: AuditObservation?
+    let setup: AuditSetup?
     let pending: PendingAuditEvents?
 
-    public init(_ db: any Database) { self.init(db, observation: nil, pending: nil) }
+    public init(_ db: any Database) { self.init(db, setup: nil, pending: nil) }
 
-    init(_ db: any Database, observation: AuditObservation?, pending: PendingAuditEvents?) {
-        (self.db, self.observation, self.pending) = (db, observation, pending)
+    init(_ db: any Database, setup: AuditSetup?, pending: PendingAuditEvents?) {
+        (self.db, self.setup, self.pending) = (db, setup, pending)
     }
 
     static func chainName(_ organizationID: UUID?) -> String {
@@ -68,12 +68,16 @@ public struct AuditStore: Sendable {
     /// transaction: the head is the last lock taken (see `RowLocks`) and is held only until the commit.
     public func appendAll(_ entries: [AuditEntry], at now: Date) async throws {
         guard !entries.isEmpty else { return }
-        try await db.atomically { tx in try await Self.appendAll(entries, at: now, inTransaction: tx) }
+        let key = setup?.chainKey
+        try await db.atomically { tx in try await Self.appendAll(entries, at: now, key: key, inTransaction: tx) }
         // Told now when committed now; inside a transaction, when it commits.
-        if let pending { pending.add(entries) } else { observation?.report(entries) }
+        if let pending { pending.add(entries) } else { setup?.report(entries) }
     }
 
-    private static func appendAll(_ entries: [AuditEntry], at now: Date, inTransaction db: any Database) async throws {
+    private static func appendAll(
+        _ entries: [AuditEntry], at now: Date, key: [UInt8]?, inTransaction db: any Database
+    ) async throws {
+        let version = key == nil ? 1 : AuditChainKey.keyedVersion
         let sql = db as! any SQLDatabase
         let chain = chainName(entries[0].organizationID)
         let head = try await sql.raw(
@@ -100,7 +104,7 @@ public struct AuditStore: Sendable {
                 requestID: entry.meta.requestID,
                 ip: entry.meta.ip, userAgent: entry.meta.userAgent, ticket: entry.ticket,
                 actorTokenID: entry.token?.id, actorTokenName: entry.token?.name ?? "")
-            let hash = record.hash(previous: previous)
+            let hash = record.hash(previous: previous, version: version, key: key)
             let optional = { (id: UUID?) -> any SQLExpression in id.map { SQLBind($0) } ?? SQLLiteral.null }
             rows.append([
                 SQLBind(UUID.random()), SQLBind(chain), SQLBind(seq), optional(record.organizationID),
@@ -110,18 +114,20 @@ public struct AuditStore: Sendable {
                 SQLBind(record.targetEmail), SQLBind(record.result), SQLBind(record.reason), optional(record.batchID),
                 SQLBind(record.requestID), SQLBind(record.ip), SQLBind(record.userAgent), SQLBind(record.ticket),
                 optional(record.actorTokenID), SQLBind(record.actorTokenName), SQLBind(previous), SQLBind(hash),
+                SQLBind(version),
             ])
             previous = hash
         }
         try await BulkInsert.rows(rows, into: AuditEventModel.schema, columns: columns, on: db)
-        try await sql.update("audit_chain_heads").set("seq", to: seq).set("hash", to: previous)
+        let mac = key.map { AuditChainKey.headMAC(chain: chain, seq: seq, hash: previous, key: $0) } ?? ""
+        try await sql.update("audit_chain_heads").set("seq", to: seq).set("hash", to: previous).set("head_mac", to: mac)
             .where("chain", .equal, chain).run()
     }
 
     static let columns = [
         "id", "chain", "seq", "organization_id", "occurred_at", "actor_id", "actor_email", "actor_role", "action",
         "target_id", "target_email", "result", "reason", "batch_id", "request_id", "ip", "user_agent", "ticket",
-        "actor_token_id", "actor_token_name", "prev_hash", "hash",
+        "actor_token_id", "actor_token_name", "prev_hash", "hash", "chain_version",
     ]
 
     // MARK: Reading
@@ -247,8 +253,46 @@ public struct AuditStore: Sendable {
         case broken(chain: String, seq: Int64, eventID: UUID?, reason: String)
     }
 
-    /// Walks every chain (or one organization's) from the start and checks each link.
-    public func verify(organizationID: UUID? = nil) async throws -> Verification {
+    /// Every chain's head now (seq and hash of its last event), or one organization's.
+    public func heads(organizationID: UUID? = nil) async throws -> [(chain: String, seq: Int64, hash: String)] {
+        let sql = db as! any SQLDatabase
+        var query = sql.select().column("chain").column("seq").column("hash").from("audit_chain_heads")
+            .orderBy("chain")
+        if let organizationID { query = query.where("chain", .equal, Self.chainName(organizationID)) }
+        return try await query.all().map {
+            (
+                try $0.decode(column: "chain", as: String.self), try $0.decode(column: "seq", as: Int64.self),
+                try $0.decode(column: "hash", as: String.self)
+            )
+        }
+    }
+
+    /// The audit chain key this process holds, if any.
+    public var chainKey: [UInt8]? { setup?.chainKey }
+
+    /// Signs every chain's head with `key` (once, when the database's audit chain key is made: chains written before
+    /// then are covered from now on).
+    public func signHeads(key: [UInt8]) async throws {
+        try await db.atomically { tx in
+            let sql = tx as! any SQLDatabase
+            for (chain, seq, hash) in try await AuditStore(tx).heads() {
+                try await sql.update("audit_chain_heads")
+                    .set("head_mac", to: AuditChainKey.headMAC(chain: chain, seq: seq, hash: hash, key: key))
+                    .where("chain", .equal, chain).where("seq", .equal, seq).run()
+            }
+        }
+    }
+
+    public static let keyNeeded = LatchkeyError(
+        .conflict, "audit_key_needed",
+        "The audit chain is keyed: verifying it needs the server key (LATCHKEY_SECRET_KEY or secret.key).")
+
+    /// Walks every chain (or one organization's) from the start and checks each link: keyed links (version 2) with
+    /// the audit chain key, which must then go on to the end. `checkpoints` (see `AuditChainKey.Checkpoint`, their
+    /// signatures checked by the caller): each chain must hold the checkpoint's hash at its seq, and reach it.
+    public func verify(organizationID: UUID? = nil, checkpoints: [String: AuditChainKey.Checkpoint] = [:]) async throws
+        -> Verification
+    {
         var chains: [String]
         if let organizationID {
             chains = [Self.chainName(organizationID)]
@@ -258,11 +302,14 @@ public struct AuditStore: Sendable {
             let withHeads = try await sql.select().column("chain").from("audit_chain_heads").all()
             chains = Set(try (withEvents + withHeads).map { try $0.decode(column: "chain", as: String.self) }).sorted()
         }
+        if organizationID == nil { chains = Set(chains).union(checkpoints.keys).sorted() }
         var total = 0
         for chain in chains {
             var expectedSeq: Int64 = 1
             var previous = AuditRecord.genesisHash
             var lastSeq: Int64 = 0
+            // Once a chain is keyed, every later link must be.
+            var keyedSince: Int?
             while true {
                 let page = try await AuditEventModel.query(on: db).filter(\.$chain == chain).filter(\.$seq > lastSeq)
                     .sort(\.$seq, .ascending).limit(1000).all()
@@ -276,9 +323,27 @@ public struct AuditStore: Sendable {
                         return .broken(
                             chain: chain, seq: event.seq, eventID: event.id, reason: "previous hash does not match")
                     }
-                    if event.record.hash(previous: previous) != event.hash {
+                    if event.chainVersion < keyedSince ?? 0 {
+                        return .broken(
+                            chain: chain, seq: event.seq, eventID: event.id,
+                            reason: "an unkeyed event follows keyed ones (rewritten without the key)")
+                    }
+                    if event.chainVersion >= AuditChainKey.keyedVersion {
+                        guard let key = setup?.chainKey else { throw Self.keyNeeded }
+                        keyedSince = keyedSince ?? event.chainVersion
+                        if event.record.hash(previous: previous, version: event.chainVersion, key: key) != event.hash {
+                            return .broken(
+                                chain: chain, seq: event.seq, eventID: event.id,
+                                reason: "event content was changed (its keyed link does not match)")
+                        }
+                    } else if event.record.hash(previous: previous) != event.hash {
                         return .broken(
                             chain: chain, seq: event.seq, eventID: event.id, reason: "event content was changed")
+                    }
+                    if let checkpoint = checkpoints[chain], checkpoint.seq == event.seq, checkpoint.hash != event.hash {
+                        return .broken(
+                            chain: chain, seq: event.seq, eventID: event.id,
+                            reason: "the chain differs from the checkpoint taken at \(checkpoint.at)")
                     }
                     previous = event.hash
                     expectedSeq += 1
@@ -287,9 +352,12 @@ public struct AuditStore: Sendable {
                 }
             }
             // The head row names the last event written: events removed from the end show here.
-            if let head = try await (db as! any SQLDatabase).select().column("seq").column("hash")
+            let head = try await (db as! any SQLDatabase).select().column("seq").column("hash").column("head_mac")
                 .from("audit_chain_heads").where("chain", .equal, chain).first()
-            {
+            if head == nil, lastSeq > 0, setup?.chainKey != nil {
+                return .broken(chain: chain, seq: lastSeq, eventID: nil, reason: "the chain's head was removed")
+            }
+            if let head {
                 let headSeq = try head.decode(column: "seq", as: Int64.self)
                 if headSeq > lastSeq {
                     return .broken(
@@ -306,6 +374,25 @@ public struct AuditStore: Sendable {
                         chain: chain, seq: lastSeq, eventID: nil,
                         reason: "the chain head does not match event \(lastSeq)")
                 }
+                // The head is signed: a chain rewritten from its start without the key cannot sign its new head.
+                if let key = setup?.chainKey {
+                    let mac = AuditChainKey.headMAC(chain: chain, seq: headSeq, hash: previous, key: key)
+                    guard
+                        constantTimeEquals(
+                            Array(mac.utf8), Array(try head.decode(column: "head_mac", as: String.self).utf8))
+                    else {
+                        return .broken(
+                            chain: chain, seq: lastSeq, eventID: nil,
+                            reason: "the chain head is not signed with the audit key (the chain was rewritten)")
+                    }
+                }
+            }
+            if let checkpoint = checkpoints[chain], lastSeq < checkpoint.seq {
+                return .broken(
+                    chain: chain, seq: lastSeq + 1, eventID: nil,
+                    reason:
+                        "events up to \(checkpoint.seq), which the checkpoint taken at \(checkpoint.at) holds, are missing"
+                )
             }
         }
         return .intact(events: total)
@@ -313,32 +400,6 @@ public struct AuditStore: Sendable {
 }
 
 extension AuditEventModel {
-    convenience init(record: AuditRecord, prevHash: String) {
-        self.init()
-        self.id = UUID.random()
-        self.chain = record.chain
-        self.seq = record.seq
-        self.organizationID = record.organizationID
-        self.occurredAt = Date(timeIntervalSince1970: Double(record.occurredAtMillis) / 1000)
-        self.actorID = record.actorID
-        self.actorEmail = record.actorEmail
-        self.actorRole = record.actorRole
-        self.action = record.action
-        self.targetID = record.targetID
-        self.targetEmail = record.targetEmail
-        self.result = record.result
-        self.reason = record.reason
-        self.batchID = record.batchID
-        self.requestID = record.requestID
-        self.ip = record.ip
-        self.userAgent = record.userAgent
-        self.ticket = record.ticket
-        self.actorTokenID = record.actorTokenID
-        self.actorTokenName = record.actorTokenName
-        self.prevHash = prevHash
-        self.hash = record.hash(previous: prevHash)
-    }
-
     /// The hashed fields as stored.
     public var record: AuditRecord {
         AuditRecord(

@@ -2,14 +2,24 @@ import Foundation
 import LatchkeyCore
 import Synchronization
 
-/// Who is told of audit events once they are committed: the metrics count sign-ins, lockouts and resets from
-/// them. An event written inside a transaction is told only after that transaction commits (never one that rolled
-/// back), and an event is told once however many stores of the transaction wrote it.
-public final class AuditObservation: Sendable {
+/// How this process writes audit events: the chain's HMAC key, and who is told of events once committed.
+///
+/// The key (`AuditChainKey`) is the database's, opened at start; without it (a store made for a test or a tool)
+/// events are written unkeyed, as before chains were keyed. The observer is the metrics: an event written inside a
+/// transaction is told only after that transaction commits (never one that rolled back), and once however many
+/// stores of the transaction wrote it.
+public final class AuditSetup: Sendable {
     public typealias Observer = @Sendable ([AuditEntry]) -> Void
     private let observer = Mutex<Observer?>(nil)
+    private let key = Mutex<[UInt8]?>(nil)
 
     public init() {}
+
+    /// The audit chain key new events are linked with, and verification checks keyed links with.
+    public var chainKey: [UInt8]? {
+        get { key.withLock { $0 } }
+        set { key.withLock { $0 = newValue } }
+    }
 
     /// Sets the one observer (the application's metrics).
     public func observe(_ body: @escaping Observer) {

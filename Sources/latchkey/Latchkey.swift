@@ -14,36 +14,32 @@ struct Latchkey: AsyncParsableCommand {
             "Member accounts with multi-factor authentication, and MFA reset for the people who lose their phone.",
         version: LatchkeyVersion.current,
         subcommands: [
-            Serve.self, Migrate.self, Backup.self, Demo.self, Org.self, Member.self, MFA.self, Password.self,
+            Serve.self, Config.self, Migrate.self, Backup.self, Demo.self, Org.self, Member.self, MFA.self,
+            Password.self,
             Token.self, Audit.self, Key.self,
             Bench.self,
         ])
 }
 
-/// Options every command that touches the database shares.
+/// Options every command that touches the database shares: the database, a configuration file, and any setting
+/// as a flag (`--log-level debug`; every one is in `latchkey serve --help`), read through `ConfigInput`.
 struct DatabaseOptions: ParsableArguments {
     @Option(help: "Database: postgres://… or an SQLite file path (default: $DATABASE_URL, else data/latchkey.sqlite).")
     var database: String?
+    @Option(
+        name: .customLong("config"),
+        help: "A file of NAME=value settings (default: $LATCHKEY_CONFIG_FILE); flags and the environment win over it.")
+    var configFile: String?
+    /// Every other setting given as a flag; checked against `ConfigOption.all`.
+    @Argument(parsing: .allUnrecognized, help: .hidden) var settings: [String] = []
 
-    func config() throws -> AppConfig {
-        var config = try AppConfig.fromEnvironment()
-        if let database { config.database = try DatabaseLocation.parse(database) }
-        return config
+    func input() throws -> ConfigInput {
+        var input = try ConfigInput.gather(arguments: settings, configFile: configFile)
+        if let database { input.flags["DATABASE_URL"] = database }
+        return input
     }
-}
 
-struct ServerOptions: ParsableArguments {
-    @Option(help: "Address to listen on (default: $HOST, else 127.0.0.1).") var host: String?
-    @Option(help: "Port to listen on (default: $PORT, else 8080).") var port: Int?
-
-    /// The flags over the environment's `HOST` and `PORT` (already in `config`).
-    func apply(to config: inout AppConfig) throws {
-        if let host { config.host = host }
-        if let port {
-            guard (1...65535).contains(port) else { throw ValidationError("--port must be from 1 to 65535.") }
-            config.port = port
-        }
-    }
+    func config() throws -> AppConfig { try input().config() }
 }
 
 /// Runs one operator tool against the configured database and prints its line; a refusal becomes a one-line
@@ -73,13 +69,11 @@ func makeLogger(_ config: AppConfig) -> Logger {
 }
 
 struct Serve: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Run the server.")
+    static let configuration = CommandConfiguration(abstract: "Run the server.", discussion: ConfigOption.helpText)
     @OptionGroup var database: DatabaseOptions
-    @OptionGroup var server: ServerOptions
 
     func run() async throws {
-        var config = try database.config()
-        try server.apply(to: &config)
+        let config = try database.config()
         let services = try await AppServices.start(config: config, logger: makeLogger(config))
         services.logger.info(
             "Latchkey listening",
@@ -88,6 +82,19 @@ struct Serve: AsyncParsableCommand {
                 "version": "\(LatchkeyVersion.current)",
             ])
         try await runServer(services: services)
+    }
+}
+
+struct Config: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check the settings and print them, with where each came from (secrets redacted).",
+        discussion: ConfigOption.helpText)
+    @OptionGroup var database: DatabaseOptions
+
+    func run() async throws {
+        let input = try database.input()
+        _ = try input.config()
+        print(input.describe().joined(separator: "\n"))
     }
 }
 
@@ -126,33 +133,18 @@ struct Backup: AsyncParsableCommand {
 
 struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Seed the demo organizations (Acme, Globex) if absent, then serve.")
+        abstract: "Seed the demo organizations (Acme, Globex) if absent, then serve.", discussion: ConfigOption.helpText
+    )
     @OptionGroup var database: DatabaseOptions
-    @OptionGroup var server: ServerOptions
     @Option(help: "Write every seeded account (email, organization, role, password, TOTP secret) as JSON to this file.")
     var credentialsFile: String?
     @Flag(help: "Seed and write the credentials file, then exit without serving.")
     var seedOnly = false
-    @Option(
-        help:
-            "Send the demo's mail for real through this SMTP server (smtp://user:pass@host:587, smtps://host:465); default $LATCHKEY_SMTP_URL, else mail stays in the demo mailbox."
-    )
-    var smtpURL: String?
-    @Option(help: "An extra CA certificate (PEM) to trust for the SMTP server (default $LATCHKEY_SMTP_CA_FILE).")
-    var smtpCAFile: String?
 
     func run() async throws {
+        // Mail goes out for real with --smtp-url (or LATCHKEY_SMTP_URL), else it stays in the demo mailbox.
         var config = try database.config()
-        try server.apply(to: &config)
         config.demoMode = true
-        var mail = ProcessInfo.processInfo.environment
-        if let smtpURL { mail["LATCHKEY_SMTP_URL"] = smtpURL }
-        if let smtpCAFile { mail["LATCHKEY_SMTP_CA_FILE"] = smtpCAFile }
-        do {
-            try config.applyMail(mail)
-        } catch let error as LatchkeyError {
-            throw ValidationError(error.message)
-        }
         let services = try await AppServices.start(config: config, logger: makeLogger(config))
         let credentials: [DemoSeeder.Credential]
         do {

@@ -202,3 +202,77 @@ struct MetricsTests {
         }
     }
 }
+
+@Suite("Configuration")
+struct ConfigurationTests {
+    @Test("every setting from a flag, the environment or a file, one name each; bad values named; secrets redacted")
+    func layers() async throws {
+        let bed = try await CLITestBed.make(label: "config")
+        let help = try bed.run(["serve", "--help"])
+        for option in ConfigOption.all {
+            #expect(help.printed.contains("--\(option.flag), \(option.name) "), "\(option.name) not in --help")
+        }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("config-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let file = directory.appendingPathComponent("latchkey.env").path
+        let smtpPassword = "s3cret-smtp-Pw"
+        let metricsToken = "metrics-token-7Yq2kP9wZr"
+        try """
+        # the systemd EnvironmentFile form
+        PORT=9090
+        LOG_FORMAT="json"
+        LATCHKEY_METRICS_TOKEN=\(metricsToken)
+        LATCHKEY_SMTP_URL=smtp://relay:\(smtpPassword)@mail.acme.test:587
+
+        """.write(toFile: file, atomically: true, encoding: .utf8)
+        // The file, the environment over it, a flag over both.
+        let layered = try bed.run(["config", "--config", file, "--log-level", "debug"], environment: ["PORT": "9091"])
+        #expect(layered.status == 0, "\(layered.printed)")
+        for line in [
+            "PORT = 9091 (environment)", "LOG_FORMAT = json (file \(file))", "LOG_LEVEL = debug (flag --log-level)",
+            "LATCHKEY_METRICS_TOKEN = <redacted> (file \(file))",
+            "LATCHKEY_SMTP_URL = smtp://relay:<redacted>@mail.acme.test:587 (file \(file))",
+            "LATCHKEY_SECRET_KEY = <redacted> (environment)", "LATCHKEY_DB_POOL_SIZE = (default: 8)",
+        ] {
+            #expect(layered.printed.contains(line), "\(line) not in \(layered.printed)")
+        }
+        for secret in [smtpPassword, metricsToken, hex(bed.key)] {
+            #expect(!layered.printed.contains(secret), "a secret was printed")
+        }
+        let fromFile = try bed.run(["config"], environment: ["LATCHKEY_CONFIG_FILE": file])
+        #expect(fromFile.printed.contains("PORT = 9090 (file \(file))"), "\(fromFile.printed)")
+
+        // A bad value stops it in one line naming the setting as it was given.
+        for (arguments, environment, message) in [
+            (["--port", "0"], [:], "--port (PORT) must be a number from 1 to 65535."),
+            (["--db-pool-size=500"], [:], "--db-pool-size (LATCHKEY_DB_POOL_SIZE) must be a number from 1 to 100."),
+            ([], ["LATCHKEY_SECURE_COOKIES": "maybe"], "LATCHKEY_SECURE_COOKIES must be"),
+            (["--colour", "blue"], [:], "--colour is not a Latchkey option"),
+            (["--log-level"], [:], "--log-level needs a value."),
+        ] as [([String], [String: String?], String)] {
+            let refused = try bed.run(["config"] + arguments, environment: environment)
+            let lines = refused.printed.split(separator: "\n")
+            #expect(refused.status != 0 && lines.count == 1 && refused.printed.contains(message), "\(refused.printed)")
+        }
+        try "PORT=9090\nLATCHKEY_COLOUR=blue\n".write(toFile: file, atomically: true, encoding: .utf8)
+        let unknown = try bed.run(["migrate", "--config", file])
+        #expect(
+            unknown.status != 0
+                && unknown.printed.contains("\(file) line 2: LATCHKEY_COLOUR is not a Latchkey setting."))
+        try "PORT=99999\n".write(toFile: file, atomically: true, encoding: .utf8)
+        let badInFile = try bed.run(["migrate", "--config", file])
+        #expect(
+            badInFile.status != 0 && badInFile.printed.contains("PORT in \(file) must be a number from 1 to 65535."))
+
+        // At trace level nothing secret reaches a log line: the key, the metrics token, the SMTP password.
+        let traced = try bed.run(
+            ["migrate"],
+            environment: [
+                "LOG_LEVEL": "trace", "LATCHKEY_METRICS_TOKEN": metricsToken,
+                "LATCHKEY_SMTP_URL": "smtp://relay:\(smtpPassword)@mail.acme.test:587",
+            ])
+        #expect(traced.status == 0, "\(traced.printed)")
+        for secret in [smtpPassword, metricsToken, hex(bed.key)] { #expect(!traced.printed.contains(secret)) }
+        await bed.cleanup()
+    }
+}

@@ -66,10 +66,8 @@ public struct AppConfig: Sendable {
         self.dataDirectory = dataDirectory
     }
 
-    /// Builds a configuration from the environment: `LATCHKEY_DATA_DIR` (default `./data`), `DATABASE_URL`
-    /// (default an SQLite file in the data directory), `LATCHKEY_SECRET_KEY`, `LATCHKEY_SECURE_COOKIES`,
-    /// `LOG_LEVEL`, and the background-job throttle `LATCHKEY_JOB_CHUNK_SIZE` (members per transaction, default
-    /// 1,000) and `LATCHKEY_JOB_CHUNK_PAUSE_MS` (pause between chunks, default 0).
+    /// Builds a configuration from settings by name (`ConfigOption.all`: the environment, or what `ConfigInput`
+    /// merged from flags, the environment and a file); a bad value is refused in one sentence naming it.
     public static func fromEnvironment(_ env: [String: String] = ProcessInfo.processInfo.environment) throws
         -> AppConfig
     {
@@ -94,8 +92,8 @@ public struct AppConfig: Sendable {
             }
             config.secretKey = material
         }
-        if let secure = env["LATCHKEY_SECURE_COOKIES"] {
-            config.secureCookies = ["1", "true", "yes"].contains(secure.lowercased())
+        if let secure = try settings.choice("LATCHKEY_SECURE_COOKIES", ["1", "0", "true", "false", "yes", "no"]) {
+            config.secureCookies = ["1", "true", "yes"].contains(secure)
         }
         if let level = try settings.choice("LOG_LEVEL", Logger.Level.allCases.map(\.rawValue)) {
             config.logLevel = Logger.Level(rawValue: level) ?? config.logLevel

@@ -36,6 +36,8 @@ struct JobRunner: Service {
         guard let id = try await store.resets.claimJob(now: now, until: now.addingTimeInterval(Self.lease)),
             let batch = try await store.resets.find(id)
         else { return false }
+        // Which instance runs it: an operator (or a test) looking at several instances' logs can tell.
+        services.logger.info("reset job claimed", metadata: ["job_id": "\(id)"])
         let config = services.config
         let finished = try await ResetService(services: services).process(
             batchID: id, actor: try await actor(of: batch), chunkSize: config.jobChunkSize, pause: config.jobChunkPause,

@@ -141,8 +141,8 @@ class Server:
         self.base = f"http://127.0.0.1:{self.port}"
         self.log_path = directory / "server.log"
         self.log = open(self.log_path, "w")
-        env = dict(os.environ, LATCHKEY_SECRET_KEY=SECRET_KEY, LATCHKEY_DATA_DIR=str(directory), LOG_LEVEL="warning",
-                   **(env or {}))
+        env = {**os.environ, "LATCHKEY_SECRET_KEY": SECRET_KEY, "LATCHKEY_DATA_DIR": str(directory),
+               "LOG_LEVEL": "warning", **(env or {})}
         self.process = subprocess.Popen(
             [str(BINARY), "serve", "--database", self.database, "--host", "127.0.0.1", "--port", str(self.port)],
             env=env, stdout=self.log, stderr=subprocess.STDOUT)

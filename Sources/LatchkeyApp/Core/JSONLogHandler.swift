@@ -19,12 +19,13 @@ public struct JSONLogHandler: LogHandler {
         set { metadata[key] = newValue }
     }
 
-    public func log(
-        level: Logger.Level, message: Logger.Message, metadata extra: Logger.Metadata?, source: String,
-        file: String, function: String, line: UInt
-    ) {
+    public func log(event: LogEvent) {
+        let (level, message) = (event.level, event.message)
         var fields = metadata
-        if let extra { fields.merge(extra) { _, new in new } }
+        if let extra = event.metadata { fields.merge(extra) { _, new in new } }
+        // An error handed to the logger itself (swift-log's `error:`): its type only — its description may carry
+        // whatever the failing call was given.
+        if let error = event.error { fields["error_type"] = "\(type(of: error))" }
         var text = "{\"time\":\""
         JSONText.appendISO8601(Date(), to: &text)
         text += "\",\"level\":"

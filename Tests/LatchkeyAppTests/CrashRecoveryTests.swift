@@ -127,9 +127,10 @@ struct CrashRecoveryTests {
         var environment = ProcessInfo.processInfo.environment
         environment["LATCHKEY_SECRET_KEY"] = hex(key)
         environment["LOG_LEVEL"] = "error"
-        // 0.2 s between chunks: on a busy machine the poll below could otherwise see the job finish before the kill
-        // (the kill lands in the pause or in the next chunk's transaction; both are "part-way").
-        environment["LATCHKEY_JOB_CHUNK_PAUSE_MS"] = "200"
+        // A second between chunks: on a busy machine (the whole suite at once) the poll below, slowed by its
+        // neighbours, saw a job with 0.2 s pauses finish before the kill. The kill lands in the pause or in the next
+        // chunk's transaction; both are "part-way".
+        environment["LATCHKEY_JOB_CHUNK_PAUSE_MS"] = "1000"
         server.environment = environment
         server.standardOutput = FileHandle.nullDevice
         try server.run()

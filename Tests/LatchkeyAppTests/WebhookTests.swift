@@ -24,8 +24,11 @@ final class WebhookReceiver: Sendable {
 
     private let state = Mutex<(received: [Received], statuses: [Int])>(([], []))
     private let portBox = Mutex<Int?>(nil)
+    /// Runs before a request is answered, with how many came before it (e.g. to let time pass, or another worker in).
+    private let hook = Mutex<(@Sendable (Int) async throws -> Void)?>(nil)
 
     var received: [Received] { state.withLock { $0.received } }
+    func beforeAnswering(_ body: @escaping @Sendable (Int) async throws -> Void) { hook.withLock { $0 = body } }
     func answer(_ statuses: [Int]) { state.withLock { $0.statuses = statuses } }
 
     /// Runs the receiver for the length of `body`, which gets its URL.
@@ -34,9 +37,13 @@ final class WebhookReceiver: Sendable {
         let router = Router()
         router.post("/hook") { request, _ -> Response in
             let bytes = try await request.body.collect(upTo: 1 << 20)
+            let before = receiver.state.withLock { $0.received.count }
+            receiver.state.withLock {
+                $0.received.append(Received(headers: request.headers, body: String(buffer: bytes)))
+            }
+            if let hook = receiver.hook.withLock({ $0 }) { try await hook(before) }
             let status = receiver.state.withLock { state -> Int in
-                state.received.append(Received(headers: request.headers, body: String(buffer: bytes)))
-                return state.statuses.isEmpty ? 200 : state.statuses.removeFirst()
+                state.statuses.isEmpty ? 200 : state.statuses.removeFirst()
             }
             return Response(status: .init(code: status))
         }
@@ -264,6 +271,44 @@ struct WebhookTests {
                 #expect(ids.count == 30 && Set(ids).count == 30)
                 #expect(Set(events).count == 30)
                 #expect(try await h.deliveryRows().allSatisfy { $0.status == "delivered" && $0.attempts == 1 })
+            }
+        }
+    }
+
+    @Test("a batch that outlasts its lease: each delivery's lease is renewed as it comes up, none is sent twice")
+    func slowBatch() async throws {
+        try await Harness.withApp(configure: { $0.webhookAllowPrivate = true }) { h, client in
+            try await WebhookReceiver.with { receiver, url in
+                var owner = try await h.enrolled("olga@acme.test", name: "Olga", role: .owner, client: client)
+                _ = try await client.api(
+                    .post, "/api/v1/webhooks", #"{"url":"\#(url)","eventTypes":["member.role_changed"]}"#,
+                    session: &owner.session)
+                for i in 0..<3 {
+                    let member = try await h.member("m\(i)@acme.test", totp: false)
+                    _ = try await client.api(
+                        .post, "/api/v1/members/\(member.id)/role",
+                        #"{"roleId":"\#(h.acme.roles[.admin]!.lowercasedString)"}"#, session: &owner.session)
+                }
+                let first = try WebhookDispatcher(services: h.services)
+                let second = try WebhookDispatcher(services: h.services)
+                #expect(try await first.queueNewEvents() == 3)
+                // The first worker leases all three at once; its first two POSTs take 40 s and 30 s, so the batch's
+                // lease has run out while it is on the second. The second worker, looking then, may take only the
+                // third: the second's lease was renewed when it came up.
+                receiver.beforeAnswering { index in
+                    switch index {
+                    case 0: h.clock.advance(40)
+                    case 1:
+                        h.clock.advance(30)
+                        let taken = try await second.deliverDue()
+                        #expect(taken == 1)
+                    default: break
+                    }
+                }
+                #expect(try await first.deliverDue() == 3)
+                let ids = receiver.received.compactMap { $0.headers[HTTPField.Name("Latchkey-Delivery")!] }
+                #expect(ids.count == 3 && Set(ids).count == 3, "\(ids)")
+                #expect(try await h.deliveryRows().map(\.status) == ["delivered", "delivered", "delivered"])
             }
         }
     }

@@ -50,6 +50,12 @@ struct MailDelivery: Service {
         let messages = try await services.store.outbox.claim(
             owner: owner, now: now, until: now.addingTimeInterval(Self.lease), limit: batchSize)
         for message in messages {
+            // The batch was leased at once; each message's lease is renewed as it comes up, or skipped if it ran out.
+            let start = services.now
+            guard
+                try await services.store.outbox.renewLease(
+                    message.id, owner: owner, now: start, until: start.addingTimeInterval(Self.lease))
+            else { continue }
             let outcome = await deliver(message)
             try await services.store.outbox.finish(message.id, owner: owner, outcome: outcome)
         }

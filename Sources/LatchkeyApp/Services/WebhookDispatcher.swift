@@ -80,6 +80,12 @@ struct WebhookDispatcher: Service {
         let claimed = try await services.store.webhooks.claim(
             owner: owner, now: now, until: now.addingTimeInterval(Self.lease), limit: batchSize)
         for (delivery, endpoint) in claimed {
+            // The batch was leased at once; each delivery's lease is renewed as it comes up, or skipped if it ran out.
+            let start = services.now
+            guard
+                try await services.store.webhooks.renewLease(
+                    delivery.id, owner: owner, now: start, until: start.addingTimeInterval(Self.lease))
+            else { continue }
             let result = await attempt(delivery, to: endpoint)
             try await record(result, of: delivery, to: endpoint)
         }

@@ -102,6 +102,19 @@ public struct OutboxRepository: Sendable {
             .map(OutboxMessage.init)
     }
 
+    /// Renews `owner`'s lease of one claimed message right before it is sent, if the lease still holds (see
+    /// `WebhookRepository.renewLease`); false when it ran out.
+    public func renewLease(_ id: UUID, owner: String, now: Date, until: Date) async throws -> Bool {
+        try await !sql.raw(
+            """
+            UPDATE mail_outbox SET lease_until = \(bind: until)
+            WHERE id = \(bind: id) AND lease_owner = \(bind: owner) AND sent_at IS NULL AND failed_at IS NULL
+              AND lease_until >= \(bind: now)
+            RETURNING id
+            """
+        ).all().isEmpty
+    }
+
     /// Records the outcome of a claimed message, if `owner` still holds it.
     public func finish(_ id: UUID, owner: String, outcome: DeliveryOutcome) async throws {
         var query = OutboxMessageModel.query(on: db).filter(\.$id == id).filter(\.$leaseOwner == owner)

@@ -267,6 +267,20 @@ public struct WebhookRepository: Sendable {
         }
     }
 
+    /// Renews `owner`'s lease of one claimed delivery right before it is tried, if the lease still holds: a batch is
+    /// claimed at once but tried one by one, and a slow batch's tail must not be claimed by another worker while this
+    /// one is still coming to it. False when the lease ran out (the delivery is then left for whoever claims it).
+    public func renewLease(_ id: UUID, owner: String, now: Date, until: Date) async throws -> Bool {
+        try await !sql.raw(
+            """
+            UPDATE webhook_deliveries SET lease_until = \(bind: until)
+            WHERE id = \(bind: id) AND lease_owner = \(bind: owner) AND status = 'pending'
+              AND lease_until >= \(bind: now)
+            RETURNING id
+            """
+        ).all().isEmpty
+    }
+
     public enum Outcome: Sendable {
         case delivered(at: Date, status: Int)
         case retry(at: Date, status: Int?, error: String)

@@ -96,6 +96,63 @@ struct AdminTests {
         }
     }
 
+    @Test("weakening a security setting needs a confirmation naming the effect and a fresh code; owners are mailed")
+    func weakening() async throws {
+        try await Harness.withApp { h, client in
+            var owner = try await h.enrolled("olivia@acme.test", role: .owner, client: client)
+            _ = try await h.enrolled("otto@acme.test", role: .owner, client: client)
+            let weaker: [String: String] = [
+                "_csrf": owner.session.csrf!, "stepUpMinutes": "30", "sessionHours": "12", "idleMinutes": "60",
+            ]
+            func unchanged() async throws {
+                let org = try #require(try await OrganizationModel.find(h.acme.organizationID, on: h.db))
+                #expect(org.requireMFA && org.stepUpWindowSeconds == 600)
+                #expect(try await h.auditEvents(action: .settingsChanged).isEmpty)
+                #expect(try await OutboxMessageModel.query(on: h.db).filter(\.$subject ~~ "weakened").count() == 0)
+            }
+            // Turning off "Require MFA" and widening the step-up window: asked to confirm, each effect named.
+            let asked = try await client.form("/settings", weaker, session: &owner.session)
+            #expect(asked.status == .ok)
+            #expect(asked.text.contains("Confirm weaker security settings"))
+            #expect(asked.text.contains("Members will be able to sign in without MFA."))
+            #expect(asked.text.contains("accept an MFA check up to 30 minutes old (now 10)"))
+            try await unchanged()
+            // Confirmed without a code, or with a wrong one: refused, nothing changes.
+            var confirming = weaker
+            confirming["confirming"] = "1"
+            let noCode = try await client.form("/settings", confirming, session: &owner.session)
+            #expect(noCode.status == .forbidden && noCode.text.contains("confirm them with a code"))
+            confirming["code"] = "000000" == (try h.code(owner.secret)) ? "111111" : "000000"
+            let wrong = try await client.form("/settings", confirming, session: &owner.session)
+            #expect(wrong.status.code >= 400 && wrong.status.code < 500)
+            #expect(wrong.text.contains("Confirm weaker security settings"))
+            try await unchanged()
+            // With a fresh code: saved, audited with the step-up, and every owner told what was taken away.
+            h.clock.advance(30)
+            confirming["code"] = try h.code(owner.secret)
+            let saved = try await client.form("/settings", confirming, session: &owner.session)
+            #expect(saved.location == "/settings?notice=saved", "\(saved.text)")
+            let org = try #require(try await OrganizationModel.find(h.acme.organizationID, on: h.db))
+            #expect(!org.requireMFA && org.stepUpWindowSeconds == 1800)
+            #expect(
+                try await h.auditEvents(action: .settingsChanged).first?.reason.contains("require_mfa: true → false")
+                    == true)
+            #expect(try await h.auditEvents(action: .stepUp).contains { $0.result == "success" })
+            let mail = try await OutboxMessageModel.query(on: h.db).filter(
+                \.$subject == "Security settings weakened in Acme"
+            )
+            .all()
+            #expect(Set(mail.map(\.toEmail)) == ["olivia@acme.test", "otto@acme.test"])
+            #expect(mail.allSatisfy { $0.body.contains("Members will be able to sign in without MFA.") })
+            // Making it stronger again asks for nothing.
+            var stronger = weaker
+            stronger["requireMFA"] = "on"
+            stronger["stepUpMinutes"] = "5"
+            let back = try await client.form("/settings", stronger, session: &owner.session)
+            #expect(back.location == "/settings?notice=saved")
+        }
+    }
+
     @Test("break-glass reset from the shell is audited as the operator and notifies the member")
     func breakGlass() async throws {
         try await Harness.withApp { h, client in

@@ -52,6 +52,24 @@ enum Notifications {
             createdAt: now)
     }
 
+    static func settingsWeakened(to owner: Member, by auth: AuthState, effects: [String], at now: Date)
+        -> OutboxMessage
+    {
+        let body = """
+            Hello \(owner.name),
+
+            \(auth.memberName) (\(auth.memberEmail)), \(auth.roleName), weakened the security settings of \
+            \(auth.organizationName) on \(DateText.short(now)), confirmed with a code from their authenticator:
+
+            \(effects.map { "- \($0)" }.joined(separator: "\n"))
+
+            If this was not expected, review the settings and the audit log, and contact \(auth.memberEmail).
+            """
+        return OutboxMessage(
+            organizationID: auth.organizationID, toEmail: owner.email,
+            subject: "Security settings weakened in \(auth.organizationName)", body: body, createdAt: now)
+    }
+
     static func lifecycleNotice(
         _ action: LifecycleAction, to member: Member, newRole: Role?, actor: Actor, ticket: String, at now: Date
     ) -> OutboxMessage {

@@ -86,12 +86,40 @@ public struct OrganizationService: Sendable {
         }
     }
 
-    /// Saves an organization's settings (when they changed), auditing each change as before → after.
+    /// What a change of settings takes away, each in the words the confirmation shows and the owners' mail repeats;
+    /// empty when it weakens nothing.
+    static func weakenings(from old: Organization.Settings, to new: Organization.Settings) -> [String] {
+        var effects: [String] = []
+        if old.requireMFA, !new.requireMFA { effects.append("Members will be able to sign in without MFA.") }
+        if new.stepUpWindowSeconds > old.stepUpWindowSeconds {
+            effects.append(
+                "Resetting another member's MFA will accept an MFA check up to \(new.stepUpWindowSeconds / 60) minutes "
+                    + "old (now \(old.stepUpWindowSeconds / 60)).")
+        }
+        if new.sessionLifetimeSeconds > old.sessionLifetimeSeconds {
+            effects.append(
+                "Sessions will last up to \(new.sessionLifetimeSeconds / 3600) hours (now "
+                    + "\(old.sessionLifetimeSeconds / 3600)).")
+        }
+        if new.idleTimeoutSeconds > old.idleTimeoutSeconds {
+            effects.append(
+                "An idle session will stay signed in for \(new.idleTimeoutSeconds / 60) minutes (now "
+                    + "\(old.idleTimeoutSeconds / 60)).")
+        }
+        if old.notifyOwnersOnReset, !new.notifyOwnersOnReset {
+            effects.append("Owners will no longer be emailed a summary of every bulk reset.")
+        }
+        return effects
+    }
+
+    /// Saves an organization's settings (when they changed), auditing each change as before → after. A change that
+    /// weakens security (`weakenings`) needs the administrator's confirmation and a fresh code from their
+    /// authenticator (checked as a step-up: throttled and audited), and is mailed to every owner — a stolen session
+    /// cannot quietly weaken the whole organization.
     func updateSettings(
-        _ settings: Organization.Settings, of organization: Organization, by auth: AuthState, meta: RequestMeta
-    )
-        async throws
-    {
+        _ settings: Organization.Settings, of organization: Organization, by auth: AuthState, confirmation: String?,
+        meta: RequestMeta
+    ) async throws {
         let old = organization.settings
         var changes: [String] = []
         func note<T: Equatable>(_ name: String, _ before: T, _ after: T) {
@@ -103,13 +131,29 @@ public struct OrganizationService: Sendable {
         note("idle_timeout_seconds", old.idleTimeoutSeconds, settings.idleTimeoutSeconds)
         note("notify_owners_on_reset", old.notifyOwnersOnReset, settings.notifyOwnersOnReset)
         guard !changes.isEmpty else { return }
+        let weakened = Self.weakenings(from: old, to: settings)
+        if !weakened.isEmpty {
+            guard let code = confirmation?.trimmingCharacters(in: .whitespaces), !code.isEmpty else {
+                throw Self.confirmationRequired
+            }
+            try await AuthService(services: services).stepUp(auth: auth, code: code, meta: meta)
+        }
         let now = services.now
         var entry = auth.event(.settingsChanged, .success, reason: changes.joined(separator: "; "), meta: meta)
         entry.targetID = nil
         entry.targetEmail = ""
+        let owners = weakened.isEmpty ? [] : try await store.members.owners(organizationID: organization.id)
+        let mail = owners.map {
+            Notifications.settingsWeakened(to: $0, by: auth, effects: weakened, at: now)
+        }
         try await store.transaction { [entry] tx in
             try await tx.organizations.update(organization.id, settings: settings)
+            if !mail.isEmpty { try await tx.outbox.enqueue(mail) }
             try await tx.audit.append(entry, at: now)
         }
     }
+
+    static let confirmationRequired = LatchkeyError(
+        .forbidden, "confirmation_required",
+        "These changes weaken security: confirm them with a code from your authenticator app.")
 }

@@ -118,6 +118,37 @@ enum AdminPages {
                 """)
     }
 
+    /// The confirmation a weakening of security settings needs: what it takes away, and a fresh code.
+    static func confirmSettings(
+        auth: AuthState, proposed: Organization.Settings, effects: [String], error: String?
+    ) -> HTML {
+        let items = effects.map { effect -> HTML in "<li>\(effect)</li>" }
+        return Layout.app(
+            title: "Confirm security settings", auth: auth, current: "settings",
+            content: """
+                <h1>Confirm weaker security settings</h1>
+                \(Layout.alert(error))
+                <form method="post" action="\(Route.settings.path)" class="card section stack settings">
+                  \(Layout.csrfField(auth.csrfToken))
+                  <input type="hidden" name="confirming" value="1">
+                  \(proposed.requireMFA ? HTML(unsafe: "<input type=\"hidden\" name=\"requireMFA\" value=\"on\">") : .empty)
+                  <input type="hidden" name="stepUpMinutes" value="\(proposed.stepUpWindowSeconds / 60)">
+                  <input type="hidden" name="sessionHours" value="\(proposed.sessionLifetimeSeconds / 3600)">
+                  <input type="hidden" name="idleMinutes" value="\(proposed.idleTimeoutSeconds / 60)">
+                  \(proposed.notifyOwnersOnReset ? HTML(unsafe: "<input type=\"hidden\" name=\"notifyOwners\" value=\"on\">") : .empty)
+                  <p>These changes weaken the security of \(auth.organizationName):</p>
+                  <ul class="effects">\(items)</ul>
+                  <p class="help">Every owner will be emailed what changed. To go on, enter a code from your authenticator app.</p>
+                  <label for="code">Code from your authenticator app</label>
+                  <input id="code" name="code" type="text" inputmode="numeric" autocomplete="one-time-code" pattern="[0-9 ]*" maxlength="7" required autofocus>
+                  <div class="modal-actions">
+                    <a class="button" href="\(Route.settings.path)">Cancel</a>
+                    <button type="submit" class="button button-danger">Weaken security settings</button>
+                  </div>
+                </form>
+                """)
+    }
+
     static func mailbox(auth: AuthState, messages: [OutboxMessage]) -> HTML {
         let items = messages.map { m -> HTML in
             """

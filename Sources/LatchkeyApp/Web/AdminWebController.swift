@@ -121,8 +121,22 @@ struct AdminWebController {
                     auth: context.auth, settings: organization.settings, notice: nil, error: error.message),
                 error: error)
         }
-        try await OrganizationService(services: services).updateSettings(
-            settings, of: organization, by: context.auth, meta: context.meta)
+        do {
+            try await OrganizationService(services: services).updateSettings(
+                settings, of: organization, by: context.auth, confirmation: form["code"], meta: context.meta)
+        } catch let error as LatchkeyError
+            where form["confirming"] == "1" || error == OrganizationService.confirmationRequired
+        {
+            // A weakening: the confirmation names each effect and asks for a code; a wrong code asks again.
+            let effects = OrganizationService.weakenings(from: organization.settings, to: settings)
+            guard !effects.isEmpty else { throw error }
+            let page = AdminPages.confirmSettings(
+                auth: context.auth, proposed: settings, effects: effects,
+                error: error == OrganizationService.confirmationRequired && form["confirming"] != "1"
+                    ? nil : error.message)
+            return error == OrganizationService.confirmationRequired && form["confirming"] != "1"
+                ? HTMLResponse.make(page) : HTMLResponse.make(page, error: error)
+        }
         return .redirect(to: Route.settings.path + "?notice=saved", type: .normal)
     }
 

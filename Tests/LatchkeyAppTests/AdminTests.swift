@@ -153,6 +153,33 @@ struct AdminTests {
         }
     }
 
+    @Test("100 saves of the same settings at once: no 5xx, one change, audited once")
+    func concurrentSaves() async throws {
+        try await Harness.withApp { h, client in
+            var owner = try await h.enrolled("olivia@acme.test", role: .owner, client: client)
+            let form = [
+                "_csrf": owner.session.csrf!, "requireMFA": "on", "stepUpMinutes": "5", "sessionHours": "8",
+                "idleMinutes": "30", "notifyOwners": "on",
+            ]
+            let session = owner.session
+            let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+                for _ in 0..<100 {
+                    group.addTask {
+                        var mine = session
+                        return Int(try await client.form("/settings", form, session: &mine).status.code)
+                    }
+                }
+                return try await group.reduce(into: [Int]()) { $0.append($1) }
+            }
+            #expect(statuses.allSatisfy { $0 == 303 || $0 == 302 }, "\(Set(statuses))")
+            let org = try #require(try await OrganizationModel.find(h.acme.organizationID, on: h.db))
+            #expect(org.stepUpWindowSeconds == 300 && org.sessionLifetimeSeconds == 8 * 3600)
+            let events = try await h.auditEvents(action: .settingsChanged)
+            #expect(events.count == 1, "\(events.map(\.reason))")
+            _ = owner
+        }
+    }
+
     @Test("break-glass reset from the shell is audited as the operator and notifies the member")
     func breakGlass() async throws {
         try await Harness.withApp { h, client in

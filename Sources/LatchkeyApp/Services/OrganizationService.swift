@@ -120,37 +120,52 @@ public struct OrganizationService: Sendable {
         _ settings: Organization.Settings, of organization: Organization, by auth: AuthState, confirmation: String?,
         meta: RequestMeta
     ) async throws {
-        let old = organization.settings
-        var changes: [String] = []
-        func note<T: Equatable>(_ name: String, _ before: T, _ after: T) {
-            if before != after { changes.append("\(name): \(before) → \(after)") }
-        }
-        note("require_mfa", old.requireMFA, settings.requireMFA)
-        note("step_up_window_seconds", old.stepUpWindowSeconds, settings.stepUpWindowSeconds)
-        note("session_lifetime_seconds", old.sessionLifetimeSeconds, settings.sessionLifetimeSeconds)
-        note("idle_timeout_seconds", old.idleTimeoutSeconds, settings.idleTimeoutSeconds)
-        note("notify_owners_on_reset", old.notifyOwnersOnReset, settings.notifyOwnersOnReset)
-        guard !changes.isEmpty else { return }
-        let weakened = Self.weakenings(from: old, to: settings)
-        if !weakened.isEmpty {
+        // A weakening as the page saw it asks for a code first (the step-up has its own transaction and audit).
+        var verified = false
+        if !Self.weakenings(from: organization.settings, to: settings).isEmpty {
             guard let code = confirmation?.trimmingCharacters(in: .whitespaces), !code.isEmpty else {
                 throw Self.confirmationRequired
             }
             try await AuthService(services: services).stepUp(auth: auth, code: code, meta: meta)
+            verified = true
         }
         let now = services.now
-        var entry = auth.event(.settingsChanged, .success, reason: changes.joined(separator: "; "), meta: meta)
-        entry.targetID = nil
-        entry.targetEmail = ""
-        let owners = weakened.isEmpty ? [] : try await store.members.owners(organizationID: organization.id)
-        let mail = owners.map {
-            Notifications.settingsWeakened(to: $0, by: auth, effects: weakened, at: now)
-        }
-        try await store.transaction { [entry] tx in
+        try await store.transaction { [verified] tx in
+            // Compared with the settings as they are now, under the organization's lock: of two requests making the
+            // same change at once, the second finds nothing to change and audits nothing.
+            try await tx.organizations.lock(organization.id)
+            guard let current = try await tx.organizations.find(organization.id)?.settings else {
+                throw LatchkeyError.notFound("Your organization is gone.")
+            }
+            let changes = Self.changes(from: current, to: settings)
+            guard !changes.isEmpty else { return }
+            let weakened = Self.weakenings(from: current, to: settings)
+            guard weakened.isEmpty || verified else { throw Self.confirmationRequired }
             try await tx.organizations.update(organization.id, settings: settings)
-            if !mail.isEmpty { try await tx.outbox.enqueue(mail) }
+            if !weakened.isEmpty {
+                let owners = try await tx.members.owners(organizationID: organization.id)
+                try await tx.outbox.enqueue(
+                    owners.map { Notifications.settingsWeakened(to: $0, by: auth, effects: weakened, at: now) })
+            }
+            var entry = auth.event(.settingsChanged, .success, reason: changes.joined(separator: "; "), meta: meta)
+            entry.targetID = nil
+            entry.targetEmail = ""
             try await tx.audit.append(entry, at: now)
         }
+    }
+
+    /// Each setting `new` changes, as before → after (the audit event's reason).
+    static func changes(from old: Organization.Settings, to new: Organization.Settings) -> [String] {
+        var changes: [String] = []
+        func note<T: Equatable>(_ name: String, _ before: T, _ after: T) {
+            if before != after { changes.append("\(name): \(before) → \(after)") }
+        }
+        note("require_mfa", old.requireMFA, new.requireMFA)
+        note("step_up_window_seconds", old.stepUpWindowSeconds, new.stepUpWindowSeconds)
+        note("session_lifetime_seconds", old.sessionLifetimeSeconds, new.sessionLifetimeSeconds)
+        note("idle_timeout_seconds", old.idleTimeoutSeconds, new.idleTimeoutSeconds)
+        note("notify_owners_on_reset", old.notifyOwnersOnReset, new.notifyOwnersOnReset)
+        return changes
     }
 
     static let confirmationRequired = LatchkeyError(

@@ -46,13 +46,6 @@ public struct InstanceRepository: Sendable {
         return try await value("key_fingerprint") ?? fingerprint
     }
 
-    /// Replaces the recorded fingerprint (after every secret was sealed again under the new key).
-    public func replaceKeyFingerprint(_ fingerprint: String) async throws {
-        try await sql.raw(
-            "UPDATE instance_settings SET value = \(bind: fingerprint) WHERE name = 'key_fingerprint'"
-        ).run()
-    }
-
     /// One sealed TOTP secret with the member id it is bound to, if any member has one: a key that cannot open it
     /// is not this database's key.
     public func sampleSealedSecret() async throws -> (memberID: UUID, ciphertext: String)? {

@@ -89,30 +89,23 @@ struct AuditAndDemoTests {
                         == .intact(events: try await AuditEventModel.query(on: h.db).count()))
             }
             let victim = events[2]
-            // Re-hashed as the old chain did (SHA-256) but still claiming to be keyed: the keyed link does not match.
-            try await Self.rewrite(h, chain: chain, from: victim.seq, reason: "nothing to see", version: 2)
-            #expect(
-                try await h.services.audit.verify()
-                    == .broken(
-                        chain: chain, seq: victim.seq, eventID: victim.id,
-                        reason: "event content was changed (its keyed link does not match)"))
-            try await restore()
-            // Re-hashed and passed off as unkeyed events: an unkeyed event cannot follow keyed ones.
-            try await Self.rewrite(h, chain: chain, from: victim.seq, reason: "nothing to see", version: 1)
-            #expect(
-                try await h.services.audit.verify()
-                    == .broken(
-                        chain: chain, seq: victim.seq, eventID: victim.id,
-                        reason: "an unkeyed event follows keyed ones (rewritten without the key)"))
-            try await restore()
-            // The whole chain rewritten unkeyed from its first event: its head's signature gives it away.
-            try await Self.rewrite(h, chain: chain, from: 1, reason: "nothing to see", version: 1)
-            #expect(
-                try await h.services.audit.verify()
-                    == .broken(
-                        chain: chain, seq: head.seq, eventID: nil,
-                        reason: "the chain head is not signed with the audit key (the chain was rewritten)"))
-            try await restore()
+            for (from, version, seq, eventID, reason) in [
+                // Re-hashed as the old chain did (SHA-256) but still claiming to be keyed: the link does not match.
+                (victim.seq, 2, victim.seq, victim.id, "event content was changed (its keyed link does not match)"),
+                // Re-hashed and passed off as unkeyed events: an unkeyed event cannot follow keyed ones.
+                (
+                    victim.seq, 1, victim.seq, victim.id,
+                    "an unkeyed event follows keyed ones (rewritten without the key)"
+                ),
+                // The whole chain rewritten unkeyed from its first event: its head's signature gives it away.
+                (1, 1, head.seq, nil, "the chain head is not signed with the audit key (the chain was rewritten)"),
+            ] as [(Int64, Int, Int64, UUID?, String)] {
+                try await Self.rewrite(h, chain: chain, from: from, reason: "nothing to see", version: version)
+                #expect(
+                    try await h.services.audit.verify()
+                        == .broken(chain: chain, seq: seq, eventID: eventID, reason: reason))
+                try await restore()
+            }
             // Its head removed as well: noticed.
             try await h.sql.delete(from: "audit_chain_heads").where("chain", .equal, chain).run()
             #expect(

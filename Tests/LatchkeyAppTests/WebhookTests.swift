@@ -73,6 +73,20 @@ final class WebhookReceiver: Sendable {
 }
 
 extension Harness {
+    /// An owner registers a webhook for role changes at `url`, then `count` members are made Admins (one event each).
+    func roleChangesHooked(to url: String, count: Int, client: some TestClientProtocol) async throws {
+        var owner = try await enrolled("olga@acme.test", name: "Olga", role: .owner, client: client)
+        _ = try await client.api(
+            .post, "/api/v1/webhooks", #"{"url":"\#(url)","eventTypes":["member.role_changed"]}"#,
+            session: &owner.session)
+        for i in 0..<count {
+            let member = try await self.member("m\(i)@acme.test", totp: false)
+            _ = try await client.api(
+                .post, "/api/v1/members/\(member.id)/role",
+                #"{"roleId":"\#(acme.roles[.admin]!.lowercasedString)"}"#, session: &owner.session)
+        }
+    }
+
     /// Webhook rows as stored.
     func deliveryRows() async throws -> [(status: String, attempts: Int, code: Int?)] {
         try await sql.raw("SELECT status, attempts, last_status_code FROM webhook_deliveries ORDER BY event_seq").all()
@@ -235,16 +249,7 @@ struct WebhookTests {
     func leases() async throws {
         try await Harness.withApp(configure: { $0.webhookAllowPrivate = true }) { h, client in
             try await WebhookReceiver.with { receiver, url in
-                var owner = try await h.enrolled("olga@acme.test", name: "Olga", role: .owner, client: client)
-                _ = try await client.api(
-                    .post, "/api/v1/webhooks", #"{"url":"\#(url)","eventTypes":["member.role_changed"]}"#,
-                    session: &owner.session)
-                for i in 0..<30 {
-                    let member = try await h.member("m\(i)@acme.test", totp: false)
-                    _ = try await client.api(
-                        .post, "/api/v1/members/\(member.id)/role",
-                        #"{"roleId":"\#(h.acme.roles[.admin]!.lowercasedString)"}"#, session: &owner.session)
-                }
+                try await h.roleChangesHooked(to: url, count: 30, client: client)
                 let workers = try (0..<4).map { _ in try WebhookDispatcher(services: h.services) }
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     for worker in workers {
@@ -279,16 +284,7 @@ struct WebhookTests {
     func slowBatch() async throws {
         try await Harness.withApp(configure: { $0.webhookAllowPrivate = true }) { h, client in
             try await WebhookReceiver.with { receiver, url in
-                var owner = try await h.enrolled("olga@acme.test", name: "Olga", role: .owner, client: client)
-                _ = try await client.api(
-                    .post, "/api/v1/webhooks", #"{"url":"\#(url)","eventTypes":["member.role_changed"]}"#,
-                    session: &owner.session)
-                for i in 0..<3 {
-                    let member = try await h.member("m\(i)@acme.test", totp: false)
-                    _ = try await client.api(
-                        .post, "/api/v1/members/\(member.id)/role",
-                        #"{"roleId":"\#(h.acme.roles[.admin]!.lowercasedString)"}"#, session: &owner.session)
-                }
+                try await h.roleChangesHooked(to: url, count: 3, client: client)
                 let first = try WebhookDispatcher(services: h.services)
                 let second = try WebhookDispatcher(services: h.services)
                 #expect(try await first.queueNewEvents() == 3)

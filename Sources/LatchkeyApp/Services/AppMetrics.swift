@@ -25,24 +25,18 @@ public final class AppMetrics: Sendable {
     public let factory: PrometheusMetricsFactory
 
     static var signIns: MetricNameDescriptor {
-        .init(
-            namespace: "latchkey", metricName: "sign_in_attempts", unitName: "total",
-            helpText: "Sign-in steps checked, by step (password, totp, recovery_code) and result.")
+        named(
+            "sign_in_attempts", unit: "total",
+            "Sign-in steps checked, by step (password, totp, recovery_code) and result.")
     }
     static var lockouts: MetricNameDescriptor {
-        .init(
-            namespace: "latchkey", metricName: "lockouts", unitName: "total",
-            helpText: "Sign-in locks started after too many wrong attempts.")
+        named("lockouts", unit: "total", "Sign-in locks started after too many wrong attempts.")
     }
     static var resets: MetricNameDescriptor {
-        .init(
-            namespace: "latchkey", metricName: "mfa_resets", unitName: "total",
-            helpText: "MFA resets per member, by outcome (reset, skipped, denied, failed).")
+        named("mfa_resets", unit: "total", "MFA resets per member, by outcome (reset, skipped, denied, failed).")
     }
     static var events: MetricNameDescriptor {
-        .init(
-            namespace: "latchkey", metricName: "audit_events", unitName: "total",
-            helpText: "Audit events committed, by action and result.")
+        named("audit_events", unit: "total", "Audit events committed, by action and result.")
     }
 
     let jobs: Prometheus.Gauge
@@ -62,23 +56,18 @@ public final class AppMetrics: Sendable {
             .milliseconds(2500), .seconds(5), .seconds(10),
         ]
         self.factory = factory
-        func gauge(_ name: String, _ unit: String, _ help: String) -> Prometheus.Gauge {
-            registry.makeGauge(
-                descriptor: MetricNameDescriptor(
-                    namespace: "latchkey", metricName: name, unitName: unit, helpText: help))
+        func gauge(_ name: String, _ help: String) -> Prometheus.Gauge {
+            registry.makeGauge(descriptor: Self.named(name, help))
         }
-        jobs = gauge("jobs_running", "", "Background bulk jobs running now.")
-        jobMembers = gauge("job_members_remaining", "", "Members the running background jobs have still to act on.")
-        mail = gauge("mail_queued", "", "Messages not yet handed to the mail server (and not given up).")
-        webhooks = gauge("webhook_deliveries_pending", "", "Webhook deliveries not yet made (and not given up).")
+        jobs = gauge("jobs_running", "Background bulk jobs running now.")
+        jobMembers = gauge("job_members_remaining", "Members the running background jobs have still to act on.")
+        mail = gauge("mail_queued", "Messages not yet handed to the mail server (and not given up).")
+        webhooks = gauge("webhook_deliveries_pending", "Webhook deliveries not yet made (and not given up).")
         residentMemory = registry.makeGauge(
-            descriptor: MetricNameDescriptor(
-                namespace: "process", metricName: "resident_memory", unitName: "bytes",
-                helpText: "Resident memory of this process."))
+            descriptor: Self.named(
+                "resident_memory", unit: "bytes", "Resident memory of this process.", namespace: "process"))
         registry.makeGauge(
-            descriptor: MetricNameDescriptor(
-                namespace: "latchkey", metricName: "build_info", unitName: "",
-                helpText: "The version this process runs (always 1)."),
+            descriptor: Self.named("build_info", "The version this process runs (always 1)."),
             labels: [("version", LatchkeyVersion.current)]
         ).set(to: 1)
         for step in ["password", "totp", "recovery_code"] {
@@ -90,6 +79,13 @@ public final class AppMetrics: Sendable {
         for outcome in ["reset", "skipped", "denied", "failed"] {
             _ = registry.makeCounter(descriptor: Self.resets, labels: [("outcome", outcome)])
         }
+    }
+
+    /// A metric's name and help: `namespace_name[_unit]`.
+    static func named(_ name: String, unit: String = "", _ help: String, namespace: String = "latchkey")
+        -> MetricNameDescriptor
+    {
+        MetricNameDescriptor(namespace: namespace, metricName: name, unitName: unit, helpText: help)
     }
 
     /// Counts committed audit events (told by `AuditSetup`).
@@ -157,19 +153,13 @@ public final class AppMetrics: Sendable {
     }
 
     static var connections: MetricNameDescriptor {
-        .init(
-            namespace: "latchkey", metricName: "db_connections", unitName: "",
-            helpText: "This process' database connections, by pool (writes, reads) and state (in_use, idle).")
+        named("db_connections", "This process' database connections, by pool (writes, reads) and state (in_use, idle).")
     }
     static var connectionsMax: MetricNameDescriptor {
-        .init(
-            namespace: "latchkey", metricName: "db_connections_max", unitName: "",
-            helpText: "The most connections each pool may open.")
+        named("db_connections_max", "The most connections each pool may open.")
     }
     static var connectionWaits: MetricNameDescriptor {
-        .init(
-            namespace: "latchkey", metricName: "db_connection_waits", unitName: "",
-            helpText: "Work queued for a connection now (SQLite's one writer).")
+        named("db_connection_waits", "Work queued for a connection now (SQLite's one writer).")
     }
 
     /// The resident set from `/proc/self/statm` (Linux); nil elsewhere.

@@ -323,7 +323,7 @@ class Browser:
         return self.driver.switch_to.active_element
 
     def alert_text(self):
-        alerts = self.find_all("[role=alert]")
+        alerts = self.find_all("[role=alert], [role=status].alert")
         return " ".join(a.text for a in alerts)
 
     def csrf(self):
@@ -395,6 +395,15 @@ class Browser:
         results = axe.run(options='{"resultTypes": ["violations"]}')
         bad = [v for v in results["violations"] if v["impact"] in ("serious", "critical")]
         assert not bad, f"{name}: " + axe.report(bad)
+
+    def check_accessibility_at_both_sizes(self, name):
+        """axe at the desktop size and at 390×844, as the page is now."""
+        self.check_accessibility(name)
+        self.set_viewport(PHONE)
+        try:
+            self.check_accessibility(name + " (phone)")
+        finally:
+            self.set_viewport(DESKTOP)
 
     def set_viewport(self, size):
         """Sizes the window so that the page itself gets exactly `size` CSS pixels."""

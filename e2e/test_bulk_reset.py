@@ -1,5 +1,7 @@
-"""Bulk reset: checkboxes, "Select all N matching", Actions → Reset MFA, the typed-count guard, honest
-per-member results (reset, skipped, failed with reasons), retry of the failed ones and the CSV."""
+"""Bulk reset: checkboxes, "Select all N matching", Actions → Reset MFA with its preview of who will be skipped,
+the typed-count guard that names the number, honest per-member results (failed first, filterable, linked to the
+batch's audit events; no retry for failures a retry cannot change) and the CSV; and a selection whose filter
+matches another number by the time it is sent is refused, not silently changed."""
 
 from selenium.webdriver.support.ui import Select
 
@@ -58,13 +60,19 @@ def test_bulk_reset_select_all_matching_with_results_retry_and_csv(server, brows
     assert "This action cannot be undone." in dialog.text
     submit = dialog.find_element("css selector", "[data-field=submit]")
     assert submit.text == f"Reset MFA for {total} members"
+    no_mfa = sum(1 for m in members if m["mfa_status"] != "enabled")
+    browser.wait(lambda d: "will be skipped" in browser.text("#bulk-skip"))
+    assert browser.text("#bulk-skip") == f"{no_mfa} of them have no MFA set up and will be skipped."
 
     # The typed-count guard: the button stays off until the exact number is typed...
     confirm = browser.find("#bulk-confirm")
     assert confirm.is_displayed()
+    assert browser.text("label[for=bulk-confirm]") == f"Type {total} to confirm"
     assert not submit.is_enabled()
     confirm.send_keys(str(total - 1))
     assert not submit.is_enabled()
+    assert browser.text("#bulk-confirm-mismatch") == f"{total - 1} does not match: type {total} to confirm."
+    assert confirm.get_attribute("aria-invalid") == "true"
     browser.find("#bulk-reason").send_keys("INC-2041 phones lost at offsite")
     browser.check_accessibility("bulk reset modal")
     browser.screenshot("bulk-reset-modal")
@@ -96,10 +104,15 @@ def test_bulk_reset_select_all_matching_with_results_retry_and_csv(server, brows
     summary = browser.text("#summary")
     assert summary == f"{len(expected_reset)} reset · {len(expected_skipped)} skipped · {len(expected_failed)} failed"
     rows = {}
+    order = []
     for row in browser.find_all("#results tbody tr"):
         cells = [c.text for c in row.find_elements("css selector", "td")]
         rows[cells[1]] = cells
+        order.append(cells[2])
     assert set(rows) == {m["email"] for m in members}
+    # Those that need attention first.
+    assert order == ["Failed"] * len(expected_failed) + ["Skipped"] * len(expected_skipped) + [
+        "Reset"] * len(expected_reset)
     assert all(rows[e][2] == "Reset" for e in expected_reset)
     assert all(rows[e][2:] == ["Skipped", "No MFA was set up"] for e in expected_skipped)
     assert all(rows[e][2:] == ["Failed", "Not permitted: Owner"] for e in expected_failed)
@@ -129,15 +142,42 @@ def test_bulk_reset_select_all_matching_with_results_retry_and_csv(server, brows
         **{e: "failed" for e in expected_failed}}
     assert {line["reason"] for line in lines if line["result"] == "failed"} == {"Not permitted: Owner"}
 
-    # Retry failed: only the failed members are sent again; the server re-checks and refuses again.
-    retry = browser.find("#retry-failed")
-    assert retry.text == f"Retry failed ({len(expected_failed)})"
-    first_batch = batch["id"]
-    retry.click()
-    browser.wait(lambda d: browser.path.startswith("/members/resets/") and first_batch.lower() not in browser.path)
-    assert browser.text("#summary") == f"0 reset · 0 skipped · {len(expected_failed)} failed"
-    retried = server.query("SELECT * FROM reset_batches WHERE id != ?", first_batch)
-    assert len(retried) == 1 and retried[0]["total"] == len(expected_failed)
-    assert sorted(r["member_email"] for r in server.query(
-        "SELECT member_email FROM reset_results WHERE batch_id = ?", retried[0]["id"])) == sorted(expected_failed)
-    assert all(server.mfa_status(e) == "enabled" for e in expected_failed)
+    # "Not permitted: Owner" answers the same every time: no retry is offered for it.
+    assert browser.find_all("#retry-failed") == []
+    assert "Retry" not in browser.text("main")
+
+    # The Failed tab shows only the failed members.
+    browser.find("#result-tabs a[href$='show=failed']").click()
+    browser.wait(lambda d: "show=failed" in browser.path)
+    assert {r.find_elements("css selector", "td")[1].text for r in browser.find_all("#results tbody tr")} == (
+        expected_failed)
+    assert browser.find("#result-tabs a[aria-current=page]").text.startswith("Failed")
+    # The help desk role cannot read the audit log, so no link to it is offered.
+    assert browser.find_all("#batch-audit") == []
+
+
+def test_select_all_matching_is_refused_when_the_filter_matches_another_number(server, browser):
+    enabled = [m for m in matching(server, "o") if m["mfa_status"] == "enabled"]
+    total = len(enabled)
+    assert total > 10
+    browser.sign_in(HELPDESK)
+    browser.open("/members?query=o&mfa=enabled&limit=10")
+    browser.find("#select-page").click()
+    browser.find("#selection-bar button").click()
+    assert browser.text("#selection-bar").startswith(f"All {total} matching members are selected.")
+    browser.find("#actions-button").click()
+    browser.find("[data-bulk-reset]").click()
+    browser.wait_for("#bulk-reset")
+    if total > 25:
+        browser.find("#bulk-confirm").send_keys(str(total))
+    # Meanwhile one of the matching members no longer matches (here: changed straight in the database).
+    changed = next(m for m in enabled if m["role"] != "Owner")
+    server.execute("UPDATE members SET mfa_status = 'not_set_up' WHERE email = ?", changed["email"])
+    browser.find("#bulk-reset [data-field=submit]").click()
+    browser.wait_for(".alert-error")
+    assert browser.alert_text() == ("Nothing was changed: the members matching your filter changed after you "
+                                    "confirmed. Check the selection and confirm again.")
+    assert "notice" not in browser.driver.current_url
+    assert server.scalar("SELECT count(*) FROM reset_batches") == 0
+    assert server.audit("mfa.reset") == []
+    assert all(server.mfa_status(m["email"]) == "enabled" for m in enabled if m is not changed)

@@ -18,6 +18,7 @@ func buildRouter(services: AppServices) -> Router<AppRequestContext> {
     // Requests by route pattern and status, with latency histograms, through swift-metrics (see `AppMetrics`).
     router.add(middleware: MetricsMiddleware())
     router.add(middleware: SecurityHeadersMiddleware())
+    router.add(middleware: FlashMiddleware(secure: services.config.secureCookies))
     router.add(middleware: ErrorMiddleware())
     router.add(middleware: SessionMiddleware(services: services))
 

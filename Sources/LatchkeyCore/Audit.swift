@@ -41,11 +41,67 @@ public enum AuditAction: String, Sendable, CaseIterable, Codable {
     case webhookEnabled = "webhook.enabled"
     case webhookDeleted = "webhook.deleted"
     case keyRotated = "instance.key_rotated"
+    case resetJobCancelled = "mfa.reset_job_cancelled"
+
+    /// What people read in the audit log ("MFA reset", "Password sign-in"); the code stays the machine name.
+    public var label: String {
+        switch self {
+        case .signInPassword: "Password sign-in"
+        case .signInMFA: "MFA sign-in"
+        case .signInRecoveryCode: "Recovery code sign-in"
+        case .codeReuse: "Reused authentication code"
+        case .lockout: "Sign-in locked"
+        case .signOut: "Signed out"
+        case .stepUp: "Identity confirmed (step-up)"
+        case .mfaEnrolled: "MFA set up"
+        case .mfaReplaced: "Authenticator replaced"
+        case .recoveryCodesRegenerated: "Recovery codes regenerated"
+        case .sessionRevoked: "Session signed out"
+        case .organizationCreated: "Organization created"
+        case .memberCreated: "Member created"
+        case .mfaReset: "MFA reset"
+        case .settingsChanged: "Security settings changed"
+        case .roleChanged: "Role changed"
+        case .signInUnlocked: "Sign-in unlocked"
+        case .memberSuspended: "Member suspended"
+        case .memberReactivated: "Member reactivated"
+        case .memberRemoved: "Member removed"
+        case .roleCreated: "Role created"
+        case .roleUpdated: "Role updated"
+        case .mailRetried: "Mail retried"
+        case .memberInvited: "Member invited"
+        case .invitationResent: "Invitation resent"
+        case .invitationRevoked: "Invitation revoked"
+        case .invitationAccepted: "Invitation accepted"
+        case .passwordChanged: "Password changed"
+        case .passwordReset: "Password reset by link"
+        case .passwordLinkIssued: "Password link issued"
+        case .tokenCreated: "API token created"
+        case .tokenRevoked: "API token revoked"
+        case .memberProfileChanged: "Profile changed"
+        case .webhookCreated: "Webhook created"
+        case .webhookDisabled: "Webhook disabled"
+        case .webhookEnabled: "Webhook enabled"
+        case .webhookDeleted: "Webhook deleted"
+        case .keyRotated: "Server key rotated"
+        case .resetJobCancelled: "Bulk MFA reset cancelled"
+        }
+    }
 }
 
 /// Outcome recorded on an audit event.
-public enum AuditResult: String, Sendable, Codable {
+public enum AuditResult: String, Sendable, Codable, CaseIterable {
     case success, failure, denied, skipped
+
+    /// What people read ("Failed" for `failure`).
+    public var label: String {
+        switch self {
+        case .success: "Success"
+        case .failure: "Failed"
+        case .denied: "Denied"
+        case .skipped: "Skipped"
+        }
+    }
 }
 
 /// The fields of an audit event that its hash covers, in a fixed order.

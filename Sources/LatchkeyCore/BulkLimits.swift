@@ -14,6 +14,8 @@ public enum BulkLimits {
     /// The page sizes the Members table offers, and its default.
     public static let pageSizes = [10, 25, 50, 100]
     public static let defaultPageSize = 50
+    /// Members per page of a batch's results.
+    public static let resultsPageSize = 100
 
     /// The largest invitation request body (10,000 lines of email, name and role).
     public static let invitationBodyBytes = 4 * 1024 * 1024

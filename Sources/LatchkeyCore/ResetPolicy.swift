@@ -64,6 +64,8 @@ public enum UnlockPolicy {
 /// The outcome for one member of a reset request.
 public enum ResetOutcome: String, Sendable, Codable {
     case reset, skipped, failed
+    /// A cancelled job did not reach the member: nothing was changed.
+    case notDone = "not_done"
 }
 
 /// What happened to one member of a reset request, as a stable machine code; the outcome and the words
@@ -81,6 +83,8 @@ public enum ResetResultCode: String, Sendable, Codable, CaseIterable {
     case selfAction = "self"
     /// No such member in the actor's organization.
     case notFound = "not_found"
+    /// The job was cancelled before it reached the member.
+    case cancelled
 
     /// A denial's code: the same words as `MemberPolicy.Denial`'s.
     public init(_ denial: MemberPolicy.Denial) { self.init(rawValue: denial.rawValue)! }
@@ -90,6 +94,17 @@ public enum ResetResultCode: String, Sendable, Codable, CaseIterable {
         case .reset: .reset
         case .noMFA: .skipped
         case .notPermitted, .notPermittedRole, .selfAction, .notFound: .failed
+        case .cancelled: .notDone
+        }
+    }
+
+    /// Whether asking again could change the answer: a member a cancelled job did not reach, or one refused only
+    /// because the actor's role lacked the permission then. A rule about the member (an Owner, oneself, not found)
+    /// answers the same every time.
+    public var isRetryable: Bool {
+        switch self {
+        case .cancelled, .notPermitted: true
+        case .reset, .noMFA, .notPermittedRole, .selfAction, .notFound: false
         }
     }
 
@@ -102,6 +117,7 @@ public enum ResetResultCode: String, Sendable, Codable, CaseIterable {
         case .selfAction: "You cannot reset your own MFA here — use My security"
         case .notPermittedRole: "Not permitted: \(targetRole)"
         case .notFound: "Member not found"
+        case .cancelled: "Not reset: the job was cancelled before reaching this member"
         }
     }
 }

@@ -438,6 +438,97 @@ struct ResetTests {
         }
     }
 
+    @Test(
+        "Cancel stops a job between chunks: the members it reached stay reset, the rest are recorded as not done; 100 cancels at once stop it once; a retry asks again with the same ticket"
+    )
+    func cancelAndRetry() async throws {
+        try await Harness.withApp(configure: {
+            $0.jobChunkSize = 60
+            $0.jobChunkPause = .milliseconds(400)
+        }) { h, client in
+            var admin = try await h.enrolled("ada@acme.test", role: .admin, client: client)
+            let (ids, _) = try await seedMembers(h, count: BulkLimits.synchronousLimit + 40)
+            let body = #"{"memberIds":[\#(ids.map { "\"\($0)\"" }.joined(separator: ","))],"reason":"INC-77"}"#
+            let started = try await client.api(.post, "/api/v1/members/mfa/reset", body, session: &admin.session)
+            #expect(started.status == .accepted)
+            let location = try #require(started.headers[.location])
+            // Wait until the first chunk is done, then 100 cancels at once.
+            var processed = 0
+            for _ in 0..<200 where processed == 0 {
+                try await Task.sleep(for: .milliseconds(20))
+                processed = try await client.api(.get, location, session: &admin.session).json["processed"] as? Int ?? 0
+            }
+            #expect(processed > 0 && processed < ids.count)
+            let session = admin.session
+            let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+                for _ in 0..<100 {
+                    group.addTask {
+                        var mine = session
+                        return Int(
+                            try await client.api(.post, location + "/cancel", "{}", session: &mine).status.code)
+                    }
+                }
+                return try await group.reduce(into: [Int]()) { $0.append($1) }
+            }
+            #expect(statuses.filter { $0 == 202 }.count == 1)
+            #expect(statuses.filter { $0 == 409 }.count == 99)
+            #expect(try await h.auditEvents(action: .resetJobCancelled).count == 1)
+            var job: [String: Any] = [:]
+            for _ in 0..<200 where job["status"] as? String != "cancelled" {
+                try await Task.sleep(for: .milliseconds(50))
+                job = try await client.api(.get, location, session: &admin.session).json
+            }
+            #expect(job["status"] as? String == "cancelled")
+            let done = try #require(job["processed"] as? Int)
+            #expect(done > 0 && done < ids.count && done % 60 == 0, "stopped between chunks")
+            let results = try #require(job["results"] as? [[String: Any]])
+            #expect(results.count == ids.count)
+            #expect(results.filter { $0["status"] as? String == "reset" }.count == done)
+            #expect(
+                results.filter { $0["status"] as? String == "not_done" && $0["code"] as? String == "cancelled" }.count
+                    == ids.count - done)
+            // The database agrees: exactly the members reached lost their authenticator; no audit for the others.
+            #expect(
+                try await TOTPCredentialModel.query(on: h.db).filter(\.$memberID ~~ ids).count() == ids.count - done)
+            #expect(try await h.auditEvents(action: .mfaReset).count == done)
+            #expect(
+                try await client.api(.post, location + "/cancel", "{}", session: &admin.session).status == .conflict)
+
+            // Retry from the results page: the members not done, with the original ticket, in a new batch.
+            let batchID = String(location.split(separator: "/").last!)
+            let retried = try await client.form(
+                "/members/reset-mfa",
+                [
+                    "_csrf": admin.session.csrf!, "bulk": "1", "retryOf": batchID, "return": "results",
+                    "reason": "INC-77", "idempotencyKey": "retry-\(batchID)",
+                ], session: &admin.session)
+            #expect(retried.status == .seeOther)
+            var finished = false
+            for _ in 0..<300 where !finished {
+                try await Task.sleep(for: .milliseconds(50))
+                finished = try await TOTPCredentialModel.query(on: h.db).filter(\.$memberID ~~ ids).count() == 0
+            }
+            #expect(finished)
+            let events = try await h.auditEvents(action: .mfaReset)
+            #expect(events.count == ids.count)
+            #expect(events.allSatisfy { $0.ticket == "INC-77" })
+            // A batch with nothing retryable refuses a retry.
+            let newBatch = try #require(retried.location?.split(separator: "/").last.map(String.init))
+            for _ in 0..<100 {
+                if try await client.api(.get, "/api/v1/mfa-reset-jobs/\(newBatch)", session: &admin.session).json[
+                    "status"] as? String == "completed"
+                {
+                    break
+                }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            let again = try await client.form(
+                "/members/reset-mfa", ["_csrf": admin.session.csrf!, "bulk": "1", "retryOf": newBatch],
+                session: &admin.session)
+            #expect(again.status == .badRequest && again.text.contains("No member of this reset can be retried"))
+        }
+    }
+
     @Test("a filter matching more members than one request may reset is refused whole, on both routes")
     func filterTooBroad() async throws {
         try await Harness.withApp { h, client in

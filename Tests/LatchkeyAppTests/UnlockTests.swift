@@ -173,7 +173,7 @@ struct UnlockTests {
                 "/members/unlock", ["_csrf": csrf, "memberId": jane.id.uuidString, "status": "locked"],
                 session: &admin.session)
             #expect(posted.status == .seeOther)
-            #expect(posted.location?.hasPrefix("/members?status=locked&notice=unlocked") == true)
+            #expect(posted.location == "/members?status=locked" && posted.notice == "unlocked")
             let shown = try await client.page(posted.location!, session: &admin.session)
             #expect(shown.text.contains("Sign-in unlocked for Jane Doe."))
             #expect(!shown.text.contains("data-unlock-member=\"\(jane.id.uuidString.lowercased())\""))
@@ -182,7 +182,7 @@ struct UnlockTests {
             // The forged form for the Owner is refused by the server, whatever the page showed.
             let forged = try await client.form(
                 "/members/unlock", ["_csrf": csrf, "memberId": owner.id.uuidString], session: &admin.session)
-            #expect(forged.location?.contains("notice=unlock_higher_privilege") == true)
+            #expect(forged.notice == "unlock_higher_privilege")
             #expect(try await h.throttleRows("olivia@acme.test") == 1)
             // Without the CSRF token nothing happens.
             let noToken = try await client.form(

@@ -15,8 +15,9 @@ struct MembersAPIController {
         group.on(.post, .apiBulkReset, use: bulkReset)
         group.on(.post, .apiMemberReset, use: singleReset)
         group.on(.post, .apiMemberUnlock, use: unlock)
-        group.group().add(middleware: RequirePermissions(.membersView, .membersManage, .membersResetMFA))
-            .on(.get, .apiResetJob, use: job)
+        let jobs = group.group().add(middleware: RequirePermissions(.membersView, .membersManage, .membersResetMFA))
+        jobs.on(.get, .apiResetJob, use: job)
+        jobs.on(.post, .apiResetJobCancel, use: cancelJob)
     }
 
     struct MemberJSON: Encodable {
@@ -237,7 +238,17 @@ struct MembersAPIController {
             let batch = try await services.store.resets.find(id, organizationID: context.auth.organizationID),
             batch.action == AuditAction.mfaReset.rawValue
         else { throw LatchkeyError.notFound("No such job.") }
-        let results = batch.status == .completed ? try await services.store.resets.results(batchID: id) : nil
+        let results = batch.status.isFinished ? try await services.store.resets.results(batchID: id) : nil
         return JSONResponse.make(jobJSON(batch, results: results))
+    }
+
+    /// Asks a running job to stop after the chunk under way: 202 with the job as it stands; 409 when it is not
+    /// running (finished, already cancelled, or a request that ran in the foreground).
+    @Sendable func cancelJob(_ request: Request, context: OrgMemberContext) async throws -> Response {
+        guard let id = context.parameters.get("id", as: UUID.self) else { throw LatchkeyError.notFound("No such job.") }
+        let batch = try await ResetService(services: services).cancel(actor: context.actor, batchID: id)
+        var response = JSONResponse.make(jobJSON(batch, results: nil), status: .accepted)
+        response.headers[.location] = Route.apiResetJob.path(batch.id)
+        return response
     }
 }

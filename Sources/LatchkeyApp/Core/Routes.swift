@@ -33,6 +33,7 @@ enum Route: String, CaseIterable, Sendable {
     case securityAuthenticator = "/security/authenticator"
     case securityRecoveryCodes = "/security/recovery-codes"
     case securitySessionRevoke = "/security/sessions/:id/revoke"
+    case securitySessionsRevokeOthers = "/security/sessions/revoke-others"
     case securityPassword = "/security/password"
     // Manage Members
     case members = "/members"
@@ -48,10 +49,13 @@ enum Route: String, CaseIterable, Sendable {
     case memberInvitationRevoke = "/members/:id/invitation/revoke"
     case resetResults = "/members/resets/:id"
     case resetResultsCSV = "/members/resets/:id/results.csv"
+    case resetCancel = "/members/resets/:id/cancel"
+    case membersSelection = "/members/selection"
     // Administration
     case audit = "/audit"
     case auditExportCSV = "/audit/export.csv"
     case auditExportJSONLines = "/audit/export.jsonl"
+    case auditEvent = "/audit/events/:id"
     case settings = "/settings"
     case roles = "/roles"
     case role = "/roles/:id"
@@ -82,6 +86,7 @@ enum Route: String, CaseIterable, Sendable {
     case apiBulkReactivate = "/api/v1/members/reactivate"
     case apiBulkRemove = "/api/v1/members/remove"
     case apiResetJob = "/api/v1/mfa-reset-jobs/:id"
+    case apiResetJobCancel = "/api/v1/mfa-reset-jobs/:id/cancel"
     case apiAuditEvents = "/api/v1/audit-events"
     case apiRoles = "/api/v1/roles"
     case apiInvitations = "/api/v1/invitations"
@@ -206,6 +211,9 @@ extension Route {
             methods: [.post], route: .securityRecoveryCodes, caller: "signed in + current code",
             audit: "`auth.step_up`, `mfa.recovery_codes_regenerated`"),
         Endpoint(
+            methods: [.post], route: .securitySessionsRevokeOthers, caller: "signed in; every own session but this one",
+            audit: "`session.revoked` (one event naming how many)", refusesGet: true),
+        Endpoint(
             methods: [.post], route: .securitySessionRevoke, caller: "signed in; own sessions only",
             audit: "`session.revoked`"),
         Endpoint(
@@ -300,9 +308,17 @@ extension Route {
         Endpoint(
             methods: [.get], route: .resetResultsCSV,
             caller: "`members.reset_mfa` (+ view, manage), same organization"),
+        Endpoint(
+            methods: [.post], route: .resetCancel,
+            caller: "`members.reset_mfa` (+ view, manage), a running background job of the same organization",
+            audit: "`mfa.reset_job_cancelled`", refusesGet: true),
+        Endpoint(
+            methods: [.get], route: .membersSelection, query: "?query=&role=&mfa=&status=",
+            caller: "`members.view` + `members.manage`; how many match and how many of them have MFA (JSON)"),
         Endpoint(methods: [.get], route: .audit, caller: "`audit.view`"),
         Endpoint(methods: [.get], route: .auditExportCSV, caller: "`audit.view`"),
         Endpoint(methods: [.get], route: .auditExportJSONLines, caller: "`audit.view`"),
+        Endpoint(methods: [.get], route: .auditEvent, caller: "`audit.view`; an event of the same organization"),
         Endpoint(methods: [.get], route: .settings, caller: "`org.settings`"),
         Endpoint(methods: [.post], route: .settings, caller: "`org.settings`", audit: "`org.settings_changed`"),
         Endpoint(methods: [.get], route: .mailbox, caller: "demo mode + `members.view`"),
@@ -381,6 +397,10 @@ extension Route {
             caller: "as `/members/remove`, per member", audit: "`member.removed` per member", refusesGet: true),
         Endpoint(
             methods: [.get], route: .apiResetJob, caller: "`members.reset_mfa` (+ view, manage), same organization"),
+        Endpoint(
+            methods: [.post], route: .apiResetJobCancel,
+            caller: "as `/members/resets/{id}/cancel`; 409 when not running",
+            audit: "`mfa.reset_job_cancelled`", refusesGet: true),
         Endpoint(methods: [.get], route: .apiAuditEvents, caller: "`audit.view`"),
         Endpoint(
             methods: [.get], route: .apiRoles,

@@ -36,11 +36,41 @@ document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll("[data-autosubmit]").forEach((select) => {
     select.addEventListener("change", () => select.form.submit());
   });
+  setUpToasts();
+  setUpLocalTimes();
   setUpMenus();
   setUpMembers();
   setUpMemberActions();
   setUpJobPolling();
 });
+
+// A toast (role="status": read out politely) is dismissed with its ×; focus then goes to the main content.
+function setUpToasts() {
+  document.querySelectorAll("[data-toast]").forEach((toast) => {
+    toast.querySelector("[data-dismiss-toast]").addEventListener("click", () => {
+      toast.remove();
+      const main = document.getElementById("main");
+      if (main) { main.setAttribute("tabindex", "-1"); main.focus({ preventScroll: true }); }
+    });
+  });
+  const changed = document.querySelector("tr.row-changed");
+  if (changed) changed.scrollIntoView({ block: "nearest" });
+}
+
+// Times written in UTC by the server are shown in the reader's own time zone; the UTC time stays in the title.
+function setUpLocalTimes() {
+  const times = document.querySelectorAll("time[data-local]");
+  if (times.length === 0) return;
+  const format = new Intl.DateTimeFormat(undefined, { year: "numeric", month: "short", day: "numeric",
+    hour: "2-digit", minute: "2-digit", second: "2-digit", timeZoneName: "short" });
+  times.forEach((node) => {
+    const date = new Date(node.getAttribute("datetime"));
+    if (!isNaN(date)) node.textContent = format.format(date);
+  });
+  const note = document.getElementById("time-zone-note");
+  const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  if (note && zone) note.textContent = `Newest first. Times are in your time zone (${zone}); hover over one for UTC.`;
+}
 
 // Menu buttons: click or Enter/Space/ArrowDown opens, arrows move, Escape closes and returns focus.
 function setUpMenus() {
@@ -83,15 +113,18 @@ function openMenu(button, index) {
   const list = menu.querySelectorAll("[role=menuitem]");
   if (list[index]) list[index].focus({ preventScroll: true });
 }
-// A row's menu floats above the table's scroll area (which would clip it), under its button's right
-// edge, or above the button when there is no room below.
+// A row's menu floats above the table's scroll area (which would clip it), under its row at the button's
+// right edge, or above the row when there is no room below.
 function placeMenu(button, menu) {
   if (!button.closest(".table-wrap")) return;
   menu.classList.add("menu-floating");
   const anchor = button.getBoundingClientRect();
-  const below = anchor.bottom + 4;
-  const top = below + menu.offsetHeight > window.innerHeight && anchor.top - 4 - menu.offsetHeight > 0
-    ? anchor.top - 4 - menu.offsetHeight : below;
+  // Below (or above) the whole row, so the menu never covers the row's own cells.
+  const row = button.closest("tr");
+  const edge = row ? row.getBoundingClientRect() : anchor;
+  const below = edge.bottom + 2;
+  const top = below + menu.offsetHeight > window.innerHeight && edge.top - 2 - menu.offsetHeight > 0
+    ? edge.top - 2 - menu.offsetHeight : below;
   menu.style.top = `${top}px`;
   menu.style.left = `${Math.max(4, anchor.right - menu.offsetWidth)}px`;
 }
@@ -224,6 +257,8 @@ function setUpMembers() {
     const hidden = (name, value) => { const input = document.createElement("input"); input.type = "hidden"; input.name = name; input.value = value; targets.append(input); };
     if (allMatching) {
       hidden("scope", "all");
+      // The number confirmed: the server refuses if the filter matches another number by the time it acts.
+      hidden("expectedCount", String(total));
       new URLSearchParams(window.location.search).forEach((value, key) => { if (["query", "role", "mfa", "status"].includes(key)) hidden(key, value); });
     } else {
       chosen.forEach((box) => hidden("memberId", box.value));
@@ -237,19 +272,29 @@ function setUpMembers() {
     submit.textContent = `${bulk.dataset.verb} ${count.toLocaleString()} ${plural(count)}`;
     const confirmBox = bulk.querySelector("[data-field=confirm-count]");
     const confirmInput = bulk.querySelector("[data-field=confirm-input]");
+    const mismatch = bulk.querySelector("[data-field=confirm-mismatch]");
     confirmInput.value = "";
+    mismatch.textContent = "";
     if (count > Number(bulk.dataset.typedConfirmationAbove)) {
       confirmBox.hidden = false;
       confirmInput.required = true;
       confirmInput.pattern = String(count);
       submit.disabled = true;
-      confirmInput.oninput = () => { submit.disabled = confirmInput.value.trim() !== String(count); };
+      confirmInput.oninput = () => {
+        const typed = confirmInput.value.trim();
+        submit.disabled = typed !== String(count);
+        // Said once the administrator has typed as many digits as the number has, not at every keystroke.
+        mismatch.textContent = typed.length >= String(count).length && typed !== String(count)
+          ? `${typed} does not match: type ${count} to confirm.` : "";
+        confirmInput.setAttribute("aria-invalid", mismatch.textContent ? "true" : "false");
+      };
     } else {
       confirmBox.hidden = true;
       confirmInput.required = false;
       confirmInput.removeAttribute("pattern");
       submit.disabled = false;
     }
+    previewSkips(bulk, allMatching ? null : chosen, count);
     openDialog(bulk, actions);
   };
   const bulkItem = document.querySelector("[data-bulk-reset]");
@@ -258,6 +303,28 @@ function setUpMembers() {
     item.addEventListener("click", () => openBulk(document.getElementById("bulk-" + item.dataset.bulkLifecycle)));
   });
   render();
+}
+// Reset MFA for a selection: how many of it have no MFA and will be skipped — counted from the rows, or for
+// "all matching" asked of the server for the page's filter.
+async function previewSkips(bulk, chosen, count) {
+  const skip = bulk.querySelector("[data-field=skip]");
+  if (!skip) return;
+  const say = (withMFA) => {
+    const skipped = count - withMFA;
+    skip.textContent = skipped <= 0 ? "" : skipped === count
+      ? `None of them has MFA set up: all ${count.toLocaleString()} will be skipped and nothing changed.`
+      : `${skipped.toLocaleString()} of them ${skipped === 1 ? "has" : "have"} no MFA set up and will be skipped.`;
+  };
+  if (chosen) { say(chosen.filter((box) => box.closest("tr").dataset.mfa === "enabled").length); return; }
+  skip.textContent = "Counting members without MFA…";
+  try {
+    const params = new URLSearchParams();
+    new URLSearchParams(window.location.search).forEach((value, key) => { if (["query", "role", "mfa", "status"].includes(key)) params.set(key, value); });
+    const response = await fetch(bulk.dataset.selection + "?" + params.toString(), { credentials: "same-origin" });
+    if (!response.ok) throw new Error(String(response.status));
+    const data = await response.json();
+    say(data.withMFA);
+  } catch (e) { skip.textContent = ""; }
 }
 function linkButton(label, onClick) {
   const button = document.createElement("button");
@@ -291,25 +358,65 @@ function openDialog(dialog, opener) {
   };
   dialog.addEventListener("close", () => { if (opener) opener.focus(); }, { once: true });
   dialog.showModal();
-  const first = dialog.querySelector("input:not([type=hidden]), button");
+  // A confirmation opens on its least destructive choice (Cancel); a form to fill in, on its first field.
+  const first = dialog.dataset.confirm !== undefined ? dialog.querySelector("[data-close]")
+    : dialog.querySelector("input:not([type=hidden]), textarea, select, button");
   if (first) first.focus();
 }
 
-// A background reset's progress: poll the job and reload when it is done.
+// A background reset's progress: poll the job, show the share done and the time left, reload when it ends.
+// Waits longer after each failure (up to 30 s) and stops for good when the session is gone.
 function setUpJobPolling() {
   const job = document.getElementById("job");
   if (!job) return;
-  const label = document.getElementById("job-label");
   const bar = document.getElementById("job-progress");
-  const tick = async () => {
-    try {
-      const response = await fetch(job.dataset.poll, { credentials: "same-origin" });
-      const data = await response.json();
-      bar.value = data.processed;
-      label.textContent = `Resetting MFA — ${data.processed.toLocaleString()} of ${data.total.toLocaleString()}`;
-      if (data.status === "completed") { window.location.reload(); return; }
-    } catch (e) { /* the server is unreachable for now: try again at the next tick */ }
-    setTimeout(tick, 1000);
+  const percent = document.getElementById("job-percent");
+  const count = document.getElementById("job-count");
+  const eta = document.getElementById("job-eta");
+  const status = document.getElementById("job-status");
+  const samples = [];
+  let delay = 1000;
+  const left = (data) => {
+    samples.push({ at: Date.now(), processed: data.processed });
+    while (samples.length > 20) samples.shift();
+    const first = samples[0];
+    const last = samples[samples.length - 1];
+    const rate = (last.processed - first.processed) / Math.max(1, (last.at - first.at) / 1000);
+    if (rate <= 0) return "estimating time left…";
+    const seconds = Math.ceil((data.total - data.processed) / rate);
+    return seconds < 60 ? "less than a minute left" : `about ${Math.ceil(seconds / 60)} min left`;
   };
-  setTimeout(tick, 1000);
+  const tick = async () => {
+    let response;
+    try {
+      response = await fetch(job.dataset.poll, { credentials: "same-origin", headers: { Accept: "application/json" } });
+    } catch (e) {
+      status.textContent = "Can't reach the server; trying again…";
+      delay = Math.min(delay * 2, 30000);
+      setTimeout(tick, delay);
+      return;
+    }
+    if (response.status === 401 || response.status === 403 || response.status === 404) {
+      status.textContent = response.status === 404 ? "This job is no longer available."
+        : "Your session has ended: sign in again to see the results. The reset continues on the server.";
+      job.dataset.stopped = "true";
+      return;
+    }
+    if (!response.ok) {
+      delay = Math.min(delay * 2, 30000);
+      setTimeout(tick, delay);
+      return;
+    }
+    delay = 1000;
+    status.textContent = "";
+    const data = await response.json();
+    bar.value = data.processed;
+    const share = data.total === 0 ? 100 : Math.floor(data.processed * 100 / data.total);
+    percent.textContent = `${share}%`;
+    count.textContent = `${data.processed.toLocaleString()} of ${data.total.toLocaleString()} members`;
+    eta.textContent = left(data);
+    if (data.status !== "running") { window.location.reload(); return; }
+    setTimeout(tick, delay);
+  };
+  setTimeout(tick, delay);
 }

@@ -34,7 +34,7 @@ public struct OperatorTools: Sendable {
             return
                 "MFA reset for \(member.name) <\(member.email)> in \(organization.name): authenticator, recovery codes and sessions removed; they set up MFA again at next sign-in."
         case .noMFA: return "\(member.email) has no MFA set up: nothing to reset (recorded in the audit log)."
-        case .notFound, .notPermitted, .notPermittedRole, .selfAction:
+        case .notFound, .notPermitted, .notPermittedRole, .selfAction, .cancelled:
             return "Could not reset \(member.email): \(result.reason ?? result.code.rawValue)."
         }
     }

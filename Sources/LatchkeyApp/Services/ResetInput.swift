@@ -44,7 +44,8 @@ enum ResetInput {
     static func error(for result: ResetResult) -> LatchkeyError? {
         let reason = result.reason ?? ""
         switch result.code {
-        case .reset, .noMFA: return nil
+        // A single reset is never cancelled: it runs in its request.
+        case .reset, .noMFA, .cancelled: return nil
         case .notFound: return .notFound("Member not found.")
         case .selfAction: return .forbidden("cannot_reset_self", reason + ".")
         case .notPermitted: return .forbidden(.forbidden, "Your role cannot reset MFA.")

@@ -190,6 +190,17 @@ struct ResetService: Sendable {
         while true {
             let pending = try await store.resets.pendingMembers(batchID: batchID, limit: chunkSize)
             if pending.isEmpty { break }
+            // Someone cancelled the job: the chunk under way finished; the rest is recorded as not done.
+            if batch.background, try await store.resets.cancelRequested(batchID) {
+                let now = services.now
+                try await store.transaction { tx in
+                    try await tx.resets.finishCancelled(
+                        batchID, organizationID: batch.organizationID, code: ResetResultCode.cancelled.rawValue,
+                        reason: ResetResultCode.cancelled.reason(targetRole: "") ?? "", at: now)
+                }
+                try await notifyOwners(batchID: batchID, actor: actor)
+                return true
+            }
             // The server is stopping: leave the rest, between chunks, to whoever claims the job next.
             if !first && stopping() { return false }
             if !first && pause > .zero { try await Task.sleep(for: pause) }
@@ -202,6 +213,39 @@ struct ResetService: Sendable {
         try await store.resets.complete(batchID, at: services.now)
         try await notifyOwners(batchID: batchID, actor: actor)
         return true
+    }
+
+    /// Asks a running background reset to stop after the chunk under way (the members it has reset stay reset; the
+    /// rest are recorded as not done). Audited; refused for a batch that is not a running job of the organization.
+    func cancel(actor: Actor, batchID: UUID) async throws -> ResetBatch {
+        guard ResetPolicy.required.isSubset(of: actor.permissions) else {
+            throw LatchkeyError.forbidden(.forbidden, "Your role cannot reset MFA.")
+        }
+        guard let batch = try await store.resets.find(batchID, organizationID: actor.organizationID),
+            batch.action == AuditAction.mfaReset.rawValue
+        else { throw LatchkeyError.notFound("No such job.") }
+        let now = services.now
+        let stopped = try await store.transaction { tx in
+            guard
+                try await tx.resets.requestCancel(
+                    batchID, organizationID: actor.organizationID, by: actor.memberID ?? Self.operatorID, at: now)
+            else { return false }
+            try await tx.audit.appendAll(
+                [
+                    actor.event(
+                        .resetJobCancelled, target: nil, .success,
+                        reason: "\(batch.processed) of \(batch.total) processed when asked", batchID: batchID,
+                        ticket: batch.reason)
+                ], at: now)
+            return true
+        }
+        guard stopped else {
+            throw LatchkeyError(
+                .conflict, "job_not_running",
+                batch.cancelRequestedAt != nil
+                    ? "This job is already being cancelled." : "This job is not running: there is nothing to cancel.")
+        }
+        return try await store.resets.find(batchID) ?? batch
     }
 
     // MARK: The reset itself

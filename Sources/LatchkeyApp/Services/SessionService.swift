@@ -71,6 +71,25 @@ struct SessionService: Sendable {
     }
 
     /// Signs out one of the member's own sessions (My security); another member's session is not found.
+    /// Signs the member out everywhere but here ("Sign out all other sessions"), with one audit event naming how
+    /// many. Returns that number (0 changes nothing and records nothing).
+    func revokeOthers(of auth: AuthState, meta: RequestMeta) async throws -> Int {
+        let now = services.now
+        return try await services.store.transaction { tx in
+            let others = try await tx.sessions.signedIn(memberID: auth.memberID).filter { $0.id != auth.sessionID }
+            guard !others.isEmpty else { return 0 }
+            try await tx.sessions.deleteAll(memberID: auth.memberID, except: auth.sessionID)
+            try await tx.audit.append(
+                auth.event(
+                    .sessionRevoked, .success,
+                    reason: others.count == 1
+                        ? "1 other session signed out" : "\(others.count) other sessions signed out",
+                    meta: meta),
+                at: now)
+            return others.count
+        }
+    }
+
     func revoke(_ sessionID: UUID, of auth: AuthState, meta: RequestMeta) async throws {
         let now = services.now
         try await services.store.transaction { tx in

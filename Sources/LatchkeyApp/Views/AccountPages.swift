@@ -69,23 +69,27 @@ enum AccountPages {
                   <td>\(DateText.short(row.createdAt))</td>
                   <td>\(DateText.short(row.lastSeenAt))</td>
                   <td>\(row.ip)</td>
-                  <td class="ua">\(String(row.userAgent.prefix(80)))</td>
+                  <td><span title="\(row.userAgent)">\(UserAgentLabel.describe(row.userAgent))</span></td>
                   <td>\(action)</td>
                 </tr>
                 """
         }
-        let codeField: HTML = """
-            <label for="current-code-%">Code from your current authenticator app</label>
-            <input id="current-code-%" name="code" class="code-input" inputmode="numeric" autocomplete="one-time-code"
-                   pattern="[0-9]{6}" maxlength="6" required>
+        // One code field per action, each saying what its code is for (not three identical fields).
+        let codeField = { (id: String, purpose: String) -> HTML in
             """
+            <label for="current-code-\(id)">\(purpose)</label>
+            <input id="current-code-\(id)" name="code" class="code-input" inputmode="numeric" autocomplete="one-time-code"
+                   pattern="[0-9]{6}" maxlength="6" required aria-describedby="current-code-\(id)-help">
+            <p class="help" id="current-code-\(id)-help">The 6-digit code your authenticator app shows now.</p>
+            """
+        }
         let authenticator: HTML
         if hasAuthenticator {
             authenticator = """
                 <p>\(StatusBadge.mfa(.enabled)) An authenticator app is set up.</p>
                 <form method="post" action="\(Route.securityAuthenticator.path)" class="stack narrow">
                   \(Layout.csrfField(auth.csrfToken))
-                  \(HTML(unsafe: codeField.raw.replacingOccurrences(of: "%", with: "replace")))
+                  \(codeField("replace", "Code to confirm replacing your authenticator app"))
                   <button type="submit" class="button">Replace authenticator app</button>
                 </form>
                 """
@@ -104,7 +108,7 @@ enum AccountPages {
             <p>\(recoveryCodesLeft) of \(RecoveryCodes.count) recovery codes left.</p>
             <form method="post" action="\(Route.securityRecoveryCodes.path)" class="stack narrow">
               \(Layout.csrfField(auth.csrfToken))
-              \(HTML(unsafe: codeField.raw.replacingOccurrences(of: "%", with: "recovery")))
+              \(codeField("recovery", "Code to confirm new recovery codes"))
               <button type="submit" class="button">Generate new recovery codes</button>
             </form>
             """
@@ -120,7 +124,7 @@ enum AccountPages {
               <p class="help" id="password-rule">\(PasswordPolicy.minimumLength) to \(PasswordPolicy.maximumLength) characters; not a common password and not your email.</p>
               <label for="confirm-password">New password again</label>
               <input id="confirm-password" name="confirmPassword" type="password" autocomplete="new-password" required>
-              \(hasAuthenticator ? HTML(unsafe: codeField.raw.replacingOccurrences(of: "%", with: "password")) : .empty)
+              \(hasAuthenticator ? codeField("password", "Code to confirm the password change") : .empty)
               <button type="submit" class="button">Change password</button>
               <p class="help">Your other sessions are signed out.</p>
             </form>
@@ -129,7 +133,7 @@ enum AccountPages {
             title: "My security", auth: auth, current: "security",
             content: """
                 <h1>My security</h1>
-                \(Layout.alert(notice, kind: "success"))
+                \(Layout.toast(notice))
                 \(Layout.alert(error))
                 <section class="card section" aria-labelledby="password-heading">
                   <h2 id="password-heading">Password</h2>
@@ -144,11 +148,15 @@ enum AccountPages {
                   \(recovery)
                 </section>
                 <section class="card section" aria-labelledby="sessions-heading">
-                  <h2 id="sessions-heading">Where you're signed in</h2>
+                  <div class="page-head"><h2 id="sessions-heading">Where you're signed in</h2>
+                  \(sessions.count > 1 ? HTML(unsafe: """
+                      <form method="post" action="\(Route.securitySessionsRevokeOthers.path)" class="inline-form">\(Layout.csrfField(auth.csrfToken).raw)\
+                      <button type="submit" class="button" id="revoke-others">Sign out all other sessions</button></form>
+                      """) : .empty)</div>
                   <div class="table-wrap" tabindex="0" role="region" aria-label="Your sessions">
                   <table class="table">
                     <thead><tr><th scope="col">Signed in</th><th scope="col">Last active</th><th scope="col">IP address</th>
-                      <th scope="col">Browser</th><th scope="col"><span class="visually-hidden">Action</span></th></tr></thead>
+                      <th scope="col">Device</th><th scope="col"><span class="visually-hidden">Action</span></th></tr></thead>
                     <tbody>\(rows)</tbody>
                   </table>
                   </div>

@@ -6,47 +6,86 @@ import LatchkeyStore
 enum AdminPages {
     static func selected(_ flag: Bool) -> HTML { HTML(unsafe: flag ? " selected" : "") }
 
+    /// A time for people: UTC in the page (and its `datetime`), turned into the reader's own time zone by the
+    /// script, with the UTC time kept in its title.
+    static func time(_ date: Date) -> HTML {
+        let utc = DateText.seconds(date)
+        return "<time datetime=\"\(date.formatted(.iso8601))\" data-local title=\"\(utc)\">\(utc)</time>"
+    }
+
+    /// The audit log's query as a link, with `extra` keys set (a nil value removes one).
+    static func auditLink(_ query: [String: String], _ extra: [String: String?] = [:]) -> String {
+        var items = query
+        for (key, value) in extra { items[key] = value }
+        var components = URLComponents()
+        components.path = Route.audit.path
+        let kept = items.filter { !$0.value.isEmpty }.sorted { $0.key < $1.key }
+        components.queryItems = kept.isEmpty ? nil : kept.map { URLQueryItem(name: $0.key, value: $0.value) }
+        return components.string ?? Route.audit.path
+    }
+
+    static func resultBadge(_ result: String) -> HTML {
+        let badge: String =
+            switch result {
+            case "success": "badge-success"
+            case "skipped": "badge-neutral"
+            default: "badge-danger"
+            }
+        return "<span class=\"badge \(badge)\">\(AuditResult(rawValue: result)?.label ?? result)</span>"
+    }
+
+    static func actionLabel(_ action: String) -> String { AuditAction(rawValue: action)?.label ?? action }
+
     static func audit(
-        auth: AuthState, events: [AuditEvent], next: String?, query: [String: String], error: String? = nil
+        auth: AuthState, events: [AuditEvent], next: String?, previous: String?, query: [String: String],
+        error: String? = nil
     ) -> HTML {
         let q = { (key: String) in query[key] ?? "" }
         var exportComponents = URLComponents()
-        exportComponents.queryItems = query.filter { !$0.value.isEmpty && $0.key != "cursor" }.sorted {
-            $0.key < $1.key
-        }
-        .map { URLQueryItem(name: $0.key, value: $0.value) }
+        exportComponents.queryItems = query.filter { !$0.value.isEmpty && !["cursor", "newer"].contains($0.key) }
+            .sorted { $0.key < $1.key }
+            .map { URLQueryItem(name: $0.key, value: $0.value) }
         let exportQuery = exportComponents.percentEncodedQuery.map { "?" + $0 } ?? ""
-        let actions = AuditAction.allCases.map { action -> HTML in
-            "<option value=\"\(action.rawValue)\"\(selected(q("action") == action.rawValue))>\(action.rawValue)</option>"
+        let actions = AuditAction.allCases.sorted { $0.label < $1.label }.map { action -> HTML in
+            "<option value=\"\(action.rawValue)\"\(selected(q("action") == action.rawValue))>\(action.label)</option>"
         }
-        let results = ["success", "failure", "denied", "skipped"].map { result -> HTML in
-            "<option value=\"\(result)\"\(selected(q("result") == result))>\(result)</option>"
+        let results = AuditResult.allCases.map { result -> HTML in
+            "<option value=\"\(result.rawValue)\"\(selected(q("result") == result.rawValue))>\(result.label)</option>"
         }
         let rows = events.map { e -> HTML in
-            let badge: String =
-                switch e.result {
-                case "success": "badge-success"
-                case "skipped": "badge-neutral"
-                default: "badge-danger"
-                }
+            let batch: HTML =
+                e.batchID.map { id -> HTML in
+                    """
+                    <a class="batch-link" href="\(auditLink([:], ["batch": id.lowercasedString]))" title="Every event of batch \(id.lowercasedString)"><code>\(String(id.lowercasedString.prefix(8)))</code></a>
+                    """
+                } ?? .empty
             return """
                 <tr>
-                  <td class="nowrap"><time datetime="\(e.occurredAt.formatted(.iso8601))">\(DateText.seconds(e.occurredAt))</time></td>
+                  <td class="nowrap">\(time(e.occurredAt))</td>
                   <td>\(e.actorEmail)<span class="sub">\(e.actorRole)\(e.actorTokenID == nil ? "" : " · API token “\(e.actorTokenName)”")</span></td>
-                  <td><code>\(e.action)</code></td>
+                  <td>\(actionLabel(e.action))<span class="sub"><code>\(e.action)</code></span></td>
                   <td>\(e.targetEmail)</td>
-                  <td><span class="badge \(badge)">\(e.result)</span></td>
+                  <td>\(resultBadge(e.result))</td>
                   <td>\(e.reason)\(e.ticket.isEmpty ? HTML.empty : "<span class=\"sub\">Ticket: \(e.ticket)</span>")</td>
-                  <td>\(e.batchID.map { String($0.lowercasedString.prefix(8)) } ?? "")</td>
+                  <td>\(batch)</td>
+                  <td><a href="\(Route.auditEvent.path(e.id))" aria-label="Details of event \(String(e.seq)): \(actionLabel(e.action))\(e.targetEmail.isEmpty ? "" : " for \(e.targetEmail)")">Details</a></td>
                 </tr>
                 """
         }
-        var nextQuery = query
-        nextQuery["cursor"] = next
-        var nextComponents = URLComponents()
-        nextComponents.path = Route.audit.path
-        nextComponents.queryItems = nextQuery.filter { !$0.value.isEmpty }.sorted { $0.key < $1.key }
-            .map { URLQueryItem(name: $0.key, value: $0.value) }
+        let filterless = query.filter { !["cursor", "newer"].contains($0.key) }
+        let batchNote: HTML =
+            q("batch").isEmpty
+            ? .empty
+            : """
+            <p class="selection-bar" id="batch-filter">Showing the events of batch <code>\(q("batch"))</code>.
+            <a href="\(auditLink(filterless, ["batch": nil]))">Show every event</a></p>
+            """
+        let pager: HTML = """
+            <nav class="pager" aria-label="Pages">
+              \(previous == nil ? HTML(unsafe: "<span class=\"button button-small\" aria-disabled=\"true\">« Newest</span><span class=\"button button-small\" aria-disabled=\"true\">‹ Newer</span>") : "<a class=\"button button-small\" href=\"\(auditLink(filterless))\">« Newest</a><a class=\"button button-small\" rel=\"prev\" href=\"\(auditLink(filterless, ["newer": previous]))\">‹ Newer</a>")
+              \(next == nil ? HTML(unsafe: "<span class=\"button button-small\" aria-disabled=\"true\">Older ›</span>") : "<a class=\"button button-small\" rel=\"next\" href=\"\(auditLink(filterless, ["cursor": next]))\">Older ›</a>")
+            </nav>
+            """
         return Layout.app(
             title: "Audit log", auth: auth, current: "audit",
             content: """
@@ -58,6 +97,7 @@ enum AdminPages {
                 </div>
                 \(Layout.alert(error))
                 <form method="get" action="\(Route.audit.path)" class="filters" role="search">
+                  \(q("batch").isEmpty ? HTML.empty : "<input type=\"hidden\" name=\"batch\" value=\"\(q("batch"))\">")
                   <span class="filter"><label for="action">Action</label>
                   <select id="action" name="action"><option value="">All</option>\(actions)</select></span>
                   <span class="filter"><label for="result">Result</label>
@@ -72,18 +112,69 @@ enum AdminPages {
                   <input id="to" name="to" type="date" value="\(q("to"))"></span>
                   <button type="submit" class="button">Filter</button>
                 </form>
-                <p class="muted">Times are UTC. Newest first.</p>
+                \(batchNote)
+                <p class="muted" id="time-zone-note">Newest first. Times are shown in UTC.</p>
                 <div class="table-wrap" tabindex="0" role="region" aria-label="Audit events">
                 <table class="table members" id="audit-table">
-                  <thead><tr><th scope="col">Time (UTC)</th><th scope="col">Actor</th><th scope="col">Action</th>
-                    <th scope="col">Target</th><th scope="col">Result</th><th scope="col">Reason</th><th scope="col">Batch</th></tr></thead>
+                  <thead><tr><th scope="col">Time</th><th scope="col">Actor</th><th scope="col">Action</th>
+                    <th scope="col">Target</th><th scope="col">Result</th><th scope="col">Reason</th><th scope="col">Batch</th>
+                    <th scope="col"><span class="visually-hidden">Details</span></th></tr></thead>
                   <tbody>\(rows)</tbody>
                 </table>
                 </div>
                 \(events.isEmpty ? HTML(unsafe: "<p class=\"empty\">No events match.</p>") : .empty)
-                <nav class="pager" aria-label="Pages">
-                  \(next == nil ? HTML.empty : "<a class=\"button button-small\" rel=\"next\" href=\"\(nextComponents.string ?? Route.audit.path)\">Older ›</a>")
-                </nav>
+                \(pager)
+                """)
+    }
+
+    /// One audit event in full: who, what, to whom, the outcome, where the request came from, and its place in the
+    /// tamper-evident chain.
+    static func auditEvent(auth: AuthState, event e: AuditEvent, batchResults: Bool) -> HTML {
+        let row = { (label: String, value: HTML) -> HTML in "<div><dt>\(label)</dt><dd>\(value)</dd></div>" }
+        let wide = { (label: String, value: HTML) -> HTML in
+            "<div class=\"wide\"><dt>\(label)</dt><dd>\(value)</dd></div>"
+        }
+        let text = { (value: String) -> HTML in value.isEmpty ? "<span class=\"muted\">—</span>" : "\(value)" }
+        var rows: [HTML] = [
+            row("Time", "\(time(e.occurredAt))<span class=\"sub\">\(DateText.seconds(e.occurredAt))</span>"),
+            row("Action", "\(actionLabel(e.action)) <code>\(e.action)</code>"),
+            row("Result", resultBadge(e.result)),
+            row(
+                "Actor",
+                "\(text(e.actorEmail))<span class=\"sub\">\(e.actorRole)\(e.actorTokenID == nil ? "" : " · through API token “\(e.actorTokenName)”")</span>"
+            ),
+            row("Target", text(e.targetEmail)),
+            row("Reason", text(e.reason)),
+            row("Ticket", text(e.ticket)),
+        ]
+        if let batch = e.batchID {
+            let results: HTML =
+                batchResults
+                ? " · <a href=\"\(Route.resetResults.path(batch))\">Results</a>" : .empty
+            rows.append(
+                row(
+                    "Batch",
+                    "<code>\(batch.lowercasedString)</code><span class=\"sub\"><a href=\"\(auditLink([:], ["batch": batch.lowercasedString]))\">Every event of this batch</a>\(results)</span>"
+                ))
+        }
+        rows += [
+            row("IP address", text(e.ip)),
+            row("Request id", e.requestID.isEmpty ? text("") : "<code>\(e.requestID)</code>"),
+            row("Position in the chain", "\(String(e.seq))"),
+            wide(
+                "Device",
+                e.userAgent.isEmpty
+                    ? text("")
+                    : "\(UserAgentLabel.describe(e.userAgent))<span class=\"sub ua-raw\">\(e.userAgent)</span>"),
+            wide("Hash", "<code class=\"hash\">\(e.hash)</code>"),
+            wide("Previous hash", "<code class=\"hash\">\(e.prevHash)</code>"),
+        ]
+        return Layout.app(
+            title: "Audit event", auth: auth, current: "audit",
+            content: """
+                <p class="breadcrumb"><a href="\(Route.audit.path)">Audit log</a> ›</p>
+                <div class="page-head"><h1>\(actionLabel(e.action))\(e.targetEmail.isEmpty ? "" : " · \(e.targetEmail)")</h1></div>
+                <dl class="facts event-facts" id="event">\(rows)</dl>
                 """)
     }
 
@@ -93,7 +184,7 @@ enum AdminPages {
             title: "Settings", auth: auth, current: "settings",
             content: """
                 <h1>Security settings</h1>
-                \(Layout.alert(notice, kind: "success"))
+                \(Layout.toast(notice))
                 \(Layout.alert(error))
                 <form method="post" action="\(Route.settings.path)" class="card section stack settings">
                   \(Layout.csrfField(auth.csrfToken))

@@ -7,7 +7,7 @@ enum AuthPages {
             title: "Sign in",
             content: """
                 <h1>Sign in</h1>
-                \(Layout.alert(notice, kind: "success"))
+                \(Layout.toast(notice))
                 \(Layout.alert(error))
                 <form method="post" action="\(Route.login.path)" class="stack">
                   \(Layout.csrfField(csrf))

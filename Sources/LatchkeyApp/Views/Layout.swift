@@ -106,6 +106,17 @@ enum Layout {
             }.joined(separator: "\n"))
     }
 
+    /// The one-time message after an action: announced politely (`role="status"`; an error as an alert) and
+    /// dismissible with its ×.
+    static func toast(_ message: String?, kind: String = "success") -> HTML {
+        guard let message, !message.isEmpty else { return .empty }
+        return """
+            <div class="alert alert-\(kind) toast" role="\(kind == "error" ? "alert" : "status")" data-toast>\
+            <span class="toast-text">\(message)</span>\
+            <button type="button" class="toast-close" data-dismiss-toast aria-label="Dismiss this message"></button></div>
+            """
+    }
+
     static func csrfField(_ token: String) -> HTML {
         "<input type=\"hidden\" name=\"_csrf\" value=\"\(token)\">"
     }

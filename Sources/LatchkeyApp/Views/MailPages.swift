@@ -80,7 +80,7 @@ enum MailPages {
             content: """
                 <div class="page-head"><h1>Mail</h1></div>
                 \(delivery)
-                \(Layout.alert(model.notice, kind: "success"))
+                \(Layout.toast(model.notice))
                 <nav aria-label="Mail status"><ul class="tabs">\(tabs)</ul></nav>
                 <div class="table-wrap card card-flush" tabindex="0" role="region" aria-label="Mail">
                 <table class="table">

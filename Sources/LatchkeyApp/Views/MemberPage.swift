@@ -60,7 +60,7 @@ enum MemberPage {
             </tr>
             """
         }
-        let notice: HTML = m.members.notice.map { Layout.alert($0.text, kind: $0.kind.rawValue) } ?? .empty
+        let notice: HTML = m.members.notice.map { Layout.toast($0.text, kind: $0.kind.rawValue) } ?? .empty
         var audit = URLComponents()
         audit.path = Route.audit.path
         audit.queryItems = [URLQueryItem(name: "target", value: member.email)]

@@ -19,6 +19,8 @@ enum MembersPages {
         var canManage: Bool
         var stepUpNeeded: Bool
         var notice: Notice?
+        /// The member the last single action changed: their row is highlighted.
+        var changedMemberID: UUID? = nil
         var now: Date
         var idempotencyKey: String
         /// The forms of the member's page send the administrator back there.
@@ -178,7 +180,7 @@ enum MembersPages {
               </ul>
             </div>
             """
-        let notice: HTML = m.notice.map { Layout.alert($0.text, kind: $0.kind.rawValue) } ?? .empty
+        let notice: HTML = m.notice.map { Layout.toast($0.text, kind: $0.kind.rawValue) } ?? .empty
         let invite: HTML =
             m.canManage
             ? "<button type=\"button\" class=\"button button-primary\" data-open-invite>Invite members</button>"
@@ -357,8 +359,10 @@ enum MembersPages {
     /// One row of the table, appended to `out`.
     static func appendRow(_ m: Model, _ row: MemberDirectory.Row, to out: inout String) {
         let id = row.id.lowercasedString
-        out += "<tr data-member-id=\""
+        out += row.id == m.changedMemberID ? "<tr class=\"row-changed\" data-member-id=\"" : "<tr data-member-id=\""
         out += id
+        out += "\" data-mfa=\""
+        out += row.status == .invited ? "invited" : row.mfaStatus.rawValue
         out += "\" data-name=\""
         HTML.appendEscaped(row.name, to: &out)
         out += "\">\n  <td class=\"col-check\">"
@@ -462,7 +466,7 @@ enum MembersPages {
         let dialog = { (action: String, route: Route, title: HTML, body: HTML, button: String, danger: Bool) -> HTML in
             """
             <dialog id="lifecycle-\(action)" class="modal" aria-labelledby="lifecycle-\(action)-title"
-                    aria-describedby="lifecycle-\(action)-desc">
+                    aria-describedby="lifecycle-\(action)-desc" data-confirm>
               <form method="post" action="\(route.path)" class="stack">
                 \(Layout.csrfField(m.auth.csrfToken))
                 \(hiddenState(m.filter))\(returnField(m))
@@ -519,7 +523,7 @@ enum MembersPages {
             (action: String, route: Route, verb: String, question: String, body: HTML, danger: Bool) -> HTML in
             """
             <dialog id="bulk-\(action)" class="modal" aria-labelledby="bulk-\(action)-title" aria-describedby="bulk-\(action)-desc"
-              data-typed-confirmation-above="\(BulkLimits.typedConfirmationAbove)" data-verb="\(verb)">
+              data-confirm data-typed-confirmation-above="\(BulkLimits.typedConfirmationAbove)" data-verb="\(verb)">
               <form method="post" action="\(route.path)" class="stack">
                 \(Layout.csrfField(m.auth.csrfToken))
                 <input type="hidden" name="bulk" value="1">
@@ -532,11 +536,7 @@ enum MembersPages {
                 </div>
                 <label for="bulk-\(action)-reason">Reason or ticket (optional)</label>
                 <input id="bulk-\(action)-reason" name="reason" maxlength="\(BulkLimits.maximumReasonLength)" autocomplete="off">
-                <div data-field="confirm-count" hidden>
-                  <label for="bulk-\(action)-confirm">Type the number of members to confirm</label>
-                  <input id="bulk-\(action)-confirm" name="confirmCount" inputmode="numeric" autocomplete="off"
-                         data-field="confirm-input">
-                </div>
+                \(typedCount(id: "bulk-\(action)-confirm"))
                 <div class="modal-actions">
                   <button type="button" class="button" data-close>Cancel</button>
                   <button type="submit" class="button \(danger ? "button-danger" : "button-primary")" data-field="submit">\(verb)</button>
@@ -570,62 +570,157 @@ enum MembersPages {
     }
 
     /// One member's row in a results table: who, the outcome as a badge (`done` names a change), the reason.
-    static func resultRow(memberID: UUID, name: String, email: String, status: String, done: String, reason: String)
-        -> HTML
-    {
+    static func resultRow(_ outcome: BatchOutcome, done: String) -> HTML {
         let label: HTML =
-            switch status {
+            switch outcome.status {
             case "skipped": "<span class=\"badge badge-neutral\">Skipped</span>"
             case "failed": "<span class=\"badge badge-danger\">Failed</span>"
+            case "not_done": "<span class=\"badge badge-warning\">Not done</span>"
             default: "<span class=\"badge badge-success\">\(done)</span>"
             }
-        let shown = email.isEmpty ? memberID.lowercasedString : email
+        let shown = outcome.email.isEmpty ? outcome.memberID.lowercasedString : outcome.email
         return """
-            <tr><td>\(name.isEmpty ? "—" : name)<span class="folded">\(shown)</span></td><td class="col-email">\(shown)</td>
-            <td>\(label)</td><td>\(reason)</td></tr>
+            <tr data-status="\(outcome.status)"><td>\(outcome.name.isEmpty ? "—" : outcome.name)<span class="folded">\(shown)</span></td>\
+            <td class="col-email">\(shown)</td><td>\(label)</td><td>\(outcome.reason)</td></tr>
             """
     }
 
-    /// The results of a bulk lifecycle action: a summary, each member's outcome and reason, and the CSV.
-    static func actionResults(auth: AuthState, batch: ResetBatch, outcomes: [BatchOutcome]) -> HTML {
+    // MARK: Results
+
+    struct ResultsModel {
+        var auth: AuthState
+        var batch: ResetBatch
+        /// One page of the results, those needing attention first.
+        var rows: [BatchOutcome]
+        /// The outcome shown (nil: all).
+        var group: ResetRepository.OutcomeGroup?
+        /// The cursor of the next page, if there is one.
+        var next: String?
+        var isFirstPage: Bool
+        /// Members a retry would ask about again (not done, or refused only for the actor's permission then).
+        var retryable: Int
+        var stepUpNeeded: Bool
+        var notice: Notice?
+    }
+
+    /// A running job: how far it is, about how long is left, and Cancel.
+    static func progress(auth: AuthState, batch: ResetBatch, notice: Notice?) -> HTML {
+        let id = batch.id.lowercasedString
+        let percent = batch.total == 0 ? 0 : batch.processed * 100 / batch.total
+        let cancelling = batch.cancelRequestedAt != nil
+        let cancel: HTML =
+            cancelling
+            ? "<p class=\"muted\" id=\"job-cancelling\">Cancelling — the job stops after the members being reset now.</p>"
+            : """
+            <form method="post" action="\(Route.resetCancel.path(batch.id))" class="inline-form">
+              \(Layout.csrfField(auth.csrfToken))
+              <button type="submit" class="button" id="cancel-job" aria-describedby="cancel-help">Cancel</button>
+            </form>
+            <p class="help" id="cancel-help">Cancel finishes the members being reset right now, then stops. Members already
+            reset stay reset; the results list those it did not reach.</p>
+            """
+        return Layout.app(
+            title: "Resetting MFA", auth: auth, current: "members",
+            content: """
+                <h1>Resetting MFA</h1>
+                <div id="toast">\(notice.map { Layout.toast($0.text, kind: $0.kind.rawValue) } ?? .empty)</div>
+                <div class="card section" id="job" data-job="\(id)" data-poll="\(Route.apiResetJob.path(batch.id))"
+                     data-total="\(batch.total)">
+                  <p id="job-label">Resetting MFA — <span id="job-percent">\(percent)%</span></p>
+                  <progress id="job-progress" max="\(batch.total)" value="\(batch.processed)" aria-labelledby="job-label">\(percent)%</progress>
+                  <p class="job-figures"><span id="job-count">\(batch.processed.grouped) of \(batch.total.grouped) members</span>
+                  · <span id="job-eta">estimating time left…</span></p>
+                  <p class="muted" id="job-status" role="status"></p>
+                  <div class="job-actions">\(cancel)</div>
+                  <p class="muted">You can leave this page and come back: the reset continues on the server.
+                  This page updates itself; <a href="\(Route.resetResults.path(batch.id))">reload it</a> to check by hand.</p>
+                </div>
+                <p><a href="\(Route.members.path)">Back to Members</a></p>
+                """)
+    }
+
+    /// A finished batch: the summary, the reason given, a retry where one could help, the CSV, the batch's audit
+    /// events, and one page of members — those that need attention first, with a tab per outcome.
+    static func results(_ m: ResultsModel) -> HTML {
+        let batch = m.batch
+        let id = batch.id.lowercasedString
         let (title, done): (String, String) =
             switch AuditAction(rawValue: batch.action) {
+            case .mfaReset?:
+                (batch.status == .cancelled ? "MFA reset results (cancelled)" : "MFA reset results", "reset")
             case .roleChanged?: ("Change role to \(batch.detail): results", "changed")
             case .memberSuspended?: ("Suspend: results", "suspended")
             case .memberReactivated?: ("Reactivate: results", "reactivated")
             case .memberRemoved?: ("Remove: results", "removed")
             default: ("Results", "changed")
             }
-        let rows = outcomes.map { outcome in
-            resultRow(
-                memberID: outcome.memberID, name: outcome.name, email: outcome.email, status: outcome.status,
-                done: done.capitalized, reason: outcome.reason)
+        let notDone = batch.status == .cancelled ? batch.notDoneCount : 0
+        let rows = m.rows.map { resultRow($0, done: done.capitalized) }
+        let retry: HTML =
+            m.retryable == 0
+            ? .empty
+            : """
+            <form method="post" action="\(Route.membersResetMFA.path)" class="retry-form" id="retry-form">
+              \(Layout.csrfField(m.auth.csrfToken))
+              <input type="hidden" name="bulk" value="1">
+              <input type="hidden" name="retryOf" value="\(id)">
+              <input type="hidden" name="return" value="results">
+              <input type="hidden" name="reason" value="\(batch.reason)">
+              <input type="hidden" name="idempotencyKey" value="retry-\(id)">
+              \(stepUpField(stepUpNeeded: m.stepUpNeeded, id: "retry-code"))
+              <button type="submit" class="button" id="retry-failed">Retry \(m.retryable.grouped) \(m.retryable == 1 ? "member" : "members")</button>
+              <span class="help">Asks again for the members not done or refused for want of permission\(batch.reason.isEmpty ? "" : ", with the same reason or ticket").</span>
+            </form>
+            """
+        let tab = { (group: ResetRepository.OutcomeGroup?, label: String, count: Int) -> HTML in
+            let href = Route.resetResults.path(batch.id) + (group.map { "?show=\($0.rawValue)" } ?? "")
+            return """
+                <li><a href="\(href)"\(HTML(unsafe: group == m.group ? " aria-current=\"page\"" : ""))>\(label) <span class="count">\(count.grouped)</span></a></li>
+                """
         }
-        return resultsPage(auth: auth, batch: batch, title: title, done: done, retry: .empty, rows: rows)
-    }
-
-    /// A batch's results page: the summary, the reason given, the buttons (a retry where there is one, the CSV)
-    /// and the table of members.
-    static func resultsPage(auth: AuthState, batch: ResetBatch, title: String, done: String, retry: HTML, rows: [HTML])
-        -> HTML
-    {
-        Layout.app(
-            title: title, auth: auth, current: "members",
+        var tabs: [HTML] = [tab(nil, "All", batch.processed + notDone)]
+        if batch.failedCount > 0 { tabs.append(tab(.failed, "Failed", batch.failedCount)) }
+        if notDone > 0 { tabs.append(tab(.notDone, "Not done", notDone)) }
+        if batch.skippedCount > 0 { tabs.append(tab(.skipped, "Skipped", batch.skippedCount)) }
+        if batch.resetCount > 0 { tabs.append(tab(.done, done.capitalized, batch.resetCount)) }
+        let base = Route.resetResults.path(batch.id) + (m.group.map { "?show=\($0.rawValue)&" } ?? "?")
+        let pager: HTML =
+            m.isFirstPage && m.next == nil
+            ? .empty
+            : """
+            <nav class="pager" aria-label="Result pages">
+              \(m.isFirstPage ? HTML(unsafe: "<span class=\"button button-small\" aria-disabled=\"true\">« First page</span>") : "<a class=\"button button-small\" href=\"\(Route.resetResults.path(batch.id) + (m.group.map { "?show=\($0.rawValue)" } ?? ""))\">« First page</a>")
+              \(m.next.map { cursor -> HTML in "<a class=\"button button-small\" rel=\"next\" href=\"\(base)after=\(cursor)\">Next \(BulkLimits.resultsPageSize) ›</a>" } ?? "<span class=\"button button-small\" aria-disabled=\"true\">Next ›</span>")
+            </nav>
+            """
+        let summary =
+            [
+                "\(batch.resetCount.grouped) \(done)", "\(batch.skippedCount.grouped) skipped",
+                "\(batch.failedCount.grouped) failed",
+            ] + (notDone > 0 ? ["\(notDone.grouped) not done"] : [])
+        return Layout.app(
+            title: title, auth: m.auth, current: "members",
             content: """
                 <div class="page-head"><h1>\(title)</h1></div>
-                <p class="summary" id="summary">\(batch.resetCount) \(done) · \(batch.skippedCount) skipped · \(batch.failedCount) failed</p>
-                \(batch.reason.isEmpty ? HTML.empty : "<p class=\"muted\">Reason or ticket: \(batch.reason)</p>")
+                <div id="toast">\(m.notice.map { Layout.toast($0.text, kind: $0.kind.rawValue) } ?? .empty)</div>
+                <p class="summary" id="summary">\(summary.joined(separator: " · "))</p>
+                \(batch.status == .cancelled ? HTML(unsafe: "<p class=\"muted\" id=\"cancelled-note\">The job was cancelled after \(batch.processed.grouped) of \(batch.total.grouped) members: nothing was changed for the \(notDone.grouped) it did not reach.</p>") : .empty)
+                \(batch.reason.isEmpty ? HTML.empty : "<p class=\"muted\" id=\"batch-reason\">Reason or ticket: \(batch.reason)</p>")
+                \(retry)
                 <div class="button-row">
-                  \(retry)
                   <a class="button" href="\(Route.resetResultsCSV.path(batch.id))" download>Download CSV</a>
+                  \(m.auth.permissions.contains(.auditView) ? HTML(unsafe: "<a class=\"button\" id=\"batch-audit\" href=\"\(Route.audit.path)?batch=\(id)\">Audit events</a>") : .empty)
                   <a class="button button-quiet" href="\(Route.members.path)">Back to Members</a>
                 </div>
+                <nav aria-label="Results by outcome"><ul class="tabs" id="result-tabs">\(tabs)</ul></nav>
                 <div class="table-wrap" tabindex="0" role="region" aria-label="Results per member">
                 <table class="table" id="results">
                   <thead><tr><th scope="col">Member</th><th scope="col" class="col-email">Email</th><th scope="col">Result</th><th scope="col">Reason</th></tr></thead>
                   <tbody>\(rows)</tbody>
                 </table>
                 </div>
+                \(rows.isEmpty ? HTML(unsafe: "<p class=\"empty\">No members here.</p>") : .empty)
+                \(pager)
                 """)
     }
 
@@ -648,8 +743,23 @@ enum MembersPages {
         hint.map { "<span class=\"menu-hint\" id=\"\(id)\">\($0)</span>" } ?? .empty
     }
 
-    static func stepUpField(_ m: Model, id: String) -> HTML {
-        guard m.stepUpNeeded else { return .empty }
+    /// Above the threshold a bulk confirmation asks for the number of members, typed: the label names it ("Type 49
+    /// to confirm") and a typed number that does not match is said so, tied to the field.
+    static func typedCount(id: String) -> HTML {
+        """
+        <div data-field="confirm-count" class="typed-count" hidden>
+          <label for="\(id)">Type <strong data-field="count"></strong> to confirm</label>
+          <input id="\(id)" name="confirmCount" inputmode="numeric" autocomplete="off" data-field="confirm-input"
+                 aria-describedby="\(id)-mismatch">
+          <p class="field-error" id="\(id)-mismatch" data-field="confirm-mismatch" aria-live="polite"></p>
+        </div>
+        """
+    }
+
+    static func stepUpField(_ m: Model, id: String) -> HTML { stepUpField(stepUpNeeded: m.stepUpNeeded, id: id) }
+
+    static func stepUpField(stepUpNeeded: Bool, id: String) -> HTML {
+        guard stepUpNeeded else { return .empty }
         return """
             <div class="step-up">
               <p><strong>Confirm it's you:</strong> enter a code from your authenticator app.</p>
@@ -662,7 +772,7 @@ enum MembersPages {
 
     static func singleDialog(_ m: Model) -> HTML {
         """
-        <dialog id="single-reset" class="modal" aria-labelledby="single-title" aria-describedby="single-desc">
+        <dialog id="single-reset" class="modal" aria-labelledby="single-title" aria-describedby="single-desc" data-confirm>
           <form method="post" action="\(Route.membersResetMFA.path)" class="stack" id="single-form">
             \(Layout.csrfField(m.auth.csrfToken))
             \(hiddenState(m.filter))\(returnField(m))
@@ -694,7 +804,7 @@ enum MembersPages {
     static func bulkDialog(_ m: Model) -> HTML {
         """
         <dialog id="bulk-reset" class="modal" aria-labelledby="bulk-title" aria-describedby="bulk-desc"
-          data-typed-confirmation-above="\(BulkLimits.typedConfirmationAbove)" data-verb="Reset MFA for">
+          data-confirm data-selection="\(Route.membersSelection.path)" data-typed-confirmation-above="\(BulkLimits.typedConfirmationAbove)" data-verb="Reset MFA for">
           <form method="post" action="\(Route.membersResetMFA.path)" class="stack" id="bulk-form">
             \(Layout.csrfField(m.auth.csrfToken))
             <input type="hidden" name="idempotencyKey" value="\(m.idempotencyKey)">
@@ -704,16 +814,14 @@ enum MembersPages {
             <div id="bulk-desc">
               <p>MFA will be reset for <strong data-field="scope"></strong>:</p>
               <p class="names" data-field="names"></p>
+              <p class="skip-preview" data-field="skip" id="bulk-skip"></p>
               <p>Each member's authenticator app and recovery codes are removed and they are signed out everywhere.
               They must set up MFA again at next sign-in.</p>
               <p class="warning"><strong>This action cannot be undone.</strong></p>
             </div>
             <label for="bulk-reason">Reason or ticket (optional)</label>
             <input id="bulk-reason" name="reason" maxlength="\(BulkLimits.maximumReasonLength)" autocomplete="off">
-            <div data-field="confirm-count" hidden>
-              <label for="bulk-confirm">Type the number of members to confirm</label>
-              <input id="bulk-confirm" name="confirmCount" inputmode="numeric" autocomplete="off" data-field="confirm-input">
-            </div>
+            \(typedCount(id: "bulk-confirm"))
             \(stepUpField(m, id: "bulk-code"))
             <div class="modal-actions">
               <button type="button" class="button" data-close>Cancel</button>
@@ -722,54 +830,5 @@ enum MembersPages {
           </form>
         </dialog>
         """
-    }
-
-    // MARK: Results
-
-    struct ResultsModel {
-        var auth: AuthState
-        var batch: ResetBatch
-        var results: [ResetResult]
-    }
-
-    static func results(_ m: ResultsModel) -> HTML {
-        let batch = m.batch
-        let id = batch.id.lowercasedString
-        guard batch.status == .completed else {
-            let percent = batch.total == 0 ? 0 : batch.processed * 100 / batch.total
-            return Layout.app(
-                title: "Resetting MFA", auth: m.auth, current: "members",
-                content: """
-                    <h1>Resetting MFA</h1>
-                    <div class="card section" id="job" data-job="\(id)" data-poll="\(Route.apiResetJob.path(batch.id))">
-                      <p id="job-label">Resetting MFA — \(batch.processed.grouped) of \(batch.total.grouped)</p>
-                      <progress id="job-progress" max="\(batch.total)" value="\(batch.processed)" aria-labelledby="job-label">\(percent)%</progress>
-                      <p class="muted">You can leave this page and come back: the reset continues on the server.
-                      This page updates itself; <a href="\(Route.resetResults.path(batch.id))">reload it</a> to check by hand.</p>
-                    </div>
-                    <p><a href="\(Route.members.path)">Back to Members</a></p>
-                    """)
-        }
-        let failed = m.results.filter { $0.status == .failed }
-        let rows = m.results.map { result in
-            resultRow(
-                memberID: result.memberId, name: result.name, email: result.email, status: result.status.rawValue,
-                done: "Reset", reason: result.reason ?? "")
-        }
-        let retry: HTML =
-            failed.isEmpty
-            ? .empty
-            : """
-            <form method="post" action="\(Route.membersResetMFA.path)" class="inline-form">
-              \(Layout.csrfField(m.auth.csrfToken))
-              <input type="hidden" name="bulk" value="1">
-              <input type="hidden" name="idempotencyKey" value="retry-\(id)">
-              \(HTML(unsafe: failed.map { "<input type=\"hidden\" name=\"memberId\" value=\"\($0.memberId.lowercasedString)\">" }.joined()))
-              \(failed.count > BulkLimits.typedConfirmationAbove ? HTML(unsafe: "<input type=\"hidden\" name=\"confirmCount\" value=\"\(failed.count)\">") : .empty)
-              <button type="submit" class="button" id="retry-failed">Retry failed (\(failed.count))</button>
-            </form>
-            """
-        return resultsPage(
-            auth: m.auth, batch: batch, title: "MFA reset results", done: "reset", retry: retry, rows: rows)
     }
 }

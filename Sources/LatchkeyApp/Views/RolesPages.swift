@@ -40,7 +40,7 @@ enum RolesPages {
             title: "Roles", auth: auth, current: "roles",
             content: """
                 <h1>Roles</h1>
-                \(Layout.alert(notice, kind: "success"))
+                \(Layout.toast(notice))
                 \(Layout.alert(error))
                 <section class="card section" aria-labelledby="roles-heading">
                   <h2 id="roles-heading">Your organization's roles</h2>

@@ -93,7 +93,7 @@ enum TokensPages {
             title: "API tokens", auth: auth, current: "tokens",
             content: """
                 <h1>API tokens</h1>
-                \(Layout.alert(notice, kind: "success"))
+                \(Layout.toast(notice))
                 \(Layout.alert(error))
                 \(shown)
                 <section class="card section" aria-labelledby="tokens-heading">

@@ -78,7 +78,7 @@ enum WebhooksPages {
             title: "Webhooks", auth: auth, current: "webhooks",
             content: """
                 <h1>Webhooks</h1>
-                \(Layout.alert(notice, kind: "success"))
+                \(Layout.toast(notice))
                 \(Layout.alert(error))
                 \(shown)
                 <section class="card section" aria-labelledby="webhooks-heading">
@@ -167,7 +167,7 @@ enum WebhooksPages {
             content: """
                 <p><a href="\(Route.webhooks.path)">‹ Webhooks</a></p>
                 <h1>\(endpoint.url)</h1>
-                \(Layout.alert(notice, kind: "success"))
+                \(Layout.toast(notice))
                 <section class="card section" aria-labelledby="endpoint-heading">
                   <h2 id="endpoint-heading">Endpoint</h2>
                   <p>\(status(endpoint)) \(endpoint.description)</p>

@@ -13,6 +13,7 @@ struct AccountWebController {
         group.on(.post, .securityAuthenticator, use: replaceAuthenticator)
         group.on(.post, .securityRecoveryCodes, use: regenerateRecoveryCodes)
         group.on(.post, .securitySessionRevoke, use: revokeSession)
+        group.on(.post, .securitySessionsRevokeOthers, use: revokeOtherSessions)
         group.on(.post, .securityPassword, use: changePassword)
     }
 
@@ -52,11 +53,13 @@ struct AccountWebController {
     /// Fixed notices selected by a query key (never text echoed from the URL).
     static let notices = [
         "session_revoked": "That session was signed out.",
+        "others_revoked": "You were signed out everywhere else. Only this session is still signed in.",
+        "no_others": "There were no other sessions to sign out.",
         "password_changed": "Your password was changed. Your other sessions were signed out.",
     ]
 
     @Sendable func security(_ request: Request, context: OrgMemberContext) async throws -> Response {
-        let notice = request.uri.queryParameters.get("notice").flatMap { Self.notices[$0] }
+        let notice = Flash.read(request).flatMap { Self.notices[$0.key] }
         return try await securityPage(context: context, notice: notice, error: nil)
     }
 
@@ -116,7 +119,8 @@ struct AccountWebController {
             let token = try await PasswordService(services: services).change(
                 auth: context.auth, current: form["currentPassword"] ?? "", new: form["newPassword"] ?? "",
                 confirm: form["confirmPassword"] ?? "", code: form["code"] ?? "", meta: context.meta)
-            var response = Response.redirect(to: Route.security.path + "?notice=password_changed", type: .normal)
+            var response = Flash.redirect(
+                to: Route.security.path, notice: "password_changed", secure: services.config.secureCookies)
             response.setCookie(Cookies.set(Cookies.session, token, secure: services.config.secureCookies))
             return response
         } catch let error as LatchkeyError {
@@ -130,7 +134,16 @@ struct AccountWebController {
             throw LatchkeyError.notFound("No such session.")
         }
         try await services.sessions.revoke(id, of: context.auth, meta: context.meta)
-        let next = id == context.auth.sessionID ? Route.login.path : Route.security.path + "?notice=session_revoked"
-        return .redirect(to: next, type: .normal)
+        if id == context.auth.sessionID { return .redirect(to: Route.login.path, type: .normal) }
+        return Flash.redirect(to: Route.security.path, notice: "session_revoked", secure: services.config.secureCookies)
+    }
+
+    /// "Sign out all other sessions": every session of the member but this one ends.
+    @Sendable func revokeOtherSessions(_ request: Request, context: OrgMemberContext) async throws -> Response {
+        _ = try await Body.form(from: request, context: context)
+        let count = try await services.sessions.revokeOthers(of: context.auth, meta: context.meta)
+        return Flash.redirect(
+            to: Route.security.path, notice: count == 0 ? "no_others" : "others_revoked",
+            secure: services.config.secureCookies)
     }
 }

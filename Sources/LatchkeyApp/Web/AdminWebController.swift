@@ -12,6 +12,7 @@ struct AdminWebController {
         audit.on(.get, .audit, use: auditPage)
         audit.on(.get, .auditExportCSV, use: exportCSV)
         audit.on(.get, .auditExportJSONLines, use: exportJSONLines)
+        audit.on(.get, .auditEvent, use: auditEvent)
         audit.on(.get, .apiAuditEvents, use: auditAPI)
         let settings = group.group().add(middleware: RequirePermissions(.orgSettings))
         settings.on(.get, .settings, use: settingsPage)
@@ -19,23 +20,42 @@ struct AdminWebController {
         group.group().add(middleware: RequirePermissions(.membersView)).on(.get, .mailbox, use: mailbox)
     }
 
-    static let auditKeys = ["action", "actor", "target", "result", "from", "to", "limit"]
+    static let auditKeys = ["action", "actor", "target", "result", "from", "to", "limit", "batch"]
 
     func auditFilter(_ request: Request) throws -> AuditStore.Filter {
         let q = request.uri.queryParameters
         return try AuditStore.Filter(
             action: q.get("action"), actor: q.get("actor"), target: q.get("target"), result: q.get("result"),
-            from: q.get("from") ?? q.get("after"), to: q.get("to") ?? q.get("before"), limit: q.get("limit"))
+            from: q.get("from") ?? q.get("after"), to: q.get("to") ?? q.get("before"), limit: q.get("limit"),
+            batch: q.get("batch"))
     }
 
     @Sendable func auditPage(_ request: Request, context: OrgMemberContext) async throws -> Response {
         let filter = try auditFilter(request)
-        let cursor = request.uri.queryParameters.get("cursor")
-        let (events, next) = try await services.store.audit.page(
-            organizationID: context.auth.organizationID, filter: filter, cursor: cursor)
+        let parameters = request.uri.queryParameters
+        let page = try await services.store.audit.page(
+            organizationID: context.auth.organizationID, filter: filter, older: parameters.get("cursor"),
+            newer: parameters.get("newer"))
         var query: [String: String] = [:]
-        for key in Self.auditKeys { query[key] = request.uri.queryParameters.get(key) }
-        return HTMLResponse.make(AdminPages.audit(auth: context.auth, events: events, next: next, query: query))
+        for key in Self.auditKeys { query[key] = parameters.get(key) }
+        return HTMLResponse.make(
+            AdminPages.audit(
+                auth: context.auth, events: page.events, next: page.next, previous: page.previous, query: query))
+    }
+
+    /// One event in full (of the viewer's organization; any other id is not found).
+    @Sendable func auditEvent(_ request: Request, context: OrgMemberContext) async throws -> Response {
+        guard let id = context.parameters.get("id", as: UUID.self),
+            let event = try await services.store.audit.event(id, organizationID: context.auth.organizationID)
+        else { throw LatchkeyError.notFound("No such audit event.") }
+        var batchResults = false
+        if let batch = event.batchID,
+            context.auth.permissions.isSuperset(of: [.membersView, .membersManage, .membersResetMFA])
+        {
+            batchResults =
+                try await services.store.resets.find(batch, organizationID: context.auth.organizationID) != nil
+        }
+        return HTMLResponse.make(AdminPages.auditEvent(auth: context.auth, event: event, batchResults: batchResults))
     }
 
     func export(
@@ -89,7 +109,7 @@ struct AdminWebController {
     }
 
     @Sendable func settingsPage(_ request: Request, context: OrgMemberContext) async throws -> Response {
-        let notice = request.uri.queryParameters.get("notice") == "saved" ? "Settings saved." : nil
+        let notice = Flash.read(request)?.key == "saved" ? "Settings saved." : nil
         return HTMLResponse.make(
             AdminPages.settings(
                 auth: context.auth, settings: try await organization(context).settings, notice: notice, error: nil))
@@ -137,7 +157,7 @@ struct AdminWebController {
             return error == OrganizationService.confirmationRequired && form["confirming"] != "1"
                 ? HTMLResponse.make(page) : HTMLResponse.make(page, error: error)
         }
-        return .redirect(to: Route.settings.path + "?notice=saved", type: .normal)
+        return Flash.redirect(to: Route.settings.path, notice: "saved", secure: services.config.secureCookies)
     }
 
     // MARK: Mailbox

@@ -38,7 +38,7 @@ struct AuthWebController {
 
     @Sendable func loginPage(_ request: Request, context: AppRequestContext) async throws -> Response {
         if let auth = context.auth { return .redirect(to: Route.home(for: auth.state), type: .found) }
-        let notice = request.uri.queryParameters.get("notice").flatMap { Self.notices[$0] }
+        let notice = Flash.read(request).flatMap { Self.notices[$0.key] }
         return loginForm(request: request, email: "", error: nil, notice: notice)
     }
 
@@ -108,7 +108,8 @@ struct AuthWebController {
                 AuthPages.setPassword(csrf: $0, token: token, email: email, error: error.message)
             }
         }
-        var response = Response.redirect(to: Route.login.path + "?notice=password_set", type: .normal)
+        var response = Flash.redirect(
+            to: Route.login.path, notice: "password_set", secure: services.config.secureCookies)
         response.setCookie(Cookies.clear(Cookies.session, secure: secure))
         return response
     }

@@ -26,13 +26,14 @@ struct InvitationsWebController {
     }
 
     func back(_ form: FormFields, id: UUID, notice: MembersNotice) -> Response {
+        let secure = services.config.secureCookies
         if form["return"] == "member", notice != .invitationRevoked {
-            return .redirect(to: Route.memberPage.path(id) + "?notice=\(notice.rawValue)", type: .normal)
+            return Flash.redirect(to: Route.memberPage.path(id), notice: notice.rawValue, member: id, secure: secure)
         }
-        return .redirect(
+        return Flash.redirect(
             to: MembersPages.link(
-                try! MemberDirectory.Filter(query: nil, role: nil, mfa: nil, status: "invited", sort: nil, limit: nil),
-                extra: [("notice", notice.rawValue), ("member", id.lowercasedString)]), type: .normal)
+                try! MemberDirectory.Filter(query: nil, role: nil, mfa: nil, status: "invited", sort: nil, limit: nil)),
+            notice: notice.rawValue, member: id, secure: secure)
     }
 
     @Sendable func resend(_ request: Request, context: OrgMemberContext) async throws -> Response {

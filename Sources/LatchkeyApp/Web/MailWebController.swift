@@ -37,7 +37,8 @@ struct MailWebController {
         let model = MailPages.Model(
             messages: messages, counts: try await services.store.outbox.counts(organizationID: organizationID),
             status: status, nextCursor: next, server: config.smtp?.description, sender: config.sender.description,
-            notice: q.get("notice") == "retried" ? "The message is queued and goes out with the next delivery." : nil)
+            notice: Flash.read(request)?.key == "retried"
+                ? "The message is queued and goes out with the next delivery." : nil)
         return HTMLResponse.make(MailPages.page(auth: context.auth, model: model))
     }
 
@@ -58,7 +59,7 @@ struct MailWebController {
             return message
         }
         guard message != nil else { throw LatchkeyError.notFound("No unsent message has that id.") }
-        return .redirect(to: Route.mail.path + "?notice=retried", type: .normal)
+        return Flash.redirect(to: Route.mail.path, notice: "retried", secure: services.config.secureCookies)
     }
 
     /// Page cursors: `<milliseconds since 1970>_<id>` of the last message shown.

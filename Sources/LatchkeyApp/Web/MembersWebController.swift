@@ -13,6 +13,7 @@ struct MembersWebController {
         let pages = group.group().add(middleware: RequirePermissions(.membersView, .membersManage))
         pages.on(.get, .members, use: list)
         pages.on(.get, .memberPage, use: memberPage)
+        pages.on(.get, .membersSelection, use: selectionSummary)
         group.on(.post, .membersResetMFA, use: reset)
         group.on(.post, .membersUnlock, use: unlock)
         group.on(.post, .membersRole) { request, context in
@@ -26,12 +27,14 @@ struct MembersWebController {
         let results = group.group().add(middleware: RequirePermissions(.membersView, .membersManage, .membersResetMFA))
         results.on(.get, .resetResults, use: self.results)
         results.on(.get, .resetResultsCSV, use: resultsCSV)
+        results.on(.post, .resetCancel, use: cancel)
     }
 
     // MARK: Table
 
     @Sendable func list(_ request: Request, context: OrgMemberContext) async throws -> Response {
         let query = request.uri.queryParameters
+        let flash = Flash.read(request)
         let filter = try MemberDirectory.Filter { query.get($0) }
         let store = services.store
         let organizationID = context.auth.organizationID
@@ -48,7 +51,8 @@ struct MembersWebController {
             canUnlock: UnlockPolicy.required.isSubset(of: context.auth.permissions),
             canManage: LifecyclePolicy.required.isSubset(of: context.auth.permissions),
             stepUpNeeded: context.actor.needsStepUp(now: services.now),
-            notice: try await notice(query: query, organizationID: organizationID), now: services.now,
+            notice: try await notice(flash, organizationID: organizationID), changedMemberID: flash?.member,
+            now: services.now,
             idempotencyKey: services.random.token(byteCount: 16))
         return HTMLResponse.make(MembersPages.page(model))
     }
@@ -71,8 +75,9 @@ struct MembersWebController {
             canUnlock: UnlockPolicy.required.isSubset(of: context.auth.permissions),
             canManage: LifecyclePolicy.required.isSubset(of: context.auth.permissions),
             stepUpNeeded: context.actor.needsStepUp(now: services.now),
-            notice: try await notice(query: request.uri.queryParameters, memberID: id, organizationID: organizationID),
-            now: services.now, idempotencyKey: services.random.token(byteCount: 16), returnToMember: true)
+            notice: try await notice(Flash.read(request), memberID: id, organizationID: organizationID),
+            changedMemberID: nil, now: services.now, idempotencyKey: services.random.token(byteCount: 16),
+            returnToMember: true)
         return HTMLResponse.make(
             MemberPage.page(
                 .init(
@@ -84,10 +89,11 @@ struct MembersWebController {
     }
 
     /// The message after a single action, chosen from fixed texts by its key (never echoed from the URL).
-    func notice(query: Parameters, memberID: UUID? = nil, organizationID: UUID) async throws -> MembersPages.Notice? {
-        guard let notice = query.get("notice").flatMap(MembersNotice.init(rawValue:)) else { return nil }
+    func notice(_ flash: Flash.Value?, memberID: UUID? = nil, organizationID: UUID) async throws -> MembersPages.Notice?
+    {
+        guard let notice = flash.flatMap({ MembersNotice(rawValue: $0.key) }) else { return nil }
         var member: Member?
-        if let id = memberID ?? query.get("member").flatMap(UUID.init(uuidString:)) {
+        if let id = memberID ?? flash?.member {
             member = try await services.store.members.find(id, organizationID: organizationID)
         }
         return notice.message(name: member?.name ?? "the member", role: member?.roleName ?? "higher-privileged")
@@ -98,14 +104,21 @@ struct MembersWebController {
     func back(_ form: FormFields, _ filter: MemberDirectory.Filter, _ notice: MembersNotice, member: UUID? = nil)
         -> Response
     {
+        if form["return"] == "results", let batch = form["retryOf"].flatMap(UUID.init(uuidString:)) {
+            // A retry from a results page: its answer goes back there, the context kept.
+            return Flash.redirect(
+                to: Route.resetResults.path(batch), notice: notice.rawValue, secure: services.config.secureCookies)
+        }
         if form["return"] == "member", let id = form["memberId"].flatMap(UUID.init(uuidString:)),
             ![.removed, .lifecycleNotFound, .notFound, .unlockNotFound].contains(notice)
         {
-            return .redirect(to: Route.memberPage.path(id) + "?notice=\(notice.rawValue)", type: .normal)
+            return Flash.redirect(
+                to: Route.memberPage.path(id), notice: notice.rawValue, member: id,
+                secure: services.config.secureCookies)
         }
-        var extra = [("notice", notice.rawValue)]
-        if let member { extra.append(("member", member.lowercasedString)) }
-        return .redirect(to: MembersPages.link(filter, extra: extra), type: .normal)
+        return Flash.redirect(
+            to: MembersPages.link(filter), notice: notice.rawValue, member: member,
+            secure: services.config.secureCookies)
     }
 
     // MARK: Reset
@@ -137,15 +150,37 @@ struct MembersWebController {
                 let notice = MembersNotice(result.code)
                 return back(form, filter, notice, member: notice == .notFound || notice == .selfReset ? nil : id)
             }
-            let ids = try await selection(form, filter: filter, organizationID: actor.organizationID)
+            var ids = try await retrying(form, organizationID: actor.organizationID)
+            if ids == nil { ids = try await selection(form, filter: filter, organizationID: actor.organizationID) }
             let key = try ResetInput.idempotencyKey(form["idempotencyKey"])
-            let outcome = try await service.resetMany(actor: actor, memberIDs: ids, ticket: ticket, idempotencyKey: key)
+            let outcome = try await service.resetMany(
+                actor: actor, memberIDs: ids ?? [], ticket: ticket, idempotencyKey: key)
             return .redirect(to: Route.resetResults.path(outcome.batch.id), type: .normal)
         } catch let error as LatchkeyError where error.code == .stepUpRequired {
             return back(form, filter, .stepUp)
         } catch let error as LatchkeyError where error.code == .forbidden {
             return back(form, filter, .forbidden)
+        } catch let error as LatchkeyError where error.code == Self.selectionChanged {
+            return back(form, filter, .selectionChanged)
         }
+    }
+
+    static let selectionChanged: ErrorCode = "selection_changed"
+
+    /// A retry from a results page (`retryOf`): the members of that batch whose results could change if asked
+    /// again, worked out here from what the batch recorded — nil when the form is not a retry.
+    func retrying(_ form: FormFields, organizationID: UUID) async throws -> [UUID]? {
+        guard let raw = form["retryOf"] else { return nil }
+        guard let id = UUID(uuidString: raw),
+            let batch = try await services.store.resets.find(id, organizationID: organizationID),
+            batch.action == AuditAction.mfaReset.rawValue, batch.status.isFinished
+        else { throw LatchkeyError.notFound("No such reset to retry.") }
+        let ids = try await services.store.resets.members(
+            batchID: id, codes: ResetResultCode.allCases.filter(\.isRetryable).map(\.rawValue))
+        guard !ids.isEmpty else {
+            throw LatchkeyError.badRequest("nothing_to_retry", "No member of this reset can be retried.")
+        }
+        return ids
     }
 
     /// The members a bulk form names — its `memberId`s, or with `scope=all` every match of its filter — once the
@@ -158,6 +193,13 @@ struct MembersWebController {
                 organizationID: organizationID, filter: filter, now: services.now)
             : try ResetInput.memberIDs(form.all["memberId"] ?? [])
         let count = Set(ids).count
+        // "Select all N matching" was confirmed for N: if the filter matches another number now, nothing is done
+        // (the page says so) rather than acting on members the administrator never saw counted.
+        if form["scope"] == "all", let expected = form["expectedCount"], expected != String(count) {
+            throw LatchkeyError(
+                .conflict, Self.selectionChanged,
+                "The filter matches \(count) members now, not the \(expected) you confirmed. Nothing was changed.")
+        }
         if count > BulkLimits.typedConfirmationAbove,
             form["confirmCount"]?.trimmingCharacters(in: .whitespaces) != String(count)
         {
@@ -202,7 +244,12 @@ struct MembersWebController {
         let ticket = try ResetInput.ticket(form["reason"])
         if form["bulk"] == "1" {
             // Actions → the same for a selection (or every match): typed count above the threshold, results page.
-            let ids = try await selection(form, filter: filter, organizationID: context.auth.organizationID)
+            let ids: [UUID]
+            do {
+                ids = try await selection(form, filter: filter, organizationID: context.auth.organizationID)
+            } catch let error as LatchkeyError where error.code == Self.selectionChanged {
+                return back(form, filter, .selectionChanged)
+            }
             let batch = try await service.applyRecorded(try action(form), to: ids, actor: context.actor, ticket: ticket)
             return .redirect(to: Route.resetResults.path(batch.id), type: .normal)
         }
@@ -224,14 +271,77 @@ struct MembersWebController {
         return batch
     }
 
+    /// A batch's results: a running job's progress, else its summary and one page of its members — those that need
+    /// attention first, filterable by outcome (`show`), keyset-paged (`after`).
     @Sendable func results(_ request: Request, context: OrgMemberContext) async throws -> Response {
         let batch = try await batch(context)
-        guard batch.action == AuditAction.mfaReset.rawValue else {
-            let outcomes = try await services.store.resets.outcomes(batchID: batch.id)
-            return HTMLResponse.make(MembersPages.actionResults(auth: context.auth, batch: batch, outcomes: outcomes))
+        let query = request.uri.queryParameters
+        let flash = try await notice(Flash.read(request), organizationID: context.auth.organizationID)
+        guard batch.status.isFinished else {
+            return HTMLResponse.make(MembersPages.progress(auth: context.auth, batch: batch, notice: flash))
         }
-        let results = batch.status == .completed ? try await services.store.resets.results(batchID: batch.id) : []
-        return HTMLResponse.make(MembersPages.results(.init(auth: context.auth, batch: batch, results: results)))
+        let group = try query.get("show").map { raw in
+            guard let group = ResetRepository.OutcomeGroup(rawValue: raw) else {
+                throw LatchkeyError.badRequest("invalid_show", "show must be failed, not_done, skipped or done.")
+            }
+            return group
+        }
+        let after = try query.get("after").map { raw in
+            let parts = raw.split(separator: ".").compactMap { Int($0) }
+            guard parts.count == 2, parts.allSatisfy({ $0 >= 0 }) else {
+                throw LatchkeyError.badRequest("invalid_cursor", "That page link is not valid.")
+            }
+            return (rank: parts[0], position: parts[1])
+        }
+        let resets = services.store.resets
+        let page = try await resets.outcomes(
+            batchID: batch.id, group: group, after: after, limit: BulkLimits.resultsPageSize)
+        let retryable =
+            batch.action == AuditAction.mfaReset.rawValue
+            ? try await resets.members(
+                batchID: batch.id, codes: ResetResultCode.allCases.filter(\.isRetryable).map(\.rawValue)
+            ).count : 0
+        return HTMLResponse.make(
+            MembersPages.results(
+                .init(
+                    auth: context.auth, batch: batch, rows: page.rows.map(\.outcome), group: group,
+                    next: page.more ? page.rows.last.map { "\($0.rank).\($0.outcome.position)" } : nil,
+                    isFirstPage: after == nil, retryable: retryable,
+                    stepUpNeeded: context.actor.needsStepUp(now: services.now), notice: flash)))
+    }
+
+    /// Cancel on a running job's page: the chunk under way finishes, then the job stops.
+    @Sendable func cancel(_ request: Request, context: OrgMemberContext) async throws -> Response {
+        _ = try await Body.form(from: request, context: context)
+        let id = try context.parameters.require("id", as: UUID.self)
+        var notice = MembersNotice.cancelling
+        do {
+            _ = try await ResetService(services: services).cancel(actor: context.actor, batchID: id)
+        } catch let error as LatchkeyError where error.code == "job_not_running" {
+            notice = .notRunning
+        }
+        return Flash.redirect(
+            to: Route.resetResults.path(id), notice: notice.rawValue, secure: services.config.secureCookies)
+    }
+
+    /// How many members a filter matches and how many of them have MFA to reset: the bulk modal's preview for
+    /// "select all N matching" (the rest are skipped).
+    @Sendable func selectionSummary(_ request: Request, context: OrgMemberContext) async throws -> Response {
+        let query = request.uri.queryParameters
+        let filter = try MemberDirectory.Filter { query.get($0) }
+        let directory = services.store.directory
+        let organizationID = context.auth.organizationID
+        let total = try await directory.count(organizationID: organizationID, filter: filter, now: services.now)
+        let withMFA: Int
+        switch filter.mfa {
+        case .enabled?: withMFA = total
+        case .some: withMFA = 0
+        case nil:
+            var enabled = filter
+            enabled.mfa = .enabled
+            withMFA = try await directory.count(organizationID: organizationID, filter: enabled, now: services.now)
+        }
+        return JSONResponse.make(["total": total, "withMFA": withMFA])
     }
 
     @Sendable func resultsCSV(_ request: Request, context: OrgMemberContext) async throws -> Response {
@@ -280,6 +390,9 @@ enum MembersNotice: String, CaseIterable {
     case lastOwner = "last_owner"
     case lifecycleNotFound = "lifecycle_not_found"
     case lifecycleForbidden = "lifecycle_forbidden"
+    case selectionChanged = "selection_changed"
+    case cancelling
+    case notRunning = "not_running"
 
     /// The notice for a single reset's result.
     init(_ code: ResetResultCode) {
@@ -290,6 +403,7 @@ enum MembersNotice: String, CaseIterable {
         case .selfAction: self = .selfReset
         case .notPermittedRole: self = .higherPrivilege
         case .notPermitted: self = .forbidden
+        case .cancelled: self = .notRunning
         }
     }
 
@@ -352,6 +466,17 @@ enum MembersNotice: String, CaseIterable {
         case .lifecycleNotFound: .init(kind: .error, text: "Couldn't change that member: they were not found.")
         case .lifecycleForbidden:
             .init(kind: .error, text: "Couldn't change that member: your role cannot manage members.")
+        case .selectionChanged:
+            .init(
+                kind: .error,
+                text:
+                    "Nothing was changed: the members matching your filter changed after you confirmed. Check the selection and confirm again."
+            )
+        case .cancelling:
+            .init(
+                kind: .info,
+                text: "Cancelling: the members being reset right now are finished, then the job stops.")
+        case .notRunning: .init(kind: .info, text: "The job is no longer running: there was nothing to cancel.")
         }
     }
 }

@@ -19,7 +19,7 @@ struct RolesWebController {
     static let notices = ["created": "Role created.", "saved": "Role saved."]
 
     @Sendable func page(_ request: Request, context: OrgMemberContext) async throws -> Response {
-        let notice = request.uri.queryParameters.get("notice").flatMap { Self.notices[$0] }
+        let notice = Flash.read(request).flatMap { Self.notices[$0.key] }
         return try await render(context, notice: notice, error: nil)
     }
 
@@ -45,7 +45,7 @@ struct RolesWebController {
             let (name, permissions) = try await fields(request, context)
             _ = try await RoleService(services: services).create(
                 actor: context.actor, name: name, permissions: permissions)
-            return .redirect(to: Route.roles.path + "?notice=created", type: .normal)
+            return Flash.redirect(to: Route.roles.path, notice: "created", secure: services.config.secureCookies)
         } catch let error as LatchkeyError {
             return try await render(context, notice: nil, error: error)
         }
@@ -59,7 +59,7 @@ struct RolesWebController {
             let (name, permissions) = try await fields(request, context)
             _ = try await RoleService(services: services).update(
                 actor: context.actor, roleID: id, name: name, permissions: permissions)
-            return .redirect(to: Route.roles.path + "?notice=saved", type: .normal)
+            return Flash.redirect(to: Route.roles.path, notice: "saved", secure: services.config.secureCookies)
         } catch let error as LatchkeyError where error.kind != .notFound {
             return try await render(context, notice: nil, error: error)
         }

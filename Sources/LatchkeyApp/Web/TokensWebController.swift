@@ -18,7 +18,7 @@ struct TokensWebController {
     static let notices = ["revoked": "Token revoked. Requests with it are refused from now on."]
 
     @Sendable func page(_ request: Request, context: OrgMemberContext) async throws -> Response {
-        let notice = request.uri.queryParameters.get("notice").flatMap { Self.notices[$0] }
+        let notice = Flash.read(request).flatMap { Self.notices[$0.key] }
         return try await render(context, notice: notice)
     }
 
@@ -62,7 +62,7 @@ struct TokensWebController {
             throw LatchkeyError.notFound("No such token.")
         }
         _ = try await services.tokens.revoke(id, auth: context.auth, meta: context.meta)
-        return .redirect(to: Route.tokens.path + "?notice=revoked", type: .normal)
+        return Flash.redirect(to: Route.tokens.path, notice: "revoked", secure: services.config.secureCookies)
     }
 }
 

@@ -24,7 +24,7 @@ struct WebhooksWebController {
     ]
 
     @Sendable func page(_ request: Request, context: OrgMemberContext) async throws -> Response {
-        try await render(context, notice: request.uri.queryParameters.get("notice").flatMap { Self.notices[$0] })
+        try await render(context, notice: Flash.read(request).flatMap { Self.notices[$0.key] })
     }
 
     func render(
@@ -68,19 +68,20 @@ struct WebhooksWebController {
         return HTMLResponse.make(
             WebhooksPages.detail(
                 auth: context.auth, endpoint: endpoint, deliveries: shown, older: older,
-                notice: request.uri.queryParameters.get("notice").flatMap { Self.notices[$0] }))
+                notice: Flash.read(request).flatMap { Self.notices[$0.key] }))
     }
 
     func setEnabled(_ enabled: Bool, _ request: Request, _ context: OrgMemberContext) async throws -> Response {
         _ = try await Body.form(from: request, context: context)
         let endpoint = try await webhooks.setEnabled(enabled, id: try id(context), actor: context.actor)
-        return .redirect(
-            to: Route.webhook.path(endpoint.id) + "?notice=\(enabled ? "enabled" : "disabled")", type: .normal)
+        return Flash.redirect(
+            to: Route.webhook.path(endpoint.id), notice: enabled ? "enabled" : "disabled",
+            secure: services.config.secureCookies)
     }
 
     @Sendable func delete(_ request: Request, context: OrgMemberContext) async throws -> Response {
         _ = try await Body.form(from: request, context: context)
         try await webhooks.delete(try id(context), actor: context.actor)
-        return .redirect(to: Route.webhooks.path + "?notice=deleted", type: .normal)
+        return Flash.redirect(to: Route.webhooks.path, notice: "deleted", secure: services.config.secureCookies)
     }
 }

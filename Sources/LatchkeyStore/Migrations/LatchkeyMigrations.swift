@@ -32,6 +32,8 @@ public enum LatchkeyMigrations {
         M025CreateInstanceSettings(),
         M026IndexDeliveryLog(),
         M027AddAuditChainVersion(),
+        M028AddBatchCancellation(),
+        M029IndexAuditBatches(),
     ]
 }
 

@@ -65,6 +65,9 @@ public final class ResetBatchModel: Model, @unchecked Sendable {
     @OptionalField(key: "actor_token_id") public var actorTokenID: UUID?
     /// A runner holds the job until this time; another instance may take it over after.
     @OptionalField(key: "lease_until") public var leaseUntil: Date?
+    /// When someone asked the (background) batch to stop, and who.
+    @OptionalField(key: "cancel_requested_at") public var cancelRequestedAt: Date?
+    @OptionalField(key: "cancelled_by") public var cancelledBy: UUID?
 
     public init() {}
 }

@@ -138,6 +138,8 @@ public struct AuditStore: Sendable {
         public var actor: String?
         public var target: String?
         public var result: String?
+        /// One bulk request's events.
+        public var batch: UUID?
         public var after: Date?
         public var before: Date?
         public var limit = 50
@@ -147,8 +149,14 @@ public struct AuditStore: Sendable {
         /// Parses query parameters; dates are `YYYY-MM-DD` (UTC day) or ISO 8601 times.
         public init(
             action: String?, actor: String?, target: String?, result: String?, from: String?, to: String?,
-            limit: String?
+            limit: String?, batch: String? = nil
         ) throws {
+            if let batch, !batch.isEmpty {
+                guard let id = UUID(uuidString: batch) else {
+                    throw LatchkeyError.badRequest("invalid_batch", "batch must be a batch id (a UUID).")
+                }
+                self.batch = id
+            }
             if let action, !action.isEmpty {
                 guard AuditAction(rawValue: action) != nil else {
                     throw LatchkeyError.badRequest("invalid_action", "Unknown action filter.")
@@ -202,24 +210,55 @@ public struct AuditStore: Sendable {
     public func page(organizationID: UUID, filter: Filter, cursor: String?) async throws -> (
         events: [AuditEvent], next: String?
     ) {
+        let page = try await page(organizationID: organizationID, filter: filter, older: cursor, newer: nil)
+        return (page.events, page.next)
+    }
+
+    /// One page of matching events, newest first: those older than `older` (a `seq`), or the page just newer than
+    /// `newer`, or the newest. `next` pages on to older events, `previous` back to newer ones (nil on the newest).
+    public func page(organizationID: UUID, filter: Filter, older: String?, newer: String?) async throws -> (
+        events: [AuditEvent], next: String?, previous: String?
+    ) {
+        let seq = { (cursor: String?) throws -> Int64? in
+            guard let cursor, !cursor.isEmpty else { return nil }
+            guard let seq = Int64(cursor), seq > 0 else {
+                throw LatchkeyError.badRequest("invalid_cursor", "The page cursor is not valid.")
+            }
+            return seq
+        }
         var query = AuditEventModel.query(on: db)
             .filter(\.$chain == organizationID.lowercasedString)
         if let action = filter.action { query = query.filter(\.$action == action) }
         if let result = filter.result { query = query.filter(\.$result == result) }
         if let actor = filter.actor { query = query.filter(\.$actorEmail == actor) }
         if let target = filter.target { query = query.filter(\.$targetEmail == target) }
+        if let batch = filter.batch { query = query.filter(\.$batchID == batch) }
         if let after = filter.after { query = query.filter(\.$occurredAt >= after) }
         if let before = filter.before { query = query.filter(\.$occurredAt < before) }
-        if let cursor, !cursor.isEmpty {
-            guard let seq = Int64(cursor), seq > 0 else {
-                throw LatchkeyError.badRequest("invalid_cursor", "The page cursor is not valid.")
-            }
-            query = query.filter(\.$seq < seq)
+        if let newer = try seq(newer) {
+            // Back towards the newest: the `limit` events just after `newer`, oldest first, then turned round.
+            var events = try await query.filter(\.$seq > newer).sort(\.$seq, .ascending).limit(filter.limit + 1).all()
+                .map(AuditEvent.init)
+            let more = events.count > filter.limit
+            if more { events.removeLast() }
+            events.reverse()
+            return (events, events.last.map { String($0.seq) }, more ? events.first.map { String($0.seq) } : nil)
         }
+        let older = try seq(older)
+        if let older { query = query.filter(\.$seq < older) }
         var events = try await query.sort(\.$seq, .descending).limit(filter.limit + 1).all().map(AuditEvent.init)
         let more = events.count > filter.limit
         if more { events.removeLast() }
-        return (events, more ? events.last.map { String($0.seq) } : nil)
+        return (
+            events, more ? events.last.map { String($0.seq) } : nil,
+            older == nil ? nil : events.first.map { String($0.seq) }
+        )
+    }
+
+    /// One event of the organization's chain, by id.
+    public func event(_ id: UUID, organizationID: UUID) async throws -> AuditEvent? {
+        try await AuditEventModel.query(on: db).filter(\.$id == id)
+            .filter(\.$chain == organizationID.lowercasedString).first().map(AuditEvent.init)
     }
 
     /// The newest events a member of the organization caused or was the target of.

@@ -8,6 +8,11 @@ import SQLKit
 public struct ResetBatch: Sendable, Equatable {
     public enum Status: String, Sendable {
         case running, completed
+        /// Stopped on request between chunks: the members it did not reach are recorded as not done.
+        case cancelled
+
+        /// Completed or cancelled: nothing more will happen to it.
+        public var isFinished: Bool { self != .running }
     }
 
     public var id: UUID
@@ -39,6 +44,12 @@ public struct ResetBatch: Sendable, Equatable {
     /// The API token the request came through, if any: a background job acts through it (and stops acting once
     /// it is revoked or expired).
     public var actorTokenID: UUID?
+    /// When someone asked a background batch to stop, and who (it stops after the chunk under way).
+    public var cancelRequestedAt: Date?
+    public var cancelledBy: UUID?
+
+    /// Members the batch did not reach (a cancelled batch's; a running one's still to come).
+    public var notDoneCount: Int { total - processed }
 
     public init(
         id: UUID = UUID.random(), organizationID: UUID, actorID: UUID, idempotencyKey: String?, requestHash: String,
@@ -89,6 +100,8 @@ public struct ResetBatch: Sendable, Equatable {
         action = model.action
         detail = model.detail
         actorTokenID = model.actorTokenID
+        cancelRequestedAt = model.cancelRequestedAt
+        cancelledBy = model.cancelledBy
     }
 }
 
@@ -248,6 +261,68 @@ public struct ResetRepository: Sendable {
     }
 
     /// The batch's results in request order (pending members are left out).
+    /// Which of a batch's results a page shows: those that need attention first (failed, then not done), then
+    /// skipped, then done; each group in request order.
+    public enum OutcomeGroup: String, Sendable, CaseIterable {
+        case failed
+        case notDone = "not_done"
+        case skipped
+        /// Reset, or changed by a lifecycle action.
+        case done
+
+        /// Its place in the results' order.
+        var rank: Int { Self.allCases.firstIndex(of: self)! }
+    }
+
+    /// One page of a batch's results in the results' order (failed first, then not done, skipped, done; request
+    /// order within each), optionally of one group, after a `(rank, position)` cursor: `limit` rows and whether
+    /// more follow. Keyset-paged over the batch's index, so a 10,000-member batch pages like a small one.
+    public func outcomes(
+        batchID: UUID, group: OutcomeGroup?, after: (rank: Int, position: Int)?, limit: Int
+    ) async throws -> (rows: [(rank: Int, outcome: BatchOutcome)], more: Bool) {
+        let rank: SQLQueryString = """
+            (CASE status WHEN 'failed' THEN 0 WHEN 'not_done' THEN 1 WHEN 'skipped' THEN 2 ELSE 3 END)
+            """
+        var query: SQLQueryString = """
+            SELECT "position", member_id, status, code, reason, member_name, member_email, \(rank) AS rank \
+            FROM reset_results WHERE batch_id = \(bind: batchID) AND status <> 'pending'
+            """
+        switch group {
+        case .failed?, .notDone?, .skipped?: query += " AND status = \(bind: group!.rawValue)"
+        case .done?: query += " AND status IN ('reset', 'changed')"
+        case nil: break
+        }
+        if let after {
+            query +=
+                " AND (\(rank) > \(bind: after.rank) OR (\(rank) = \(bind: after.rank) AND \"position\" > \(bind: after.position)))"
+        }
+        query += " ORDER BY rank, \"position\" LIMIT \(literal: limit + 1)"
+        let uuids = UUIDColumns(reads)
+        let rows = try await reads.raw(query).all().map { found in
+            let row = found.columns(uuids)
+            return (
+                rank: try row.int("rank"),
+                outcome: BatchOutcome(
+                    position: try row.int("position"), memberID: try row.uuid("member_id"),
+                    status: try row.string("status"), code: try row.string("code"), reason: try row.string("reason"),
+                    name: try row.string("member_name"), email: try row.string("member_email"))
+            )
+        }
+        return (Array(rows.prefix(limit)), rows.count > limit)
+    }
+
+    /// The members of a batch whose results may change if asked again (`codes`), in request order.
+    public func members(batchID: UUID, codes: [String]) async throws -> [UUID] {
+        guard !codes.isEmpty else { return [] }
+        let uuids = UUIDColumns(reads)
+        return try await reads.raw(
+            """
+            SELECT member_id FROM reset_results WHERE batch_id = \(bind: batchID) \
+            AND code IN (\(binds: codes)) ORDER BY "position"
+            """
+        ).all().map { try $0.columns(uuids).uuid("member_id") }
+    }
+
     public func results(batchID: UUID) async throws -> [ResetResult] {
         try await outcomes(batchID: batchID).map {
             ResetResult(
@@ -296,6 +371,55 @@ public struct ResetRepository: Sendable {
     public func complete(_ batchID: UUID, at now: Date) async throws {
         try await ResetBatchModel.query(on: db).filter(\.$id == batchID)
             .set(\.$status, to: ResetBatch.Status.completed.rawValue).set(\.$finishedAt, to: now).update()
+    }
+
+    /// Asks a running background batch to stop after the chunk under way. False when there is none to stop (it
+    /// finished, was cancelled already, or is not a background batch of the organization).
+    public func requestCancel(_ batchID: UUID, organizationID: UUID, by actorID: UUID, at now: Date) async throws
+        -> Bool
+    {
+        try await !sql.raw(
+            """
+            UPDATE reset_batches SET cancel_requested_at = \(bind: now), cancelled_by = \(bind: actorID)
+            WHERE id = \(bind: batchID) AND organization_id = \(bind: organizationID) AND status = 'running'
+              AND background = \(bind: true) AND cancel_requested_at IS NULL
+            RETURNING id
+            """
+        ).all().isEmpty
+    }
+
+    /// Whether someone asked the batch to stop.
+    public func cancelRequested(_ batchID: UUID) async throws -> Bool {
+        try await sql.raw(
+            """
+            SELECT 1 AS one FROM reset_batches WHERE id = \(bind: batchID) AND cancel_requested_at IS NOT NULL
+            """
+        ).first() != nil
+    }
+
+    /// Ends a batch asked to stop: every member it did not reach is recorded as not done (`code`, `reason`), and
+    /// the batch as cancelled. Call it in a transaction, so the results never show a cancelled batch with pending rows.
+    /// The members' names and emails are taken as they are now (from the batch's organization only).
+    public func finishCancelled(_ batchID: UUID, organizationID: UUID, code: String, reason: String, at now: Date)
+        async throws
+    {
+        try await sql.raw(
+            """
+            UPDATE reset_results SET status = 'not_done', code = \(bind: code), reason = \(bind: reason),
+              member_name = COALESCE((SELECT name FROM members WHERE members.id = reset_results.member_id
+                                        AND members.organization_id = \(bind: organizationID)), ''),
+              member_email = COALESCE((SELECT email FROM members WHERE members.id = reset_results.member_id
+                                         AND members.organization_id = \(bind: organizationID)), '')
+            WHERE batch_id = \(bind: batchID) AND status = 'pending'
+            """
+        ).run()
+        try await sql.raw(
+            """
+            UPDATE reset_batches SET status = \(bind: ResetBatch.Status.cancelled.rawValue),
+              finished_at = \(bind: now), lease_until = NULL
+            WHERE id = \(bind: batchID) AND status = 'running'
+            """
+        ).run()
     }
 
     /// Takes the oldest running background batch whose lease is free, holding it until `until`; nil when

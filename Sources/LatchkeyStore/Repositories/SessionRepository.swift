@@ -166,13 +166,13 @@ public struct SessionRepository: Sendable {
         try await sql.delete(from: SessionModel.schema).where("id", .equal, id).run()
     }
 
-    /// Ends every session of these members.
     /// Ends every session of a member but one.
     public func deleteAll(memberID: UUID, except keep: UUID) async throws {
         try await sql.delete(from: SessionModel.schema).where("member_id", .equal, SQLBind(memberID))
             .where("id", .notEqual, SQLBind(keep)).run()
     }
 
+    /// Ends every session of these members.
     public func deleteAll(memberIDs: [UUID]) async throws {
         guard !memberIDs.isEmpty else { return }
         try await sql.delete(from: SessionModel.schema).where("member_id", .in, SQLBind.group(memberIDs)).run()

@@ -194,6 +194,14 @@ extension TestResponse {
     }
     var errorCode: String? { (json["error"] as? [String: Any])?["code"] as? String }
     var location: String? { headers[.location] }
+    /// The one-time message a redirect sets for the next page (its key, without the member's id).
+    var notice: String? {
+        for field in headers where field.name == .setCookie && field.value.hasPrefix("lk_notice=") {
+            let value = field.value.dropFirst("lk_notice=".count).split(separator: ";", maxSplits: 1).first ?? ""
+            return value.split(separator: "~").first.map(String.init)
+        }
+        return nil
+    }
 }
 
 extension TestClientProtocol {

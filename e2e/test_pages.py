@@ -59,7 +59,10 @@ def test_every_page_is_accessible_and_shows_what_happened(server, browser):
 
     # The same pages laid out for a phone.
     browser.set_viewport(PHONE)
-    for path in ["/", "/members", "/audit", "/settings", "/mailbox", "/security"]:
+    event = server.audit("mfa.reset", target=JANE)[0]["id"].lower()
+    jane = server.member_id(JANE).lower()
+    for path in ["/", "/members", "/audit", f"/audit/events/{event}", "/settings", "/mailbox", "/security",
+                 "/roles", "/tokens", "/webhooks", f"/members/{jane}"]:
         browser.open(path)
         assert browser.driver.execute_script("return document.documentElement.scrollWidth") <= PHONE[0], (
             f"{path} is wider than a phone screen")
@@ -80,6 +83,36 @@ def test_every_page_is_accessible_and_shows_what_happened(server, browser):
     browser.check_accessibility("sign-in page after sign-out")
     browser.open("/login/recovery")
     browser.wait_for_path("/login")
+
+
+def test_every_dialog_is_accessible_at_both_sizes(server, browser):
+    """Each confirmation on the Members page — the row's and the bulk ones — and the invitation dialog, opened
+    as an Owner sees them, at desktop and phone sizes."""
+    browser.sign_in(OWNER)
+    browser.open("/members?query=jane")
+    for item, dialog in [("[data-reset-member]", "#single-reset"), ("[data-lifecycle=role]", "#lifecycle-role"),
+                         ("[data-lifecycle=suspend]", "#lifecycle-suspend"),
+                         ("[data-lifecycle=remove]", "#lifecycle-remove")]:
+        _, menu = browser.open_row_menu(JANE)
+        menu.find_element("css selector", item).click()
+        browser.wait_for(dialog)
+        browser.check_accessibility_at_both_sizes(f"{dialog} dialog")
+        browser.find(f"{dialog} [data-close]").click()
+    browser.open("/members")
+    browser.find("#select-page").click()
+    for item, dialog in [("[data-bulk-reset]", "#bulk-reset"), ("[data-bulk-lifecycle=role]", "#bulk-role"),
+                         ("[data-bulk-lifecycle=suspend]", "#bulk-suspend"),
+                         ("[data-bulk-lifecycle=reactivate]", "#bulk-reactivate"),
+                         ("[data-bulk-lifecycle=remove]", "#bulk-remove")]:
+        browser.find("#actions-button").click()
+        browser.find(item).click()
+        browser.wait_for(dialog)
+        browser.find(f"{dialog} [data-field=confirm-input]").send_keys("1")
+        browser.check_accessibility_at_both_sizes(f"{dialog} dialog with a mismatched count")
+        browser.find(f"{dialog} [data-close]").click()
+    browser.find("[data-open-invite]").click()
+    browser.wait_for("#invite-dialog")
+    browser.check_accessibility_at_both_sizes("invite dialog")
 
 
 def test_the_accessibility_check_catches_real_violations(server, browser):

@@ -29,6 +29,44 @@ struct SessionSecurityTests {
         }
     }
 
+    @Test(
+        "Sign out all other sessions: 100 at once end every other session once, audit it once, keep this one"
+    )
+    func signOutOthers() async throws {
+        try await Harness.withApp { h, client in
+            var jane = try await h.enrolled("jane@acme.test", client: client)
+            // Five more sessions of hers: past the password here, finished as a second factor would elsewhere.
+            for _ in 0..<5 { _ = try await client.login("jane@acme.test") }
+            try await SessionModel.query(on: h.db).filter(\.$memberID == jane.id)
+                .set(\.$state, to: SessionState.signedIn.rawValue).update()
+            #expect(try await SessionModel.query(on: h.db).filter(\.$memberID == jane.id).count() == 6)
+            let page = try await client.page("/security", session: &jane.session)
+            #expect(page.text.contains("Sign out all other sessions"))
+            let csrf = try #require(csrfField(in: page.text))
+            let session = jane.session
+            let statuses = try await withThrowingTaskGroup(of: (Int, String?).self) { group in
+                for _ in 0..<100 {
+                    group.addTask {
+                        var mine = session
+                        let answer = try await client.form(
+                            "/security/sessions/revoke-others", ["_csrf": csrf], session: &mine)
+                        return (Int(answer.status.code), answer.notice)
+                    }
+                }
+                return try await group.reduce(into: [(Int, String?)]()) { $0.append($1) }
+            }
+            #expect(statuses.allSatisfy { $0.0 == 303 })
+            #expect(statuses.filter { $0.1 == "others_revoked" }.count == 1)
+            #expect(statuses.filter { $0.1 == "no_others" }.count == 99)
+            #expect(try await SessionModel.query(on: h.db).filter(\.$memberID == jane.id).count() == 1)
+            let events = try await h.auditEvents(action: .sessionRevoked)
+            #expect(events.map(\.reason) == ["5 other sessions signed out"])
+            // This session still works and no longer offers the button.
+            let after = try await client.page("/security", session: &jane.session)
+            #expect(after.status == .ok && !after.text.contains("Sign out all other sessions"))
+        }
+    }
+
     @Test("passwords, codes, secrets and session tokens never reach the logs, even at trace level")
     func noSecretsInLogs() async throws {
         let capture = CapturingLogHandler()

@@ -76,17 +76,15 @@ struct SessionService: Sendable {
     func revokeOthers(of auth: AuthState, meta: RequestMeta) async throws -> Int {
         let now = services.now
         return try await services.store.transaction { tx in
-            let others = try await tx.sessions.signedIn(memberID: auth.memberID).filter { $0.id != auth.sessionID }
-            guard !others.isEmpty else { return 0 }
-            try await tx.sessions.deleteAll(memberID: auth.memberID, except: auth.sessionID)
+            let ended = try await tx.sessions.deleteAll(memberID: auth.memberID, except: auth.sessionID)
+            guard ended > 0 else { return 0 }
             try await tx.audit.append(
                 auth.event(
                     .sessionRevoked, .success,
-                    reason: others.count == 1
-                        ? "1 other session signed out" : "\(others.count) other sessions signed out",
+                    reason: ended == 1 ? "1 other session signed out" : "\(ended) other sessions signed out",
                     meta: meta),
                 at: now)
-            return others.count
+            return ended
         }
     }
 

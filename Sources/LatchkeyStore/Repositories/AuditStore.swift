@@ -151,7 +151,8 @@ public struct AuditStore: Sendable {
             action: String?, actor: String?, target: String?, result: String?, from: String?, to: String?,
             limit: String?, batch: String? = nil
         ) throws {
-            if let batch, !batch.isEmpty {
+            if let batch {
+                // Unlike the text filters, an empty batch is not "any": it is no batch id at all.
                 guard let id = UUID(uuidString: batch) else {
                     throw LatchkeyError.badRequest("invalid_batch", "batch must be a batch id (a UUID).")
                 }

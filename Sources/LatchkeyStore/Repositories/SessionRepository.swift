@@ -166,10 +166,12 @@ public struct SessionRepository: Sendable {
         try await sql.delete(from: SessionModel.schema).where("id", .equal, id).run()
     }
 
-    /// Ends every session of a member but one.
-    public func deleteAll(memberID: UUID, except keep: UUID) async throws {
+    /// Ends every session of a member but one; returns how many it ended (counted by the delete itself, so two
+    /// requests at once never both count the same sessions).
+    @discardableResult
+    public func deleteAll(memberID: UUID, except keep: UUID) async throws -> Int {
         try await sql.delete(from: SessionModel.schema).where("member_id", .equal, SQLBind(memberID))
-            .where("id", .notEqual, SQLBind(keep)).run()
+            .where("id", .notEqual, SQLBind(keep)).returning("id").all().count
     }
 
     /// Ends every session of these members.

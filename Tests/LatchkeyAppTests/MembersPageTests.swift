@@ -50,6 +50,27 @@ struct MembersPageTests {
         }
     }
 
+    @Test("a request running in the foreground shows its progress without Cancel, and a forged Cancel changes nothing")
+    func foregroundBatchHasNoCancel() async throws {
+        try await Harness.withApp { h, client in
+            var ada = try await h.enrolled("ada@acme.test", name: "Ada Admin", role: .admin, client: client)
+            let (ids, _) = try await seedMembers(h, count: 3)
+            let batch = ResetBatch(
+                organizationID: h.acme.organizationID, actorID: ada.id, idempotencyKey: nil, requestHash: "x",
+                total: ids.count, reason: "", background: false, requestID: "r", ip: "", userAgent: "",
+                createdAt: h.clock.now)
+            try await h.services.store.resets.open(batch, memberIDs: ids)
+            let page = try await client.page("/members/resets/\(batch.id)", session: &ada.session)
+            #expect(page.text.contains("Resetting MFA") && !page.text.contains("cancel-job"))
+            let csrf = try #require(csrfField(in: page.text))
+            let forged = try await client.form(
+                "/members/resets/\(batch.id)/cancel", ["_csrf": csrf], session: &ada.session)
+            #expect(forged.notice == "not_running")
+            #expect(try await h.services.store.resets.find(batch.id)?.cancelRequestedAt == nil)
+            #expect(try await h.auditEvents(action: .resetJobCancelled).isEmpty)
+        }
+    }
+
     @Test("the page lists the organization's members with MFA status; filters, search and pages work")
     func listing() async throws {
         try await Harness.withApp { h, client in

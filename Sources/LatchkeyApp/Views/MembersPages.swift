@@ -608,17 +608,20 @@ enum MembersPages {
         let id = batch.id.lowercasedString
         let percent = batch.total == 0 ? 0 : batch.processed * 100 / batch.total
         let cancelling = batch.cancelRequestedAt != nil
+        // A request that runs in the foreground (up to the synchronous limit) ends with its request: no Cancel.
         let cancel: HTML =
-            cancelling
-            ? "<p class=\"muted\" id=\"job-cancelling\">Cancelling — the job stops after the members being reset now.</p>"
-            : """
-            <form method="post" action="\(Route.resetCancel.path(batch.id))" class="inline-form">
-              \(Layout.csrfField(auth.csrfToken))
-              <button type="submit" class="button" id="cancel-job" aria-describedby="cancel-help">Cancel</button>
-            </form>
-            <p class="help" id="cancel-help">Cancel finishes the members being reset right now, then stops. Members already
-            reset stay reset; the results list those it did not reach.</p>
-            """
+            !batch.background
+            ? .empty
+            : cancelling
+                ? "<p class=\"muted\" id=\"job-cancelling\">Cancelling — the job stops after the members being reset now.</p>"
+                : """
+                <form method="post" action="\(Route.resetCancel.path(batch.id))" class="inline-form">
+                  \(Layout.csrfField(auth.csrfToken))
+                  <button type="submit" class="button" id="cancel-job" aria-describedby="cancel-help">Cancel</button>
+                </form>
+                <p class="help" id="cancel-help">Cancel finishes the members being reset right now, then stops. Members already
+                reset stay reset; the results list those it did not reach.</p>
+                """
         return Layout.app(
             title: "Resetting MFA", auth: auth, current: "members",
             content: """

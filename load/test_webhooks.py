@@ -112,7 +112,11 @@ def test_webhooks_signed_retried_once_each_and_ssrf_refused(databases, tmp_path)
         per_event = collections.Counter(event for event, _, _, _ in requests)
         acks = collections.Counter(event for event, _, status, _ in requests if status == 200)
         assert len(per_event) == 80  # 40 suspensions and 40 reactivations, nothing else
-        assert set(acks.values()) == {1} and len(acks) == 80  # each event acknowledged once
+        twice = {event for event, n in acks.items() if n > 1}
+        # Each event acknowledged once: an answer is never lost (a receiver that answers and closes as soon as it
+        # has read the body, as this one does, once made the last part of a request fail and its 200 be retried).
+        assert not twice and len(acks) == 80, [r for r in primary.rows(
+            "SELECT id, event_id, status, attempts, last_error FROM webhook_deliveries") if str(r[1]).lower() in twice]
         assert set(per_event.values()) == {2}  # each after exactly one 500
         events = primary.rows(
             "SELECT id FROM audit_events WHERE action IN ('member.suspended', 'member.reactivated') "

@@ -61,9 +61,15 @@ public struct WebhookPoster: Sendable {
                 for (name, value) in headers { head.headers.add(name: name, value: value) }
                 head.headers.add(name: "Content-Length", value: String(body.utf8.count))
                 head.headers.add(name: "Connection", value: "close")
-                try await outbound.write(.head(head))
-                try await outbound.write(.body(.byteBuffer(ByteBuffer(string: body))))
-                try await outbound.write(.end(nil))
+                // The whole request in one write: a receiver may answer and close as soon as it has read the body,
+                // and a part still to be written would then fail on the closed connection, losing the answer.
+                var unsent: (any Error)?
+                do {
+                    try await outbound.write(
+                        contentsOf: [.head(head), .body(.byteBuffer(ByteBuffer(string: body))), .end(nil)])
+                } catch {
+                    unsent = error  // Its answer, if it gave one before closing, is still read below.
+                }
                 var status = 0
                 var text = ""
                 for try await part in inbound {
@@ -75,6 +81,7 @@ public struct WebhookPoster: Sendable {
                     case .end: return Answer(status: status, body: text)
                     }
                 }
+                if let unsent { throw unsent }
                 throw Failure(description: "the connection closed before a complete answer")
             }
         } catch let failure as Failure {

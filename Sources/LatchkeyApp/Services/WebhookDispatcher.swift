@@ -140,6 +140,14 @@ struct WebhookDispatcher: Service {
             else { return }
             try await store.webhooks.endpointSucceeded(endpoint.id)
         case .failed(let status, let error):
+            // The receiver's own words (its body) stay in the delivery log, out of the server's log.
+            services.logger.notice(
+                "webhook delivery attempt failed",
+                metadata: [
+                    "endpoint_id": "\(endpoint.id)", "delivery_id": "\(delivery.id)", "attempt": "\(delivery.attempts)",
+                    "status": "\(status.map(String.init) ?? "none")",
+                    "reason": "\(status == nil ? error : "answered \(status ?? 0)")",
+                ])
             let failingSince = try await store.webhooks.endpointFailed(endpoint.id, at: now)
             if now.timeIntervalSince(failingSince) >= Self.giveUpAfter {
                 try await store.webhooks.finish(

@@ -32,6 +32,8 @@ extension ErrorCode {
     public static let notFound: ErrorCode = "not_found"
     public static let methodNotAllowed: ErrorCode = "method_not_allowed"
     public static let internalError: ErrorCode = "internal_error"
+    /// A background job that has ended (or is already stopping) cannot be cancelled.
+    public static let jobNotRunning: ErrorCode = "job_not_running"
 }
 
 /// The one error type the domain raises. It carries everything the HTTP boundary needs — its status (from

@@ -108,6 +108,9 @@ public enum ResetResultCode: String, Sendable, Codable, CaseIterable {
         }
     }
 
+    /// The codes a retry asks about again.
+    public static let retryable = allCases.filter(\.isRetryable).map(\.rawValue)
+
     /// The reason shown per member, e.g. "Not permitted: Owner"; nil for a reset.
     public func reason(targetRole: String) -> String? {
         switch self {

@@ -7,7 +7,8 @@ public enum UserAgentLabel {
     public static func describe(_ userAgent: String) -> String {
         let ua = userAgent.trimmingCharacters(in: .whitespaces)
         guard !ua.isEmpty else { return "Unknown device" }
-        for (marker, name) in tools where ua.lowercased().hasPrefix(marker) { return name }
+        let lowered = ua.lowercased()
+        for (marker, name) in tools where lowered.hasPrefix(marker) { return name }
         let browser = self.browser(ua)
         guard let system = system(ua) else { return browser }
         return "\(browser) on \(system)"

@@ -259,7 +259,7 @@ function setUpMembers() {
       hidden("scope", "all");
       // The number confirmed: the server refuses if the filter matches another number by the time it acts.
       hidden("expectedCount", String(total));
-      new URLSearchParams(window.location.search).forEach((value, key) => { if (["query", "role", "mfa", "status"].includes(key)) hidden(key, value); });
+      filterParams().forEach((value, key) => hidden(key, value));
     } else {
       chosen.forEach((box) => hidden("memberId", box.value));
     }
@@ -304,6 +304,14 @@ function setUpMembers() {
   });
   render();
 }
+// The page's filter (search, role, MFA, status) as "select all N matching" sends it to the server.
+function filterParams() {
+  const params = new URLSearchParams();
+  new URLSearchParams(window.location.search).forEach((value, key) => {
+    if (["query", "role", "mfa", "status"].includes(key)) params.set(key, value);
+  });
+  return params;
+}
 // Reset MFA for a selection: how many of it have no MFA and will be skipped — counted from the rows, or for
 // "all matching" asked of the server for the page's filter.
 async function previewSkips(bulk, chosen, count) {
@@ -318,9 +326,7 @@ async function previewSkips(bulk, chosen, count) {
   if (chosen) { say(chosen.filter((box) => box.closest("tr").dataset.mfa === "enabled").length); return; }
   skip.textContent = "Counting members without MFA…";
   try {
-    const params = new URLSearchParams();
-    new URLSearchParams(window.location.search).forEach((value, key) => { if (["query", "role", "mfa", "status"].includes(key)) params.set(key, value); });
-    const response = await fetch(bulk.dataset.selection + "?" + params.toString(), { credentials: "same-origin" });
+    const response = await fetch(bulk.dataset.selection + "?" + filterParams().toString(), { credentials: "same-origin" });
     if (!response.ok) throw new Error(String(response.status));
     const data = await response.json();
     say(data.withMFA);

@@ -241,7 +241,7 @@ struct ResetService: Sendable {
         }
         guard stopped else {
             throw LatchkeyError(
-                .conflict, "job_not_running",
+                .conflict, .jobNotRunning,
                 batch.cancelRequestedAt != nil
                     ? "This job is already being cancelled." : "This job is not running: there is nothing to cancel.")
         }

@@ -675,25 +675,29 @@ enum MembersPages {
               <span class="help">Asks again for the members not done or refused for want of permission\(batch.reason.isEmpty ? "" : ", with the same reason or ticket").</span>
             </form>
             """
+        // The results of one outcome (nil: all), from their first page or after a cursor.
+        let link = { (group: ResetRepository.OutcomeGroup?, after: String?) -> String in
+            let items = [group.map { ("show", $0.rawValue) }, after.map { ("after", $0) }].compactMap { $0 }
+            let path = Route.resetResults.path(batch.id)
+            return items.isEmpty ? path : path + "?" + QueryText.encode(items)
+        }
         let tab = { (group: ResetRepository.OutcomeGroup?, label: String, count: Int) -> HTML in
-            let href = Route.resetResults.path(batch.id) + (group.map { "?show=\($0.rawValue)" } ?? "")
-            return """
-                <li><a href="\(href)"\(HTML(unsafe: group == m.group ? " aria-current=\"page\"" : ""))>\(label) <span class="count">\(count.grouped)</span></a></li>
-                """
+            """
+            <li><a href="\(link(group, nil))"\(HTML(unsafe: group == m.group ? " aria-current=\"page\"" : ""))>\(label) <span class="count">\(count.grouped)</span></a></li>
+            """
         }
         var tabs: [HTML] = [tab(nil, "All", batch.processed + notDone)]
         if batch.failedCount > 0 { tabs.append(tab(.failed, "Failed", batch.failedCount)) }
         if notDone > 0 { tabs.append(tab(.notDone, "Not done", notDone)) }
         if batch.skippedCount > 0 { tabs.append(tab(.skipped, "Skipped", batch.skippedCount)) }
         if batch.resetCount > 0 { tabs.append(tab(.done, done.capitalized, batch.resetCount)) }
-        let base = Route.resetResults.path(batch.id) + (m.group.map { "?show=\($0.rawValue)&" } ?? "?")
         let pager: HTML =
             m.isFirstPage && m.next == nil
             ? .empty
             : """
             <nav class="pager" aria-label="Result pages">
-              \(m.isFirstPage ? HTML(unsafe: "<span class=\"button button-small\" aria-disabled=\"true\">« First page</span>") : "<a class=\"button button-small\" href=\"\(Route.resetResults.path(batch.id) + (m.group.map { "?show=\($0.rawValue)" } ?? ""))\">« First page</a>")
-              \(m.next.map { cursor -> HTML in "<a class=\"button button-small\" rel=\"next\" href=\"\(base)after=\(cursor)\">Next \(BulkLimits.resultsPageSize) ›</a>" } ?? "<span class=\"button button-small\" aria-disabled=\"true\">Next ›</span>")
+              \(m.isFirstPage ? HTML(unsafe: "<span class=\"button button-small\" aria-disabled=\"true\">« First page</span>") : "<a class=\"button button-small\" href=\"\(link(m.group, nil))\">« First page</a>")
+              \(m.next.map { cursor -> HTML in "<a class=\"button button-small\" rel=\"next\" href=\"\(link(m.group, cursor))\">Next \(BulkLimits.resultsPageSize) ›</a>" } ?? "<span class=\"button button-small\" aria-disabled=\"true\">Next ›</span>")
             </nav>
             """
         let summary =

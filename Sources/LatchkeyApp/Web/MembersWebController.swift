@@ -150,11 +150,15 @@ struct MembersWebController {
                 let notice = MembersNotice(result.code)
                 return back(form, filter, notice, member: notice == .notFound || notice == .selfReset ? nil : id)
             }
-            var ids = try await retrying(form, organizationID: actor.organizationID)
-            if ids == nil { ids = try await selection(form, filter: filter, organizationID: actor.organizationID) }
+            let ids: [UUID]
+            if let retry = try await retrying(form, organizationID: actor.organizationID) {
+                ids = retry
+            } else {
+                ids = try await selection(form, filter: filter, organizationID: actor.organizationID)
+            }
             let key = try ResetInput.idempotencyKey(form["idempotencyKey"])
             let outcome = try await service.resetMany(
-                actor: actor, memberIDs: ids ?? [], ticket: ticket, idempotencyKey: key)
+                actor: actor, memberIDs: ids, ticket: ticket, idempotencyKey: key)
             return .redirect(to: Route.resetResults.path(outcome.batch.id), type: .normal)
         } catch let error as LatchkeyError where error.code == .stepUpRequired {
             return back(form, filter, .stepUp)
@@ -175,8 +179,7 @@ struct MembersWebController {
             let batch = try await services.store.resets.find(id, organizationID: organizationID),
             batch.action == AuditAction.mfaReset.rawValue, batch.status.isFinished
         else { throw LatchkeyError.notFound("No such reset to retry.") }
-        let ids = try await services.store.resets.members(
-            batchID: id, codes: ResetResultCode.allCases.filter(\.isRetryable).map(\.rawValue))
+        let ids = try await services.store.resets.members(batchID: id, codes: ResetResultCode.retryable)
         guard !ids.isEmpty else {
             throw LatchkeyError.badRequest("nothing_to_retry", "No member of this reset can be retried.")
         }
@@ -298,9 +301,7 @@ struct MembersWebController {
             batchID: batch.id, group: group, after: after, limit: BulkLimits.resultsPageSize)
         let retryable =
             batch.action == AuditAction.mfaReset.rawValue
-            ? try await resets.members(
-                batchID: batch.id, codes: ResetResultCode.allCases.filter(\.isRetryable).map(\.rawValue)
-            ).count : 0
+            ? try await resets.count(batchID: batch.id, codes: ResetResultCode.retryable) : 0
         return HTMLResponse.make(
             MembersPages.results(
                 .init(
@@ -317,7 +318,7 @@ struct MembersWebController {
         var notice = MembersNotice.cancelling
         do {
             _ = try await ResetService(services: services).cancel(actor: context.actor, batchID: id)
-        } catch let error as LatchkeyError where error.code == "job_not_running" {
+        } catch let error as LatchkeyError where error.code == .jobNotRunning {
             notice = .notRunning
         }
         return Flash.redirect(

@@ -323,6 +323,16 @@ public struct ResetRepository: Sendable {
         ).all().map { try $0.columns(uuids).uuid("member_id") }
     }
 
+    /// How many of a batch's results have one of `codes` (counted in the database: a results page asks on every view).
+    public func count(batchID: UUID, codes: [String]) async throws -> Int {
+        guard !codes.isEmpty else { return 0 }
+        return try await reads.raw(
+            """
+            SELECT COUNT(*) AS n FROM reset_results WHERE batch_id = \(bind: batchID) AND code IN (\(binds: codes))
+            """
+        ).first()?.decode(column: "n", as: Int.self) ?? 0
+    }
+
     public func results(batchID: UUID) async throws -> [ResetResult] {
         try await outcomes(batchID: batchID).map {
             ResetResult(

@@ -355,6 +355,12 @@ class Browser:
         assert menu.is_displayed() and button.get_attribute("aria-expanded") == "true"
         return button, menu
 
+    def disabled_item_hint(self, menu, css):
+        """The reason a rule disables a menu item, as screen readers get it: the element its aria-describedby names."""
+        item = menu.find_element(By.CSS_SELECTOR, css)
+        assert item.get_attribute("aria-disabled") == "true", f"{css} is not disabled"
+        return item, self.find("#" + item.get_attribute("aria-describedby")).text
+
     def mfa_cell(self, email):
         member_id = self.server.member_id(email).lower()
         return self.find(f"tr[data-member-id='{member_id}'] .col-mfa").text.split("\n")[-1]

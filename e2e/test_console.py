@@ -6,7 +6,7 @@ header names who is signed in; My security says what each code is for, names dev
 
 import time
 
-from latchkey_e2e import PHONE
+from latchkey_e2e import DESKTOP, PHONE
 
 ADMIN = "admin@acme.test"
 OWNER = "owner@acme.test"
@@ -15,15 +15,6 @@ JANE = "jane.doe@acme.test"
 
 def test_single_reset_message_once_row_highlighted_focus_on_cancel(server, browser):
     browser.sign_in(ADMIN)
-    # A disabled item's reason is tied to it for screen readers.
-    browser.open("/members?query=owner")
-    button, menu = browser.open_row_menu(OWNER)
-    item = menu.find_element("css selector", "[data-reset-member]")
-    assert item.get_attribute("aria-disabled") == "true"
-    hint = browser.find("#" + item.get_attribute("aria-describedby"))
-    assert hint.text == "You can't reset an Owner's MFA"
-    browser.check_accessibility("menu with a disabled item")
-
     browser.open("/members?query=jane")
     jane_id = server.member_id(JANE).lower()
     button, menu = browser.open_row_menu(JANE)
@@ -193,9 +184,9 @@ def test_audit_log_labels_pages_both_ways_and_opens_an_event(server, browser):
     # Another organization's event is not found.
     other = server.scalar("SELECT e.id FROM audit_events e JOIN organizations o ON o.id = e.organization_id "
                           "WHERE o.slug != 'acme' LIMIT 1")
-    if other:
-        browser.open(f"/audit/events/{other.lower()}")
-        assert "Not found" in browser.text() or "No such audit event" in browser.text()
+    assert other, "the demo's Globex has audit events"
+    browser.open(f"/audit/events/{other.lower()}")
+    assert "No such audit event." in browser.text("main")
 
 
 def test_phone_header_names_who_is_signed_in(server, browser):
@@ -205,11 +196,9 @@ def test_phone_header_names_who_is_signed_in(server, browser):
         browser.open("/members")
         name = browser.find(".account-name")
         assert name.is_displayed()
-        assert "Ada Admin" in name.text or server.member(ADMIN)["name"] in name.text
-        assert "Admin" in name.text
+        assert name.text == f"{server.member(ADMIN)['name']} · Admin"
         assert name.rect["x"] + name.rect["width"] <= PHONE[0]
     finally:
-        from latchkey_e2e import DESKTOP
         browser.set_viewport(DESKTOP)
     browser.screenshot("members-phone", PHONE)
 

@@ -416,10 +416,7 @@ struct ResetTests {
         try await Harness.withApp { h, client in
             var admin = try await h.enrolled("ada@acme.test", role: .admin, client: client)
             let (ids, _) = try await seedMembers(h, count: BulkLimits.synchronousLimit + 50)
-            let body = #"{"memberIds":[\#(ids.map { "\"\($0)\"" }.joined(separator: ","))]}"#
-            let started = try await client.api(.post, "/api/v1/members/mfa/reset", body, session: &admin.session)
-            #expect(started.status == .accepted)
-            let location = try #require(started.headers[.location])
+            let location = try await startJob(ids, client: client, session: &admin.session)
             // The runner in the application picks it up; wait for it to finish.
             var status = ""
             var job: [String: Any] = [:]
@@ -448,10 +445,7 @@ struct ResetTests {
         }) { h, client in
             var admin = try await h.enrolled("ada@acme.test", role: .admin, client: client)
             let (ids, _) = try await seedMembers(h, count: BulkLimits.synchronousLimit + 40)
-            let body = #"{"memberIds":[\#(ids.map { "\"\($0)\"" }.joined(separator: ","))],"reason":"INC-77"}"#
-            let started = try await client.api(.post, "/api/v1/members/mfa/reset", body, session: &admin.session)
-            #expect(started.status == .accepted)
-            let location = try #require(started.headers[.location])
+            let location = try await startJob(ids, reason: "INC-77", client: client, session: &admin.session)
             // Wait until the first chunk is done, then 100 cancels at once.
             var processed = 0
             for _ in 0..<200 where processed == 0 {
@@ -558,10 +552,7 @@ struct ResetTests {
         }) { h, client in
             var admin = try await h.enrolled("ada@acme.test", role: .admin, client: client)
             let (ids, _) = try await seedMembers(h, count: BulkLimits.synchronousLimit + 40)
-            let body = #"{"memberIds":[\#(ids.map { "\"\($0)\"" }.joined(separator: ","))]}"#
-            let started = try await client.api(.post, "/api/v1/members/mfa/reset", body, session: &admin.session)
-            #expect(started.status == .accepted)
-            let location = try #require(started.headers[.location])
+            let location = try await startJob(ids, client: client, session: &admin.session)
             var seen: Set<Int> = []
             var status = ""
             for _ in 0..<300 where status != "completed" {
@@ -596,6 +587,16 @@ struct ResetTests {
 }
 
 /// Inserts `count` Acme members with an authenticator, recovery codes and a session each, set-based.
+/// Asks for a bulk reset of `ids` through the JSON API and expects a background job: its address.
+func startJob(_ ids: [UUID], reason: String = "", client: some TestClientProtocol, session: inout Session)
+    async throws -> String
+{
+    let body = #"{"memberIds":[\#(ids.map { "\"\($0)\"" }.joined(separator: ","))],"reason":"\#(reason)"}"#
+    let started = try await client.api(.post, "/api/v1/members/mfa/reset", body, session: &session)
+    #expect(started.status == .accepted, "\(started.text)")
+    return try #require(started.headers[.location])
+}
+
 func seedMembers(_ h: Harness, count: Int) async throws -> (ids: [UUID], emails: [String]) {
     var members: [MemberModel] = []
     var credentials: [TOTPCredentialModel] = []

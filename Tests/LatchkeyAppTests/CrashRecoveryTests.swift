@@ -191,7 +191,7 @@ struct CrashRecoveryTests {
 
         // Once the dead runner's lease runs out, another runner resumes and finishes the job.
         // (The killed process renewed its lease in real time, so move past real time + lease.)
-        clock.advance(Date().timeIntervalSince(clock.now) + JobRunner.lease + 1)
+        clock.advance(Date().timeIntervalSince(clock.now) + TimeInterval(config.jobLeaseSeconds) + 1)
         #expect(try await JobRunner(services: services).runOne())
         let finished = try #require(try await ResetBatchModel.find(batchID, on: services.db))
         #expect(finished.status == "completed")

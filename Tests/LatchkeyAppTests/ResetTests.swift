@@ -569,17 +569,23 @@ struct ResetTests {
         }
     }
 
-    @Test("the job throttle comes from the environment and bad values are refused")
+    @Test("the job throttle and lease come from the environment and bad values are refused")
     func throttleConfiguration() throws {
         let base = ["LATCHKEY_DATA_DIR": "/tmp/latchkey-config-test"]
         let config = try AppConfig.fromEnvironment(
-            base.merging(["LATCHKEY_JOB_CHUNK_SIZE": "25", "LATCHKEY_JOB_CHUNK_PAUSE_MS": "300"]) { $1 })
+            base.merging([
+                "LATCHKEY_JOB_CHUNK_SIZE": "25", "LATCHKEY_JOB_CHUNK_PAUSE_MS": "300",
+                "LATCHKEY_JOB_LEASE_SECONDS": "15",
+            ]) { $1 })
         #expect(config.jobChunkSize == 25)
         #expect(config.jobChunkPause == .milliseconds(300))
-        #expect(try AppConfig.fromEnvironment(base).jobChunkSize == BulkLimits.chunkSize)
+        #expect(config.jobLeaseSeconds == 15)
+        let defaults = try AppConfig.fromEnvironment(base)
+        #expect(defaults.jobChunkSize == BulkLimits.chunkSize && defaults.jobLeaseSeconds == 60)
         for bad in [
             ["LATCHKEY_JOB_CHUNK_SIZE": "0"], ["LATCHKEY_JOB_CHUNK_SIZE": "many"],
             ["LATCHKEY_JOB_CHUNK_PAUSE_MS": "-1"], ["LATCHKEY_JOB_CHUNK_PAUSE_MS": "999999"],
+            ["LATCHKEY_JOB_LEASE_SECONDS": "9"], ["LATCHKEY_JOB_LEASE_SECONDS": "3601"],
         ] {
             #expect(throws: LatchkeyError.self) { try AppConfig.fromEnvironment(base.merging(bad) { $1 }) }
         }

@@ -53,6 +53,9 @@ public struct AppConfig: Sendable {
     public var jobChunkSize = BulkLimits.chunkSize
     /// Pause between a background job's chunks, to bound the load a large reset puts on the database.
     public var jobChunkPause: Duration = .zero
+    /// How long a background job's claim lasts without a chunk finishing: after an instance dies mid-job, another
+    /// takes the job up once it runs out (`LATCHKEY_JOB_LEASE_SECONDS`, 10 to 3600; each chunk renews it).
+    public var jobLeaseSeconds = 60
 
     /// Where mail is handed over (`LATCHKEY_SMTP_URL`, `LATCHKEY_SMTP_CA_FILE`); nil keeps mail in the outbox.
     public var smtp: SMTPConfiguration?
@@ -104,6 +107,9 @@ public struct AppConfig: Sendable {
         }
         if let pause = try settings.integer("LATCHKEY_JOB_CHUNK_PAUSE_MS", 0...10_000, of: "milliseconds") {
             config.jobChunkPause = .milliseconds(pause)
+        }
+        if let lease = try settings.integer("LATCHKEY_JOB_LEASE_SECONDS", 10...3600, of: "seconds") {
+            config.jobLeaseSeconds = lease
         }
         if let limit = try settings.integer("LATCHKEY_TOKEN_REQUESTS_PER_MINUTE", 1...1_000_000) {
             config.tokenRequestsPerMinute = limit

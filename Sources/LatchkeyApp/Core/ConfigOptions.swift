@@ -61,6 +61,9 @@ public struct ConfigOption: Sendable {
         .init("LATCHKEY_JOB_CHUNK_SIZE", "members a background job handles per transaction (1-1000)", default: "1000"),
         .init("LATCHKEY_JOB_CHUNK_PAUSE_MS", "pause between a background job's chunks (0-10000 ms)", default: "0"),
         .init(
+            "LATCHKEY_JOB_LEASE_SECONDS", "seconds before a job left by a stopped instance is taken up (10-3600)",
+            default: "60"),
+        .init(
             "LATCHKEY_SMTP_URL", "smtp://user:pass@host:587, smtps://host:465, smtp://host:25?starttls=off",
             default: "none: mail stays queued", secret: true),
         .init("LATCHKEY_SMTP_CA_FILE", "an extra CA certificate (PEM) for the SMTP server", default: "the system's"),

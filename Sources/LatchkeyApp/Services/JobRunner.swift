@@ -10,7 +10,8 @@ import ServiceLifecycle
 struct JobRunner: Service {
     let services: AppServices
     var pollInterval: Duration = .milliseconds(500)
-    static let lease: TimeInterval = 60
+    /// How long a claim lasts without a chunk finishing (`AppConfig.jobLeaseSeconds`).
+    var lease: TimeInterval { TimeInterval(services.config.jobLeaseSeconds) }
 
     func run() async throws {
         var lastPrune = Date.distantPast
@@ -33,7 +34,7 @@ struct JobRunner: Service {
     func runOne() async throws -> Bool {
         let store = services.store
         let now = services.now
-        guard let id = try await store.resets.claimJob(now: now, until: now.addingTimeInterval(Self.lease)),
+        guard let id = try await store.resets.claimJob(now: now, until: now.addingTimeInterval(lease)),
             let batch = try await store.resets.find(id)
         else { return false }
         // Which instance runs it: an operator (or a test) looking at several instances' logs can tell.
@@ -42,8 +43,8 @@ struct JobRunner: Service {
         let finished = try await ResetService(services: services).process(
             batchID: id, actor: try await actor(of: batch), chunkSize: config.jobChunkSize, pause: config.jobChunkPause,
             actorNow: { try await actor(of: batch) },
-            afterChunk: { [services] in
-                try await services.store.resets.extendLease(of: id, until: services.now.addingTimeInterval(Self.lease))
+            afterChunk: { [services, lease] in
+                try await services.store.resets.extendLease(of: id, until: services.now.addingTimeInterval(lease))
             },
             stopping: { Task.isShuttingDownGracefully })
         if !finished {

@@ -10,7 +10,14 @@ import Synchronization
 /// stores of the transaction wrote it.
 public final class AuditSetup: Sendable {
     public typealias Observer = @Sendable ([AuditEntry]) -> Void
-    private let observer = Mutex<Observer?>(nil)
+    /// Boxed: a function value kept in a `Mutex` itself is re-wrapped in two reabstraction thunks each time
+    /// `withLock` hands it out and takes it back, so every report made the next one longer — quadratic CPU, and after
+    /// about a hundred thousand audited writes a call deeper than the thread's stack.
+    private final class Box: Sendable {
+        let body: Observer
+        init(_ body: @escaping Observer) { self.body = body }
+    }
+    private let observer = Mutex<Box?>(nil)
     private let key = Mutex<[UInt8]?>(nil)
 
     public init() {}
@@ -23,12 +30,12 @@ public final class AuditSetup: Sendable {
 
     /// Sets the one observer (the application's metrics).
     public func observe(_ body: @escaping Observer) {
-        observer.withLock { $0 = body }
+        observer.withLock { $0 = Box(body) }
     }
 
     func report(_ entries: [AuditEntry]) {
-        guard !entries.isEmpty, let body = observer.withLock({ $0 }) else { return }
-        body(entries)
+        guard !entries.isEmpty, let box = observer.withLock({ $0 }) else { return }
+        box.body(entries)
     }
 }
 

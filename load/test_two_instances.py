@@ -66,7 +66,7 @@ def test_two_instances_share_sessions_limits_mail_and_jobs(databases, tmp_path):
         "LATCHKEY_TOKEN_REQUESTS_PER_MINUTE": "20",
         "LATCHKEY_JOB_CHUNK_SIZE": "20",
         "LATCHKEY_JOB_CHUNK_PAUSE_MS": "300",
-        # A job left by a killed instance is taken up when its claim runs out: the shortest allowed, not an hour's minute.
+        # A job left by a killed instance is taken up when its claim runs out: the shortest claim allowed, not a minute.
         "LATCHKEY_JOB_LEASE_SECONDS": "10",
         # The job runner says which instance claimed a job at info.
         "LOG_LEVEL": "info",

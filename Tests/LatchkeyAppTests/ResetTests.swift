@@ -592,7 +592,6 @@ struct ResetTests {
     }
 }
 
-/// Inserts `count` Acme members with an authenticator, recovery codes and a session each, set-based.
 /// Asks for a bulk reset of `ids` through the JSON API and expects a background job: its address.
 func startJob(_ ids: [UUID], reason: String = "", client: some TestClientProtocol, session: inout Session)
     async throws -> String
@@ -603,6 +602,7 @@ func startJob(_ ids: [UUID], reason: String = "", client: some TestClientProtoco
     return try #require(started.headers[.location])
 }
 
+/// Inserts `count` Acme members with an authenticator, recovery codes and a session each, set-based.
 func seedMembers(_ h: Harness, count: Int) async throws -> (ids: [UUID], emails: [String]) {
     var members: [MemberModel] = []
     var credentials: [TOTPCredentialModel] = []

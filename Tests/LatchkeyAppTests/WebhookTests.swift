@@ -265,8 +265,11 @@ struct WebhookTests {
                 let received = { (id: String) in
                     receiver.received.filter { $0.headers[HTTPField.Name("Latchkey-Delivery")!] == id }.count
                 }
-                let rows = {
-                    try await h.sql.raw("SELECT id, attempts, status, last_error FROM webhook_deliveries").all().map {
+                // The leases' promise, while four workers race: each delivery claimed once, delivered on its
+                // first attempt and received once. (An answer is never lost to the receiver closing the connection
+                // — WebhookPosterTests — so no attempt here fails.)
+                let raced = try await h.sql.raw("SELECT id, attempts, status, last_error FROM webhook_deliveries")
+                    .all().map {
                         (
                             id: try $0.decode(column: "id", as: UUID.self).lowercasedString,
                             attempts: try $0.decode(column: "attempts", as: Int.self),
@@ -274,11 +277,6 @@ struct WebhookTests {
                             error: try $0.decode(column: "last_error", as: String.self)
                         )
                     }
-                }
-                // The leases' promise, while four workers race: each delivery claimed once, delivered on its
-                // first attempt and received once. (An answer is never lost to the receiver closing the connection
-                // — WebhookPosterTests — so no attempt here fails.)
-                let raced = try await rows()
                 #expect(raced.count == 30)
                 for row in raced {
                     #expect(

@@ -140,14 +140,12 @@ struct WebhookDispatcher: Service {
             else { return }
             try await store.webhooks.endpointSucceeded(endpoint.id)
         case .failed(let status, let error):
-            // The receiver's own words (its body) stay in the delivery log, out of the server's log.
-            services.logger.notice(
-                "webhook delivery attempt failed",
-                metadata: [
-                    "endpoint_id": "\(endpoint.id)", "delivery_id": "\(delivery.id)", "attempt": "\(delivery.attempts)",
-                    "status": "\(status.map(String.init) ?? "none")",
-                    "reason": "\(status == nil ? error : "answered \(status ?? 0)")",
-                ])
+            // The receiver's status, or why there was none; its own words (the body) stay in the delivery log.
+            var metadata: Logger.Metadata = [
+                "endpoint_id": "\(endpoint.id)", "delivery_id": "\(delivery.id)", "attempt": "\(delivery.attempts)",
+            ]
+            if let status { metadata["status"] = "\(status)" } else { metadata["reason"] = "\(error)" }
+            services.logger.notice("webhook delivery attempt failed", metadata: metadata)
             let failingSince = try await store.webhooks.endpointFailed(endpoint.id, at: now)
             if now.timeIntervalSince(failingSince) >= Self.giveUpAfter {
                 try await store.webhooks.finish(

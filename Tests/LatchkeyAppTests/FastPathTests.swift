@@ -42,10 +42,10 @@ struct FastPathTests {
             encoder.dateEncodingStrategy = .iso8601
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
             let expected = String(decoding: try encoder.encode(response), as: UTF8.self)
-            #expect(response.json == expected)
+            #expect(response.json.text == expected)
         }
         let empty = MembersAPIController.ListResponse(members: [], nextCursor: nil, previousCursor: nil, total: 0)
-        #expect(empty.json == #"{"members":[],"total":0}"#)
+        #expect(empty.json.text == #"{"members":[],"total":0}"#)
     }
 
     @Test("UUIDs stored as text are parsed as Foundation parses them; anything else is refused")

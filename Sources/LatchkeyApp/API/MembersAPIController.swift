@@ -55,7 +55,7 @@ struct MembersAPIController {
 
         /// The same JSON as `JSONResponse.make(self)` gives, written directly (the page is the API's hottest
         /// answer; `JSONEncoder` was an eighth of its cost).
-        var json: String {
+        var json: JSONText {
             var out = JSONText(capacity: 300 * members.count + 200)
             out.object { o in
                 o.key("members")
@@ -84,7 +84,7 @@ struct MembersAPIController {
                 o.key("total")
                 o.int(total)
             }
-            return out.text
+            return out
         }
     }
 

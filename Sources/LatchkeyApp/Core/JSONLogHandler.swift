@@ -26,22 +26,22 @@ public struct JSONLogHandler: LogHandler {
         // An error handed to the logger itself (swift-log's `error:`): its type only — its description may carry
         // whatever the failing call was given.
         if let error = event.error { fields["error_type"] = "\(type(of: error))" }
-        var text = "{\"time\":\""
-        JSONText.appendISO8601(Date(), to: &text)
-        text += "\",\"level\":"
-        JSONText.appendString(level.rawValue, to: &text)
-        text += ",\"label\":"
-        JSONText.appendString(label, to: &text)
-        text += ",\"message\":"
-        JSONText.appendString(message.description, to: &text)
+        var bytes = Array(#"{"time":""#.utf8)
+        bytes.reserveCapacity(256)
+        JSONText.appendISO8601(Date(), to: &bytes)
+        bytes += #"","level":"#.utf8
+        JSONText.appendString(level.rawValue, to: &bytes)
+        bytes += #","label":"#.utf8
+        JSONText.appendString(label, to: &bytes)
+        bytes += #","message":"#.utf8
+        JSONText.appendString(message.description, to: &bytes)
         for key in fields.keys.sorted() where !["time", "level", "label", "message"].contains(key) {
-            text += ","
-            JSONText.appendString(key, to: &text)
-            text += ":"
-            JSONText.appendString(fields[key].map { "\($0)" } ?? "", to: &text)
+            bytes.append(UInt8(ascii: ","))
+            JSONText.appendString(key, to: &bytes)
+            bytes.append(UInt8(ascii: ":"))
+            JSONText.appendString(fields[key].map { "\($0)" } ?? "", to: &bytes)
         }
-        text += "}\n"
-        var bytes = Array(text.utf8)
+        bytes += "}\n".utf8
         bytes.withUnsafeMutableBytes { buffer in _ = write(2, buffer.baseAddress, buffer.count) }
     }
 }

@@ -5,63 +5,68 @@ import LatchkeyCore
 /// produce (sorted keys, unescaped slashes, ISO 8601 dates in UTC without fractions), at a fraction of
 /// `JSONEncoder`'s cost. A test holds the two to equal output.
 struct JSONText {
-    private(set) var text = ""
+    /// The document's UTF-8 bytes: appending bytes costs a fraction of appending to a `String`, which checks its
+    /// capacity, uniqueness and ASCII-ness on every append (a SCIM page of 100 Users appended ~6,000 times).
+    private(set) var bytes: [UInt8] = []
     private var needsComma: [Bool] = []
 
-    init(capacity: Int = 1024) { text.reserveCapacity(capacity) }
+    init(capacity: Int = 1024) { bytes.reserveCapacity(capacity) }
+
+    var text: String { String(decoding: bytes, as: UTF8.self) }
 
     mutating func object(_ body: (inout JSONText) -> Void) {
         separate()
-        text += "{"
+        bytes.append(UInt8(ascii: "{"))
         needsComma.append(false)
         body(&self)
         needsComma.removeLast()
-        text += "}"
+        bytes.append(UInt8(ascii: "}"))
     }
 
     mutating func array<S: Sequence>(_ items: S, _ body: (inout JSONText, S.Element) -> Void) {
         separate()
-        text += "["
+        bytes.append(UInt8(ascii: "["))
         needsComma.append(false)
         for item in items { body(&self, item) }
         needsComma.removeLast()
-        text += "]"
+        bytes.append(UInt8(ascii: "]"))
     }
 
     /// A key of the enclosing object; write its value next. Keys must be given in sorted order.
-    mutating func key(_ name: String) {
+    mutating func key(_ name: StaticString) {
         separate()
-        Self.appendString(name, to: &text)
-        text += ":"
+        bytes.append(UInt8(ascii: "\""))
+        name.withUTF8Buffer { bytes.append(contentsOf: $0) }
+        bytes.append(contentsOf: [UInt8(ascii: "\""), UInt8(ascii: ":")])
         needsComma[needsComma.count - 1] = false
     }
 
     mutating func string(_ value: String) {
         separate()
-        Self.appendString(value, to: &text)
+        Self.appendString(value, to: &bytes)
     }
 
     mutating func int(_ value: Int) {
         separate()
-        text += String(value)
+        bytes.append(contentsOf: String(value).utf8)
     }
 
     mutating func bool(_ value: Bool) {
         separate()
-        text += value ? "true" : "false"
+        bytes.append(contentsOf: value ? "true".utf8 : "false".utf8)
     }
 
     mutating func date(_ value: Date) {
         separate()
-        text += "\""
-        Self.appendISO8601(value, to: &text)
-        text += "\""
+        bytes.append(UInt8(ascii: "\""))
+        Self.appendISO8601(value, to: &bytes)
+        bytes.append(UInt8(ascii: "\""))
     }
 
     mutating func uuid(_ value: UUID) { string(value.upperCasedString) }
 
     /// `key: value`, or nothing when `value` is nil (as `JSONEncoder` leaves out nil optionals).
-    mutating func optional<T>(_ name: String, _ value: T?, _ write: (inout JSONText, T) -> Void) {
+    mutating func optional<T>(_ name: StaticString, _ value: T?, _ write: (inout JSONText, T) -> Void) {
         guard let value else { return }
         key(name)
         write(&self, value)
@@ -69,41 +74,41 @@ struct JSONText {
 
     private mutating func separate() {
         guard let last = needsComma.last else { return }
-        if last { text += "," }
+        if last { bytes.append(UInt8(ascii: ",")) }
         needsComma[needsComma.count - 1] = true
     }
 
-    static func appendString(_ value: String, to text: inout String) {
-        text += "\""
-        let utf8 = value.utf8
-        var runStart = utf8.startIndex
-        var index = runStart
-        while index != utf8.endIndex {
-            let byte = utf8[index]
-            if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") || byte < 0x20 {
-                text += value[runStart..<index]
+    /// `value` as a JSON string, quoted and escaped.
+    static func appendString(_ value: String, to bytes: inout [UInt8]) {
+        bytes.append(UInt8(ascii: "\""))
+        var value = value
+        value.withUTF8 { utf8 in
+            var runStart = 0
+            for index in utf8.indices {
+                let byte = utf8[index]
+                guard byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") || byte < 0x20 else { continue }
+                bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<index]))
                 switch byte {
-                case UInt8(ascii: "\""): text += "\\\""
-                case UInt8(ascii: "\\"): text += "\\\\"
-                case 0x08: text += "\\b"
-                case 0x0C: text += "\\f"
-                case 0x0A: text += "\\n"
-                case 0x0D: text += "\\r"
-                case 0x09: text += "\\t"
+                case UInt8(ascii: "\""): bytes.append(contentsOf: #"\""#.utf8)
+                case UInt8(ascii: "\\"): bytes.append(contentsOf: #"\\"#.utf8)
+                case 0x08: bytes.append(contentsOf: #"\b"#.utf8)
+                case 0x0C: bytes.append(contentsOf: #"\f"#.utf8)
+                case 0x0A: bytes.append(contentsOf: #"\n"#.utf8)
+                case 0x0D: bytes.append(contentsOf: #"\r"#.utf8)
+                case 0x09: bytes.append(contentsOf: #"\t"#.utf8)
                 default:
                     let hex = String(byte, radix: 16)
-                    text += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                    bytes.append(contentsOf: ("\\u" + String(repeating: "0", count: 4 - hex.count) + hex).utf8)
                 }
-                runStart = utf8.index(after: index)
+                runStart = index + 1
             }
-            index = utf8.index(after: index)
+            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart...]))
         }
-        text += value[runStart..<utf8.endIndex]
-        text += "\""
+        bytes.append(UInt8(ascii: "\""))
     }
 
-    /// `yyyy-MM-dd'T'HH:mm:ss'Z'` in UTC (the civil date from `DateText.civil`).
-    static func appendISO8601(_ date: Date, to text: inout String) {
+    /// `yyyy-MM-dd'T'HH:mm:ss'Z'` in UTC (the civil date from `DateText.civil`); years 0–9999.
+    static func appendISO8601(_ date: Date, to bytes: inout [UInt8]) {
         let seconds = Int(date.timeIntervalSince1970.rounded(.down))
         var days = seconds / 86_400
         var rest = seconds % 86_400
@@ -112,11 +117,27 @@ struct JSONText {
             days -= 1
         }
         let (year, month, day) = DateText.civil(fromDays: days)
-        func two(_ n: Int) -> String { n < 10 ? "0\(n)" : String(n) }
-        let yearText = String(year)
-        text += String(repeating: "0", count: max(0, 4 - yearText.count)) + yearText
-        text +=
-            "-" + two(month) + "-" + two(day) + "T" + two(rest / 3600) + ":" + two(rest % 3600 / 60) + ":"
-            + two(rest % 60) + "Z"
+        func digits(_ n: Int, _ count: Int) {
+            var divisor = 1
+            for _ in 1..<count { divisor *= 10 }
+            var n = n
+            while divisor > 0 {
+                bytes.append(UInt8(ascii: "0") + UInt8(truncatingIfNeeded: n / divisor % 10))
+                n %= divisor
+                divisor /= 10
+            }
+        }
+        if (0...9999).contains(year) { digits(year, 4) } else { bytes.append(contentsOf: String(year).utf8) }
+        bytes.append(UInt8(ascii: "-"))
+        digits(month, 2)
+        bytes.append(UInt8(ascii: "-"))
+        digits(day, 2)
+        bytes.append(UInt8(ascii: "T"))
+        digits(rest / 3600, 2)
+        bytes.append(UInt8(ascii: ":"))
+        digits(rest % 3600 / 60, 2)
+        bytes.append(UInt8(ascii: ":"))
+        digits(rest % 60, 2)
+        bytes.append(UInt8(ascii: "Z"))
     }
 }

@@ -111,10 +111,10 @@ enum JSONResponse {
     }
 
     /// JSON already written (see `JSONText`).
-    static func make(json: String, status: HTTPResponse.Status = .ok) -> Response {
+    static func make(json: JSONText, status: HTTPResponse.Status = .ok) -> Response {
         Response(
             status: status, headers: [.contentType: "application/json; charset=utf-8"],
-            body: .init(byteBuffer: ByteBuffer(string: json)))
+            body: .init(byteBuffer: ByteBuffer(bytes: json.bytes)))
     }
 }
 

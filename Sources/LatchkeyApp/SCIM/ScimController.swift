@@ -126,10 +126,10 @@ struct ScimController {
     func listUsers(_ query: ScimQuery, _ context: ScimContext) async throws -> Response {
         let page = try await service(context).users(query)
         let resources = resources
-        if let text = resources.userList(page.users, total: page.total, query: query) {
+        if let json = resources.userList(page.users, total: page.total, query: query) {
             return Response(
                 status: .ok, headers: [.contentType: Scim.contentType],
-                body: .init(byteBuffer: ByteBuffer(string: text)))
+                body: .init(byteBuffer: ByteBuffer(bytes: json.bytes)))
         }
         return Scim.list(
             page.users.map { Scim.project(resources.user($0), query) }, total: page.total,

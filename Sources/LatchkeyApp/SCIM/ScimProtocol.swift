@@ -88,9 +88,9 @@ enum Scim {
 
     /// `2026-11-30T17:30:00Z`.
     static func timestamp(_ date: Date) -> String {
-        var text = ""
-        JSONText.appendISO8601(date, to: &text)
-        return text
+        var bytes: [UInt8] = []
+        JSONText.appendISO8601(date, to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
     }
 }
 

@@ -36,13 +36,15 @@ struct ScimResources {
     /// rather than through dictionaries and `JSONSerialization` (a fifth of the cost): the same document as
     /// `user(_:)` with `Scim.project`. Nil when `attributes` or `excludedAttributes` name a sub-attribute (that
     /// rarer request takes the general path).
-    func userList(_ rows: [ScimUserRow], total: Int, query: ScimQuery) -> String? {
+    func userList(_ rows: [ScimUserRow], total: Int, query: ScimQuery) -> JSONText? {
         guard !(query.attributes + query.excluded).contains(where: { $0.contains(".") }) else { return nil }
-        func included(_ name: String) -> Bool {
-            let lower = name.lowercased()
-            if query.attributes.isEmpty { return !query.excluded.contains(lower) }
-            return query.attributes.contains(lower)
-        }
+        // Which attributes the page shows, decided once rather than for every row.
+        let shown = Set(
+            ["active", "displayName", "emails", "externalId", "groups", "meta", "name", "userName"].filter { name in
+                let lower = name.lowercased()
+                return query.attributes.isEmpty ? !query.excluded.contains(lower) : query.attributes.contains(lower)
+            })
+        func included(_ name: String) -> Bool { shown.contains(name) }
         var json = JSONText(capacity: 700 * rows.count + 200)
         json.object { json in
             json.key("Resources")
@@ -125,7 +127,7 @@ struct ScimResources {
             json.key("totalResults")
             json.int(total)
         }
-        return json.text
+        return json
     }
 
     func group(_ role: Role, members: [(id: UUID, name: String)]?) -> [String: Any] {

@@ -21,9 +21,18 @@ public final class DirectoryCounts: Sendable {
         var scim: String? = nil
     }
 
+    /// Where a SCIM page at some position starts: the `(name, id)` of a row in the `(organization, name, id)`
+    /// order, and whether the page starts at that row or just after it.
+    struct Seek: Sendable, Equatable {
+        var name: String
+        var id: UUID
+        var inclusive: Bool
+    }
+
     private struct State {
         var entries: [Key: (version: Int64, count: Int)] = [:]
         var roles: [UUID: (version: Int64, roles: [Role])] = [:]
+        var positions: [Key: (version: Int64, seeks: [Int: Seek])] = [:]
         var hits = 0
         var misses = 0
     }
@@ -68,6 +77,34 @@ public final class DirectoryCounts: Sendable {
                 state.roles.removeAll(keepingCapacity: true)
             }
             state.roles[organizationID] = (version, roles)
+        }
+    }
+
+    /// The known position nearest at or before `offset` in a SCIM list (0 is the start, known without asking), and
+    /// the version it holds for. A sync reads pages in order, each starting where the last one ended: a page deep in
+    /// a large organization then seeks its first row in the index instead of stepping over every row before it.
+    func seek(for key: Key, atOrBefore offset: Int) -> (version: Int64, position: Int, seek: Seek)? {
+        state.withLock { state in
+            guard let entry = state.positions[key] else { return nil }
+            var best: (Int, Seek)?
+            for (position, seek) in entry.seeks where position <= offset && position > (best?.0 ?? 0) {
+                best = (position, seek)
+            }
+            return best.map { (entry.version, $0.0, $0.1) }
+        }
+    }
+
+    /// Remembers where the rows at `position` start, read at `version` (a later version forgets the earlier's).
+    func remember(_ seek: Seek, at position: Int, for key: Key, version: Int64) {
+        state.withLock { state in
+            var entry = state.positions[key] ?? (version, [:])
+            if entry.version != version { entry = (version, [:]) }
+            if entry.seeks.count >= 1_000 { entry.seeks.removeAll(keepingCapacity: true) }
+            entry.seeks[position] = seek
+            if state.positions.count >= capacity, state.positions[key] == nil {
+                state.positions.removeAll(keepingCapacity: true)
+            }
+            state.positions[key] = entry
         }
     }
 

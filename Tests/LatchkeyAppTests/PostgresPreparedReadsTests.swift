@@ -1,4 +1,5 @@
 import Foundation
+import LatchkeyCore
 import Logging
 import PostgresNIO
 import SQLKit
@@ -97,6 +98,70 @@ struct PostgresPreparedReadsTests {
             #expect(name("SELECT \(bind: 1.5) AS f") == nil)
             #expect(
                 try await reads.raw("SELECT \(bind: 1.5) AS f").first()?.decode(column: "f", as: Double.self) == 1.5)
+        }
+    }
+
+    @Test("the SCIM page's statement, planned once for every offset, reads its page through the name index")
+    func scimPagePlan() async throws {
+        try await Harness.withApp { h, _ in
+            guard TestDatabase.isPostgres else { return }
+            let reads = try #require(h.services.database.store.reads as? PostgresPreparedReads)
+            let org = h.acme.organizationID
+            let members = (0..<5_000).map { index in
+                NewMember(
+                    organizationID: org, roleID: h.acme.roles[.member]!, email: "plan\(index)@acme.test",
+                    name: "Plan \(index)", passwordHash: "x", mfaStatus: .enabled, createdAt: h.clock.now)
+            }
+            for chunk in members.chunked(1_000) { try await h.services.store.members.insert(Array(chunk)) }
+            try await h.sql.raw("ANALYZE members").run()
+            /// The plan PostgreSQL keeps for `query` once planned for any binds (the reads' `force_generic_plan`).
+            func genericPlan(_ query: SQLQueryString, _ arguments: String) async throws -> [String] {
+                let shape = try #require(reads.prepare(query)).shape
+                return try await reads.postgres.withConnection { connection in
+                    connection.eventLoop.makeFutureWithTask {
+                        let logger = Logger(label: "test")
+                        _ = try await connection.query("SET plan_cache_mode = force_generic_plan", logger: logger)
+                        _ = try await connection.query(
+                            PostgresQuery(unsafeSQL: "PREPARE plan_test AS \(shape.sql)"), logger: logger)
+                        var lines: [String] = []
+                        let explained = PostgresQuery(unsafeSQL: "EXPLAIN EXECUTE plan_test(\(arguments))")
+                        for try await line in try await connection.query(explained, logger: logger).decode(String.self)
+                        {
+                            lines.append(line)
+                        }
+                        _ = try await connection.query("DEALLOCATE plan_test", logger: logger)
+                        return lines
+                    }
+                }.get()
+            }
+            let plan = try await genericPlan(
+                ScimRepository.page(organizationID: org, condition: "", from: nil, offset: 2_000, limit: 100),
+                "'\(org)', '\(org)', 2000")
+            // The limit is part of the statement: the plan expects the page's 100 rows from the name index (with the
+            // limit a bind, it planned for a tenth of the organization, and at 100,000 members read every row).
+            let limit = plan.first { $0.contains("->  Limit") }
+            #expect(limit?.contains(" rows=100 ") == true, "\(plan.joined(separator: "\n"))")
+            #expect(plan.contains { $0.contains("Index Only Scan using members_org_name") })
+            // From a remembered position the index is entered at the row value, not filtered from the start.
+            let seek = DirectoryCounts.Seek(name: "Plan 2999", id: UUID(), inclusive: false)
+            let seeking = try await genericPlan(
+                ScimRepository.page(organizationID: org, condition: "", from: seek, offset: 0, limit: 100),
+                "'\(org)', '\(org)', '\(seek.name)', '\(seek.id)', 0")
+            #expect(
+                seeking.contains {
+                    $0.contains("Index Cond: ((organization_id = $2) AND (ROW(name, id) > ROW($3, $4)))")
+                },
+                "\(seeking.joined(separator: "\n"))")
+            #expect(!seeking.contains { $0.contains("Filter:") })
+            // And it answers the page an unprepared query answers.
+            let expected = try await h.sql.raw(
+                "SELECT id FROM members WHERE organization_id = \(bind: org) ORDER BY name, id LIMIT 100 OFFSET 2000"
+            ).all().map { try $0.decode(column: "id", as: UUID.self) }
+            let found = try await h.services.store.scim.users(
+                organizationID: org, filter: nil, offset: 2_000, limit: 100)
+            let all = try await h.sql.raw("SELECT COUNT(*) AS n FROM members WHERE organization_id = \(bind: org)")
+                .first()?.decode(column: "n", as: Int.self)
+            #expect(found.users.map(\.id) == expected && found.total == all && all ?? 0 >= 5_000)
         }
     }
 }

@@ -345,6 +345,66 @@ struct ScimTests {
         }
     }
 
+    @Test("pages read from remembered positions are the rows OFFSET gives, before and after the directory changes")
+    func rememberedPositions() async throws {
+        try await Harness.withApp { h, _ in
+            let org = h.acme.organizationID
+            // 300 members, three to a name: the id decides between them.
+            let members = (0..<300).map { index in
+                NewMember(
+                    organizationID: org, roleID: h.acme.roles[.member]!, email: "pos\(index)@acme.test",
+                    name: "Name \(index / 3)", passwordHash: "x", mfaStatus: .enabled, createdAt: h.clock.now)
+            }
+            try await h.services.store.members.insert(members)
+            let scim = h.services.store.scim
+            func expected(_ status: String?, offset: Int, limit: Int) async throws -> [UUID] {
+                let condition: SQLQueryString = status.map { " AND status = \(bind: $0)" } ?? ""
+                return try await h.sql.raw(
+                    "SELECT id FROM members WHERE organization_id = \(bind: org)\(condition) ORDER BY name, id LIMIT \(literal: limit) OFFSET \(literal: offset)"
+                ).all().map { try $0.decode(column: "id", as: UUID.self) }
+            }
+            func check(_ label: String) async throws {
+                // Pages here and there (from positions remembered before, if any), then a sync's walk in pages of 7.
+                for offset in [150, 3, 299, 64, 64, 1, 0, 200, 13] {
+                    let page = try await scim.users(organizationID: org, filter: nil, offset: offset, limit: 9)
+                    #expect(
+                        page.users.map(\.id) == (try await expected(nil, offset: offset, limit: 9)),
+                        "\(label) \(offset)")
+                    let suspended = try await scim.users(
+                        organizationID: org, filter: .active(false), offset: offset % 5, limit: 2)
+                    #expect(
+                        suspended.users.map(\.id) == (try await expected("suspended", offset: offset % 5, limit: 2)))
+                }
+                var offset = 0
+                while offset < 310 {
+                    let page = try await scim.users(organizationID: org, filter: nil, offset: offset, limit: 7)
+                    #expect(
+                        page.users.map(\.id) == (try await expected(nil, offset: offset, limit: 7)),
+                        "\(label) \(offset)")
+                    offset += 7
+                }
+            }
+            try await check("first")
+            let key = DirectoryCounts.Key(
+                organizationID: org, search: .none, roleID: nil, mfa: nil, status: nil, cap: 0, scim: "all")
+            let counts = h.services.database.counts
+            #expect(counts.seek(for: key, atOrBefore: 70)?.position == 70)  // the walk's positions are remembered
+            // Each change moves the version: the positions remembered before it are not used after it.
+            try await h.sql.raw("UPDATE members SET name = 'Name 99z' WHERE email = 'pos0@acme.test'").run()
+            try await check("renamed")
+            try await h.services.store.members.setStatus(
+                .suspended, of: [members[10].id, members[200].id], organizationID: org)
+            try await check("suspended")
+            try await h.sql.raw("DELETE FROM members WHERE email = 'pos7@acme.test'").run()
+            try await h.services.store.members.insert([
+                NewMember(
+                    organizationID: org, roleID: h.acme.roles[.member]!, email: "late@acme.test", name: "Name 20",
+                    passwordHash: "x", mfaStatus: .enabled, createdAt: h.clock.now)
+            ])
+            try await check("removed and added")
+        }
+    }
+
     @Test("a page of Users written as text is the same document as the general path makes")
     func userListText() throws {
         let resources = ScimResources(base: "https://latchkey.example")

@@ -258,9 +258,11 @@ public struct MemberDirectory: Sendable {
         if let text = after ?? before {
             let cursor = try Cursor.decode(text)
             let op = ascending ? ">" : "<"
+            // A row value, not `column > v OR (column = v AND id > id)`: PostgreSQL seeks the index to a row value,
+            // but reads an OR as a filter over every entry before the cursor (a page 48,000 members in: 13.5 ms,
+            // against 0.08).
             hits += """
-                 AND (\(unsafeRaw: column) \(unsafeRaw: op) \(bind: cursor.v) OR (\(unsafeRaw: column) = \(bind: cursor.v) \
-                AND \(unsafeRaw: source.id) \(unsafeRaw: op) \(bind: cursor.id)))
+                 AND (\(unsafeRaw: column), \(unsafeRaw: source.id)) \(unsafeRaw: op) (\(bind: cursor.v), \(bind: cursor.id))
                 """
         }
         hits += """

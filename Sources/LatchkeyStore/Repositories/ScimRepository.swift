@@ -55,39 +55,25 @@ public struct ScimRepository: Sendable {
     }
 
     static func decode(_ row: any SQLRow, _ ids: UUIDColumns) throws -> ScimUserRow {
-        ScimUserRow(
-            id: try row.uuid("id", ids), email: try row.decode(column: "email", as: String.self),
-            name: try row.decode(column: "name", as: String.self),
-            externalID: try row.decodeNil(column: "external_id")
-                ? nil : try row.decode(column: "external_id", as: String.self),
-            status: AccountStatus(rawValue: try row.decode(column: "status", as: String.self)) ?? .active,
-            roleID: try row.uuid("role_id", ids), roleName: try row.decode(column: "role_name", as: String.self),
-            createdAt: try row.decode(column: "created_at", as: Date.self))
+        let row = row.columns(ids)
+        return ScimUserRow(
+            id: try row.uuid("id"), email: try row.string("email"), name: try row.string("name"),
+            externalID: try row.optionalString("external_id"),
+            status: AccountStatus(rawValue: try row.string("status")) ?? .active,
+            roleID: try row.uuid("role_id"), roleName: try row.string("role_name"),
+            createdAt: try row.date("created_at"))
     }
 
     /// One page (`offset`, `limit`; a limit of 0 counts only) of the organization's users by name, with how many
     /// match. The page's ids are found in the `(organization, name, id)` index alone, then only those rows are
-    /// read: a page deep in a large organization skips index entries, not rows. The counts of the whole
-    /// organization and of its active or suspended members are remembered per directory version (M020), like the
-    /// Manage Members page's.
+    /// read. A page of the whole organization or of its active or suspended members starts from the nearest
+    /// position remembered at the same directory version (M020; `DirectoryCounts.seek`), so the pages of a sync,
+    /// each read where the last ended, seek their first row instead of stepping over every row before it; their
+    /// counts are remembered the same way, like the Manage Members page's.
     public func users(organizationID: UUID, filter: Filter?, offset: Int, limit: Int) async throws -> (
         total: Int, users: [ScimUserRow]
     ) {
         let condition = Self.condition(filter)
-        var users: [ScimUserRow] = []
-        var version: Int64?
-        if limit > 0 {
-            var query: SQLQueryString = "SELECT "
-            query += Self.columns
-            query += ", \(MemberDirectory.version(organizationID)) AS directory_version"
-            query += " FROM members m JOIN roles r ON r.id = m.role_id WHERE m.id IN (SELECT m.id FROM members m"
-            query += " WHERE m.organization_id = \(bind: organizationID)" + condition
-            query += " ORDER BY m.name, m.id LIMIT \(bind: limit) OFFSET \(bind: offset)) ORDER BY m.name, m.id"
-            let ids = UUIDColumns(reads)
-            let rows = try await reads.raw(query).all()
-            users = try rows.map { try Self.decode($0, ids) }
-            version = try rows.first?.decode(column: "directory_version", as: Int64?.self)
-        }
         let remembered: String? =
             switch filter {
             case nil: "all"
@@ -97,6 +83,40 @@ public struct ScimRepository: Sendable {
         let key = DirectoryCounts.Key(
             organizationID: organizationID, search: .none, roleID: nil, mfa: nil, status: nil, cap: 0,
             scim: remembered)
+        var users: [ScimUserRow] = []
+        var version: Int64?
+        if limit > 0 {
+            let ids = UUIDColumns(reads)
+            func read(_ query: SQLQueryString) async throws -> ([ScimUserRow], Int64?) {
+                let rows = try await reads.raw(query).all()
+                return (
+                    try rows.map { try Self.decode($0, ids) },
+                    try rows.first?.columns(ids).optionalInt64("directory_version")
+                )
+            }
+            // From a remembered position: kept only if the rows were read at the version the position holds for.
+            if remembered != nil, offset > 0, let known = counts?.seek(for: key, atOrBefore: offset) {
+                let query = Self.page(
+                    organizationID: organizationID, condition: condition, from: known.seek,
+                    offset: offset - known.position, limit: limit)
+                (users, version) = try await read(query)
+                if version != known.version { version = nil }
+            }
+            if version == nil {
+                (users, version) = try await read(
+                    Self.page(
+                        organizationID: organizationID, condition: condition, from: nil, offset: offset, limit: limit))
+            }
+            if remembered != nil, let version, let first = users.first, let last = users.last {
+                counts?.remember(
+                    .init(name: first.name, id: first.id, inclusive: true), at: offset, for: key, version: version)
+                counts?.remember(
+                    .init(name: last.name, id: last.id, inclusive: false), at: offset + users.count, for: key,
+                    version: version)
+            }
+        }
+        // A first page with room to spare holds every match (a lookup by userName, say): nothing left to count.
+        if offset == 0, limit > 0, users.count < limit { return (users.count, users) }
         if remembered != nil, let version, let total = counts?.count(for: key, version: version) {
             return (total, users)
         }
@@ -109,6 +129,28 @@ public struct ScimRepository: Sendable {
             counts?.remember(total, for: key, version: version)
         }
         return (total, users)
+    }
+
+    /// One page of users by name, `offset` rows on from the start or from `from`: ids from the
+    /// `(organization, name, id)` index, then only their rows. The limit is written into the statement (at most
+    /// `maxResults` shapes): the reads' prepared statements are planned once for any binds, and with the limit a
+    /// bind PostgreSQL planned for a tenth of the organization, reading every member's row to keep 100 (16 ms at
+    /// 100,000 members instead of 0.7).
+    static func page(
+        organizationID: UUID, condition: SQLQueryString, from seek: DirectoryCounts.Seek?, offset: Int, limit: Int
+    ) -> SQLQueryString {
+        var query: SQLQueryString = "SELECT "
+        query += Self.columns
+        query += ", \(MemberDirectory.version(organizationID)) AS directory_version"
+        query += " FROM members m JOIN roles r ON r.id = m.role_id WHERE m.id IN (SELECT m.id FROM members m"
+        query += " WHERE m.organization_id = \(bind: organizationID)" + condition
+        if let seek {
+            let op = seek.inclusive ? ">=" : ">"
+            // A row value, which PostgreSQL seeks in the index (an OR it filters, entry by entry).
+            query += " AND (m.name, m.id) \(unsafeRaw: op) (\(bind: seek.name), \(bind: seek.id))"
+        }
+        query += " ORDER BY m.name, m.id LIMIT \(literal: limit) OFFSET \(bind: offset)) ORDER BY m.name, m.id"
+        return query
     }
 
     /// One user of the organization, read where this repository writes (inside a transaction: what it holds).

@@ -122,7 +122,7 @@ enum HTMLResponse {
     static func make(_ html: HTML, status: HTTPResponse.Status = .ok) -> Response {
         Response(
             status: status, headers: [.contentType: "text/html; charset=utf-8"],
-            body: .init(byteBuffer: ByteBuffer(string: html.raw)))
+            body: .init(byteBuffer: ByteBuffer(bytes: html.bytes)))
     }
 
     /// A page shown with an error (a form shown again, say), or without one (nil): the error's status and,

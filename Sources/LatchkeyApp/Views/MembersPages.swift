@@ -42,10 +42,10 @@ enum MembersPages {
             var isViewer: Bool
         }
         private var known: [Key: String?] = [:]
-        private var plainItems: [AccountStatus: String] = [:]
+        private var plainItems: [AccountStatus: [UInt8]] = [:]
 
         /// The items of a menu that no rule disables and no lock adds to: the same for every such row of a status.
-        func plainItems(for status: AccountStatus, _ build: () -> String) -> String {
+        func plainItems(for status: AccountStatus, _ build: () -> [UInt8]) -> [UInt8] {
             if let items = plainItems[status] { return items }
             let items = build()
             plainItems[status] = items
@@ -125,7 +125,7 @@ enum MembersPages {
         let statusOptions = MemberDirectory.Status.allCases.map { status -> HTML in
             "<option value=\"\(status.rawValue)\"\(HTML(unsafe: filter.status == status ? " selected" : ""))>\(status.label)</option>"
         }
-        var rowsHTML = ""
+        var rowsHTML: [UInt8] = []
         rowsHTML.reserveCapacity(m.page.rows.count * 2_400)
         for row in m.page.rows { appendRow(m, row, to: &rowsHTML) }
         let rows = HTML(unsafe: rowsHTML)
@@ -234,7 +234,7 @@ enum MembersPages {
     /// forbids it (the Members table's rows and the member's page show the same).
     /// `labelled`: a visible "Actions" button (a member's page) rather than the row's ⋮.
     static func menu(_ m: Model, _ row: MemberDirectory.Row, labelled: Bool = false) -> HTML {
-        var out = ""
+        var out: [UInt8] = []
         appendMenu(m, row, labelled: labelled, to: &out)
         return HTML(unsafe: out)
     }
@@ -271,12 +271,12 @@ enum MembersPages {
 
     /// The items of one row's menu.
     static func menuItems(_ m: Model, _ row: MemberDirectory.Row, targetPermissions: Set<Permission>, id: String)
-        -> String
+        -> [UInt8]
     {
-        var items = ""
+        var items: [UInt8] = []
         if row.status == .invited {
             if m.canManage {
-                for item in InvitePages.menuItems(m, row, targetPermissions: targetPermissions) { items += item.raw }
+                for item in InvitePages.menuItems(m, row, targetPermissions: targetPermissions) { items += item.bytes }
             }
         } else if m.canReset {
             let hint = resetHint(m, row, targetPermissions)
@@ -305,7 +305,7 @@ enum MembersPages {
                 : """
                 <li role="none"><button type="button" role="menuitem" data-unlock-member="\(id)"\(disabledItem(hint, id: "unlock-hint-\(id)"))>Unlock sign-in</button>\(menuHint(hint, id: "unlock-hint-\(id)"))</li>
                 """
-            items += item.raw
+            items += item.bytes
         }
         if m.canManage, row.status != .invited {
             appendLifecycleItems(m, row, hint: lifecycleHint(m, row, targetPermissions), id: id, to: &items)
@@ -316,7 +316,7 @@ enum MembersPages {
     /// `menu`, appended to `out`. A page of 50 rows writes 50 of these: the items of a row that no rule disables
     /// and no lock adds to are the same for every such row of its status, built once per page; the rest is
     /// appended piece by piece rather than built as interpolated values and copied into one another.
-    static func appendMenu(_ m: Model, _ row: MemberDirectory.Row, labelled: Bool, to out: inout String) {
+    static func appendMenu(_ m: Model, _ row: MemberDirectory.Row, labelled: Bool, to out: inout [UInt8]) {
         let targetPermissions = m.rolePermissions[row.roleID] ?? []
         let id = row.id.lowercasedString
         let plain =
@@ -357,7 +357,7 @@ enum MembersPages {
     }
 
     /// One row of the table, appended to `out`.
-    static func appendRow(_ m: Model, _ row: MemberDirectory.Row, to out: inout String) {
+    static func appendRow(_ m: Model, _ row: MemberDirectory.Row, to out: inout [UInt8]) {
         let id = row.id.lowercasedString
         out += row.id == m.changedMemberID ? "<tr class=\"row-changed\" data-member-id=\"" : "<tr data-member-id=\""
         out += id
@@ -380,7 +380,7 @@ enum MembersPages {
         out += "\">"
         HTML.appendEscaped(row.name, to: &out)
         out += "</a>"
-        out += lockedBadge(row.lockedUntil).raw
+        out += lockedBadge(row.lockedUntil).bytes
         if row.status == .suspended {
             out += " <span class=\"badge badge-neutral\"><span aria-hidden=\"true\">⏸</span> Suspended</span>"
         }
@@ -396,7 +396,8 @@ enum MembersPages {
         out += "</td>\n  <td class=\"col-role\">"
         HTML.appendEscaped(row.roleName, to: &out)
         out += "</td>\n  <td class=\"col-mfa\">"
-        out += row.status == .invited ? "<span class=\"muted\">—</span>" : StatusBadge.mfa(row.mfaStatus).raw
+        out +=
+            row.status == .invited ? Array("<span class=\"muted\">—</span>".utf8) : StatusBadge.mfa(row.mfaStatus).bytes
         out += "</td>\n  <td class=\"col-last\">"
         HTML.appendEscaped(row.status == .invited ? "Not yet" : relative(row.lastSignInAt, now: m.now), to: &out)
         out += "</td>\n  <td class=\"col-menu\">"
@@ -415,7 +416,7 @@ enum MembersPages {
     /// ⋮ → Change role…, Suspend or Reactivate, Remove…: disabled, with the reason tied to them, where a rule
     /// forbids them.
     static func appendLifecycleItems(
-        _ m: Model, _ row: MemberDirectory.Row, hint: String?, id: String, to out: inout String
+        _ m: Model, _ row: MemberDirectory.Row, hint: String?, id: String, to out: inout [UInt8]
     ) {
         let actions =
             row.status == .suspended
@@ -438,7 +439,7 @@ enum MembersPages {
     }
 
     /// `disabledItem`, appended (the hint's id is `prefix` + `id`).
-    static func appendDisabled(_ hint: String?, prefix: String, id: String, to out: inout String) {
+    static func appendDisabled(_ hint: String?, prefix: String, id: String, to out: inout [UInt8]) {
         guard hint != nil else { return }
         out += " aria-disabled=\"true\" data-disabled=\"true\" aria-describedby=\""
         out += prefix
@@ -447,7 +448,7 @@ enum MembersPages {
     }
 
     /// `menuHint`, appended.
-    static func appendHint(_ hint: String?, prefix: String, id: String, to out: inout String) {
+    static func appendHint(_ hint: String?, prefix: String, id: String, to out: inout [UInt8]) {
         guard let hint else { return }
         out += "<span class=\"menu-hint\" id=\""
         out += prefix

@@ -120,8 +120,12 @@ public struct AuditStore: Sendable {
         }
         try await BulkInsert.rows(rows, into: AuditEventModel.schema, columns: columns, on: db)
         let mac = key.map { AuditChainKey.headMAC(chain: chain, seq: seq, hash: previous, key: $0) } ?? ""
-        try await sql.update("audit_chain_heads").set("seq", to: seq).set("hash", to: previous).set("head_mac", to: mac)
-            .where("chain", .equal, chain).run()
+        try await sql.raw(
+            """
+            UPDATE audit_chain_heads SET seq = \(bind: seq), hash = \(bind: previous), head_mac = \(bind: mac)
+            WHERE chain = \(bind: chain)
+            """
+        ).run()
     }
 
     static let columns = [

@@ -257,7 +257,7 @@ public struct MemberRepository: Sendable {
     }
 
     public func setLastSignIn(of id: UUID, at date: Date) async throws {
-        try await sql.update(MemberModel.schema).set("last_sign_in_at", to: date).where("id", .equal, id).run()
+        try await sql.raw("UPDATE members SET last_sign_in_at = \(bind: date) WHERE id = \(bind: id)").run()
     }
 
     /// Adds a member (active, no MFA) and their search terms; returns the new id.

@@ -78,10 +78,12 @@ public struct SessionRepository: Sendable {
         async throws -> Bool
     {
         // One statement: a new token, the new state and the time (and the second factor's, when it was one).
-        var update = sql.update(SessionModel.schema).set("token_hash", to: tokenHash).set("state", to: state.rawValue)
-            .set("last_seen_at", to: now)
-        if mfaVerified { update = update.set("mfa_verified_at", to: now) }
-        return try await !update.where("id", .equal, id).returning("id").all().isEmpty
+        var update: SQLQueryString = """
+            UPDATE sessions SET token_hash = \(bind: tokenHash), state = \(bind: state.rawValue), \
+            last_seen_at = \(bind: now)
+            """
+        if mfaVerified { update += ", mfa_verified_at = \(bind: now)" }
+        return try await !sql.raw(update + " WHERE id = \(bind: id) RETURNING id").all().isEmpty
     }
 
     /// The session whose token hashes to `tokenHash`, with its member, role and organization: read on every

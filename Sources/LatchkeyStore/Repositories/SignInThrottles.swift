@@ -121,8 +121,12 @@ public struct SignInThrottles: Sendable {
     /// it: for a second factor already known to be right, whose success would give its claim straight back.
     public func refuseIfLocked(_ bucket: SignInBucket, now: Date) async throws {
         let sql = db as! any SQLDatabase
-        let row = try await sql.select().column("locked_until").from("sign_in_throttles")
-            .where("key", .equal, bucket.key).where("locked_until", .greaterThan, Self.millis(now)).first()
+        let row = try await sql.raw(
+            """
+            SELECT locked_until FROM sign_in_throttles
+            WHERE key = \(bind: bucket.key) AND locked_until > \(bind: Self.millis(now)) LIMIT 1
+            """
+        ).first()
         guard let row else { return }
         let date = Self.date(fromMillis: try row.decode(column: "locked_until", as: Int64.self))
         throw Refusal(bucket: bucket, until: date == .distantFuture ? nil : date)
@@ -136,8 +140,8 @@ public struct SignInThrottles: Sendable {
         for bucket in buckets.sorted(by: { $0.key < $1.key }) {
             switch bucket {
             case .passwordFromUnfamiliar:
-                try await sql.delete(from: "sign_in_throttles").where("key", .equal, bucket.key)
-                    .where("failures", .lessThanOrEqual, 1).run()
+                try await sql.raw("DELETE FROM sign_in_throttles WHERE key = \(bind: bucket.key) AND failures <= 1")
+                    .run()
                 try await sql.raw(
                     """
                     UPDATE sign_in_throttles SET failures = failures - 1,
@@ -146,7 +150,7 @@ public struct SignInThrottles: Sendable {
                     """
                 ).run()
             case .passwordFromAddress, .secondFactor:
-                try await sql.delete(from: "sign_in_throttles").where("key", .equal, bucket.key).run()
+                try await sql.raw("DELETE FROM sign_in_throttles WHERE key = \(bind: bucket.key)").run()
             }
         }
     }

@@ -94,18 +94,28 @@ public final class DirectoryCounts: Sendable {
         }
     }
 
+    /// At most this many SCIM lists' positions are kept, each at most `seeksPerList` (a sync of 100,000 members in
+    /// pages of 100 is 1,000 positions): some 64,000 names and ids in all, a few MB, however many lists are read.
+    static let positionLists = 64
+    static let seeksPerList = 1_000
+
     /// Remembers where the rows at `position` start, read at `version` (a later version forgets the earlier's).
     func remember(_ seek: Seek, at position: Int, for key: Key, version: Int64) {
         state.withLock { state in
             var entry = state.positions[key] ?? (version, [:])
             if entry.version != version { entry = (version, [:]) }
-            if entry.seeks.count >= 1_000 { entry.seeks.removeAll(keepingCapacity: true) }
+            if entry.seeks.count >= Self.seeksPerList { entry.seeks.removeAll(keepingCapacity: true) }
             entry.seeks[position] = seek
-            if state.positions.count >= capacity, state.positions[key] == nil {
+            if state.positions.count >= Self.positionLists, state.positions[key] == nil {
                 state.positions.removeAll(keepingCapacity: true)
             }
             state.positions[key] = entry
         }
+    }
+
+    /// How many SCIM lists have positions remembered, and how many positions in all (for tests).
+    var positionsKept: (lists: Int, seeks: Int) {
+        state.withLock { state in (state.positions.count, state.positions.values.reduce(0) { $0 + $1.seeks.count }) }
     }
 
     /// How many counts were answered from memory and how many were read (for tests and benchmarks).

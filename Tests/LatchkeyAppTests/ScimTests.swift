@@ -405,6 +405,23 @@ struct ScimTests {
         }
     }
 
+    @Test("remembered positions stay bounded however many lists and pages are read")
+    func rememberedPositionsBounded() {
+        let counts = DirectoryCounts()
+        for list in 0..<200 {
+            let key = DirectoryCounts.Key(
+                organizationID: UUID(), search: .none, roleID: nil, mfa: nil, status: nil, cap: 0, scim: "all")
+            for position in 1...(list == 0 ? 5_000 : 10) {
+                counts.remember(
+                    .init(name: "n\(position)", id: UUID(), inclusive: false), at: position, for: key, version: 1)
+            }
+            if list == 0 { #expect(counts.positionsKept.seeks <= DirectoryCounts.seeksPerList) }
+        }
+        let kept = counts.positionsKept
+        #expect(kept.lists <= DirectoryCounts.positionLists && kept.lists > 0)
+        #expect(kept.seeks <= DirectoryCounts.positionLists * DirectoryCounts.seeksPerList)
+    }
+
     @Test("a page of Users written as text is the same document as the general path makes")
     func userListText() throws {
         let resources = ScimResources(base: "https://latchkey.example")

@@ -396,8 +396,11 @@ enum MembersPages {
         out += "</td>\n  <td class=\"col-role\">"
         HTML.appendEscaped(row.roleName, to: &out)
         out += "</td>\n  <td class=\"col-mfa\">"
-        out +=
-            row.status == .invited ? Array("<span class=\"muted\">—</span>".utf8) : StatusBadge.mfa(row.mfaStatus).bytes
+        if row.status == .invited {
+            out += "<span class=\"muted\">—</span>"
+        } else {
+            out += StatusBadge.mfa(row.mfaStatus).bytes
+        }
         out += "</td>\n  <td class=\"col-last\">"
         HTML.appendEscaped(row.status == .invited ? "Not yet" : relative(row.lastSignInAt, now: m.now), to: &out)
         out += "</td>\n  <td class=\"col-menu\">"

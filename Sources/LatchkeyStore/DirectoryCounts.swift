@@ -33,8 +33,11 @@ public final class DirectoryCounts: Sendable {
         var entries: [Key: (version: Int64, count: Int)] = [:]
         var roles: [UUID: (version: Int64, roles: [Role])] = [:]
         var positions: [Key: (version: Int64, seeks: [Int: Seek])] = [:]
+        var reading: [Key: (id: UInt64, task: Task<Read, any Error>)] = [:]
+        var nextReading: UInt64 = 0
         var hits = 0
         var misses = 0
+        var joined = 0
     }
 
     private let state = Mutex(State())
@@ -60,6 +63,52 @@ public final class DirectoryCounts: Sendable {
                 state.entries.removeAll(keepingCapacity: true)
             }
             state.entries[key] = (version, count)
+        }
+    }
+
+    /// A count read from the database and the directory version it holds for (nil: the organization has none).
+    struct Read: Sendable {
+        var count: Int
+        var version: Int64? = nil
+    }
+
+    /// A count for `key` at `version` or later: the one remembered, else the one another request of this instance
+    /// is reading now (when it holds for `version` or later), else `read`'s, which requests arriving meanwhile
+    /// share. When a change moves the version, the 16 pages in flight would otherwise all count again at once, each
+    /// as costly as a page (during a bulk job: after every chunk).
+    func count(for key: Key, atLeast version: Int64, read: @escaping @Sendable () async throws -> Read)
+        async throws -> Int
+    {
+        if let count = count(for: key, version: version) { return count }
+        let (task, joined) = state.withLock { state -> (Task<Read, any Error>, Bool) in
+            if let running = state.reading[key] {
+                state.joined += 1
+                return (running.task, true)
+            }
+            state.nextReading += 1
+            let id = state.nextReading
+            let task = Task {
+                defer { self.finishReading(key, id: id) }
+                return try await self.readAndRemember(key, read)
+            }
+            state.reading[key] = (id, task)
+            return (task, false)
+        }
+        guard joined else { return try await task.value.count }
+        // A count that started before this caller's version was read may hold for an earlier one: read again.
+        if let result = try? await task.value, let read = result.version, read >= version { return result.count }
+        return try await readAndRemember(key, read).count
+    }
+
+    private func readAndRemember(_ key: Key, _ read: @Sendable () async throws -> Read) async throws -> Read {
+        let result = try await read()
+        if let version = result.version { remember(result.count, for: key, version: version) }
+        return result
+    }
+
+    private func finishReading(_ key: Key, id: UInt64) {
+        state.withLock { state in
+            if state.reading[key]?.id == id { state.reading[key] = nil }
         }
     }
 
@@ -120,4 +169,7 @@ public final class DirectoryCounts: Sendable {
 
     /// How many counts were answered from memory and how many were read (for tests and benchmarks).
     public var statistics: (hits: Int, misses: Int) { state.withLock { ($0.hits, $0.misses) } }
+
+    /// How many counts were answered by a read another request had started (for tests).
+    var sharedReads: Int { state.withLock { $0.joined } }
 }

@@ -3,6 +3,7 @@ import Foundation
 import LatchkeyCore
 import Logging
 import SQLKit
+import Synchronization
 import Testing
 
 @testable import LatchkeyApp
@@ -222,6 +223,38 @@ struct DirectoryQueryTests {
         }
     }
 
+    @Test("pages missing the same count at once share one read, unless it may hold for an earlier version")
+    func sharedCountReads() async throws {
+        let counts = DirectoryCounts()
+        let key = DirectoryCounts.Key(organizationID: UUID(), search: .none, roleID: nil, mfa: nil, status: nil, cap: 9)
+        let reads = GatedReads()
+        /// Waits until `n` callers have joined a read in flight.
+        func joined(_ n: Int) async throws {
+            for _ in 0..<2_000 where counts.sharedReads < n { try await Task.sleep(for: .milliseconds(5)) }
+            #expect(counts.sharedReads == n)
+        }
+        // Sixteen pages at version 5 find no count: one reads, fifteen wait for its answer.
+        let pages = (0..<16).map { _ in
+            Task { try await counts.count(for: key, atLeast: 5, read: reads.read(42, at: 5)) }
+        }
+        try await joined(15)
+        reads.open()
+        for page in pages { #expect(try await page.value == 42) }
+        #expect(reads.started == 1)
+        #expect(counts.count(for: key, version: 5) == 42)  // and it is remembered at its version
+        // A page that read version 7 joins a count begun at version 6 (before the change it saw): it reads again.
+        let early = Task { try await counts.count(for: key, atLeast: 6, read: reads.read(43, at: 6)) }
+        for _ in 0..<2_000 where reads.started < 2 { try await Task.sleep(for: .milliseconds(5)) }
+        let late = Task { try await counts.count(for: key, atLeast: 7, read: reads.read(44, at: 7)) }
+        try await joined(16)
+        reads.open()
+        #expect(try await early.value == 43)
+        reads.open()
+        #expect(try await late.value == 44)
+        #expect(reads.started == 3)
+        #expect(counts.count(for: key, version: 7) == 44)
+    }
+
     @Test(
         "a remembered count is used while nothing changed and never once anything it depends on changed, on any instance"
     )
@@ -373,6 +406,29 @@ struct DirectoryQueryTests {
             #expect(try await names(other, at: v4) == (try await truth()))
             // Read inside a transaction, nothing is remembered (it may see writes that never commit).
             #expect(try await h.services.store.transaction { tx in tx.counts == nil })
+        }
+    }
+}
+
+/// Count reads that wait for `open()`, and how many began.
+final class GatedReads: Sendable {
+    private let begun = Mutex(0)
+    private let gate: AsyncStream<Void>
+    private let continuation: AsyncStream<Void>.Continuation
+
+    init() { (gate, continuation) = AsyncStream<Void>.makeStream() }
+
+    var started: Int { begun.withLock { $0 } }
+
+    /// Lets one waiting read answer.
+    func open() { continuation.yield() }
+
+    /// A read that waits for `open()`, answering `count` at `version`.
+    func read(_ count: Int, at version: Int64) -> @Sendable () async throws -> DirectoryCounts.Read {
+        { [self] in
+            begun.withLock { $0 += 1 }
+            for await _ in gate { break }
+            return .init(count: count, version: version)
         }
     }
 }

@@ -101,6 +101,76 @@ struct PostgresPreparedReadsTests {
         }
     }
 
+    /// The plan PostgreSQL keeps for `query` once planned for any binds (the reads' `force_generic_plan`), run with
+    /// `arguments` (SQL literals, in the order of the binds).
+    static func genericPlan(_ query: SQLQueryString, _ arguments: String, reads: PostgresPreparedReads) async throws
+        -> [String]
+    {
+        let shape = try #require(reads.prepare(query)).shape
+        return try await reads.postgres.withConnection { connection in
+            connection.eventLoop.makeFutureWithTask {
+                let logger = Logger(label: "test")
+                _ = try await connection.query("SET plan_cache_mode = force_generic_plan", logger: logger)
+                _ = try await connection.query(
+                    PostgresQuery(unsafeSQL: "PREPARE plan_test AS \(shape.sql)"), logger: logger)
+                var lines: [String] = []
+                let explained = PostgresQuery(unsafeSQL: "EXPLAIN EXECUTE plan_test(\(arguments))")
+                for try await line in try await connection.query(explained, logger: logger).decode(String.self) {
+                    lines.append(line)
+                }
+                _ = try await connection.query("DEALLOCATE plan_test", logger: logger)
+                return lines
+            }
+        }.get()
+    }
+
+    /// `query`'s binds as SQL literals, in order (the types the page's statement binds).
+    static func literals(_ query: SQLQueryString, reads: PostgresPreparedReads) -> String {
+        reads.serialize(query).binds.map { bind -> String in
+            switch bind {
+            case let value as String: "'\(value.replacingOccurrences(of: "'", with: "''"))'"
+            case let value as UUID: "'\(value.uuidString)'"
+            case let value as Int: "\(value)"
+            case let value as Int64: "\(value)"
+            default: "NULL"
+            }
+        }.joined(separator: ", ")
+    }
+
+    @Test("a search with the MFA filter reads its page and its count from the MFA index, stepping over no other rows")
+    func searchWithMFAPlan() async throws {
+        try await Harness.withApp { h, _ in
+            guard TestDatabase.isPostgres else { return }
+            let reads = try #require(h.services.database.store.reads as? PostgresPreparedReads)
+            let org = h.acme.organizationID
+            let members = (0..<4_000).map { index in
+                NewMember(
+                    organizationID: org, roleID: h.acme.roles[.member]!, email: "mfaplan\(index)@acme.test",
+                    name: "Mfaplan \(index)", passwordHash: "x", mfaStatus: index < 3_000 ? .notSetUp : .enabled,
+                    createdAt: h.clock.now)
+            }
+            for chunk in members.chunked(1_000) { try await h.services.store.members.insert(Array(chunk)) }
+            try await h.sql.raw("ANALYZE member_search_prefixes").run()
+            let filter = try MemberDirectory.Filter(
+                query: "mfaplan", role: nil, mfa: "enabled", sort: nil, limit: nil)
+            let directory = h.services.store.directory
+            let statement = try directory.pageStatement(
+                organizationID: org, filter: filter, cursor: nil, backwards: false, now: h.clock.now)
+            let plan = try await Self.genericPlan(statement, Self.literals(statement, reads: reads), reads: reads)
+            // The 3,000 members without MFA come first by name: keyed by name alone, the page stepped over them.
+            #expect(
+                plan.contains { $0.contains("using search_prefixes_mfa") }
+                    && !plan.contains { $0.contains("Filter:") && $0.contains("mfa_status") },
+                "\(plan.joined(separator: "\n"))")
+            // The page and its count are the members with MFA, in name order.
+            let page = try await directory.page(
+                organizationID: org, filter: filter, after: nil, before: nil, now: h.clock.now)
+            let expected = members.filter { $0.mfaStatus == .enabled }.map(\.name).sorted().prefix(filter.limit)
+            #expect(page.rows.map(\.name) == Array(expected))
+            #expect(page.total == 1_000)
+        }
+    }
+
     @Test("the SCIM page's statement, planned once for every offset, reads its page through the name index")
     func scimPagePlan() async throws {
         try await Harness.withApp { h, _ in
@@ -114,25 +184,8 @@ struct PostgresPreparedReadsTests {
             }
             for chunk in members.chunked(1_000) { try await h.services.store.members.insert(Array(chunk)) }
             try await h.sql.raw("ANALYZE members").run()
-            /// The plan PostgreSQL keeps for `query` once planned for any binds (the reads' `force_generic_plan`).
             func genericPlan(_ query: SQLQueryString, _ arguments: String) async throws -> [String] {
-                let shape = try #require(reads.prepare(query)).shape
-                return try await reads.postgres.withConnection { connection in
-                    connection.eventLoop.makeFutureWithTask {
-                        let logger = Logger(label: "test")
-                        _ = try await connection.query("SET plan_cache_mode = force_generic_plan", logger: logger)
-                        _ = try await connection.query(
-                            PostgresQuery(unsafeSQL: "PREPARE plan_test AS \(shape.sql)"), logger: logger)
-                        var lines: [String] = []
-                        let explained = PostgresQuery(unsafeSQL: "EXPLAIN EXECUTE plan_test(\(arguments))")
-                        for try await line in try await connection.query(explained, logger: logger).decode(String.self)
-                        {
-                            lines.append(line)
-                        }
-                        _ = try await connection.query("DEALLOCATE plan_test", logger: logger)
-                        return lines
-                    }
-                }.get()
+                try await Self.genericPlan(query, arguments, reads: reads)
             }
             let plan = try await genericPlan(
                 ScimRepository.page(organizationID: org, condition: "", from: nil, offset: 2_000, limit: 100),

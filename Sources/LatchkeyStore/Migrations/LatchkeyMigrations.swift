@@ -34,6 +34,7 @@ public enum LatchkeyMigrations {
         M027AddAuditChainVersion(),
         M028AddBatchCancellation(),
         M029IndexAuditBatches(),
+        M030IndexSearchPrefixesByMFA(),
     ]
 }
 

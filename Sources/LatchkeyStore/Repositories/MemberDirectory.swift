@@ -246,36 +246,10 @@ public struct MemberDirectory: Sendable {
         // An empty cursor is no cursor (`?cursor=` from a client that always sends the parameter).
         let after = after.flatMap { $0.isEmpty ? nil : $0 }
         let before = before.flatMap { $0.isEmpty ? nil : $0 }
-        let source = Source(filter)
-        let column = source.column(filter.sort)
         let backwards = before != nil
-        let ascending = filter.sort.descending == backwards
-        let direction = ascending ? "ASC" : "DESC"
-        var hits: SQLQueryString =
-            "SELECT \(unsafeRaw: column) AS sort_value, \(unsafeRaw: source.id) AS sort_id FROM \(unsafeRaw: source.from)"
-        if source.isIndex && filter.sort.column == "email" { hits += " JOIN members ON members.id = p.member_id" }
-        hits += " WHERE " + predicate(source, organizationID: organizationID, filter: filter, now: now)
-        if let text = after ?? before {
-            let cursor = try Cursor.decode(text)
-            let op = ascending ? ">" : "<"
-            // A row value, not `column > v OR (column = v AND id > id)`: PostgreSQL seeks the index to a row value,
-            // but reads an OR as a filter over every entry before the cursor (a page 48,000 members in: 13.5 ms,
-            // against 0.08).
-            hits += """
-                 AND (\(unsafeRaw: column), \(unsafeRaw: source.id)) \(unsafeRaw: op) (\(bind: cursor.v), \(bind: cursor.id))
-                """
-        }
-        hits += """
-             ORDER BY \(unsafeRaw: column) \(unsafeRaw: direction), \(unsafeRaw: source.id) \(unsafeRaw: direction) \
-            LIMIT \(literal: filter.limit + 1)
-            """
-        let query: SQLQueryString = """
-            SELECT \(unsafeRaw: MemberRepository.columnList), \
-            \(SignInThrottles.lockedUntil(ofMember: SQLColumn("id", table: "members"), now: now)) AS locked_until, \
-            \(Self.version(organizationID)) AS directory_version \
-            FROM (\(hits)) AS hits JOIN members ON members.id = hits.sort_id JOIN roles ON members.role_id = roles.id \
-            ORDER BY hits.sort_value \(unsafeRaw: direction), hits.sort_id \(unsafeRaw: direction)
-            """
+        let query = try pageStatement(
+            organizationID: organizationID, filter: filter, cursor: after ?? before,
+            backwards: backwards, now: now)
         let found = try await sql.raw(query).all()
         let uuids = UUIDColumns(sql)
         var rows = try found.map { found in
@@ -299,7 +273,7 @@ public struct MemberDirectory: Sendable {
             rows.isEmpty && after == nil && before == nil
             ? 0
             : try await count(
-                source, organizationID: organizationID, filter: filter, now: now,
+                Source(filter), organizationID: organizationID, filter: filter, now: now,
                 cap: BulkLimits.maximumPerRequest + 1, knownVersion: version)
         return Page(
             rows: rows,
@@ -309,12 +283,46 @@ public struct MemberDirectory: Sendable {
             version: version)
     }
 
+    /// The page's statement: its 51 rows found in the index (or the members table) in key order after (or before,
+    /// `backwards`) the cursor, read whole with their lock and the directory version.
+    func pageStatement(organizationID: UUID, filter: Filter, cursor: String?, backwards: Bool, now: Date) throws
+        -> SQLQueryString
+    {
+        let source = Source(filter)
+        let column = source.column(filter.sort)
+        let ascending = filter.sort.descending == backwards
+        let direction = ascending ? "ASC" : "DESC"
+        var hits: SQLQueryString =
+            "SELECT \(unsafeRaw: column) AS sort_value, \(unsafeRaw: source.id) AS sort_id FROM \(unsafeRaw: source.from)"
+        if source.isIndex && filter.sort.column == "email" { hits += " JOIN members ON members.id = p.member_id" }
+        hits += " WHERE " + predicate(source, organizationID: organizationID, filter: filter, now: now)
+        if let text = cursor {
+            let cursor = try Cursor.decode(text)
+            let op = ascending ? ">" : "<"
+            // A row value, not `column > v OR (column = v AND id > id)`: PostgreSQL seeks the index to a row value,
+            // but reads an OR as a filter over every entry before the cursor (a page 48,000 members in: 13.5 ms,
+            // against 0.08).
+            hits += """
+                 AND (\(unsafeRaw: column), \(unsafeRaw: source.id)) \(unsafeRaw: op) (\(bind: cursor.v), \(bind: cursor.id))
+                """
+        }
+        hits += """
+             ORDER BY \(unsafeRaw: column) \(unsafeRaw: direction), \(unsafeRaw: source.id) \(unsafeRaw: direction) \
+            LIMIT \(literal: filter.limit + 1)
+            """
+        return """
+            SELECT \(unsafeRaw: MemberRepository.columnList), \
+            \(SignInThrottles.lockedUntil(ofMemberColumn: "members.id", now: now)) AS locked_until, \
+            \(Self.version(organizationID)) AS directory_version \
+            FROM (\(hits)) AS hits JOIN members ON members.id = hits.sort_id JOIN roles ON members.role_id = roles.id \
+            ORDER BY hits.sort_value \(unsafeRaw: direction), hits.sort_id \(unsafeRaw: direction)
+            """
+    }
+
     /// The organization's directory version (M020), as a scalar subquery: read in the same statement as the rows
     /// or the count it vouches for.
-    static func version(_ organizationID: UUID) -> some SQLExpression {
-        SQLSubquery.select {
-            $0.column("version").from("directory_versions").where("organization_id", .equal, SQLBind(organizationID))
-        }
+    static func version(_ organizationID: UUID) -> SQLQueryString {
+        "(SELECT version FROM directory_versions WHERE organization_id = \(bind: organizationID))"
     }
 
     /// How many members match, counting at most `cap` (past the most one bulk request may reset, the exact
@@ -335,19 +343,22 @@ public struct MemberDirectory: Sendable {
         let key = DirectoryCounts.Key(
             organizationID: organizationID, search: source.search, roleID: filter.roleID, mfa: filter.mfa,
             status: filter.status, cap: cap)
-        let remembered = filter.status != .locked
-        if remembered, let knownVersion, let count = counts?.count(for: key, version: knownVersion) { return count }
         let matching = predicate(source, organizationID: organizationID, filter: filter, now: now)
         let query: SQLQueryString = """
             SELECT (SELECT COUNT(*) FROM (SELECT 1 AS one FROM \(unsafeRaw: source.from) WHERE \(matching) \
             LIMIT \(literal: cap)) AS matching) AS n, \(Self.version(organizationID)) AS version
             """
-        guard let row = try await sql.raw(query).first()?.columns(UUIDColumns(sql)) else { return 0 }
-        let count = try row.int("n")
-        if remembered, let version = try row.optionalInt64("version") {
-            counts?.remember(count, for: key, version: version)
+        let sql = self.sql
+        let read = { @Sendable () async throws -> DirectoryCounts.Read in
+            guard let row = try await sql.raw(query).first()?.columns(UUIDColumns(sql)) else { return .init(count: 0) }
+            return .init(count: try row.int("n"), version: try row.optionalInt64("version"))
         }
-        return count
+        // The Locked filter depends on the clock: never remembered.
+        guard filter.status != .locked, let counts else { return try await read().count }
+        if let knownVersion { return try await counts.count(for: key, atLeast: knownVersion, read: read) }
+        let result = try await read()
+        if let version = result.version { counts.remember(result.count, for: key, version: version) }
+        return result.count
     }
 
     /// Every matching member id, for "select all N matching" (the server evaluates the filter itself). More

@@ -203,12 +203,11 @@ public struct SignInThrottles: Sendable {
 
     /// The same as `lockedUntil(memberIDs:now:)` for one member column, as a scalar subquery (stored milliseconds,
     /// NULL when not locked): the page of members reads it in its own statement.
-    static func lockedUntil(ofMember member: some SQLExpression, now: Date) -> some SQLExpression {
-        SQLSubquery.select {
-            $0.column(SQLFunction("MAX", args: SQLColumn("locked_until"))).from("sign_in_throttles")
-                .where(SQLColumn("member_id"), .equal, member)
-                .where("locked_until", .greaterThan, SQLBind(millis(now)))
-        }
+    static func lockedUntil(ofMemberColumn member: StaticString, now: Date) -> SQLQueryString {
+        """
+        (SELECT MAX(locked_until) FROM sign_in_throttles WHERE member_id = \(unsafeRaw: "\(member)") \
+        AND locked_until > \(bind: millis(now)))
+        """
     }
 
     /// A stored `locked_until` as a date (`Date.distantFuture` at the hard stop).

@@ -156,7 +156,7 @@ struct AdminTests {
     @Test("100 saves of the same settings at once: no 5xx, one change, audited once")
     func concurrentSaves() async throws {
         try await Harness.withApp { h, client in
-            var owner = try await h.enrolled("olivia@acme.test", role: .owner, client: client)
+            let owner = try await h.enrolled("olivia@acme.test", role: .owner, client: client)
             let form = [
                 "_csrf": owner.session.csrf!, "requireMFA": "on", "stepUpMinutes": "5", "sessionHours": "8",
                 "idleMinutes": "30", "notifyOwners": "on",

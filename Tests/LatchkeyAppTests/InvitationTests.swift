@@ -265,7 +265,7 @@ struct InvitationTests {
             let accepts = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
                 for i in 0..<100 {
                     group.addTask {
-                        try await InvitationService(services: h.services).accept(
+                        _ = try await InvitationService(services: h.services).accept(
                             token: token, name: "Jane \(i)", password: "a fine long passphrase", confirm: nil,
                             meta: .operator_)
                         return .ok

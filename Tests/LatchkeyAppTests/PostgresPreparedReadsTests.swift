@@ -137,6 +137,32 @@ struct PostgresPreparedReadsTests {
         }.joined(separator: ", ")
     }
 
+    /// `count` Acme members named "`name` i" (email "`name`i@acme.test", lowercased), inserted in chunks of 1,000;
+    /// then `table`'s statistics are taken.
+    static func insertMembers(
+        _ h: Harness, _ count: Int, named name: String, analyze table: String,
+        mfa: (Int) -> MFAStatus = { _ in .enabled }
+    ) async throws -> [NewMember] {
+        let members = (0..<count).map { index in
+            NewMember(
+                organizationID: h.acme.organizationID, roleID: h.acme.roles[.member]!,
+                email: "\(name.lowercased())\(index)@acme.test", name: "\(name) \(index)", passwordHash: "x",
+                mfaStatus: mfa(index), createdAt: h.clock.now)
+        }
+        for chunk in members.chunked(1_000) { try await h.services.store.members.insert(Array(chunk)) }
+        try await h.sql.raw("ANALYZE \(unsafeRaw: table)").run()
+        return members
+    }
+
+    /// The generic plan of Acme's first Members page for `filter`.
+    static func firstPagePlan(_ h: Harness, _ filter: MemberDirectory.Filter, reads: PostgresPreparedReads)
+        async throws -> [String]
+    {
+        let statement = try h.services.store.directory.pageStatement(
+            organizationID: h.acme.organizationID, filter: filter, cursor: nil, backwards: false, now: h.clock.now)
+        return try await genericPlan(statement, literals(statement, reads: reads), reads: reads)
+    }
+
     @Test("the page of a mid-sized organization joins its 51 members back by key, not by reading the whole table")
     func pageJoinPlan() async throws {
         try await Harness.withApp { h, _ in
@@ -147,18 +173,10 @@ struct PostgresPreparedReadsTests {
                     column: "random_page_cost", as: String.self)
                     == "1.1")
             let org = h.acme.organizationID
-            let members = (0..<5_000).map { index in
-                NewMember(
-                    organizationID: org, roleID: h.acme.roles[.member]!, email: "join\(index)@acme.test",
-                    name: "Join \(index)", passwordHash: "x", mfaStatus: .enabled, createdAt: h.clock.now)
-            }
-            for chunk in members.chunked(1_000) { try await h.services.store.members.insert(Array(chunk)) }
-            try await h.sql.raw("ANALYZE members").run()
+            _ = try await Self.insertMembers(h, 5_000, named: "Join", analyze: "members")
             let filter = try MemberDirectory.Filter(query: nil, role: nil, mfa: nil, sort: nil, limit: nil)
             let directory = h.services.store.directory
-            let statement = try directory.pageStatement(
-                organizationID: org, filter: filter, cursor: nil, backwards: false, now: h.clock.now)
-            let plan = try await Self.genericPlan(statement, Self.literals(statement, reads: reads), reads: reads)
+            let plan = try await Self.firstPagePlan(h, filter, reads: reads)
             // Planned as for a disk (random_page_cost 4), 51 lookups looked dearer than hashing all 5,000 rows.
             #expect(
                 plan.contains { $0.contains("Index Scan using members_pkey on members") }
@@ -179,20 +197,13 @@ struct PostgresPreparedReadsTests {
             guard TestDatabase.isPostgres else { return }
             let reads = try #require(h.services.database.store.reads as? PostgresPreparedReads)
             let org = h.acme.organizationID
-            let members = (0..<4_000).map { index in
-                NewMember(
-                    organizationID: org, roleID: h.acme.roles[.member]!, email: "mfaplan\(index)@acme.test",
-                    name: "Mfaplan \(index)", passwordHash: "x", mfaStatus: index < 3_000 ? .notSetUp : .enabled,
-                    createdAt: h.clock.now)
-            }
-            for chunk in members.chunked(1_000) { try await h.services.store.members.insert(Array(chunk)) }
-            try await h.sql.raw("ANALYZE member_search_prefixes").run()
+            let members = try await Self.insertMembers(
+                h, 4_000, named: "Mfaplan", analyze: "member_search_prefixes",
+                mfa: { $0 < 3_000 ? .notSetUp : .enabled })
             let filter = try MemberDirectory.Filter(
                 query: "mfaplan", role: nil, mfa: "enabled", sort: nil, limit: nil)
             let directory = h.services.store.directory
-            let statement = try directory.pageStatement(
-                organizationID: org, filter: filter, cursor: nil, backwards: false, now: h.clock.now)
-            let plan = try await Self.genericPlan(statement, Self.literals(statement, reads: reads), reads: reads)
+            let plan = try await Self.firstPagePlan(h, filter, reads: reads)
             // The 3,000 members without MFA come first by name: keyed by name alone, the page stepped over them.
             #expect(
                 plan.contains { $0.contains("using search_prefixes_mfa") }
@@ -213,13 +224,7 @@ struct PostgresPreparedReadsTests {
             guard TestDatabase.isPostgres else { return }
             let reads = try #require(h.services.database.store.reads as? PostgresPreparedReads)
             let org = h.acme.organizationID
-            let members = (0..<5_000).map { index in
-                NewMember(
-                    organizationID: org, roleID: h.acme.roles[.member]!, email: "plan\(index)@acme.test",
-                    name: "Plan \(index)", passwordHash: "x", mfaStatus: .enabled, createdAt: h.clock.now)
-            }
-            for chunk in members.chunked(1_000) { try await h.services.store.members.insert(Array(chunk)) }
-            try await h.sql.raw("ANALYZE members").run()
+            _ = try await Self.insertMembers(h, 5_000, named: "Plan", analyze: "members")
             func genericPlan(_ query: SQLQueryString, _ arguments: String) async throws -> [String] {
                 try await Self.genericPlan(query, arguments, reads: reads)
             }

@@ -100,7 +100,8 @@ public final class DirectoryCounts: Sendable {
         return try await readAndRemember(key, read).count
     }
 
-    private func readAndRemember(_ key: Key, _ read: @Sendable () async throws -> Read) async throws -> Read {
+    /// Reads a count and remembers it at the version it holds for.
+    func readAndRemember(_ key: Key, _ read: @Sendable () async throws -> Read) async throws -> Read {
         let result = try await read()
         if let version = result.version { remember(result.count, for: key, version: version) }
         return result

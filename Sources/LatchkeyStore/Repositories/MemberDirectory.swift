@@ -356,9 +356,7 @@ public struct MemberDirectory: Sendable {
         // The Locked filter depends on the clock: never remembered.
         guard filter.status != .locked, let counts else { return try await read().count }
         if let knownVersion { return try await counts.count(for: key, atLeast: knownVersion, read: read) }
-        let result = try await read()
-        if let version = result.version { counts.remember(result.count, for: key, version: version) }
-        return result.count
+        return try await counts.readAndRemember(key, read).count
     }
 
     /// Every matching member id, for "select all N matching" (the server evaluates the filter itself). More

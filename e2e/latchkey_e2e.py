@@ -307,6 +307,13 @@ class Browser:
     def wait_for(self, css, timeout=10):
         return self.wait(EC.visibility_of_element_located((By.CSS_SELECTOR, css)), timeout, f"{css} not visible")
 
+    def click_to_load(self, element, timeout=10):
+        """Clicks a control that submits or navigates, and waits until the next page has replaced this one, so
+        that what is read next (an alert, the database) is the answer to this click and not to the one before."""
+        page = self.find("html")
+        element.click()
+        self.wait(EC.staleness_of(page), timeout, "the click did not load a new page")
+
     def wait_for_path(self, prefix, timeout=10):
         """Waits until the page is at `prefix` (with any query or fragment), or below it when `prefix` ends with
         "/" and is not the root: "/" alone means the overview, not every path."""

@@ -20,7 +20,7 @@ def choose(browser, email, action):
 
 
 def confirm(browser, dialog):
-    dialog.find_element("css selector", "button[type=submit]").click()
+    browser.click_to_load(dialog.find_element("css selector", "button[type=submit]"))
     browser.wait_for(".alert-success")
     return browser.alert_text()
 

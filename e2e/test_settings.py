@@ -56,7 +56,7 @@ def test_weakening_settings_asks_for_a_code_and_is_refused_without_one(server, b
     hours.send_keys("48")
     browser.find("form.settings button[type=submit]").click()
     browser.wait_for("input[name=code]").send_keys(phone.code(server.accounts[OWNER]["totpSecret"]))
-    browser.find("form.settings button[type=submit]").click()
+    browser.click_to_load(browser.find("form.settings button[type=submit]"))
     browser.wait_for(".alert-success")
     assert browser.alert_text() == "Settings saved."
     assert settings_row(server) == (False, before[1], 48 * 3600)
@@ -67,6 +67,6 @@ def test_weakening_settings_asks_for_a_code_and_is_refused_without_one(server, b
 
     # Back to requiring MFA: stronger, saved at once.
     browser.find("input[name=requireMFA]").click()
-    browser.find("form.settings button[type=submit]").click()
+    browser.click_to_load(browser.find("form.settings button[type=submit]"))
     browser.wait_for(".alert-success")
     assert settings_row(server)[0] is True

@@ -337,7 +337,9 @@ class Browser:
         return self.find("input[name=_csrf]").get_attribute("value")
 
     def submit_form(self, action, fields):
-        """Builds and submits a form in the page, as a forged request from this session would."""
+        """Builds and submits a form in the page, as a forged request from this session would, and waits for the
+        answer's page."""
+        page = self.find("html")
         self.driver.execute_script(
             """
             const [action, fields] = arguments;
@@ -350,6 +352,7 @@ class Browser:
             document.body.append(form);
             form.submit();
             """, action, [[k, v] for k, v in fields])
+        self.wait(EC.staleness_of(page), 10, "the forged form did not load a new page")
 
     # The Manage Members table.
 

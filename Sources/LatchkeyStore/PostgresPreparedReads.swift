@@ -58,13 +58,7 @@ struct PostgresPreparedReads: SQLDatabase {
 
         func run(on connection: PostgresConnection, logger: Logger, _ onRow: (any SQLRow) -> Void) async throws {
             try await Statement.$shape.withValue(shape) {
-                var names: ColumnNames?
-                for try await row in try await connection.execute(statement, logger: logger) {
-                    let cells = PostgresRandomAccessRow(row)
-                    let shared = names ?? ColumnNames(cells.map(\.columnName))
-                    names = shared
-                    onRow(PostgresReadRow(row: row, cells: cells, names: shared))
-                }
+                try await PostgresReadRow.each(of: try await connection.execute(statement, logger: logger), onRow)
             }
         }
     }
@@ -78,6 +72,22 @@ struct PostgresPreparedReads: SQLDatabase {
         case let value as Int64: bindings.append(value); return .int8
         case let value as Bool: bindings.append(value); return .bool
         case let value as Date: bindings.append(value); return .timestamptz
+        default: return appendOptional(bind, to: &bindings)
+        }
+    }
+
+    /// `append` for an optional of those types (a nil is bound as a NULL of its type). Matched on the exact
+    /// dynamic type: a nil of one optional type casts to every other.
+    private static func appendOptional(_ bind: any Encodable & Sendable, to bindings: inout PostgresBindings)
+        -> PostgresDataType?
+    {
+        switch type(of: bind) {
+        case is String?.Type: bindings.append(bind as? String); return .text
+        case is UUID?.Type: bindings.append(bind as? UUID); return .uuid
+        case is Int?.Type: bindings.append(bind as? Int); return .int8
+        case is Int64?.Type: bindings.append(bind as? Int64); return .int8
+        case is Bool?.Type: bindings.append(bind as? Bool); return .bool
+        case is Date?.Type: bindings.append(bind as? Date); return .timestamptz
         default: return nil
         }
     }
@@ -120,6 +130,18 @@ struct PostgresReadRow: SQLRow {
     let row: PostgresRow
     let cells: PostgresRandomAccessRow
     let names: ColumnNames
+
+    /// Hands each of `rows` to `onRow` as a `PostgresReadRow` (the column names read once, from the first).
+    static func each<Rows: AsyncSequence>(of rows: Rows, _ onRow: (any SQLRow) -> Void) async throws
+    where Rows.Element == PostgresRow {
+        var names: ColumnNames?
+        for try await row in rows {
+            let cells = PostgresRandomAccessRow(row)
+            let shared = names ?? ColumnNames(cells.map(\.columnName))
+            names = shared
+            onRow(PostgresReadRow(row: row, cells: cells, names: shared))
+        }
+    }
 
     var allColumns: [String] { names.names }
     func contains(column: String) -> Bool { names.offset(of: column) != nil }

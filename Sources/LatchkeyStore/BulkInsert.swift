@@ -7,10 +7,17 @@ import SQLKit
 public enum BulkInsert {
     /// Inserts `rows` into `table`, several hundred rows per statement (kept under SQLite's bind limit). The table
     /// and column names are Latchkey's own (lower-case letters, digits and underscores).
+    ///
+    /// `then`, a statement that takes no rows back, runs after the rows are in — on PostgreSQL in the same statement
+    /// as the last rows (a data-modifying `WITH`), one round trip fewer.
     public static func rows(
-        _ rows: [[any SQLExpression]], into table: String, columns: [String], on db: any Database
+        _ rows: [[any SQLExpression]], into table: String, columns: [String], on db: any Database,
+        then followUp: (any SQLExpression)? = nil
     ) async throws {
-        guard !rows.isEmpty else { return }
+        guard !rows.isEmpty else {
+            if let followUp { try await (db as! any SQLDatabase).execute(sql: followUp) { _ in } }
+            return
+        }
         let sql = db as! any SQLDatabase
         precondition(
             ([table] + columns).allSatisfy { name in
@@ -18,11 +25,19 @@ public enum BulkInsert {
             }, "BulkInsert takes Latchkey's own table and column names")
         let head = "INSERT INTO \"\(table)\" (" + columns.map { "\"\($0)\"" }.joined(separator: ", ") + ") VALUES "
         let perStatement = max(1, 30_000 / max(1, columns.count))
+        let joined = followUp != nil && sql.dialect.name == "postgresql"
         for start in stride(from: 0, to: rows.count, by: perStatement) {
-            try await sql.execute(
-                sql: Statement(head: head, rows: rows[start..<min(start + perStatement, rows.count)])
-            ) { _ in }
+            let statement = Statement(head: head, rows: rows[start..<min(start + perStatement, rows.count)])
+            if joined, let followUp, start + perStatement >= rows.count {
+                try await sql.execute(
+                    sql: SQLList(
+                        [SQLRaw("WITH inserted AS ("), statement, SQLRaw(") "), followUp], separator: SQLRaw(""))
+                ) { _ in }
+                return
+            }
+            try await sql.execute(sql: statement) { _ in }
         }
+        if let followUp { try await sql.execute(sql: followUp) { _ in } }
     }
 
     /// `head` followed by each row's values in parentheses.

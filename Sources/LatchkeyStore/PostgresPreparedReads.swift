@@ -41,14 +41,20 @@ struct PostgresPreparedReads: SQLDatabase {
     /// The statement and its binds, or nil when a bind's type is not one of `append`'s.
     func prepare(_ query: any SQLExpression) -> Prepared? {
         let (sql, binds) = serialize(query)
+        guard let (bindings, types) = Self.bind(binds) else { return nil }
+        return Prepared(shape: Statement.Shape(sql: sql, types: types), statement: Statement(bindings: bindings))
+    }
+
+    /// `binds` as PostgresNIO's bindings, with their types; nil when one is not of `append`'s types.
+    static func bind(_ binds: [any Encodable & Sendable]) -> (PostgresBindings, [PostgresDataType])? {
         var bindings = PostgresBindings(capacity: binds.count)
         var types: [PostgresDataType] = []
         types.reserveCapacity(binds.count)
         for bind in binds {
-            guard let type = Self.append(bind, to: &bindings) else { return nil }
+            guard let type = append(bind, to: &bindings) else { return nil }
             types.append(type)
         }
-        return Prepared(shape: Statement.Shape(sql: sql, types: types), statement: Statement(bindings: bindings))
+        return (bindings, types)
     }
 
     /// A statement ready to run on a connection (prepared there first, the first time).

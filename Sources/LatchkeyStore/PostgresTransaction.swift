@@ -99,8 +99,7 @@ struct PostgresTransaction: Database, SQLDatabase {
 
     func execute(sql query: any SQLExpression, _ onRow: @escaping @Sendable (any SQLRow) -> Void) async throws {
         let (sql, binds) = serialize(query)
-        var bindings = PostgresBindings(capacity: binds.count)
-        for bind in binds where PostgresPreparedReads.append(bind, to: &bindings) == nil {
+        guard let (bindings, _) = PostgresPreparedReads.bind(binds) else {
             guard let fluent = fluent as? any SQLDatabase else { throw PostgresTransactionError.notPostgres }
             return try await fluent.execute(sql: query, onRow)
         }

@@ -97,3 +97,19 @@ extension LatchkeyDatabase {
             setup: auditSetup, pending: nil)
     }
 }
+
+extension Database {
+    /// Runs `body` in a transaction: the caller's when it is in one, else a new one — on SQLite on the writer's
+    /// thread (`SQLiteWriter`), without the task Fluent's own `transaction` starts for it; on PostgreSQL as a
+    /// `PostgresTransaction`.
+    func atomically<T: Sendable>(_ body: @escaping @Sendable (any Database) async throws -> T) async throws -> T {
+        if inTransaction { return try await body(self) }
+        if let writer = self as? SQLiteWriteDatabase {
+            return try await writer.writer.transaction(context: writer.context, body)
+        }
+        if let postgres = self as? any Database & PostgresDatabase {
+            return try await PostgresTransaction.run(on: postgres, body)
+        }
+        return try await transaction(body)
+    }
+}

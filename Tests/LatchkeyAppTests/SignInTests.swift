@@ -4,6 +4,7 @@ import HTTPTypes
 import HummingbirdTesting
 import LatchkeyCore
 import LatchkeyStore
+import SQLKit
 import Testing
 
 @testable import LatchkeyApp
@@ -36,6 +37,40 @@ struct SignInTests {
             // The member's last sign-in was recorded.
             let member = try await MemberModel.find(id, on: h.db)
             #expect(member?.lastSignInAt == h.clock.now)
+        }
+    }
+
+    @Test(
+        "a right code promotes the session, marks the sign-in and remembers the address together; a promotion of a session that is gone records nothing"
+    )
+    func promotionRecordsSignIn() async throws {
+        try await Harness.withApp { h, _ in
+            let (id, secret) = try await h.member("jane@acme.test", totp: true)
+            let store = h.services.database.store
+            let address = ClientAddress.throttleKey("192.0.2.44")
+            let meta = RequestMeta(requestID: "t", ip: "192.0.2.44", userAgent: "test")
+            let opened = try await h.services.auth.login(
+                email: "jane@acme.test", password: Harness.password, meta: meta)
+            let pending = try #require(try await h.services.sessions.load(token: opened.token))
+            #expect(try await MemberModel.find(id, on: h.db)?.lastSignInAt == nil, "not signed in at the password")
+            h.clock.advance(5)
+            let token = try await h.services.auth.completeSignIn(
+                auth: pending, code: try h.code(secret!), recoveryCode: nil, meta: meta)
+            #expect(try await h.services.sessions.load(token: token)?.state == .signedIn)
+            #expect(try await MemberModel.find(id, on: h.db)?.lastSignInAt == h.clock.now)
+            #expect(try await store.knownAddresses.isFamiliar(memberID: id, address: address, now: h.clock.now))
+            // A session that is gone: not promoted, and neither the sign-in nor an address recorded for anyone.
+            let signedInAt = h.clock.now
+            h.clock.advance(5)
+            let promoted = try await store.transaction { tx in
+                try await tx.sessions.promote(
+                    UUID(), to: .signedIn, tokenHash: "gone", now: h.clock.now, mfaVerified: true,
+                    signedInFrom: "198.51.100.7")
+            }
+            #expect(!promoted)
+            #expect(try await MemberModel.find(id, on: h.db)?.lastSignInAt == signedInAt)
+            let addresses = try await h.sql.raw("SELECT COUNT(*) AS n FROM member_known_addresses").first()
+            #expect(try addresses?.decode(column: "n", as: Int.self) == 1)
         }
     }
 

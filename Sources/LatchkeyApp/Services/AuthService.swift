@@ -114,9 +114,8 @@ struct AuthService: Sendable {
             throw LatchkeyError(.conflict, "not_pending", "This session is not waiting for a verification code.")
         }
         let signIn = { @Sendable (tx: Store) async throws -> String in
-            let token = try await self.sessions.promote(auth.sessionID, to: .signedIn, mfaVerified: true, in: tx)
-            try await self.markSignedIn(memberID: auth.memberID, meta: meta, in: tx)
-            return token
+            try await self.sessions.promote(
+                auth.sessionID, to: .signedIn, mfaVerified: true, signedInFrom: meta, in: tx)
         }
         if let code {
             return try await verifyTOTP(auth: auth, code: code, action: .signInMFA, meta: meta, onSuccess: signIn)
@@ -161,7 +160,7 @@ struct AuthService: Sendable {
         let unix = Int64(now.timeIntervalSince1970.rounded(.down))
         if let step = services.totp.matchingStep(code: code, secret: secret, at: unix, after: credential.lastUsedStep) {
             let accepted = try await accept(
-                auth: auth, action: action, meta: meta, now: now, refuseIfLocked: bucket, onSuccess: onSuccess
+                auth: auth, action: action, meta: meta, now: now, refuseIfLocked: true, onSuccess: onSuccess
             ) { tx in try await tx.credentials.claimStep(step, of: credential.id) ? "" : nil }
             if let accepted { return accepted }
         }
@@ -210,22 +209,23 @@ struct AuthService: Sendable {
             "invalid_recovery_code", "That recovery code is not valid or was already used.")
     }
 
-    /// Accepts a second factor in one transaction: the member's row locked, the attempt refused unchecked if
-    /// `refuseIfLocked` (a bucket it did not claim) is locked, `spend` takes the factor (nil when it is not there
-    /// to take — a used step or code — else the success event's reason), the second-factor bucket cleared (a
-    /// success ends a run of failures, and gives back the attempt's claim), `onSuccess` run and the success
-    /// audited. Nil when nothing was spent.
+    /// Accepts a second factor in one transaction: the member's row locked and their second-factor bucket read
+    /// (one statement), the attempt refused unchecked if `refuseIfLocked` (the attempt did not claim the bucket)
+    /// and the bucket is locked, `spend` takes the factor (nil when it is not there to take — a used step or
+    /// code — else the success event's reason), the bucket cleared when it has a row (a success ends a run of
+    /// failures, and gives back the attempt's claim), `onSuccess` run and the success audited. Nil when nothing
+    /// was spent.
     private func accept<T: Sendable>(
-        auth: AuthState, action: AuditAction, meta: RequestMeta, now: Date, refuseIfLocked: SignInBucket? = nil,
+        auth: AuthState, action: AuditAction, meta: RequestMeta, now: Date, refuseIfLocked: Bool = false,
         onSuccess: @escaping @Sendable (Store) async throws -> T,
         spend: @escaping @Sendable (Store) async throws -> String?
     ) async throws -> T? {
         try await refusingLocked(now: now) {
             try await store.transaction { tx -> T? in
-                try await tx.members.lock([auth.memberID])
-                if let refuseIfLocked { try await tx.throttles.refuseIfLocked(refuseIfLocked, now: now) }
+                let hasBucket = try await tx.throttles.lockMember(
+                    auth.memberID, readingBucketRefusing: refuseIfLocked, now: now)
                 guard let reason = try await spend(tx) else { return nil }
-                try await tx.throttles.release([.secondFactor(memberID: auth.memberID)])
+                if hasBucket { try await tx.throttles.release([.secondFactor(memberID: auth.memberID)]) }
                 let value = try await onSuccess(tx)
                 try await tx.audit.append(auth.event(action, .success, reason: reason, meta: meta), at: now)
                 return value
@@ -362,10 +362,9 @@ struct AuthService: Sendable {
             let previous = try await tx.credentials.removeConfirmed(memberID: memberID, except: pending.id)
             try await tx.credentials.replaceRecoveryCodes(memberID: memberID, hashes: hashes, now: now)
             try await tx.members.setMFAStatus(.enabled, of: memberID)
-            let token = try await self.sessions.promote(auth.sessionID, to: nextState, mfaVerified: true, in: tx)
-            if nextState == .signedIn || auth.state == .enrollmentRequired {
-                try await self.markSignedIn(memberID: memberID, meta: meta, in: tx)
-            }
+            let signsIn = nextState == .signedIn || auth.state == .enrollmentRequired
+            let token = try await self.sessions.promote(
+                auth.sessionID, to: nextState, mfaVerified: true, signedInFrom: signsIn ? meta : nil, in: tx)
             try await tx.audit.append(
                 auth.event(previous > 0 ? .mfaReplaced : .mfaEnrolled, .success, meta: meta), at: now)
             return token

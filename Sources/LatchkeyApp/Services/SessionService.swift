@@ -28,14 +28,18 @@ struct SessionService: Sendable {
     }
 
     /// Moves a session to a new state under a new token (so a token seen before sign-in completes is
-    /// worthless after), and returns the new token.
-    func promote(_ sessionID: UUID, to state: SessionState, mfaVerified: Bool, in store: Store) async throws
-        -> String
-    {
+    /// worthless after), and returns the new token. `signedInFrom`: the promotion completes a sign-in, so its
+    /// member is marked signed in and the client address remembered (`AuthService.markSignedIn`), in the same
+    /// statement where the engine allows.
+    func promote(
+        _ sessionID: UUID, to state: SessionState, mfaVerified: Bool, signedInFrom meta: RequestMeta? = nil,
+        in store: Store
+    ) async throws -> String {
         let token = services.random.token()
         guard
             try await store.sessions.promote(
-                sessionID, to: state, tokenHash: sha256Hex(token), now: services.now, mfaVerified: mfaVerified)
+                sessionID, to: state, tokenHash: sha256Hex(token), now: services.now, mfaVerified: mfaVerified,
+                signedInFrom: meta.map { ClientAddress.throttleKey($0.ip) })
         else {
             throw LatchkeyError.unauthorized(.notSignedIn, "Your session has ended. Sign in again.")
         }

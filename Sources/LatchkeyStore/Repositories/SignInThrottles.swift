@@ -117,19 +117,35 @@ public struct SignInThrottles: Sendable {
         return expression + " ELSE \(bind: now + Int64(policy.maxDelay) * 1000) END"
     }
 
-    /// Refuses an attempt as `claim` would when `bucket` is locked at `now` (throws `Refusal`), without counting
-    /// it: for a second factor already known to be right, whose success would give its claim straight back.
-    public func refuseIfLocked(_ bucket: SignInBucket, now: Date) async throws {
+    /// Locks the member's row until the transaction ends (on PostgreSQL, as `RowLocks.members`) and reads their
+    /// second-factor bucket in the same statement. With `refusing`, throws `Refusal` as `claim` would when the
+    /// bucket is locked at `now`, without counting the attempt: for a second factor already known to be right,
+    /// whose success would give its claim straight back. Returns whether the bucket has a row at all (a success
+    /// has nothing to release when it has none: the common case, one statement fewer).
+    public func lockMember(_ memberID: UUID, readingBucketRefusing refusing: Bool, now: Date) async throws -> Bool {
         let sql = db as! any SQLDatabase
-        let row = try await sql.raw(
-            """
-            SELECT locked_until FROM sign_in_throttles
-            WHERE key = \(bind: bucket.key) AND locked_until > \(bind: Self.millis(now)) LIMIT 1
-            """
-        ).first()
-        guard let row else { return }
-        let date = Self.date(fromMillis: try row.decode(column: "locked_until", as: Int64.self))
-        throw Refusal(bucket: bucket, until: date == .distantFuture ? nil : date)
+        let key = SignInBucket.secondFactor(memberID: memberID).key
+        let bucketOnly: SQLQueryString = "SELECT locked_until FROM sign_in_throttles WHERE key = \(bind: key)"
+        // On PostgreSQL the bucket rides along on the member's locked row (its key is unique: one row at most).
+        // A member no longer there locks nothing; its bucket is read alone, as on SQLite.
+        var row =
+            sql.dialect.name == "postgresql"
+            ? try await sql.raw(
+                """
+                SELECT t.locked_until FROM members m LEFT JOIN sign_in_throttles t ON t.key = \(bind: key)
+                WHERE m.id = \(bind: memberID) FOR NO KEY UPDATE OF m
+                """
+            ).first() : nil
+        if row == nil { row = try await sql.raw(bucketOnly).first() }
+        guard let row, let lockedUntil = try row.columns(UUIDColumns(sql)).optionalInt64("locked_until") else {
+            return false
+        }
+        if refusing, lockedUntil > Self.millis(now) {
+            let date = Self.date(fromMillis: lockedUntil)
+            throw Refusal(
+                bucket: .secondFactor(memberID: memberID), until: date == .distantFuture ? nil : date)
+        }
+        return true
     }
 
     /// Gives back the claims of an attempt whose check passed. A per-address or second-factor bucket starts

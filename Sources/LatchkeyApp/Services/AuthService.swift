@@ -401,9 +401,7 @@ struct AuthService: Sendable {
 
     /// Records a completed sign-in: its time, and its client address as one the member uses.
     func markSignedIn(memberID: UUID, meta: RequestMeta, in store: Store) async throws {
-        let now = services.now
-        try await store.members.setLastSignIn(of: memberID, at: now)
-        try await store.knownAddresses.remember(
-            memberID: memberID, address: ClientAddress.throttleKey(meta.ip), now: now)
+        try await store.members.recordSignIn(
+            of: memberID, from: ClientAddress.throttleKey(meta.ip), at: services.now)
     }
 }

@@ -256,8 +256,11 @@ public struct MemberRepository: Sendable {
         try await MemberModel.query(on: db).filter(\.$id == id).set(\.$passwordHash, to: hash).update()
     }
 
-    public func setLastSignIn(of id: UUID, at date: Date) async throws {
+    /// Records a completed sign-in: the member's sign-in time, and the client address as one they use
+    /// (`KnownAddresses`).
+    public func recordSignIn(of id: UUID, from address: String, at date: Date) async throws {
         try await sql.raw("UPDATE members SET last_sign_in_at = \(bind: date) WHERE id = \(bind: id)").run()
+        try await KnownAddresses(db).remember(memberID: id, address: address, now: date)
     }
 
     /// Adds a member (active, no MFA) and their search terms; returns the new id.

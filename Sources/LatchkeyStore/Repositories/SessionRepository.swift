@@ -98,9 +98,9 @@ public struct SessionRepository: Sendable {
                     ), signed_in AS (
                       UPDATE members SET last_sign_in_at = \(bind: now) WHERE id IN (SELECT member_id FROM promoted)
                     ), known AS (
-                      INSERT INTO member_known_addresses (member_id, address, last_seen_at)
-                      SELECT member_id, \(bind: address), \(bind: now) FROM promoted
-                      ON CONFLICT (member_id, address) DO UPDATE SET last_seen_at = excluded.last_seen_at
+                    """
+                + KnownAddresses.upsert("SELECT member_id, \(bind: address), \(bind: now) FROM promoted")
+                    + """
                     )
                     SELECT id FROM promoted
                     """
@@ -108,8 +108,7 @@ public struct SessionRepository: Sendable {
         }
         guard let row = try await sql.raw(update).first() else { return false }
         let memberID = try row.columns(UUIDColumns(sql)).uuid("member_id")
-        try await MemberRepository(db).setLastSignIn(of: memberID, at: now)
-        try await KnownAddresses(db).remember(memberID: memberID, address: address, now: now)
+        try await MemberRepository(db).recordSignIn(of: memberID, from: address, at: now)
         return true
     }
 

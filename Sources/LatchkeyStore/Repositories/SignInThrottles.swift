@@ -101,8 +101,7 @@ public struct SignInThrottles: Sendable {
         // The bucket is locked: say until when (the refusal is already decided; nothing was counted).
         let until = try await sql.select().column("locked_until").from("sign_in_throttles")
             .where("key", .equal, bucket.key).first()?.decode(column: "locked_until", as: Int64.self)
-        let date = date(fromMillis: until ?? nowMillis)
-        throw Refusal(bucket: bucket, until: date == .distantFuture ? nil : date)
+        throw Refusal(bucket: bucket, lockedUntil: until ?? nowMillis)
     }
 
     /// `locked_until` after `failures` failures at `now`, spelled out as one CASE over the schedule.
@@ -124,8 +123,8 @@ public struct SignInThrottles: Sendable {
     /// has nothing to release when it has none: the common case, one statement fewer).
     public func lockMember(_ memberID: UUID, readingBucketRefusing refusing: Bool, now: Date) async throws -> Bool {
         let sql = db as! any SQLDatabase
-        let key = SignInBucket.secondFactor(memberID: memberID).key
-        let bucketOnly: SQLQueryString = "SELECT locked_until FROM sign_in_throttles WHERE key = \(bind: key)"
+        let bucket = SignInBucket.secondFactor(memberID: memberID)
+        let key = bucket.key
         // On PostgreSQL the bucket rides along on the member's locked row (its key is unique: one row at most).
         // A member no longer there locks nothing; its bucket is read alone, as on SQLite.
         var row =
@@ -136,15 +135,13 @@ public struct SignInThrottles: Sendable {
                 WHERE m.id = \(bind: memberID) FOR NO KEY UPDATE OF m
                 """
             ).first() : nil
-        if row == nil { row = try await sql.raw(bucketOnly).first() }
+        if row == nil {
+            row = try await sql.raw("SELECT locked_until FROM sign_in_throttles WHERE key = \(bind: key)").first()
+        }
         guard let row, let lockedUntil = try row.columns(UUIDColumns(sql)).optionalInt64("locked_until") else {
             return false
         }
-        if refusing, lockedUntil > Self.millis(now) {
-            let date = Self.date(fromMillis: lockedUntil)
-            throw Refusal(
-                bucket: .secondFactor(memberID: memberID), until: date == .distantFuture ? nil : date)
-        }
+        if refusing, lockedUntil > Self.millis(now) { throw Refusal(bucket: bucket, lockedUntil: lockedUntil) }
         return true
     }
 
@@ -265,6 +262,14 @@ public enum RowLocks {
     }
 }
 
+extension SignInThrottles.Refusal {
+    /// The refusal of a bucket whose stored `locked_until` is `millis`.
+    init(bucket: SignInBucket, lockedUntil millis: Int64) {
+        let date = SignInThrottles.date(fromMillis: millis)
+        self.init(bucket: bucket, until: date == .distantFuture ? nil : date)
+    }
+}
+
 /// Addresses a member completed sign-in from: wrong passwords from them are not counted against the
 /// account-wide ceiling, so a distributed attack never locks a member out of the places they use.
 public struct KnownAddresses: Sendable {
@@ -284,12 +289,15 @@ public struct KnownAddresses: Sendable {
 
     public func remember(memberID: UUID, address: String, now: Date) async throws {
         let sql = db as! any SQLDatabase
-        try await sql.raw(
-            """
-            INSERT INTO member_known_addresses (member_id, address, last_seen_at)
-            VALUES (\(bind: memberID), \(bind: address), \(bind: now))
-            ON CONFLICT (member_id, address) DO UPDATE SET last_seen_at = excluded.last_seen_at
-            """
-        ).run()
+        try await sql.raw(Self.upsert("VALUES (\(bind: memberID), \(bind: address), \(bind: now))")).run()
+    }
+
+    /// The statement that remembers the addresses `rows` gives (`member_id`, `address`, `last_seen_at`): a
+    /// `VALUES` list, or on PostgreSQL a query (`SessionRepository.promote` takes them from the promoted session).
+    static func upsert(_ rows: SQLQueryString) -> SQLQueryString {
+        """
+        INSERT INTO member_known_addresses (member_id, address, last_seen_at) \(rows)
+        ON CONFLICT (member_id, address) DO UPDATE SET last_seen_at = excluded.last_seen_at
+        """
     }
 }

@@ -75,7 +75,7 @@ public enum MFAStatus: String, Sendable, Codable, CaseIterable {
 }
 
 /// Account status.
-public enum AccountStatus: String, Sendable, Codable {
+public enum AccountStatus: String, Sendable, Codable, CaseIterable {
     case active
     case suspended
     /// Invited and not yet accepted: no password, no sign-in.

@@ -266,7 +266,10 @@ struct LifecycleTests {
             let jane = try await h.enrolled("jane@acme.test", name: "Jane Doe", client: client)
             let page = try await client.page("/members", session: &admin.session)
             let html = page.text
-            #expect(html.contains(#"data-member="\#(jane.id.uuidString.lowercased())" data-name="Jane Doe""#))
+            #expect(
+                html.contains(
+                    #"data-member-id="\#(jane.id.uuidString.lowercased())" data-mfa="enabled" data-name="Jane Doe" data-email="jane@acme.test""#
+                ))
             #expect(html.contains(#"data-lifecycle="suspend""#))
             #expect(html.contains("id=\"lifecycle-remove\""))
             // The Owner's items are disabled with their reason; the role dialog offers no Owner role.

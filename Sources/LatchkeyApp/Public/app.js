@@ -38,6 +38,7 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   setUpToasts();
   setUpLocalTimes();
+  fillSharedMenus();
   setUpMenus();
   setUpMembers();
   setUpMemberActions();
@@ -70,6 +71,21 @@ function setUpLocalTimes() {
   const note = document.getElementById("time-zone-note");
   const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
   if (note && zone) note.textContent = `Newest first. Times are in your time zone (${zone}); hover over one for UTC.`;
+}
+
+// The Members table writes the items every plain row's ⋮ menu shares once per status, in a <template>: each such
+// menu names its template (data-items) and gets its own copy before the menus are set up.
+function fillSharedMenus() {
+  document.querySelectorAll("ul[data-items]").forEach((list) => {
+    const items = document.getElementById("menu-items-" + list.dataset.items);
+    if (items) list.append(items.content.cloneNode(true));
+  });
+}
+
+// The member a ⋮ item acts on: named by the table's row, or by the menu itself on a member's page.
+function memberOf(item) {
+  const data = item.closest("[data-member], tr[data-member-id]").dataset;
+  return { id: data.member || data.memberId, name: data.name, email: data.email, roleId: data.roleId };
 }
 
 // Menu buttons: click or Enter/Space/ArrowDown opens, arrows move, Escape closes and returns focus.
@@ -149,8 +165,8 @@ function setUpMemberActions() {
       if (item.dataset.disabled) return;
       const button = document.getElementById(item.closest("ul").getAttribute("aria-labelledby"));
       closeMenu(button, false);
-      const who = item.closest("[data-member]").dataset;
-      fill(single, { "member-id": who.member, name: who.name, email: who.email, first: who.name.split(" ")[0] });
+      const who = memberOf(item);
+      fill(single, { "member-id": who.id, name: who.name, email: who.email, first: who.name.split(" ")[0] });
       openDialog(single, button);
     });
   });
@@ -163,8 +179,8 @@ function setUpMemberActions() {
       if (!dialog) return;
       const button = document.getElementById(item.closest("ul").getAttribute("aria-labelledby"));
       closeMenu(button, false);
-      const who = item.closest("[data-member]").dataset;
-      fill(dialog, { "member-id": who.member, name: who.name, email: who.email, first: who.name.split(" ")[0],
+      const who = memberOf(item);
+      fill(dialog, { "member-id": who.id, name: who.name, email: who.email, first: who.name.split(" ")[0],
         "role-id": who.roleId });
       openDialog(dialog, button);
     });

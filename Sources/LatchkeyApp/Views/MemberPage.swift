@@ -72,7 +72,7 @@ enum MemberPage {
                 <p class="muted">\(member.email) · \(member.roleName)</p>
                 <p class="badges">\(badges)</p>
               </div>
-              \(MembersPages.menu(m.members, member, labelled: true))
+              \(MembersPages.menu(m.members, member))
             </div>
             <div id="toast" aria-live="polite">\(notice)</div>
             <section class="card section" aria-labelledby="mfa-heading">

@@ -52,6 +52,20 @@ enum MembersPages {
             return items
         }
 
+        /// The plain items the table's rows share (`data-items`): one `<template>` per status used, in a fixed order.
+        var sharedItems: [UInt8] {
+            var out: [UInt8] = []
+            for status in AccountStatus.allCases {
+                guard let items = plainItems[status] else { continue }
+                out += "<template id=\"menu-items-"
+                out += status.rawValue
+                out += "\">"
+                out += items
+                out += "</template>\n"
+            }
+            return out
+        }
+
         func hint(_ item: Item, for row: MemberDirectory.Row, viewer: UUID, _ rule: () -> String?) -> String? {
             let key = Key(item: item, roleID: row.roleID, isViewer: row.id == viewer)
             if let hint = known[key] { return hint }
@@ -129,6 +143,7 @@ enum MembersPages {
         rowsHTML.reserveCapacity(m.page.rows.count * 2_400)
         for row in m.page.rows { appendRow(m, row, to: &rowsHTML) }
         let rows = HTML(unsafe: rowsHTML)
+        let sharedItems = HTML(unsafe: m.hints.sharedItems)
         let sortLink = { (column: String, label: String) -> HTML in
             let ascending = MemberDirectory.Sort(rawValue: column)!
             let descending = MemberDirectory.Sort(rawValue: "-" + column)!
@@ -220,7 +235,7 @@ enum MembersPages {
               <tbody>\(rows)</tbody>
             </table>
             </div>
-            \(m.page.rows.isEmpty ? HTML(unsafe: "<p class=\"empty\">No members match these filters.</p>") : .empty)
+            \(sharedItems)\(m.page.rows.isEmpty ? HTML(unsafe: "<p class=\"empty\">No members match these filters.</p>") : .empty)
             \(pager)
             \(m.canReset ? [singleDialog(m), bulkDialog(m)] : [])
             \(m.canManage ? bulkLifecycleDialogs(m) : [])
@@ -230,12 +245,11 @@ enum MembersPages {
         return Layout.app(title: "Members", auth: m.auth, current: "members", content: content)
     }
 
-    /// The ⋮ menu of one member: every action the viewer's role offers, disabled with the reason where a rule
-    /// forbids it (the Members table's rows and the member's page show the same).
-    /// `labelled`: a visible "Actions" button (a member's page) rather than the row's ⋮.
-    static func menu(_ m: Model, _ row: MemberDirectory.Row, labelled: Bool = false) -> HTML {
+    /// The ⋮ menu of one member on their own page: every action the viewer's role offers, disabled with the reason
+    /// where a rule forbids it (the Members table's rows show the same), behind a visible "Actions" button.
+    static func menu(_ m: Model, _ row: MemberDirectory.Row) -> HTML {
         var out: [UInt8] = []
-        appendMenu(m, row, labelled: labelled, to: &out)
+        appendMenu(m, row, id: row.id.lowercasedString, inRow: false, to: &out)
         return HTML(unsafe: out)
     }
 
@@ -313,12 +327,17 @@ enum MembersPages {
         return items
     }
 
-    /// `menu`, appended to `out`. A page of 50 rows writes 50 of these: the items of a row that no rule disables
-    /// and no lock adds to are the same for every such row of its status, built once per page; the rest is
-    /// appended piece by piece rather than built as interpolated values and copied into one another.
-    static func appendMenu(_ m: Model, _ row: MemberDirectory.Row, labelled: Bool, to out: inout [UInt8]) {
+    /// `menu`, or a table row's ⋮ menu, appended to `out`. A page of 50 rows writes 50 of these, so a row's menu is
+    /// lean: the member it acts on is named by its row (`data-member-id`, `data-name`, `data-email`, `data-role-id`
+    /// on the `<tr>`; a member's page puts them on the menu itself), and the items of a row that no rule disables
+    /// and no lock adds to — the same for every such row of its status — are written once per page in a
+    /// `<template>` the script copies into each such menu (`data-items`). The menu needs the script to open, so a
+    /// page without it loses nothing. The rest is appended piece by piece rather than built as interpolated values
+    /// and copied into one another.
+    static func appendMenu(
+        _ m: Model, _ row: MemberDirectory.Row, id: String, inRow: Bool, to out: inout [UInt8]
+    ) {
         let targetPermissions = m.rolePermissions[row.roleID] ?? []
-        let id = row.id.lowercasedString
         let plain =
             row.status != .invited && row.lockedUntil == nil
             && (!m.canReset || resetHint(m, row, targetPermissions) == nil)
@@ -328,32 +347,38 @@ enum MembersPages {
             ? m.hints.plainItems(for: row.status) { menuItems(m, row, targetPermissions: targetPermissions, id: id) }
             : menuItems(m, row, targetPermissions: targetPermissions, id: id)
         guard !items.isEmpty else { return }
-        out += "<div class=\"menu-wrap\" data-member=\""
+        if inRow {
+            out += "<div class=\"menu-wrap\"><button type=\"button\" class=\"icon-button\" id=\"menu-"
+        } else {
+            out += "<div class=\"menu-wrap\" data-member=\""
+            out += id
+            out += "\" data-name=\""
+            HTML.appendEscaped(row.name, to: &out)
+            out += "\" data-email=\""
+            HTML.appendEscaped(row.email, to: &out)
+            out += "\" data-role-id=\""
+            out += row.roleID.lowercasedString
+            out += "\">\n  <button type=\"button\" class=\"button\" id=\"menu-"
+        }
         out += id
-        out += "\" data-name=\""
-        HTML.appendEscaped(row.name, to: &out)
-        out += "\" data-email=\""
-        HTML.appendEscaped(row.email, to: &out)
-        out += "\" data-role-id=\""
-        out += row.roleID.lowercasedString
-        out +=
-            labelled
-            ? "\">\n  <button type=\"button\" class=\"button\" id=\"menu-"
-            : "\">\n  <button type=\"button\" class=\"icon-button\" id=\"menu-"
-        out += id
-        out += "\" aria-haspopup=\"menu\"\n          aria-expanded=\"false\" aria-controls=\"menu-list-"
+        out += "\" aria-haspopup=\"menu\" aria-expanded=\"false\" aria-controls=\"menu-list-"
         out += id
         out += "\" aria-label=\"Actions for "
         HTML.appendEscaped(row.name, to: &out)
-        out +=
-            labelled ? "\"\n          data-row-menu>Actions ▾</button>\n" : "\"\n          data-row-menu>⋮</button>\n"
-        out += "  <ul class=\"menu menu-right\" role=\"menu\" id=\"menu-list-"
+        out += inRow ? "\" data-row-menu>⋮</button>" : "\" data-row-menu>Actions ▾</button>\n  "
+        out += "<ul class=\"menu menu-right\" role=\"menu\" id=\"menu-list-"
         out += id
         out += "\" aria-labelledby=\"menu-"
         out += id
-        out += "\" hidden>\n    "
-        out += items
-        out += "\n  </ul>\n</div>"
+        if plain && inRow {
+            out += "\" data-items=\""
+            out += row.status.rawValue
+            out += "\" hidden></ul></div>"
+        } else {
+            out += "\" hidden>\n    "
+            out += items
+            out += "\n  </ul>\n</div>"
+        }
     }
 
     /// One row of the table, appended to `out`.
@@ -365,6 +390,10 @@ enum MembersPages {
         out += row.status == .invited ? "invited" : row.mfaStatus.rawValue
         out += "\" data-name=\""
         HTML.appendEscaped(row.name, to: &out)
+        out += "\" data-email=\""
+        HTML.appendEscaped(row.email, to: &out)
+        out += "\" data-role-id=\""
+        out += row.roleID.lowercasedString
         out += "\">\n  <td class=\"col-check\">"
         if m.canSelect {
             out += "<input type=\"checkbox\" class=\"row-check\" value=\""
@@ -404,7 +433,7 @@ enum MembersPages {
         out += "</td>\n  <td class=\"col-last\">"
         HTML.appendEscaped(row.status == .invited ? "Not yet" : relative(row.lastSignInAt, now: m.now), to: &out)
         out += "</td>\n  <td class=\"col-menu\">"
-        appendMenu(m, row, labelled: false, to: &out)
+        appendMenu(m, row, id: id, inRow: true, to: &out)
         out += "</td>\n</tr>"
     }
 

@@ -352,13 +352,9 @@ enum MembersPages {
         } else {
             out += "<div class=\"menu-wrap\" data-member=\""
             out += id
-            out += "\" data-name=\""
-            HTML.appendEscaped(row.name, to: &out)
-            out += "\" data-email=\""
-            HTML.appendEscaped(row.email, to: &out)
-            out += "\" data-role-id=\""
-            out += row.roleID.lowercasedString
-            out += "\">\n  <button type=\"button\" class=\"button\" id=\"menu-"
+            out += "\""
+            appendMemberData(row, to: &out)
+            out += ">\n  <button type=\"button\" class=\"button\" id=\"menu-"
         }
         out += id
         out += "\" aria-haspopup=\"menu\" aria-expanded=\"false\" aria-controls=\"menu-list-"
@@ -381,6 +377,18 @@ enum MembersPages {
         }
     }
 
+    /// What the ⋮ items' dialogs say of the member they act on, as attributes (on the row, or on a member's page's
+    /// menu): ` data-name="…" data-email="…" data-role-id="…"`.
+    static func appendMemberData(_ row: MemberDirectory.Row, to out: inout [UInt8]) {
+        out += " data-name=\""
+        HTML.appendEscaped(row.name, to: &out)
+        out += "\" data-email=\""
+        HTML.appendEscaped(row.email, to: &out)
+        out += "\" data-role-id=\""
+        out += row.roleID.lowercasedString
+        out += "\""
+    }
+
     /// One row of the table, appended to `out`.
     static func appendRow(_ m: Model, _ row: MemberDirectory.Row, to out: inout [UInt8]) {
         let id = row.id.lowercasedString
@@ -388,13 +396,9 @@ enum MembersPages {
         out += id
         out += "\" data-mfa=\""
         out += row.status == .invited ? "invited" : row.mfaStatus.rawValue
-        out += "\" data-name=\""
-        HTML.appendEscaped(row.name, to: &out)
-        out += "\" data-email=\""
-        HTML.appendEscaped(row.email, to: &out)
-        out += "\" data-role-id=\""
-        out += row.roleID.lowercasedString
-        out += "\">\n  <td class=\"col-check\">"
+        out += "\""
+        appendMemberData(row, to: &out)
+        out += ">\n  <td class=\"col-check\">"
         if m.canSelect {
             out += "<input type=\"checkbox\" class=\"row-check\" value=\""
             out += id

@@ -70,6 +70,9 @@ def test_suspend_reactivate_change_role_and_remove_from_the_menu(server, browser
     dialog = choose(admin, JANE, "role")
     options = [o.text for o in dialog.find_elements("css selector", "#lifecycle-role-select option")]
     assert "Owner" not in options and {"Admin", "Member", "Help desk"} <= set(options)
+    # The dialog opens on her current role (the row names it).
+    assert [o.text for o in dialog.find_elements("css selector", "#lifecycle-role-select option") if o.is_selected()] == [
+        "Member"]
     for option in dialog.find_elements("css selector", "#lifecycle-role-select option"):
         if option.text == "Help desk":
             option.click()

@@ -268,7 +268,7 @@ struct LifecycleTests {
             let html = page.text
             #expect(
                 html.contains(
-                    #"data-member-id="\#(jane.id.uuidString.lowercased())" data-mfa="enabled" data-name="Jane Doe" data-email="jane@acme.test""#
+                    #"data-member-id="\#(jane.id.uuidString.lowercased())" data-mfa="enabled" data-name="Jane Doe" data-email="jane@acme.test" data-role-id="\#(h.acme.roles[.member]!.lowercasedString)""#
                 ))
             #expect(html.contains(#"data-lifecycle="suspend""#))
             #expect(html.contains("id=\"lifecycle-remove\""))

@@ -42,18 +42,16 @@ def run(base, pid, sessions, keep_alive):
     statuses = []
     lock = threading.Lock()
     def client(chunk):
-        connection = connect() if keep_alive else None
+        kept = connect() if keep_alive else None
         for s in chunk:
-            if keep_alive:
-                status = send(connection, s)
-            else:
-                one = connect()
-                status = send(one, s)
-                one.close()
+            connection = kept or connect()
+            status = send(connection, s)
+            if not kept:
+                connection.close()
             with lock:
                 statuses.append(status)
-        if connection:
-            connection.close()
+        if kept:
+            kept.close()
     before = cpu_seconds(pid)
     started = time.time()
     threads = [threading.Thread(target=client, args=(sessions[i::4],)) for i in range(4)]

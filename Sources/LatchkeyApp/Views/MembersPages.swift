@@ -333,7 +333,7 @@ enum MembersPages {
     /// and no lock adds to — the same for every such row of its status — are written once per page in a
     /// `<template>` the script copies into each such menu (`data-items`). The menu needs the script to open, so a
     /// page without it loses nothing. The rest is appended piece by piece rather than built as interpolated values
-    /// and copied into one another.
+    /// and copied into one another. `id` is the row's id as text (formatted once per row, by the caller).
     static func appendMenu(
         _ m: Model, _ row: MemberDirectory.Row, id: String, inRow: Bool, to out: inout [UInt8]
     ) {

@@ -127,10 +127,11 @@ struct CrashRecoveryTests {
         var environment = ProcessInfo.processInfo.environment
         environment["LATCHKEY_SECRET_KEY"] = hex(key)
         environment["LOG_LEVEL"] = "error"
-        // A second between chunks: on a busy machine (the whole suite at once) the poll below, slowed by its
-        // neighbours, saw a job with 0.2 s pauses finish before the kill. The kill lands in the pause or in the next
-        // chunk's transaction; both are "part-way".
-        environment["LATCHKEY_JOB_CHUNK_PAUSE_MS"] = "1000"
+        // Ten seconds between chunks (the longest pause the setting allows): on a busy machine (the whole suite at
+        // once) the poll below, slowed by its neighbours, saw a job with 0.2 s pauses finish before the kill, and
+        // once (CI, 2026-12-02) one with 1 s pauses. The poll ends at the first chunk's commit, so the long pause
+        // costs the test nothing; the kill lands in the pause or in the next chunk's transaction, both "part-way".
+        environment["LATCHKEY_JOB_CHUNK_PAUSE_MS"] = "10000"
         server.environment = environment
         server.standardOutput = FileHandle.nullDevice
         try server.run()

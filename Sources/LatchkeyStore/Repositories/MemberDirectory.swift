@@ -283,8 +283,8 @@ public struct MemberDirectory: Sendable {
             version: version)
     }
 
-    /// The page's statement: its 51 rows found in the index (or the members table) in key order after (or before,
-    /// `backwards`) the cursor, read whole with their lock and the directory version.
+    /// The page's statement: its 51 rows found in the search index (or the members table's own indexes) in key order
+    /// after (or before, `backwards`) the cursor, read whole with their lock and the directory version.
     func pageStatement(organizationID: UUID, filter: Filter, cursor: String?, backwards: Bool, now: Date) throws
         -> SQLQueryString
     {
@@ -292,29 +292,38 @@ public struct MemberDirectory: Sendable {
         let column = source.column(filter.sort)
         let ascending = filter.sort.descending == backwards
         let direction = ascending ? "ASC" : "DESC"
-        var hits: SQLQueryString =
-            "SELECT \(unsafeRaw: column) AS sort_value, \(unsafeRaw: source.id) AS sort_id FROM \(unsafeRaw: source.from)"
-        if source.isIndex && filter.sort.column == "email" { hits += " JOIN members ON members.id = p.member_id" }
-        hits += " WHERE " + predicate(source, organizationID: organizationID, filter: filter, now: now)
+        let columns: SQLQueryString = """
+            SELECT \(unsafeRaw: MemberRepository.columnList), \
+            \(SignInThrottles.lockedUntil(ofMemberColumn: "members.id", now: now)) AS locked_until, \
+            \(Self.version(organizationID)) AS directory_version
+            """
+        // Where the rows are found, after the cursor, in key order.
+        var range = " WHERE " + predicate(source, organizationID: organizationID, filter: filter, now: now)
         if let text = cursor {
             let cursor = try Cursor.decode(text)
             let op = ascending ? ">" : "<"
             // A row value, not `column > v OR (column = v AND id > id)`: PostgreSQL seeks the index to a row value,
             // but reads an OR as a filter over every entry before the cursor (a page 48,000 members in: 13.5 ms,
             // against 0.08).
-            hits += """
+            range += """
                  AND (\(unsafeRaw: column), \(unsafeRaw: source.id)) \(unsafeRaw: op) (\(bind: cursor.v), \(bind: cursor.id))
                 """
         }
-        hits += """
+        range += """
              ORDER BY \(unsafeRaw: column) \(unsafeRaw: direction), \(unsafeRaw: source.id) \(unsafeRaw: direction) \
             LIMIT \(literal: filter.limit + 1)
             """
-        return """
-            SELECT \(unsafeRaw: MemberRepository.columnList), \
-            \(SignInThrottles.lockedUntil(ofMemberColumn: "members.id", now: now)) AS locked_until, \
-            \(Self.version(organizationID)) AS directory_version \
-            FROM (\(hits)) AS hits JOIN members ON members.id = hits.sort_id JOIN roles ON members.role_id = roles.id \
+        guard source.isIndex else {
+            // Without search words the rows are members' own, read whole as their index finds them: joining 51 ids
+            // back by primary key cost each row a second index descent (PostgreSQL: 0.40 → 0.30 ms a page).
+            return columns + " FROM members JOIN roles ON members.role_id = roles.id" + range
+        }
+        var hits: SQLQueryString =
+            "SELECT \(unsafeRaw: column) AS sort_value, \(unsafeRaw: source.id) AS sort_id FROM \(unsafeRaw: source.from)"
+        if filter.sort.column == "email" { hits += " JOIN members ON members.id = p.member_id" }
+        hits += range
+        return columns + """
+             FROM (\(hits)) AS hits JOIN members ON members.id = hits.sort_id JOIN roles ON members.role_id = roles.id \
             ORDER BY hits.sort_value \(unsafeRaw: direction), hits.sort_id \(unsafeRaw: direction)
             """
     }

@@ -294,7 +294,7 @@ public struct MemberDirectory: Sendable {
         let direction = ascending ? "ASC" : "DESC"
         let columns: SQLQueryString = """
             SELECT \(unsafeRaw: MemberRepository.columnList), \
-            \(SignInThrottles.lockedUntil(ofMemberColumn: "members.id", now: now)) AS locked_until, \
+            \(SignInThrottles.lockedUntil(ofMemberColumn: "members.id", organizationID: organizationID, now: now)) AS locked_until, \
             \(Self.version(organizationID)) AS directory_version
             """
         // Where the rows are found, after the cursor, in key order.

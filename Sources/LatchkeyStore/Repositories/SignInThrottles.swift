@@ -214,13 +214,19 @@ public struct SignInThrottles: Sendable {
         return result
     }
 
-    /// The same as `lockedUntil(memberIDs:now:)` for one member column, as a scalar subquery (stored milliseconds,
-    /// NULL when not locked): the page of members reads it in its own statement.
-    static func lockedUntil(ofMemberColumn member: StaticString, now: Date) -> SQLQueryString {
-        """
-        (SELECT MAX(locked_until) FROM sign_in_throttles WHERE member_id = \(unsafeRaw: "\(member)") \
-        AND locked_until > \(bind: millis(now)))
-        """
+    /// The same as `lockedUntil(memberIDs:now:)` for one member column of the organization's members, as a scalar
+    /// expression (stored milliseconds, NULL when not locked): the page of members reads it in its own statement.
+    /// Most of the time nobody in the organization is locked: one look at its locks (`throttles_org_locked`,
+    /// evaluated once a statement) then spares every row its own lookup, which cost a quarter of the page's
+    /// statement on PostgreSQL. When someone is locked, every row looks as before.
+    static func lockedUntil(ofMemberColumn member: StaticString, organizationID: UUID, now: Date) -> SQLQueryString {
+        let now = millis(now)
+        return """
+            CASE WHEN EXISTS (SELECT 1 FROM sign_in_throttles WHERE organization_id = \(bind: organizationID) \
+            AND locked_until > \(bind: now)) \
+            THEN (SELECT MAX(locked_until) FROM sign_in_throttles WHERE member_id = \(unsafeRaw: "\(member)") \
+            AND locked_until > \(bind: now)) END
+            """
     }
 
     /// A stored `locked_until` as a date (`Date.distantFuture` at the hard stop).

@@ -163,13 +163,33 @@ struct PostgresPreparedReadsTests {
         return try await genericPlan(statement, literals(statement, reads: reads), reads: reads)
     }
 
+    /// Runs `body` with the app on PostgreSQL and its prepared reads (nothing on SQLite).
+    static func withPostgresReads(_ body: @escaping @Sendable (Harness, PostgresPreparedReads) async throws -> Void)
+        async throws
+    {
+        try await Harness.withApp { h, _ in
+            guard TestDatabase.isPostgres else { return }
+            try await body(h, try #require(h.services.database.store.reads as? PostgresPreparedReads))
+        }
+    }
+
+    /// Expects `plan` to read `index` and never to filter its rows on `column` (a filter steps over every row
+    /// the index holds before the page's).
+    static func expect(
+        _ plan: [String], reads index: String, neverFiltering column: String,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) {
+        #expect(
+            plan.contains { $0.contains("using \(index)") }
+                && !plan.contains { $0.contains("Filter:") && $0.contains(column) },
+            "\(plan.joined(separator: "\n"))", sourceLocation: sourceLocation)
+    }
+
     @Test(
         "the page of a mid-sized organization reads its 51 members in name order from the name index, not the whole table"
     )
     func pageJoinPlan() async throws {
-        try await Harness.withApp { h, _ in
-            guard TestDatabase.isPostgres else { return }
-            let reads = try #require(h.services.database.store.reads as? PostgresPreparedReads)
+        try await Self.withPostgresReads { h, reads in
             #expect(
                 try await reads.raw("SHOW random_page_cost").first()?.decode(
                     column: "random_page_cost", as: String.self)
@@ -195,9 +215,7 @@ struct PostgresPreparedReadsTests {
 
     @Test("a page filtered by a rare status finds its ids in the status index, not by filtering the name index")
     func rareStatusPlan() async throws {
-        try await Harness.withApp { h, _ in
-            guard TestDatabase.isPostgres else { return }
-            let reads = try #require(h.services.database.store.reads as? PostgresPreparedReads)
+        try await Self.withPostgresReads { h, reads in
             let org = h.acme.organizationID
             // Not vacuumed, so no index can be read alone (with autovacuum the plan depended on its timing).
             try await h.sql.raw("ALTER TABLE members SET (autovacuum_enabled = false)").run()
@@ -210,10 +228,7 @@ struct PostgresPreparedReadsTests {
                 query: nil, role: nil, mfa: nil, status: "suspended", sort: nil, limit: nil)
             let plan = try await Self.firstPagePlan(h, filter, reads: reads)
             // Read whole from the name index, the 3 were found after filtering every other member's row.
-            #expect(
-                plan.contains { $0.contains("using members_org_status_name") }
-                    && !plan.contains { $0.contains("Filter:") && $0.contains("status") },
-                "\(plan.joined(separator: "\n"))")
+            Self.expect(plan, reads: "members_org_status_name", neverFiltering: "status")
             let page = try await h.services.store.directory.page(
                 organizationID: org, filter: filter, after: nil, before: nil, now: h.clock.now)
             #expect(Set(page.rows.map(\.id)) == Set(suspended) && page.total == 3)
@@ -222,9 +237,7 @@ struct PostgresPreparedReadsTests {
 
     @Test("a search with the MFA filter reads its page and its count from the MFA index, stepping over no other rows")
     func searchWithMFAPlan() async throws {
-        try await Harness.withApp { h, _ in
-            guard TestDatabase.isPostgres else { return }
-            let reads = try #require(h.services.database.store.reads as? PostgresPreparedReads)
+        try await Self.withPostgresReads { h, reads in
             let org = h.acme.organizationID
             let members = try await Self.insertMembers(
                 h, 4_000, named: "Mfaplan", analyze: "member_search_prefixes",
@@ -234,10 +247,7 @@ struct PostgresPreparedReadsTests {
             let directory = h.services.store.directory
             let plan = try await Self.firstPagePlan(h, filter, reads: reads)
             // The 3,000 members without MFA come first by name: keyed by name alone, the page stepped over them.
-            #expect(
-                plan.contains { $0.contains("using search_prefixes_mfa") }
-                    && !plan.contains { $0.contains("Filter:") && $0.contains("mfa_status") },
-                "\(plan.joined(separator: "\n"))")
+            Self.expect(plan, reads: "search_prefixes_mfa", neverFiltering: "mfa_status")
             // The page and its count are the members with MFA, in name order.
             let page = try await directory.page(
                 organizationID: org, filter: filter, after: nil, before: nil, now: h.clock.now)
@@ -249,9 +259,7 @@ struct PostgresPreparedReadsTests {
 
     @Test("the SCIM page's statement, planned once for every offset, reads its page through the name index")
     func scimPagePlan() async throws {
-        try await Harness.withApp { h, _ in
-            guard TestDatabase.isPostgres else { return }
-            let reads = try #require(h.services.database.store.reads as? PostgresPreparedReads)
+        try await Self.withPostgresReads { h, reads in
             let org = h.acme.organizationID
             _ = try await Self.insertMembers(h, 5_000, named: "Plan", analyze: "members")
             func genericPlan(_ query: SQLQueryString, _ arguments: String) async throws -> [String] {

@@ -188,7 +188,7 @@ struct PostgresPreparedReadsTests {
     @Test(
         "the page of a mid-sized organization reads its 51 members in name order from the name index, not the whole table"
     )
-    func pageJoinPlan() async throws {
+    func unfilteredPagePlan() async throws {
         try await Self.withPostgresReads { h, reads in
             #expect(
                 try await reads.raw("SHOW random_page_cost").first()?.decode(

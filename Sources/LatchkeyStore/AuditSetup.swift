@@ -19,6 +19,12 @@ public final class AuditSetup: Sendable {
     }
     private let observer = Mutex<Box?>(nil)
     private let key = Mutex<[UInt8]?>(nil)
+    /// On PostgreSQL, the head this process left each chain at (see `AuditStore.appendAll`). Only a hint: an append
+    /// checks it against the stored head in the statement that moves it.
+    private let heads = Mutex<[String: AuditStore.Head]>([:])
+    /// Appends that continued from a remembered head, and those that found it moved and read the head instead.
+    let continued = Atomic<Int>(0)
+    let headMoved = Atomic<Int>(0)
 
     public init() {}
 
@@ -32,6 +38,10 @@ public final class AuditSetup: Sendable {
     public func observe(_ body: @escaping Observer) {
         observer.withLock { $0 = Box(body) }
     }
+
+    func head(of chain: String) -> AuditStore.Head? { heads.withLock { $0[chain] } }
+
+    func remember(_ head: AuditStore.Head, of chain: String) { heads.withLock { $0[chain] = head } }
 
     func report(_ entries: [AuditEntry]) {
         guard !entries.isEmpty, let box = observer.withLock({ $0 }) else { return }

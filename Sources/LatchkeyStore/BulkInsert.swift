@@ -47,6 +47,17 @@ public enum BulkInsert {
 
         func serialize(to serializer: inout SQLSerializer) {
             serializer.write(head)
+            Values(rows: rows, keyword: false).serialize(to: &serializer)
+        }
+    }
+
+    /// `VALUES` and each row's values in parentheses (without the keyword: the rows alone).
+    struct Values: SQLExpression {
+        let rows: ArraySlice<[any SQLExpression]>
+        var keyword = true
+
+        func serialize(to serializer: inout SQLSerializer) {
+            if keyword { serializer.write("VALUES ") }
             var firstRow = true
             for row in rows {
                 serializer.write(firstRow ? "(" : ", (")

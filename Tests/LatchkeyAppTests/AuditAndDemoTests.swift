@@ -5,10 +5,13 @@ import HummingbirdTesting
 import LatchkeyCore
 import LatchkeySeeding
 import LatchkeyStore
+import Logging
 import SQLKit
+import Synchronization
 import Testing
 
 @testable import LatchkeyApp
+@testable import LatchkeyStore
 
 @Suite("Audit chain and demo data")
 struct AuditAndDemoTests {
@@ -217,6 +220,63 @@ struct AuditAndDemoTests {
                     == .broken(
                         chain: chain, seq: Int64(last - 2), eventID: nil,
                         reason: "events after \(last - 3) were written past the chain head"))
+        }
+    }
+
+    @Test(
+        "two instances appending to one chain, in turn and at once: each continues from the head it left only while it is still there"
+    )
+    func rememberedHeads() async throws {
+        try await Harness.withApp { h, _ in
+            let org = h.acme.organizationID
+            let chain = org.uuidString.lowercased()
+            let first = h.services.database
+            // A second instance on the same database, with the same chain key and its own memory of heads.
+            var logger = Logger(label: "second")
+            logger.logLevel = .warning
+            let second = try LatchkeyDatabase(location: first.location, logger: logger)
+            defer { Task { await second.shutdown() } }
+            second.auditSetup.chainKey = first.auditSetup.chainKey
+            let before = try await AuditEventModel.query(on: h.db).filter(\.$chain == chain).count()
+            func append(_ db: LatchkeyDatabase, _ reason: String, count: Int = 1) async throws {
+                let entry = AuditEntry(organizationID: org, action: .settingsChanged, result: .success, reason: reason)
+                try await db.store.audit.appendAll(Array(repeating: entry, count: count), at: h.clock.now)
+            }
+            let counts = { (db: LatchkeyDatabase) in
+                (db.auditSetup.continued.load(ordering: .relaxed), db.auditSetup.headMoved.load(ordering: .relaxed))
+            }
+            // In turn: the first instance writes twice, continuing from the head it left (the harness's own events
+            // were written through it), then the second instance, which remembers nothing and reads the head, then the
+            // first again: it finds the head moved and reads it, and continues from there after.
+            let (continued, moved) = counts(first)
+            try await append(first, "a1")
+            try await append(first, "a2", count: 2)
+            try await append(second, "b1")
+            try await append(first, "a3")
+            try await append(first, "a4")
+            if TestDatabase.isPostgres {
+                #expect(counts(first) == (continued + 3, moved + 1))
+                #expect(counts(second) == (0, 0))
+            } else {
+                // SQLite's one writer has no round trip to save: every append reads the head.
+                #expect(counts(first) == (0, 0))
+            }
+            // At once, from both instances: every event lands once, in one line.
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for index in 0..<60 {
+                    group.addTask { try await append(index.isMultiple(of: 2) ? first : second, "c\(index)") }
+                }
+                try await group.waitForAll()
+            }
+            let events = try await AuditEventModel.query(on: h.db).filter(\.$chain == chain).sort(\.$seq).all()
+            #expect(events.map(\.seq) == Array(1...Int64(before + 66)))
+            let reasons = events.dropFirst(before).map(\.reason)
+            #expect(Array(reasons.prefix(6)) == ["a1", "a2", "a2", "b1", "a3", "a4"])
+            #expect(Set(reasons.dropFirst(6)) == Set((0..<60).map { "c\($0)" }) && reasons.count == 66)
+            guard case .intact = try await h.services.audit.verify() else {
+                Issue.record("the chain does not verify")
+                return
+            }
         }
     }
 

@@ -2,6 +2,7 @@ import FluentKit
 import Foundation
 import LatchkeyCore
 import SQLKit
+import Synchronization
 
 /// What a caller knows about an event; the store assigns chain position, time and hashes.
 public struct AuditEntry: Sendable {
@@ -68,28 +69,92 @@ public struct AuditStore: Sendable {
     /// transaction: the head is the last lock taken (see `RowLocks`) and is held only until the commit.
     public func appendAll(_ entries: [AuditEntry], at now: Date) async throws {
         guard !entries.isEmpty else { return }
-        let key = setup?.chainKey
-        try await db.atomically { tx in try await Self.appendAll(entries, at: now, key: key, inTransaction: tx) }
+        let setup = self.setup
+        try await db.atomically { tx in try await Self.appendAll(entries, at: now, setup: setup, inTransaction: tx) }
         // Told now when committed now; inside a transaction, when it commits.
         if let pending { pending.add(entries) } else { setup?.report(entries) }
     }
 
+    /// A chain's head: the position and hash of its last event.
+    struct Head: Sendable, Equatable {
+        var seq: Int64
+        var hash: String
+    }
+
+    /// On PostgreSQL, the head this process left a chain at is remembered (`AuditSetup.heads`), and the next
+    /// append continues from it in one statement: the events go in only if the head still is where it was left,
+    /// checked and moved by an `UPDATE` that takes the head's lock (waiting for a concurrent appender, then reading
+    /// the head it committed). When another appender moved it meanwhile, nothing is written, and the same statement
+    /// takes the head's lock and reads it: the events are then linked after it and written as without a remembered
+    /// head. One round trip fewer for every audited write whose chain this process left where it still is, none more
+    /// for the others; the events, their links and the head are the same either way.
     private static func appendAll(
-        _ entries: [AuditEntry], at now: Date, key: [UInt8]?, inTransaction db: any Database
+        _ entries: [AuditEntry], at now: Date, setup: AuditSetup?, inTransaction db: any Database
     ) async throws {
-        let version = key == nil ? 1 : AuditChainKey.keyedVersion
         let sql = db as! any SQLDatabase
         let chain = chainName(entries[0].organizationID)
-        let head = try await sql.raw(
-            """
-            INSERT INTO audit_chain_heads (chain, seq, hash) VALUES (\(bind: chain), 0, \(bind: AuditRecord.genesisHash))
-            ON CONFLICT (chain) DO UPDATE SET seq = audit_chain_heads.seq
-            RETURNING seq, hash
-            """
-        ).first()
-        guard let head else { throw LatchkeyError(.internalError, "audit_head", "The audit chain head is missing.") }
-        var seq = try head.decode(column: "seq", as: Int64.self)
-        var previous = try head.decode(column: "hash", as: String.self)
+        let key = setup?.chainKey
+        let remembers = sql.dialect.name == "postgresql" && entries.count <= 1_000 ? setup : nil
+        let head: Head
+        if let remembers, let remembered = remembers.head(of: chain) {
+            let linked = link(entries, chain: chain, after: remembered, at: now, key: key)
+            let answer = try await sql.raw(
+                """
+                WITH moved AS (
+                  \(linked.moveHead) AND seq = \(bind: remembered.seq) AND hash = \(bind: remembered.hash) RETURNING seq
+                ), inserted AS (
+                  INSERT INTO audit_events (\(unsafeRaw: columnList))
+                  SELECT \(unsafeRaw: valuesColumns) FROM (\(BulkInsert.Values(rows: linked.rows[...]))) AS event
+                  WHERE EXISTS (SELECT 1 FROM moved)
+                ), locked AS (
+                  SELECT seq, hash FROM audit_chain_heads WHERE chain = \(bind: chain) AND NOT EXISTS (SELECT 1 FROM moved)
+                  FOR UPDATE
+                )
+                SELECT (SELECT count(*) FROM moved) AS moved, locked.seq, locked.hash
+                FROM (SELECT 1) AS one LEFT JOIN locked ON true
+                """
+            ).first()
+            guard let answer else {
+                throw LatchkeyError(.internalError, "audit_head", "The audit chain head is missing.")
+            }
+            if try answer.decode(column: "moved", as: Int.self) == 1 {
+                remembers.remember(linked.head, of: chain)
+                remembers.continued.add(1, ordering: .relaxed)
+                return
+            }
+            remembers.headMoved.add(1, ordering: .relaxed)
+            head = Head(
+                seq: try answer.decode(column: "seq", as: Int64.self),
+                hash: try answer.decode(column: "hash", as: String.self))
+        } else {
+            let found = try await sql.raw(
+                """
+                INSERT INTO audit_chain_heads (chain, seq, hash) VALUES (\(bind: chain), 0, \(bind: AuditRecord.genesisHash))
+                ON CONFLICT (chain) DO UPDATE SET seq = audit_chain_heads.seq
+                RETURNING seq, hash
+                """
+            ).first()
+            guard let found else {
+                throw LatchkeyError(.internalError, "audit_head", "The audit chain head is missing.")
+            }
+            head = Head(
+                seq: try found.decode(column: "seq", as: Int64.self),
+                hash: try found.decode(column: "hash", as: String.self))
+        }
+        let linked = link(entries, chain: chain, after: head, at: now, key: key)
+        try await BulkInsert.rows(
+            linked.rows, into: AuditEventModel.schema, columns: columns, on: db, then: linked.moveHead)
+        remembers?.remember(linked.head, of: chain)
+    }
+
+    /// `entries` as rows of `audit_events` linked after `head`, the head they leave, and the statement that moves
+    /// the head there (without its end, so that a caller can add a condition).
+    private static func link(_ entries: [AuditEntry], chain: String, after head: Head, at now: Date, key: [UInt8]?)
+        -> (rows: [[any SQLExpression]], head: Head, moveHead: SQLQueryString)
+    {
+        let version = key == nil ? 1 : AuditChainKey.keyedVersion
+        var seq = head.seq
+        var previous = head.hash
         let millis = Int64((now.timeIntervalSince1970 * 1000).rounded(.down))
         var rows: [[any SQLExpression]] = []
         rows.reserveCapacity(entries.count)
@@ -123,8 +188,17 @@ public struct AuditStore: Sendable {
             UPDATE audit_chain_heads SET seq = \(bind: seq), hash = \(bind: previous), head_mac = \(bind: mac)
             WHERE chain = \(bind: chain)
             """
-        try await BulkInsert.rows(rows, into: AuditEventModel.schema, columns: columns, on: db, then: moveHead)
+        return (rows, Head(seq: seq, hash: previous), moveHead)
     }
+
+    static let columnList = columns.map { "\"\($0)\"" }.joined(separator: ", ")
+
+    /// The columns of the events' `VALUES` in `columns`' order, each optional id cast: a NULL there has no type,
+    /// and PostgreSQL would read it as text.
+    static let valuesColumns = columns.enumerated().map { offset, name in
+        let optionalIDs = ["organization_id", "actor_id", "target_id", "batch_id", "actor_token_id"]
+        return "column\(offset + 1)" + (optionalIDs.contains(name) ? "::uuid" : "")
+    }.joined(separator: ", ")
 
     static let columns = [
         "id", "chain", "seq", "organization_id", "occurred_at", "actor_id", "actor_email", "actor_role", "action",

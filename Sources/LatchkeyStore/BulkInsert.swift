@@ -19,12 +19,8 @@ public enum BulkInsert {
             if let followUp { try await sql.execute(sql: followUp) { _ in } }
             return
         }
-        precondition(
-            ([table] + columns).allSatisfy { name in
-                !name.isEmpty && name.utf8.allSatisfy { (97...122).contains($0) || (48...57).contains($0) || $0 == 95 }
-            }, "BulkInsert takes Latchkey's own table and column names")
-        let head = "INSERT INTO \"\(table)\" (" + columns.map { "\"\($0)\"" }.joined(separator: ", ") + ") VALUES "
-        let perStatement = max(1, 30_000 / max(1, columns.count))
+        let head = insertInto(table, columns: columns) + " VALUES "
+        let perStatement = rowsPerStatement(columns: columns.count)
         let joined = followUp != nil && sql.dialect.name == "postgresql"
         for start in stride(from: 0, to: rows.count, by: perStatement) {
             let statement = Statement(head: head, rows: rows[start..<min(start + perStatement, rows.count)])
@@ -39,6 +35,19 @@ public enum BulkInsert {
         }
         if let followUp { try await sql.execute(sql: followUp) { _ in } }
     }
+
+    /// `INSERT INTO "table" ("column", …)`. The table and column names are Latchkey's own (lower-case letters,
+    /// digits and underscores).
+    static func insertInto(_ table: String, columns: [String]) -> String {
+        precondition(
+            ([table] + columns).allSatisfy { name in
+                !name.isEmpty && name.utf8.allSatisfy { (97...122).contains($0) || (48...57).contains($0) || $0 == 95 }
+            }, "BulkInsert takes Latchkey's own table and column names")
+        return "INSERT INTO \"\(table)\" (" + columns.map { "\"\($0)\"" }.joined(separator: ", ") + ")"
+    }
+
+    /// How many rows of `columns` values one statement takes (its binds kept under SQLite's limit).
+    static func rowsPerStatement(columns: Int) -> Int { max(1, 30_000 / max(1, columns)) }
 
     /// `head` followed by each row's values in parentheses.
     struct Statement: SQLExpression {

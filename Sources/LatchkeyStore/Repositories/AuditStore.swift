@@ -79,7 +79,18 @@ public struct AuditStore: Sendable {
     struct Head: Sendable, Equatable {
         var seq: Int64
         var hash: String
+
+        init(seq: Int64, hash: String) { (self.seq, self.hash) = (seq, hash) }
+
+        /// The head in a row's `seq` and `hash` columns.
+        init(_ row: any SQLRow) throws {
+            self.init(
+                seq: try row.decode(column: "seq", as: Int64.self),
+                hash: try row.decode(column: "hash", as: String.self))
+        }
     }
+
+    static let missingHead = LatchkeyError(.internalError, "audit_head", "The audit chain head is missing.")
 
     /// On PostgreSQL, the head this process left a chain at is remembered (`AuditSetup.heads`), and the next
     /// append continues from it in one statement: the events go in only if the head still is where it was left,
@@ -94,7 +105,10 @@ public struct AuditStore: Sendable {
         let sql = db as! any SQLDatabase
         let chain = chainName(entries[0].organizationID)
         let key = setup?.chainKey
-        let remembers = sql.dialect.name == "postgresql" && entries.count <= 1_000 ? setup : nil
+        // (Only as many events as one statement takes: more are inserted in several, after the head is locked.)
+        let remembers =
+            sql.dialect.name == "postgresql" && entries.count <= BulkInsert.rowsPerStatement(columns: columns.count)
+            ? setup : nil
         let head: Head
         if let remembers, let remembered = remembers.head(of: chain) {
             let linked = link(entries, chain: chain, after: remembered, at: now, key: key)
@@ -103,8 +117,8 @@ public struct AuditStore: Sendable {
                 WITH moved AS (
                   \(linked.moveHead) AND seq = \(bind: remembered.seq) AND hash = \(bind: remembered.hash) RETURNING seq
                 ), inserted AS (
-                  INSERT INTO audit_events (\(unsafeRaw: columnList))
-                  SELECT \(unsafeRaw: valuesColumns) FROM (\(BulkInsert.Values(rows: linked.rows[...]))) AS event
+                  \(unsafeRaw: Self.insertEvents)
+                  SELECT * FROM (\(BulkInsert.Values(rows: linked.rows[...]))) AS event
                   WHERE EXISTS (SELECT 1 FROM moved)
                 ), locked AS (
                   SELECT seq, hash FROM audit_chain_heads WHERE chain = \(bind: chain) AND NOT EXISTS (SELECT 1 FROM moved)
@@ -114,18 +128,14 @@ public struct AuditStore: Sendable {
                 FROM (SELECT 1) AS one LEFT JOIN locked ON true
                 """
             ).first()
-            guard let answer else {
-                throw LatchkeyError(.internalError, "audit_head", "The audit chain head is missing.")
-            }
+            guard let answer else { throw Self.missingHead }
             if try answer.decode(column: "moved", as: Int.self) == 1 {
                 remembers.remember(linked.head, of: chain)
                 remembers.continued.add(1, ordering: .relaxed)
                 return
             }
             remembers.headMoved.add(1, ordering: .relaxed)
-            head = Head(
-                seq: try answer.decode(column: "seq", as: Int64.self),
-                hash: try answer.decode(column: "hash", as: String.self))
+            head = try Head(answer)
         } else {
             let found = try await sql.raw(
                 """
@@ -134,12 +144,8 @@ public struct AuditStore: Sendable {
                 RETURNING seq, hash
                 """
             ).first()
-            guard let found else {
-                throw LatchkeyError(.internalError, "audit_head", "The audit chain head is missing.")
-            }
-            head = Head(
-                seq: try found.decode(column: "seq", as: Int64.self),
-                hash: try found.decode(column: "hash", as: String.self))
+            guard let found else { throw Self.missingHead }
+            head = try Head(found)
         }
         let linked = link(entries, chain: chain, after: head, at: now, key: key)
         try await BulkInsert.rows(
@@ -170,15 +176,14 @@ public struct AuditStore: Sendable {
                 ip: entry.meta.ip, userAgent: entry.meta.userAgent, ticket: entry.ticket,
                 actorTokenID: entry.token?.id, actorTokenName: entry.token?.name ?? "")
             let hash = record.hash(previous: previous, version: version, key: key)
-            let optional = { (id: UUID?) -> any SQLExpression in id.map { SQLBind($0) } ?? SQLLiteral.null }
             rows.append([
-                SQLBind(UUID.random()), SQLBind(chain), SQLBind(seq), optional(record.organizationID),
-                SQLBind(Date(timeIntervalSince1970: Double(millis) / 1000)), optional(record.actorID),
+                SQLBind(UUID.random()), SQLBind(chain), SQLBind(seq), optionalID(record.organizationID),
+                SQLBind(Date(timeIntervalSince1970: Double(millis) / 1000)), optionalID(record.actorID),
                 SQLBind(record.actorEmail), SQLBind(record.actorRole), SQLBind(record.action),
-                optional(record.targetID),
-                SQLBind(record.targetEmail), SQLBind(record.result), SQLBind(record.reason), optional(record.batchID),
+                optionalID(record.targetID),
+                SQLBind(record.targetEmail), SQLBind(record.result), SQLBind(record.reason), optionalID(record.batchID),
                 SQLBind(record.requestID), SQLBind(record.ip), SQLBind(record.userAgent), SQLBind(record.ticket),
-                optional(record.actorTokenID), SQLBind(record.actorTokenName), SQLBind(previous), SQLBind(hash),
+                optionalID(record.actorTokenID), SQLBind(record.actorTokenName), SQLBind(previous), SQLBind(hash),
                 SQLBind(version),
             ])
             previous = hash
@@ -191,14 +196,14 @@ public struct AuditStore: Sendable {
         return (rows, Head(seq: seq, hash: previous), moveHead)
     }
 
-    static let columnList = columns.map { "\"\($0)\"" }.joined(separator: ", ")
+    /// An id's value, or a NULL of its type when there is none: a remembered head's rows are selected from `VALUES`,
+    /// where an untyped NULL would be read as text.
+    static func optionalID(_ id: UUID?) -> any SQLExpression {
+        id.map { SQLBind($0) } ?? SQLRaw("CAST(NULL AS uuid)")
+    }
 
-    /// The columns of the events' `VALUES` in `columns`' order, each optional id cast: a NULL there has no type,
-    /// and PostgreSQL would read it as text.
-    static let valuesColumns = columns.enumerated().map { offset, name in
-        let optionalIDs = ["organization_id", "actor_id", "target_id", "batch_id", "actor_token_id"]
-        return "column\(offset + 1)" + (optionalIDs.contains(name) ? "::uuid" : "")
-    }.joined(separator: ", ")
+    /// `INSERT INTO audit_events (…columns)`, for a remembered head's statement.
+    static let insertEvents = BulkInsert.insertInto(AuditEventModel.schema, columns: columns)
 
     static let columns = [
         "id", "chain", "seq", "organization_id", "occurred_at", "actor_id", "actor_email", "actor_role", "action",

@@ -25,6 +25,14 @@ public final class AuditSetup: Sendable {
     /// Appends that continued from a remembered head, and those that found it moved and read the head instead.
     let continued = Atomic<Int>(0)
     let headMoved = Atomic<Int>(0)
+    /// Second factors accepted in one statement (`SecondFactorAcceptance`), and its attempts that found the head
+    /// moved (each tried again after the head it found).
+    let acceptedAtOnce = Atomic<Int>(0)
+    let atOnceHeadMoved = Atomic<Int>(0)
+    /// Per chain, whether a one-statement acceptance is under way, and the ones waiting for their turn.
+    private let turns = Mutex<[String: [CheckedContinuation<Void, Never>]]>([:])
+    /// The most that wait for their turn on one chain; one more goes the way of a transaction instead.
+    static let mostWaiting = 16
 
     public init() {}
 
@@ -42,6 +50,53 @@ public final class AuditSetup: Sendable {
     func head(of chain: String) -> AuditStore.Head? { heads.withLock { $0[chain] } }
 
     func remember(_ head: AuditStore.Head, of chain: String) { heads.withLock { $0[chain] = head } }
+
+    /// Runs `body` when no other call of this process for `chain` is running one, in the order they came; nil at
+    /// once, without running it, when `mostWaiting` already wait. One process's one-statement acceptances then never
+    /// find their chain's head moved by each other: each starts from the head the one before it left.
+    func inTurn<T: Sendable>(on chain: String, _ body: () async throws -> T) async throws -> T? {
+        let started = turns.withLock { turns -> Bool? in
+            guard let waiting = turns[chain] else {
+                turns[chain] = []
+                return true
+            }
+            return waiting.count < Self.mostWaiting ? false : nil
+        }
+        guard let started else { return nil }
+        if !started {
+            await withCheckedContinuation { (turn: CheckedContinuation<Void, Never>) in
+                // The turn may have passed since: then it is taken at once.
+                let now = turns.withLock { turns -> Bool in
+                    guard turns[chain] != nil else {
+                        turns[chain] = []
+                        return true
+                    }
+                    turns[chain]!.append(turn)
+                    return false
+                }
+                if now { turn.resume() }
+            }
+        }
+        defer { passTurn(on: chain) }
+        return try await body()
+    }
+
+    /// How many wait for their turn on `chain`; nil when none is under way.
+    func waiting(on chain: String) -> Int? { turns.withLock { $0[chain]?.count } }
+
+    /// Ends a turn on `chain`: the next waiting call runs, or the chain is free.
+    private func passTurn(on chain: String) {
+        let next = turns.withLock { turns -> CheckedContinuation<Void, Never>? in
+            guard var waiting = turns[chain], !waiting.isEmpty else {
+                turns[chain] = nil
+                return nil
+            }
+            let next = waiting.removeFirst()
+            turns[chain] = waiting
+            return next
+        }
+        next?.resume()
+    }
 
     func report(_ entries: [AuditEntry]) {
         guard !entries.isEmpty, let box = observer.withLock({ $0 }) else { return }

@@ -18,7 +18,8 @@ import SQLKit
 /// whenever an earlier statement did.
 ///
 /// Fluent's model queries, schema changes and statements with other binds run on Fluent's handle of the same
-/// connection, inside the same transaction.
+/// connection, inside the same transaction. (`alone` runs a body whose one statement is its own transaction on the
+/// same direct path, without `BEGIN` and `COMMIT`: `SecondFactorAcceptance`.)
 ///
 /// The body runs on the connection's event loop (`LoopExecutor`, as the SQLite writer's transactions do): each
 /// statement's answer arrives on that thread and the body goes on there, instead of waking a thread of the shared
@@ -33,6 +34,23 @@ struct PostgresTransaction: Database, SQLDatabase {
         on database: any Database & PostgresDatabase,
         _ body: @escaping @Sendable (any Database) async throws -> T
     ) async throws -> T {
+        try await connected(to: database) { try await $0.run(body) }
+    }
+
+    /// Runs `body`, whose one statement is its own transaction, on a connection of `database`'s pool: the same
+    /// direct path without `BEGIN` and `COMMIT`.
+    static func alone<T: Sendable>(
+        on database: any Database & PostgresDatabase,
+        _ body: @escaping @Sendable (any SQLDatabase) async throws -> T
+    ) async throws -> T {
+        try await connected(to: database) { try await body($0) }
+    }
+
+    /// Runs `body` with a connection of `database`'s pool, on that connection's event loop.
+    private static func connected<T: Sendable>(
+        to database: any Database & PostgresDatabase,
+        _ body: @escaping @Sendable (PostgresTransaction) async throws -> T
+    ) async throws -> T {
         try await database.withConnection { (bound: any Database) -> EventLoopFuture<T> in
             guard let postgres = bound as? any PostgresDatabase else {
                 return bound.eventLoop.makeFailedFuture(PostgresTransactionError.notPostgres)
@@ -40,7 +58,7 @@ struct PostgresTransaction: Database, SQLDatabase {
             return postgres.withConnection { (connection: PostgresConnection) -> EventLoopFuture<T> in
                 connection.eventLoop.makeFutureWithTask {
                     try await withTaskExecutorPreference(LoopExecutor(loop: connection.eventLoop)) {
-                        try await PostgresTransaction(fluent: bound, connection: connection).run(body)
+                        try await body(PostgresTransaction(fluent: bound, connection: connection))
                     }
                 }
             }

@@ -3,11 +3,13 @@ import Foundation
 import HTTPTypes
 import HummingbirdTesting
 import LatchkeyCore
-import LatchkeyStore
+import Logging
 import SQLKit
+import Synchronization
 import Testing
 
 @testable import LatchkeyApp
+@testable import LatchkeyStore
 
 @Suite("Password + TOTP sign-in")
 struct SignInTests {
@@ -49,9 +51,7 @@ struct SignInTests {
             let store = h.services.database.store
             let address = ClientAddress.throttleKey("192.0.2.44")
             let meta = RequestMeta(requestID: "t", ip: "192.0.2.44", userAgent: "test")
-            let opened = try await h.services.auth.login(
-                email: "jane@acme.test", password: Harness.password, meta: meta)
-            let pending = try #require(try await h.services.sessions.load(token: opened.token))
+            let pending = try await h.passwordStep("jane@acme.test", meta: meta)
             #expect(try await MemberModel.find(id, on: h.db)?.lastSignInAt == nil, "not signed in at the password")
             h.clock.advance(5)
             let token = try await h.services.auth.completeSignIn(
@@ -71,6 +71,137 @@ struct SignInTests {
             #expect(try await MemberModel.find(id, on: h.db)?.lastSignInAt == signedInAt)
             let addresses = try await h.sql.raw("SELECT COUNT(*) AS n FROM member_known_addresses").first()
             #expect(try addresses?.decode(column: "n", as: Int.self) == 1)
+        }
+    }
+
+    @Test(
+        "on PostgreSQL a right code is accepted in one statement with every change of the transaction; a used step, a locked bucket and a moved head change nothing; at once from many, each once"
+    )
+    func acceptedAtOnce() async throws {
+        try await Harness.withApp { h, client in
+            let (id, secret) = try await h.member("jane@acme.test", totp: true)
+            let setup = h.services.database.auditSetup
+            let counts = {
+                (setup.acceptedAtOnce.load(ordering: .relaxed), setup.atOnceHeadMoved.load(ordering: .relaxed))
+            }
+            let atOnce = TestDatabase.isPostgres ? 1 : 0
+            let meta = RequestMeta(requestID: "t", ip: "192.0.2.44", userAgent: "test")
+            let pending = { try await h.passwordStep("jane@acme.test", meta: meta) }
+            func step() async throws -> Int64? {
+                try await TOTPCredentialModel.query(on: h.db).filter(\.$memberID == id).first()?.lastUsedStep
+            }
+            // A session at the second factor is read with the member's authenticator, the code checked against it.
+            var auth = try await pending()
+            let credential = try #require(
+                try await TOTPCredentialModel.query(on: h.db).filter(\.$memberID == id).first())
+            #expect(auth.pendingAuthenticator?.id == credential.id)
+            #expect(auth.pendingAuthenticator?.secretCiphertext == credential.secretCiphertext)
+            // A wrong code first: the bucket has a failure, not yet a wait.
+            await #expect(throws: LatchkeyError.self) {
+                _ = try await h.services.auth.completeSignIn(auth: auth, code: "000000", recoveryCode: nil, meta: meta)
+            }
+            #expect(try await h.failures(.secondFactor(memberID: id)) == 1)
+            let before = counts()
+            h.clock.advance(5)
+            let token = try await h.services.auth.completeSignIn(
+                auth: auth, code: try h.code(secret!), recoveryCode: nil, meta: meta)
+            #expect(counts() == (before.0 + atOnce, before.1))
+            // Every change the transaction makes: the session promoted under the new token with the second factor's
+            // time, the member's sign-in and address, the step taken, the bucket cleared, the success audited.
+            let session = try #require(try await SessionModel.find(auth.sessionID, on: h.db))
+            #expect(session.state == SessionState.signedIn.rawValue && session.mfaVerifiedAt == h.clock.now)
+            let signedIn = try #require(try await h.services.sessions.load(token: token))
+            #expect(signedIn.sessionID == auth.sessionID && signedIn.pendingAuthenticator == nil)
+            #expect(try await MemberModel.find(id, on: h.db)?.lastSignInAt == h.clock.now)
+            #expect(
+                try await h.services.database.store.knownAddresses.isFamiliar(
+                    memberID: id, address: ClientAddress.throttleKey(meta.ip), now: h.clock.now))
+            #expect(try await step() == h.clock.unix / 30)
+            #expect(try await h.failures(.secondFactor(memberID: id)) == nil)
+            let successes = try await h.auditEvents(action: .signInMFA).filter { $0.result == "success" }
+            #expect(successes.count == 1 && successes.first?.targetID == id && successes.first?.actorID == id)
+
+            // The same step again: nothing changes, and the transaction's way answers it as reused.
+            auth = try await pending()
+            let reused = counts()
+            await #expect(throws: LatchkeyError.self) {
+                _ = try await h.services.auth.completeSignIn(
+                    auth: auth, code: try h.code(secret!), recoveryCode: nil, meta: meta)
+            }
+            #expect(counts() == reused)
+            #expect(try await SessionModel.find(auth.sessionID, on: h.db)?.state == SessionState.mfaPending.rawValue)
+
+            // A locked bucket: the right code is refused unchecked and its step not taken.
+            h.clock.advance(30)
+            let open = try await step()
+            try await h.sql.raw("DELETE FROM sign_in_throttles").run()
+            try await h.setThrottle(
+                .secondFactor(memberID: id), email: "jane@acme.test", memberID: id, failures: 5,
+                lockedUntil: Int64(h.clock.now.timeIntervalSince1970 * 1000) + 60_000)
+            await #expect(throws: (any Error).self) {
+                _ = try await h.services.auth.completeSignIn(
+                    auth: auth, code: try h.code(secret!), recoveryCode: nil, meta: meta)
+            }
+            #expect(try await step() == open && counts() == reused)
+            try await h.sql.raw("DELETE FROM sign_in_throttles").run()
+
+            // Another instance moves the chain's head: the statement finds it moved, changes nothing, and is tried
+            // again after the head it found.
+            var logger = Logger(label: "second")
+            logger.logLevel = .warning
+            let second = try LatchkeyDatabase(location: h.services.database.location, logger: logger)
+            defer { Task { await second.shutdown() } }
+            second.auditSetup.chainKey = setup.chainKey
+            try await second.store.audit.append(
+                AuditEntry(organizationID: h.acme.organizationID, action: .settingsChanged, result: .success),
+                at: h.clock.now)
+            _ = try await h.services.auth.completeSignIn(
+                auth: auth, code: try h.code(secret!), recoveryCode: nil, meta: meta)
+            #expect(counts() == (reused.0 + atOnce, reused.1 + atOnce))
+            #expect(try await SessionModel.find(auth.sessionID, on: h.db)?.state == SessionState.signedIn.rawValue)
+
+            // Thirty members at once through the API while the other instance writes to the chain: each signed in
+            // once, each success audited once, the chain in one line.
+            var members: [(id: UUID, code: String, session: Session)] = []
+            for index in 0..<30 {
+                let (member, memberSecret) = try await h.member("m\(index)@acme.test", totp: true)
+                let session = try await client.login("m\(index)@acme.test").0
+                members.append((member, try h.code(memberSecret!), session))
+            }
+            let crowd = counts()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for (_, code, session) in members {
+                    group.addTask {
+                        var session = session
+                        let answer = try await client.api(
+                            .post, "/api/v1/auth/mfa", #"{"code":"\#(code)"}"#, session: &session)
+                        #expect(answer.status == .ok)
+                    }
+                }
+                for index in 0..<10 {
+                    group.addTask {
+                        try await second.store.audit.append(
+                            AuditEntry(
+                                organizationID: h.acme.organizationID, action: .settingsChanged, result: .success,
+                                reason: "b\(index)"),
+                            at: h.clock.now)
+                    }
+                }
+                try await group.waitForAll()
+            }
+            if TestDatabase.isPostgres { #expect(counts().0 > crowd.0) }
+            let audited = try await h.auditEvents(action: .signInMFA).filter { $0.result == "success" }
+            #expect(Set(audited.compactMap(\.targetID)) == Set(members.map(\.id) + [id]) && audited.count == 32)
+            let promoted = try await SessionModel.query(on: h.db).filter(\.$state == SessionState.signedIn.rawValue)
+                .count()
+            #expect(promoted == 32)
+            let chain = h.acme.organizationID.uuidString.lowercased()
+            let seqs = try await AuditEventModel.query(on: h.db).filter(\.$chain == chain).sort(\.$seq).all().map(\.seq)
+            #expect(seqs == Array(1...Int64(seqs.count)))
+            guard case .intact = try await h.services.audit.verify() else {
+                Issue.record("the chain does not verify")
+                return
+            }
         }
     }
 

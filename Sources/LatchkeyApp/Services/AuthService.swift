@@ -118,7 +118,18 @@ struct AuthService: Sendable {
                 auth.sessionID, to: .signedIn, mfaVerified: true, signedInFrom: meta, in: tx)
         }
         if let code {
-            return try await verifyTOTP(auth: auth, code: code, action: .signInMFA, meta: meta, onSuccess: signIn)
+            // On PostgreSQL a right code is accepted in one statement when it can be (`SecondFactorAcceptance`).
+            let atOnce = { @Sendable (step: Int64, credentialID: UUID, now: Date) async throws -> String? in
+                let token = self.services.random.token()
+                let accepted = try await self.store.acceptAtOnce(
+                    SecondFactorAcceptance(
+                        memberID: auth.memberID, credentialID: credentialID, step: step, sessionID: auth.sessionID,
+                        tokenHash: sha256Hex(token), address: ClientAddress.throttleKey(meta.ip),
+                        event: auth.event(.signInMFA, .success, reason: "", meta: meta), now: now))
+                return accepted ? token : nil
+            }
+            return try await verifyTOTP(
+                auth: auth, code: code, action: .signInMFA, meta: meta, onSuccess: signIn, atOnce: atOnce)
         } else if let recoveryCode {
             return try await useRecoveryCode(auth: auth, input: recoveryCode, meta: meta, onSuccess: signIn)
         }
@@ -146,19 +157,27 @@ struct AuthService: Sendable {
     /// A right code is refused the same way while the bucket is locked, but is not counted: its success would
     /// give the claim straight back (and a sign-in writes no throttle row at all). Each time step is accepted
     /// once per authenticator (atomic compare-and-set); success, failure and reuse are audited.
+    ///
+    /// `atOnce`, when given, is tried first with a right code's time step, its authenticator and the time: its
+    /// answer, unless nil (nothing changed), is the success's.
     func verifyTOTP<T: Sendable>(
         auth: AuthState, code: String, action: AuditAction, meta: RequestMeta,
-        onSuccess: @escaping @Sendable (Store) async throws -> T
+        onSuccess: @escaping @Sendable (Store) async throws -> T,
+        atOnce: (@Sendable (_ step: Int64, _ credentialID: UUID, _ now: Date) async throws -> T?)? = nil
     ) async throws -> T {
         try Validation.sixDigits(code)
         let now = services.now
-        guard let credential = try await store.credentials.confirmedTOTP(memberID: auth.memberID) else {
+        // At sign-in the authenticator came with the session (`LoadedSession.pendingAuthenticator`).
+        var credential = auth.state == .mfaPending ? auth.pendingAuthenticator : nil
+        if credential == nil { credential = try await store.credentials.confirmedTOTP(memberID: auth.memberID) }
+        guard let credential else {
             throw LatchkeyError.badRequest("no_authenticator", "No authenticator app is set up for this account.")
         }
         let bucket = SignInBucket.secondFactor(memberID: auth.memberID)
         let secret = try services.serverKey.open(credential.secretCiphertext, context: auth.memberID.uuidString)
         let unix = Int64(now.timeIntervalSince1970.rounded(.down))
         if let step = services.totp.matchingStep(code: code, secret: secret, at: unix, after: credential.lastUsedStep) {
+            if let atOnce, let accepted = try await atOnce(step, credential.id, now) { return accepted }
             let accepted = try await accept(
                 auth: auth, action: action, meta: meta, now: now, refuseIfLocked: true, onSuccess: onSuccess
             ) { tx in try await tx.credentials.claimStep(step, of: credential.id) ? "" : nil }

@@ -35,6 +35,7 @@ public enum LatchkeyMigrations {
         M028AddBatchCancellation(),
         M029IndexAuditBatches(),
         M030IndexSearchPrefixesByMFA(),
+        M031CreateAuditHeadMoved(),
     ]
 }
 

@@ -111,16 +111,10 @@ public struct AuditStore: Sendable {
             ? setup : nil
         let head: Head
         if let remembers, let remembered = remembers.head(of: chain) {
-            let linked = link(entries, chain: chain, after: remembered, at: now, key: key)
+            let continued = continuing(entries, chain: chain, from: remembered, at: now, key: key)
             let answer = try await sql.raw(
                 """
-                WITH moved AS (
-                  \(linked.moveHead) AND seq = \(bind: remembered.seq) AND hash = \(bind: remembered.hash) RETURNING seq
-                ), inserted AS (
-                  \(unsafeRaw: Self.insertEvents)
-                  SELECT * FROM (\(BulkInsert.Values(rows: linked.rows[...]))) AS event
-                  WHERE EXISTS (SELECT 1 FROM moved)
-                ), locked AS (
+                WITH \(continued.items), locked AS (
                   SELECT seq, hash FROM audit_chain_heads WHERE chain = \(bind: chain) AND NOT EXISTS (SELECT 1 FROM moved)
                   FOR UPDATE
                 )
@@ -130,7 +124,7 @@ public struct AuditStore: Sendable {
             ).first()
             guard let answer else { throw Self.missingHead }
             if try answer.decode(column: "moved", as: Int.self) == 1 {
-                remembers.remember(linked.head, of: chain)
+                remembers.remember(continued.head, of: chain)
                 remembers.continued.add(1, ordering: .relaxed)
                 return
             }
@@ -151,6 +145,26 @@ public struct AuditStore: Sendable {
         try await BulkInsert.rows(
             linked.rows, into: AuditEventModel.schema, columns: columns, on: db, then: linked.moveHead)
         remembers?.remember(linked.head, of: chain)
+    }
+
+    /// On PostgreSQL, `entries` linked after `remembered` as two items of a data-modifying `WITH` — `moved`, the
+    /// head moved on only if it still is at `remembered` (checked on the newest row, after any concurrent appender
+    /// commits) and `condition` holds, returning its new `seq`; and `inserted`, the events, written only if `moved`
+    /// moved it — with the head they leave.
+    static func continuing(
+        _ entries: [AuditEntry], chain: String, from remembered: Head, at now: Date, key: [UInt8]?,
+        when condition: SQLQueryString? = nil
+    ) -> (items: SQLQueryString, head: Head) {
+        let linked = link(entries, chain: chain, after: remembered, at: now, key: key)
+        var moved = linked.moveHead + " AND seq = \(bind: remembered.seq) AND hash = \(bind: remembered.hash)"
+        if let condition { moved += " AND " + condition }
+        let items: SQLQueryString = """
+            moved AS (\(moved) RETURNING seq), inserted AS (
+              \(unsafeRaw: Self.insertEvents)
+              SELECT * FROM (\(BulkInsert.Values(rows: linked.rows[...]))) AS event WHERE EXISTS (SELECT 1 FROM moved)
+            )
+            """
+        return (items, linked.head)
     }
 
     /// `entries` as rows of `audit_events` linked after `head`, the head they leave, and the statement that moves

@@ -79,13 +79,16 @@ public struct CredentialRepository: Sendable {
     /// Takes time step `step` of an authenticator: true only for the first caller, and only when no later
     /// step was used (a code is accepted once).
     public func claimStep(_ step: Int64, of credentialID: UUID) async throws -> Bool {
-        try await !sql.raw(
-            """
-            UPDATE totp_credentials SET last_used_step = \(bind: step)
-            WHERE id = \(bind: credentialID) AND (last_used_step IS NULL OR last_used_step < \(bind: step))
-            RETURNING id
-            """
-        ).all().isEmpty
+        try await !sql.raw(Self.claimingStep(step, of: credentialID) + " RETURNING id").all().isEmpty
+    }
+
+    /// The `UPDATE` that takes time step `step` of an authenticator, without its end (so a caller can add a
+    /// condition): it changes a row only when no step as late was used.
+    static func claimingStep(_ step: Int64, of credentialID: UUID) -> SQLQueryString {
+        """
+        UPDATE totp_credentials SET last_used_step = \(bind: step)
+        WHERE id = \(bind: credentialID) AND (last_used_step IS NULL OR last_used_step < \(bind: step))
+        """
     }
 
     /// Confirms a pending authenticator with the step its first code used: true only for the first caller.

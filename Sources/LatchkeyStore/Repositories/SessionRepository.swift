@@ -45,6 +45,10 @@ public struct LoadedSession: Sendable {
     public var idleTimeoutSeconds: Int
     public var roleName: String
     public var permissions: Set<Permission>
+    /// For a session at the second factor (`mfaPending`), the member's confirmed authenticator, read with the
+    /// session (`load`): the code the request brings is checked against it without another round trip. Nil at
+    /// every other step, and when the member has none.
+    public var pendingAuthenticator: TOTPCredential? = nil
 }
 
 /// Server-side sessions.
@@ -83,27 +87,11 @@ public struct SessionRepository: Sendable {
         _ id: UUID, to state: SessionState, tokenHash: String, now: Date, mfaVerified: Bool,
         signedInFrom address: String? = nil
     ) async throws -> Bool {
-        // A new token, the new state and the time (and the second factor's, when it was one).
-        var update: SQLQueryString = """
-            UPDATE sessions SET token_hash = \(bind: tokenHash), state = \(bind: state.rawValue), \
-            last_seen_at = \(bind: now)
-            """
-        if mfaVerified { update += ", mfa_verified_at = \(bind: now)" }
-        update += " WHERE id = \(bind: id) RETURNING id, member_id"
+        let update = Self.promoting(id, to: state, tokenHash: tokenHash, now: now, mfaVerified: mfaVerified)
         guard let address else { return try await !sql.raw(update).all().isEmpty }
         if sql.dialect.name == "postgresql" {
             let query: SQLQueryString =
-                "WITH promoted AS (" + update
-                    + """
-                    ), signed_in AS (
-                      UPDATE members SET last_sign_in_at = \(bind: now) WHERE id IN (SELECT member_id FROM promoted)
-                    ), known AS (
-                    """
-                + KnownAddresses.upsert("SELECT member_id, \(bind: address), \(bind: now) FROM promoted")
-                    + """
-                    )
-                    SELECT id FROM promoted
-                    """
+                "WITH " + Self.signingIn(promoting: update, from: address, at: now) + " SELECT id FROM promoted"
             return try await !sql.raw(query).all().isEmpty
         }
         guard let row = try await sql.raw(update).first() else { return false }
@@ -112,22 +100,66 @@ public struct SessionRepository: Sendable {
         return true
     }
 
+    /// The `UPDATE` that moves a session to `state` under a new token hash, with the time (and the second
+    /// factor's, when it was one), returning its `id` and `member_id`; only when `condition` holds, if one is given.
+    static func promoting(
+        _ id: UUID, to state: SessionState, tokenHash: String, now: Date, mfaVerified: Bool,
+        when condition: SQLQueryString? = nil
+    ) -> SQLQueryString {
+        var update: SQLQueryString = """
+            UPDATE sessions SET token_hash = \(bind: tokenHash), state = \(bind: state.rawValue), \
+            last_seen_at = \(bind: now)
+            """
+        if mfaVerified { update += ", mfa_verified_at = \(bind: now)" }
+        update += " WHERE id = \(bind: id)"
+        if let condition { update += " AND " + condition }
+        return update + " RETURNING id, member_id"
+    }
+
+    /// On PostgreSQL, the items of a data-modifying `WITH` that complete a sign-in from `address`: `promoted` (the
+    /// session, by `update`, from `promoting`), `signed_in` (the member's sign-in time) and `known` (the address
+    /// remembered, `KnownAddresses`), the member and address taken from the promoted row. Each returns a row for
+    /// each it changed.
+    static func signingIn(promoting update: SQLQueryString, from address: String, at now: Date) -> SQLQueryString {
+        "promoted AS (" + update
+            + """
+            ), signed_in AS (
+              UPDATE members SET last_sign_in_at = \(bind: now) WHERE id IN (SELECT member_id FROM promoted) RETURNING id
+            ), known AS (
+            """
+            + KnownAddresses.upsert("SELECT member_id, \(bind: address), \(bind: now) FROM promoted")
+            + " RETURNING member_id)"
+    }
+
     /// The session whose token hashes to `tokenHash`, with its member, role and organization: read on every
     /// request, through `reads` (on PostgreSQL a prepared statement, `PostgresPreparedReads`).
     public func load(tokenHash: String) async throws -> LoadedSession? {
+        // A session at the second factor brings the member's confirmed authenticator along (the subquery finds
+        // nothing at every other step).
         let query: SQLQueryString = """
             SELECT s.id AS s_id, s.state AS s_state, s.csrf_token AS s_csrf, s.created_at AS s_created,
-                   s.last_seen_at AS s_seen, s.mfa_verified_at AS s_mfa, \(unsafeRaw: Self.memberColumns)
+                   s.last_seen_at AS s_seen, s.mfa_verified_at AS s_mfa, \(unsafeRaw: Self.memberColumns),
+                   c.id AS c_id, c.secret_ciphertext AS c_secret, c.last_used_step AS c_step, c.created_at AS c_created
             FROM sessions s \(unsafeRaw: Self.memberJoins(on: "s.member_id"))
+            LEFT JOIN totp_credentials c ON c.id = (
+              SELECT t.id FROM totp_credentials t
+              WHERE s.state = \(literal: SessionState.mfaPending.rawValue) AND t.member_id = s.member_id AND t.confirmed = \(bind: true) LIMIT 1
+            )
             WHERE s.token_hash = \(bind: tokenHash)
             """
         guard let found = try await reads.raw(query).first() else { return nil }
         let row = found.columns(UUIDColumns(reads))
-        return try Self.loaded(
+        var loaded = try Self.loaded(
             row, sessionID: try row.uuid("s_id"),
             state: SessionState(rawValue: try row.string("s_state")) ?? .mfaPending,
             csrfToken: try row.string("s_csrf"), createdAt: try row.date("s_created"),
             lastSeenAt: try row.date("s_seen"), mfaVerifiedAt: try row.optionalDate("s_mfa"))
+        if let secret = try row.optionalString("c_secret") {
+            loaded.pendingAuthenticator = TOTPCredential(
+                id: try row.uuid("c_id"), secretCiphertext: secret, lastUsedStep: try row.optionalInt64("c_step"),
+                createdAt: try row.date("c_created"))
+        }
+        return loaded
     }
 
     /// The columns of a member as a request acts as them — the member, their organization's settings, their role's

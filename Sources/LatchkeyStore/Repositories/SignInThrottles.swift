@@ -129,12 +129,7 @@ public struct SignInThrottles: Sendable {
         // A member no longer there locks nothing; its bucket is read alone, as on SQLite.
         var row =
             sql.dialect.name == "postgresql"
-            ? try await sql.raw(
-                """
-                SELECT t.locked_until FROM members m LEFT JOIN sign_in_throttles t ON t.key = \(bind: key)
-                WHERE m.id = \(bind: memberID) FOR NO KEY UPDATE OF m
-                """
-            ).first() : nil
+            ? try await sql.raw(Self.lockingMember(memberID, readingBucket: key)).first() : nil
         if row == nil {
             row = try await sql.raw("SELECT locked_until FROM sign_in_throttles WHERE key = \(bind: key)").first()
         }
@@ -143,6 +138,15 @@ public struct SignInThrottles: Sendable {
         }
         if refusing, lockedUntil > Self.millis(now) { throw Refusal(bucket: bucket, lockedUntil: lockedUntil) }
         return true
+    }
+
+    /// On PostgreSQL, the member's row locked (as `RowLocks.members`) with the `locked_until` of the bucket keyed
+    /// `key` beside it: no row when the member is gone, a NULL when the bucket has none.
+    static func lockingMember(_ memberID: UUID, readingBucket key: String) -> SQLQueryString {
+        """
+        SELECT t.locked_until FROM members m LEFT JOIN sign_in_throttles t ON t.key = \(bind: key)
+        WHERE m.id = \(bind: memberID) FOR NO KEY UPDATE OF m
+        """
     }
 
     /// Gives back the claims of an attempt whose check passed. A per-address or second-factor bucket starts

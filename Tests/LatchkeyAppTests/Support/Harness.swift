@@ -125,6 +125,12 @@ struct Harness: Sendable {
         return (id, secret)
     }
 
+    /// A session past the password step of `email` (the harness's password), as a request would load it.
+    func passwordStep(_ email: String, meta: RequestMeta) async throws -> AuthState {
+        let opened = try await services.auth.login(email: email, password: Self.password, meta: meta)
+        return try #require(try await services.sessions.load(token: opened.token))
+    }
+
     /// The current code for a secret, read from oathtool (the member's phone) at the test clock's time.
     func code(_ secret: [UInt8], offsetSteps: Int64 = 0) throws -> String {
         try oathtool(secret: secret, unix: clock.unix + offsetSteps * 30)

@@ -120,13 +120,7 @@ struct AuthService: Sendable {
         if let code {
             // On PostgreSQL a right code is accepted in one statement when it can be (`SecondFactorAcceptance`).
             let atOnce = { @Sendable (step: Int64, credentialID: UUID, now: Date) async throws -> String? in
-                let token = self.services.random.token()
-                let accepted = try await self.store.acceptAtOnce(
-                    SecondFactorAcceptance(
-                        memberID: auth.memberID, credentialID: credentialID, step: step, sessionID: auth.sessionID,
-                        tokenHash: sha256Hex(token), address: ClientAddress.throttleKey(meta.ip),
-                        event: auth.event(.signInMFA, .success, reason: "", meta: meta), now: now))
-                return accepted ? token : nil
+                try await self.sessions.signInAtOnce(auth, step: step, credentialID: credentialID, meta: meta, now: now)
             }
             return try await verifyTOTP(
                 auth: auth, code: code, action: .signInMFA, meta: meta, onSuccess: signIn, atOnce: atOnce)

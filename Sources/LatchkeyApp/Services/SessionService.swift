@@ -46,6 +46,22 @@ struct SessionService: Sendable {
         return token
     }
 
+    /// Completes a sign-in by a right TOTP code (its time step `step` of authenticator `credentialID`) in one
+    /// statement where the store can (`Store.acceptAtOnce`: the acceptance transaction of `AuthService.accept`,
+    /// with `promote`'s new token, sign-in and address, and the success event). The new token, or nil when it
+    /// changed nothing and the transaction must answer.
+    func signInAtOnce(
+        _ auth: AuthState, step: Int64, credentialID: UUID, meta: RequestMeta, now: Date
+    ) async throws -> String? {
+        let token = services.random.token()
+        let accepted = try await services.store.acceptAtOnce(
+            SecondFactorAcceptance(
+                memberID: auth.memberID, credentialID: credentialID, step: step, sessionID: auth.sessionID,
+                tokenHash: sha256Hex(token), address: ClientAddress.throttleKey(meta.ip),
+                event: auth.event(.signInMFA, .success, meta: meta), now: now))
+        return accepted ? token : nil
+    }
+
     /// Loads the live session for a cookie token with its member, role and organization as they are now;
     /// expired sessions are deleted, suspended members have none.
     func load(token: String) async throws -> AuthState? {

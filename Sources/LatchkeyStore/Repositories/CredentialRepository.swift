@@ -23,6 +23,20 @@ public struct TOTPCredential: Sendable, Equatable {
         self.lastUsedStep = lastUsedStep
         self.createdAt = createdAt
     }
+
+    /// The columns of `totp_credentials` it is read from, each named `prefix` + its name (`AS c_id`, …).
+    static func columns(of table: String, prefix: String = "") -> String {
+        ["id", "secret_ciphertext", "last_used_step", "created_at"].map { "\(table).\($0) AS \(prefix)\($0)" }
+            .joined(separator: ", ")
+    }
+
+    /// An authenticator from a row holding `columns(of:prefix:)`.
+    init(_ row: any RowColumns, prefix: String = "") throws {
+        self.init(
+            id: try row.uuid(prefix + "id"), secretCiphertext: try row.string(prefix + "secret_ciphertext"),
+            lastUsedStep: try row.optionalInt64(prefix + "last_used_step"),
+            createdAt: try row.date(prefix + "created_at"))
+    }
 }
 
 /// Second factors: TOTP authenticators (confirmed, or pending while being set up) and recovery codes.
@@ -50,15 +64,15 @@ public struct CredentialRepository: Sendable {
         guard
             let row = try await reads.raw(
                 """
-                SELECT id, secret_ciphertext, last_used_step, created_at FROM totp_credentials
+                SELECT \(unsafeRaw: Self.totpColumns) FROM totp_credentials c
                 WHERE member_id = \(bind: memberID) AND confirmed = \(bind: true) LIMIT 1
                 """
             ).first()?.columns(UUIDColumns(reads))
         else { return nil }
-        return TOTPCredential(
-            id: try row.uuid("id"), secretCiphertext: try row.string("secret_ciphertext"),
-            lastUsedStep: try row.optionalInt64("last_used_step"), createdAt: try row.date("created_at"))
+        return try TOTPCredential(row)
     }
+
+    private static let totpColumns = TOTPCredential.columns(of: "c")
 
     /// The member's authenticator being set up, if any.
     public func pendingTOTP(memberID: UUID) async throws -> TOTPCredential? {

@@ -139,7 +139,7 @@ public struct SessionRepository: Sendable {
         let query: SQLQueryString = """
             SELECT s.id AS s_id, s.state AS s_state, s.csrf_token AS s_csrf, s.created_at AS s_created,
                    s.last_seen_at AS s_seen, s.mfa_verified_at AS s_mfa, \(unsafeRaw: Self.memberColumns),
-                   c.id AS c_id, c.secret_ciphertext AS c_secret, c.last_used_step AS c_step, c.created_at AS c_created
+                   \(unsafeRaw: Self.authenticatorColumns)
             FROM sessions s \(unsafeRaw: Self.memberJoins(on: "s.member_id"))
             LEFT JOIN totp_credentials c ON c.id = (
               SELECT t.id FROM totp_credentials t
@@ -154,13 +154,14 @@ public struct SessionRepository: Sendable {
             state: SessionState(rawValue: try row.string("s_state")) ?? .mfaPending,
             csrfToken: try row.string("s_csrf"), createdAt: try row.date("s_created"),
             lastSeenAt: try row.date("s_seen"), mfaVerifiedAt: try row.optionalDate("s_mfa"))
-        if let secret = try row.optionalString("c_secret") {
-            loaded.pendingAuthenticator = TOTPCredential(
-                id: try row.uuid("c_id"), secretCiphertext: secret, lastUsedStep: try row.optionalInt64("c_step"),
-                createdAt: try row.date("c_created"))
+        if try row.optionalString("c_secret_ciphertext") != nil {
+            loaded.pendingAuthenticator = try TOTPCredential(row, prefix: "c_")
         }
         return loaded
     }
+
+    /// The pending session's authenticator columns in `load`.
+    private static let authenticatorColumns = TOTPCredential.columns(of: "c", prefix: "c_")
 
     /// The columns of a member as a request acts as them — the member, their organization's settings, their role's
     /// permissions — from `memberJoins` (a session's member, an API token's creator).

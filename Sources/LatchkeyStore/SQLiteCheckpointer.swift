@@ -56,6 +56,9 @@ final class SQLiteCheckpointer: Sendable {
         // This connection never checkpoints on its own commits (it makes none). A connection learns that the
         // file is in WAL mode only once it has read it: until then a checkpoint does nothing (and says -1 frames).
         sqlite_nio_sqlite3_wal_autocheckpoint(handle, 0)
+        // Its first read waits for a moment's lock (another process opening or closing the file) instead of
+        // failing the start; its passive checkpoints never wait, whatever this says.
+        sqlite_nio_sqlite3_busy_timeout(handle, 30_000)
         let read = sqlite_nio_sqlite3_exec(handle, "PRAGMA journal_mode", nil, nil, nil)
         guard read == SQLITE_OK else {
             let message = String(cString: sqlite_nio_sqlite3_errmsg(handle))

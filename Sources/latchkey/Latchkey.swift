@@ -57,12 +57,13 @@ func operate(_ database: DatabaseOptions, _ tool: (OperatorTools) async throws -
     }
 }
 
-/// Installs the JSON handler once (a global's initializer runs once).
+/// Installs the JSON or the text handler, once (a global's initializer runs once; the first one asked for wins).
 private let jsonLogging: Void = LoggingSystem.bootstrap(JSONLogHandler.init(label:))
+private let textLogging: Void = LoggingSystem.bootstrap(TextLogHandler.init(label:))
 
 func makeLogger(_ config: AppConfig) -> Logger {
     // Every logger of the process — ours and the libraries' — writes in the configured format.
-    if config.logJSON { _ = jsonLogging }
+    if config.logJSON { _ = jsonLogging } else { _ = textLogging }
     var logger = Logger(label: "latchkey")
     logger.logLevel = config.logLevel
     return logger

@@ -161,6 +161,20 @@ struct LogFormatTests {
         #expect(refused.status != 0 && refused.printed.contains("LOG_FORMAT must be text or json."))
         await bed.cleanup()
     }
+
+    @Test("LOG_FORMAT=text: every line the process writes is `time level label: metadata [source] message`")
+    func textLines() async throws {
+        let bed = try await CLITestBed.make(label: "text-logs")
+        let run = try bed.run(["migrate"], environment: ["LOG_FORMAT": "text", "LOG_LEVEL": "trace"])
+        #expect(run.status == 0, "\(run.printed)")
+        let shape =
+            #/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4} (trace|debug|info|notice|warning|error|critical) [^ :]+:( [^ =]+=[^ ]*)* \[[^\]]+\] .+$/#
+        let lines = run.printed.split(separator: "\n").filter { !$0.hasPrefix("Migrations applied to") }
+        #expect(lines.count > 5, "\(run.printed)")
+        for line in lines { #expect(line.wholeMatch(of: shape) != nil, "\(line)") }
+        #expect(lines.contains { $0.contains(" info latchkey:") || $0.contains(" info codes.vapor") }, "\(run.printed)")
+        await bed.cleanup()
+    }
 }
 
 @Suite("Metrics")

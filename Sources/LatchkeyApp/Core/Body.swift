@@ -56,10 +56,12 @@ enum Body {
         guard let fields = object as? [String: Any] else {
             throw LatchkeyError.badRequest("invalid_json", "The body must be a JSON object.")
         }
-        if let unknown = Set(fields.keys).subtracting(T.allowedFields).sorted().first {
+        if let unknown = fields.keys.filter({ !T.allowedFields.contains($0) }).min() {
             throw LatchkeyError.badRequest("unknown_field", "Unknown field \"\(unknown.prefix(64))\".")
         }
-        if let path = nullField(in: fields, at: "") {
+        // A null can only be the token `null`: a body without those four bytes has none to look for (the walk
+        // through the parsed object was a third of reading a sign-in's code).
+        if data.range(of: Data("null".utf8)) != nil, let path = nullField(in: fields, at: "") {
             throw LatchkeyError.badRequest(
                 "invalid_field", "Field \"\(path.prefix(64))\" is null: leave an optional field out instead.")
         }

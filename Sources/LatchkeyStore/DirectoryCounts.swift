@@ -10,6 +10,14 @@ import Synchronization
 /// The organization's roles are remembered the same way (a role's change changes the version too, M021).
 /// Nothing read inside a transaction is remembered: it may see writes that never commit.
 public final class DirectoryCounts: Sendable {
+    /// A page of the table as read: the organization, what was asked, and where it starts.
+    struct PageKey: Hashable {
+        var organizationID: UUID
+        var filter: MemberDirectory.Filter
+        var after: String?
+        var before: String?
+    }
+
     struct Key: Hashable {
         var organizationID: UUID
         var search: SearchTerms.Query
@@ -33,6 +41,9 @@ public final class DirectoryCounts: Sendable {
         var entries: [Key: (version: Int64, count: Int)] = [:]
         var roles: [UUID: (version: Int64, roles: [Role])] = [:]
         var positions: [Key: (version: Int64, seeks: [Int: Seek])] = [:]
+        var pages: [PageKey: (stamp: DirectoryStamp, page: MemberDirectory.Page)] = [:]
+        var pageHits = 0
+        var pageMisses = 0
         var reading: [Key: (id: UInt64, task: Task<Read, any Error>)] = [:]
         var nextReading: UInt64 = 0
         var hits = 0
@@ -113,6 +124,34 @@ public final class DirectoryCounts: Sendable {
         }
     }
 
+    /// At most this many pages are kept (each at most 101 rows, some 30 KB): past it the memory starts again empty.
+    static let pageCapacity = 256
+
+    /// The page read before for `key` at `stamp`, if it was: the same rows, total and cursors, as long as neither
+    /// the version nor the activity has moved since (M032).
+    func page(for key: PageKey, stamp: DirectoryStamp) -> MemberDirectory.Page? {
+        state.withLock { state in
+            guard let entry = state.pages[key], entry.stamp == stamp else {
+                state.pageMisses += 1
+                return nil
+            }
+            state.pageHits += 1
+            return entry.page
+        }
+    }
+
+    func remember(_ page: MemberDirectory.Page, for key: PageKey, stamp: DirectoryStamp) {
+        state.withLock { state in
+            if state.pages.count >= Self.pageCapacity, state.pages[key] == nil {
+                state.pages.removeAll(keepingCapacity: true)
+            }
+            state.pages[key] = (stamp, page)
+        }
+    }
+
+    /// How many pages were answered from memory and how many were read (for tests and benchmarks).
+    public var pageStatistics: (hits: Int, misses: Int) { state.withLock { ($0.pageHits, $0.pageMisses) } }
+
     /// The organization's roles as read at `version` (M021), if they were.
     func roles(of organizationID: UUID, version: Int64) -> [Role]? {
         state.withLock { state in
@@ -173,4 +212,24 @@ public final class DirectoryCounts: Sendable {
 
     /// How many counts were answered by a read another request had started (for tests).
     var sharedReads: Int { state.withLock { $0.joined } }
+}
+
+/// An organization's directory version (M020) and activity (M032), read together: while neither moves, the
+/// Manage Members rows are what they were when read at the same stamp.
+public struct DirectoryStamp: Hashable, Sendable {
+    public var version: Int64
+    public var activity: Int64
+
+    public init(version: Int64, activity: Int64) {
+        self.version = version
+        self.activity = activity
+    }
+
+    /// The stamp in a row's `version` and `activity` columns; nil when the organization has none.
+    init?(_ row: any RowColumns, version: String, activity: String) throws {
+        guard let read = try row.optionalInt64(version), let active = try row.optionalInt64(activity) else {
+            return nil
+        }
+        self.init(version: read, activity: active)
+    }
 }

@@ -360,6 +360,171 @@ struct DirectoryQueryTests {
         }
     }
 
+    @Test(
+        "a page is answered from memory while its directory stamp holds, and read again once anything it shows changed, on any instance"
+    )
+    func pagesFollowChanges() async throws {
+        try await Harness.withApp { h, _ in
+            _ = try await Self.seed(h)
+            let org = h.acme.organizationID
+            var logger = Logger(label: "second")
+            logger.logLevel = .warning
+            let other = try LatchkeyDatabase(location: h.services.database.location, logger: logger)
+            defer { Task { await other.shutdown() } }
+            // The stamp as a request has it: read with its session.
+            let viewer = "pages.viewer@acme.test"
+            try await h.member(viewer, role: .owner, totp: false)
+            let opened = try await h.services.auth.login(
+                email: viewer, password: Harness.password,
+                meta: RequestMeta(requestID: "t", ip: "192.0.2.45", userAgent: "test"))
+            func stamp() async throws -> DirectoryStamp {
+                try #require(try await h.services.sessions.load(token: opened.token)?.directoryStamp)
+            }
+            // Pages of every shape: the first view, a search with a filter, a status, an email range, a sort, the page
+            // after the first, and the Locked filter (never remembered).
+            var asked: [(MemberDirectory.Filter, after: String?)] = try [
+                ("", nil, nil, nil), ("an", "enabled", nil, nil), ("", nil, "suspended", nil), ("@acme", nil, nil, nil),
+                ("jane", nil, nil, "-name"), ("", nil, "locked", nil),
+            ].map {
+                (
+                    try MemberDirectory.Filter(query: $0.0, role: nil, mfa: $0.1, status: $0.2, sort: $0.3, limit: "5"),
+                    nil
+                )
+            }
+            let second = try await Store(h.db).directory.page(
+                organizationID: org, filter: asked[0].0, after: nil, before: nil, now: h.clock.now)
+            asked.append((asked[0].0, try #require(second.nextCursor)))
+            /// What the table shows, row by row, with the total and the cursors.
+            func shown(_ page: MemberDirectory.Page) -> [String] {
+                page.rows.map {
+                    "\($0.id) \($0.name) \($0.email) \($0.roleName) \($0.mfaStatus) \($0.status) \(String(describing: $0.lastSignInAt)) \(String(describing: $0.lockedUntil))"
+                } + ["\(page.total) \(page.nextCursor ?? "-") \(page.previousCursor ?? "-")"]
+            }
+            func pages(_ db: LatchkeyDatabase, at stamp: DirectoryStamp) async throws -> [[String]] {
+                var pages: [[String]] = []
+                for (filter, after) in asked {
+                    pages.append(
+                        shown(
+                            try await db.store.directory.page(
+                                organizationID: org, filter: filter, after: after, before: nil, now: h.clock.now,
+                                stamp: stamp)))
+                }
+                return pages
+            }
+            /// What a store that remembers nothing reads.
+            func truth() async throws -> [[String]] {
+                var pages: [[String]] = []
+                for (filter, after) in asked {
+                    pages.append(
+                        shown(
+                            try await Store(h.db).directory.page(
+                                organizationID: org, filter: filter, after: after, before: nil, now: h.clock.now)))
+                }
+                return pages
+            }
+            let s1 = try await stamp()
+            let first = try await pages(other, at: s1)
+            #expect(first == (try await truth()))
+            let before = other.counts.pageStatistics
+            #expect(try await pages(other, at: s1) == first)
+            // Nothing changed: every page came from memory but the Locked filter's and an empty one's (no rows, no
+            // stamp read with them: nothing to remember).
+            let remembered = zip(asked, first).filter { $0.0.0.status != .locked && $0.1.count > 1 }.count
+            #expect(remembered == asked.count - 2)
+            #expect(other.counts.pageStatistics.hits - before.hits == remembered)
+            #expect(other.counts.pageStatistics.misses - before.misses == 1)
+
+            let shownID = try #require(
+                try await Store(h.db).directory.page(
+                    organizationID: org, filter: asked[0].0, after: nil, before: nil, now: h.clock.now
+                ).rows.first?.id)
+            let admin = try #require(h.acme.roles[.admin])
+            let bucket = SignInBucket.secondFactor(memberID: shownID)
+            let changes: [(String, @Sendable () async throws -> Void)] = [
+                (
+                    "a sign-in",
+                    {
+                        try await h.sql.update("members").set("last_sign_in_at", to: SQLBind(h.clock.now))
+                            .where("id", .equal, SQLBind(shownID)).run()
+                    }
+                ),
+                (
+                    "a lock",
+                    {
+                        try await h.setThrottle(
+                            bucket, email: "x", memberID: shownID, failures: 6,
+                            lockedUntil: Int64(h.clock.now.timeIntervalSince1970 * 1000) + 60_000)
+                    }
+                ),
+                (
+                    "a lock moved",
+                    {
+                        try await h.sql.update("sign_in_throttles").set("locked_until", to: SQLBind(9_000_000_000_000))
+                            .where("key", .equal, SQLBind(bucket.key)).run()
+                    }
+                ),
+                (
+                    "a lock lifted",
+                    {
+                        try await h.sql.delete(from: "sign_in_throttles").where("key", .equal, SQLBind(bucket.key))
+                            .run()
+                    }
+                ),
+                (
+                    "a name",
+                    {
+                        try await h.sql.update("members").set("name", to: "Aaron Aardvark")
+                            .where("id", .equal, SQLBind(shownID)).run()
+                    }
+                ),
+                (
+                    "a role's name",
+                    {
+                        try await h.services.store.organizations.updateRole(
+                            admin, organizationID: org, name: "Admins", permissions: Set(Permission.allCases))
+                    }
+                ),
+            ]
+            var last = s1
+            for (what, change) in changes {
+                let was = try await truth()
+                try await change()
+                let now = try await truth()
+                #expect(now != was, "\(what) changed a page")
+                let moved = try await stamp()
+                #expect(moved != last, "\(what) moved the stamp")
+                last = moved
+                #expect(try await pages(other, at: moved) == now, "after \(what)")
+                #expect(try await pages(h.services.database, at: moved) == now, "after \(what), first instance")
+            }
+
+            // A lock that runs out writes nothing: the remembered row is shown unlocked once it has.
+            try await h.setThrottle(
+                bucket, email: "x", memberID: shownID, failures: 6,
+                lockedUntil: Int64(h.clock.now.timeIntervalSince1970 * 1000) + 60_000)
+            let locked = try await stamp()
+            let lockedPages = try await pages(other, at: locked)
+            #expect(
+                lockedPages[0][0].hasSuffix(
+                    "Optional(\(SignInThrottles.date(fromMillis: Int64(h.clock.now.timeIntervalSince1970 * 1000) + 60_000)))"
+                ))
+            h.clock.advance(120)
+            let hits = other.counts.pageStatistics.hits
+            #expect(try await pages(other, at: locked) == (try await truth()))
+            #expect(other.counts.pageStatistics.hits - hits == remembered)
+            #expect(try await pages(other, at: locked) != lockedPages)
+
+            // Proof the memory answers: a name changed behind its back, the stamp put back as it was.
+            try await h.sql.update("members").set("name", to: "Aaron Behind").where("id", .equal, SQLBind(shownID))
+                .run()
+            try await h.sql.update("directory_versions").set("version", to: SQLBind(locked.version))
+                .set("activity", to: SQLBind(locked.activity)).where("organization_id", .equal, SQLBind(org)).run()
+            #expect(try await stamp() == locked)
+            #expect(try await pages(other, at: locked)[0][0].contains("Aaron Aardvark"))
+            #expect(try await truth()[0][0].contains("Aaron Behind"))
+        }
+    }
+
     @Test("roles are remembered at the page's directory version and read again once a role changes, on any instance")
     func rolesFollowChanges() async throws {
         try await Harness.withApp { h, _ in

@@ -93,7 +93,7 @@ struct MembersAPIController {
         let filter = try MemberDirectory.Filter { query.get($0) }
         let page = try await services.store.directory.page(
             organizationID: context.auth.organizationID, filter: filter, after: query.get("cursor"),
-            before: query.get("before"), now: services.now)
+            before: query.get("before"), now: services.now, stamp: context.auth.directoryStamp)
         return JSONResponse.make(
             json: ListResponse(
                 members: page.rows.map(MemberJSON.init), nextCursor: page.nextCursor,

@@ -40,7 +40,7 @@ struct MembersWebController {
         let organizationID = context.auth.organizationID
         let page = try await store.directory.page(
             organizationID: organizationID, filter: filter, after: query.get("after"), before: query.get("before"),
-            now: services.now)
+            now: services.now, stamp: context.auth.directoryStamp)
         let roles = try await store.organizations.roles(organizationID: organizationID, directoryVersion: page.version)
         let from = query.get("from").flatMap(Int.init).map { max(1, $0) } ?? 1
         let model = MembersPages.Model(

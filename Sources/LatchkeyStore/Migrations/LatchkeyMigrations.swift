@@ -36,6 +36,7 @@ public enum LatchkeyMigrations {
         M029IndexAuditBatches(),
         M030IndexSearchPrefixesByMFA(),
         M031CreateAuditHeadMoved(),
+        M032AddDirectoryActivity(),
     ]
 }
 

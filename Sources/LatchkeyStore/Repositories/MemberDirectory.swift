@@ -40,7 +40,7 @@ public struct MemberDirectory: Sendable {
     }
 
     /// What the caller asked for, validated.
-    public struct Filter: Sendable, Equatable {
+    public struct Filter: Sendable, Hashable {
         public var query: String = ""
         public var roleID: UUID?
         public var mfa: MFAStatus?
@@ -136,6 +136,16 @@ public struct MemberDirectory: Sendable {
         /// The organization's directory version the rows were read at (M020; nil when the page is empty): the
         /// roles read before at the same version are still the roles (`OrganizationRepository.roles`).
         public var version: Int64? = nil
+
+        /// The same page at `now`: a row whose lock has ended since it was read is shown unlocked (a lock set,
+        /// moved or lifted by a write moves the directory's activity, M032; one that runs out writes nothing).
+        func unlocking(at now: Date) -> Page {
+            var page = self
+            for index in page.rows.indices where page.rows[index].lockedUntil.map({ $0 <= now }) ?? false {
+                page.rows[index].lockedUntil = nil
+            }
+            return page
+        }
 
         /// No rows.
         public static let empty = Page(rows: [], total: 0, nextCursor: nil, previousCursor: nil)
@@ -254,12 +264,21 @@ public struct MemberDirectory: Sendable {
 
     /// One page after (or before) a cursor; `now` decides who is locked. The page is found in the index (or the
     /// members table) first — 51 rows in key order for a name-sorted search — and only those are read whole.
-    public func page(organizationID: UUID, filter: Filter, after: String?, before: String?, now: Date) async throws
-        -> Page
-    {
+    ///
+    /// `stamp`: the organization's directory stamp as the request's session read it (M032). A page this instance
+    /// read at the same stamp is answered from memory (`DirectoryCounts.page`), without a statement: nothing it
+    /// shows has changed since, whichever instance would have changed it. Never the Locked filter's pages (who
+    /// is locked depends on the clock), nor anything read inside a transaction.
+    public func page(
+        organizationID: UUID, filter: Filter, after: String?, before: String?, now: Date,
+        stamp: DirectoryStamp? = nil
+    ) async throws -> Page {
         // An empty cursor is no cursor (`?cursor=` from a client that always sends the parameter).
         let after = after.flatMap { $0.isEmpty ? nil : $0 }
         let before = before.flatMap { $0.isEmpty ? nil : $0 }
+        let pages = filter.status == .locked ? nil : counts
+        let key = DirectoryCounts.PageKey(organizationID: organizationID, filter: filter, after: after, before: before)
+        if let pages, let stamp, let page = pages.page(for: key, stamp: stamp) { return page.unlocking(at: now) }
         let backwards = before != nil
         let query = try pageStatement(
             organizationID: organizationID, filter: filter, cursor: after ?? before,
@@ -272,7 +291,11 @@ public struct MemberDirectory: Sendable {
                 try MemberRepository.member(row),
                 lockedUntil: try row.optionalInt64("locked_until").map(SignInThrottles.date(fromMillis:)))
         }
-        let version = try found.first.map { try $0.columns(uuids).optionalInt64("directory_version") } ?? nil
+        let read =
+            try found.first.map {
+                try DirectoryStamp($0.columns(uuids), version: "directory_version", activity: "directory_activity")
+            } ?? nil
+        let version = read?.version
         let hasMore = rows.count > filter.limit
         if hasMore { rows.removeLast() }
         if backwards { rows.reverse() }
@@ -289,12 +312,9 @@ public struct MemberDirectory: Sendable {
             : try await count(
                 Source(filter), organizationID: organizationID, filter: filter, now: now,
                 cap: BulkLimits.maximumPerRequest + 1, knownVersion: version)
-        return Page(
-            rows: rows,
-            total: total,
-            nextCursor: next,
-            previousCursor: previous,
-            version: version)
+        let page = Page(rows: rows, total: total, nextCursor: next, previousCursor: previous, version: version)
+        if let pages, let read { pages.remember(page, for: key, stamp: read) }
+        return page
     }
 
     /// The page's statement: its 51 rows found in the search index (or the members table's own indexes) in key order
@@ -310,7 +330,7 @@ public struct MemberDirectory: Sendable {
         let columns: SQLQueryString = """
             SELECT \(unsafeRaw: MemberRepository.columnList), \
             \(SignInThrottles.lockedUntil(ofMemberColumn: "members.id", organizationID: organizationID, now: now)) AS locked_until, \
-            \(Self.version(organizationID)) AS directory_version
+            \(Self.version(organizationID)) AS directory_version, \(Self.activity(organizationID)) AS directory_activity
             """
         // Where the rows are found, after the cursor, in key order.
         var range = " WHERE " + predicate(source, organizationID: organizationID, filter: filter, now: now)
@@ -344,6 +364,11 @@ public struct MemberDirectory: Sendable {
     /// or the count it vouches for.
     static func version(_ organizationID: UUID) -> SQLQueryString {
         "(SELECT version FROM directory_versions WHERE organization_id = \(bind: organizationID))"
+    }
+
+    /// The organization's directory activity (M032), as `version` is read.
+    static func activity(_ organizationID: UUID) -> SQLQueryString {
+        "(SELECT activity FROM directory_versions WHERE organization_id = \(bind: organizationID))"
     }
 
     /// How many members match, counting at most `cap` (past the most one bulk request may reset, the exact

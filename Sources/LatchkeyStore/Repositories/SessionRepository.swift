@@ -49,6 +49,10 @@ public struct LoadedSession: Sendable {
     /// session (`load`): the code the request brings is checked against it without another round trip. Nil at
     /// every other step, and when the member has none.
     public var pendingAuthenticator: TOTPCredential? = nil
+    /// The organization's directory stamp, read in the session's (or the API token's) statement; nil when the
+    /// organization has none. A page of the Manage Members table remembered at the same stamp is still the page
+    /// (`DirectoryCounts.page`).
+    public var directoryStamp: DirectoryStamp? = nil
 }
 
 /// Server-side sessions.
@@ -169,12 +173,17 @@ public struct SessionRepository: Sendable {
         m.id AS m_id, m.email AS m_email, m.name AS m_name, m.mfa_status AS m_mfa, m.status AS m_status, \
         o.id AS o_id, o.name AS o_name, o.require_mfa AS o_req, o.step_up_window_seconds AS o_step, \
         o.session_lifetime_seconds AS o_life, o.idle_timeout_seconds AS o_idle, \
-        r.name AS r_name, r.permissions AS r_perms
+        r.name AS r_name, r.permissions AS r_perms, dv.version AS d_version, dv.activity AS d_activity
         """
 
-    /// Joins the member whose id is in `column`, with their role and organization.
+    /// Joins the member whose id is in `column`, with their role and organization, and the organization's
+    /// directory stamp.
     static func memberJoins(on column: String) -> String {
-        "JOIN members m ON m.id = \(column) JOIN roles r ON r.id = m.role_id JOIN organizations o ON o.id = m.organization_id"
+        """
+        JOIN members m ON m.id = \(column) JOIN roles r ON r.id = m.role_id \
+        JOIN organizations o ON o.id = m.organization_id \
+        LEFT JOIN directory_versions dv ON dv.organization_id = m.organization_id
+        """
     }
 
     /// A loaded session from a row holding `memberColumns`, with the session's own fields.
@@ -197,7 +206,8 @@ public struct SessionRepository: Sendable {
             sessionLifetimeSeconds: try row.int("o_life"),
             idleTimeoutSeconds: try row.int("o_idle"),
             roleName: try row.string("r_name"),
-            permissions: Permission.parseList(try row.string("r_perms")))
+            permissions: Permission.parseList(try row.string("r_perms")),
+            directoryStamp: try DirectoryStamp(row, version: "d_version", activity: "d_activity"))
     }
 
     /// Records activity on a session.

@@ -58,8 +58,8 @@ func operate(_ database: DatabaseOptions, _ tool: (OperatorTools) async throws -
 }
 
 /// Installs the JSON or the text handler, once (a global's initializer runs once; the first one asked for wins).
-private let jsonLogging: Void = LoggingSystem.bootstrap(JSONLogHandler.init(label:))
-private let textLogging: Void = LoggingSystem.bootstrap(TextLogHandler.init(label:))
+private let jsonLogging: Void = LoggingSystem.bootstrap { LineLogHandler(label: $0, format: .json) }
+private let textLogging: Void = LoggingSystem.bootstrap { LineLogHandler(label: $0, format: .text) }
 
 func makeLogger(_ config: AppConfig) -> Logger {
     // Every logger of the process — ours and the libraries' — writes in the configured format.

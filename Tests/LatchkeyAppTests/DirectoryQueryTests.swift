@@ -17,6 +17,13 @@ struct DirectoryQueryTests {
     static let firstNames = ["Ana", "Anabel", "anastasia", "Jane", "Seán", "Zoë", "李", "Mary-Jane", "O'Brien", "Jan"]
     static let lastNames = ["Doe", "Ruiz", "de la Cruz", "Andersen", "Berg"]
 
+    /// A second instance on the harness's database, with its own memory of counts and pages.
+    static func secondInstance(_ h: Harness) throws -> LatchkeyDatabase {
+        var logger = Logger(label: "second")
+        logger.logLevel = .warning
+        return try LatchkeyDatabase(location: h.services.database.location, logger: logger)
+    }
+
     /// Fills acme with 240 members of every status, MFA state and built-in role, half of them sharing 50 names (ties
     /// broken by id, across page boundaries), some locked; globex gets the same names, which must never show.
     static func seed(_ h: Harness) async throws -> [UUID] {
@@ -262,10 +269,7 @@ struct DirectoryQueryTests {
         try await Harness.withApp { h, _ in
             let acme = try await Self.seed(h)
             let org = h.acme.organizationID
-            // A second instance on the same database, with its own memory of counts.
-            var logger = Logger(label: "second")
-            logger.logLevel = .warning
-            let other = try LatchkeyDatabase(location: h.services.database.location, logger: logger)
+            let other = try Self.secondInstance(h)
             defer { Task { await other.shutdown() } }
             let filters: [MemberDirectory.Filter] = try [
                 ("", nil, nil), ("an", "enabled", nil), ("jane", nil, nil), ("", nil, "suspended"),
@@ -367,9 +371,7 @@ struct DirectoryQueryTests {
         try await Harness.withApp { h, _ in
             _ = try await Self.seed(h)
             let org = h.acme.organizationID
-            var logger = Logger(label: "second")
-            logger.logLevel = .warning
-            let other = try LatchkeyDatabase(location: h.services.database.location, logger: logger)
+            let other = try Self.secondInstance(h)
             defer { Task { await other.shutdown() } }
             // The stamp as a request has it: read with its session.
             let viewer = "pages.viewer@acme.test"
@@ -530,9 +532,7 @@ struct DirectoryQueryTests {
         try await Harness.withApp { h, _ in
             _ = try await Self.seed(h)
             let org = h.acme.organizationID
-            var logger = Logger(label: "second")
-            logger.logLevel = .warning
-            let other = try LatchkeyDatabase(location: h.services.database.location, logger: logger)
+            let other = try Self.secondInstance(h)
             defer { Task { await other.shutdown() } }
             func version() async throws -> Int64 {
                 let page = try await other.store.directory.page(

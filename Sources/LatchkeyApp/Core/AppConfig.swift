@@ -22,7 +22,7 @@ public struct AppConfig: Sendable {
     /// Demo mode shows the demo mailbox.
     public var demoMode: Bool = false
     public var logLevel: Logger.Level = .info
-    /// `LOG_FORMAT`: `text` (swift-log's line format, `TextLogHandler`) or `json` (one object per line, `JSONLogHandler`).
+    /// `LOG_FORMAT`: `text` (swift-log's line format) or `json` (one object per line); see `LineLogHandler`.
     public var logJSON = false
     /// Reset MFA requests one actor may make per minute.
     public var resetRequestsPerActorPerMinute = 30

@@ -7,8 +7,9 @@ import Synchronization
 /// in the transaction of any change a count depends on — so a remembered count is never stale, whichever
 /// instance made the change. Counts that depend on the clock (the Locked filter) are never remembered.
 ///
-/// The organization's roles are remembered the same way (a role's change changes the version too, M021).
-/// Nothing read inside a transaction is remembered: it may see writes that never commit.
+/// The organization's roles are remembered the same way (a role's change changes the version too, M021), and whole
+/// pages at the directory stamp, the version with its activity (M032, `page(for:stamp:)`). Nothing read inside a
+/// transaction is remembered: it may see writes that never commit.
 public final class DirectoryCounts: Sendable {
     /// A page of the table as read: the organization, what was asked, and where it starts.
     struct PageKey: Hashable {

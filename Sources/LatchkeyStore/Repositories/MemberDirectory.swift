@@ -330,7 +330,7 @@ public struct MemberDirectory: Sendable {
         let columns: SQLQueryString = """
             SELECT \(unsafeRaw: MemberRepository.columnList), \
             \(SignInThrottles.lockedUntil(ofMemberColumn: "members.id", organizationID: organizationID, now: now)) AS locked_until, \
-            \(Self.version(organizationID)) AS directory_version, \(Self.activity(organizationID)) AS directory_activity
+            \(Self.version(organizationID)) AS directory_version, \(Self.version(organizationID, "activity")) AS directory_activity
             """
         // Where the rows are found, after the cursor, in key order.
         var range = " WHERE " + predicate(source, organizationID: organizationID, filter: filter, now: now)
@@ -360,15 +360,10 @@ public struct MemberDirectory: Sendable {
             """
     }
 
-    /// The organization's directory version (M020), as a scalar subquery: read in the same statement as the rows
-    /// or the count it vouches for.
-    static func version(_ organizationID: UUID) -> SQLQueryString {
-        "(SELECT version FROM directory_versions WHERE organization_id = \(bind: organizationID))"
-    }
-
-    /// The organization's directory activity (M032), as `version` is read.
-    static func activity(_ organizationID: UUID) -> SQLQueryString {
-        "(SELECT activity FROM directory_versions WHERE organization_id = \(bind: organizationID))"
+    /// The organization's directory version (M020), or with `"activity"` its activity (M032), as a scalar
+    /// subquery: read in the same statement as the rows or the count it vouches for.
+    static func version(_ organizationID: UUID, _ column: StaticString = "version") -> SQLQueryString {
+        "(SELECT \(unsafeRaw: "\(column)") FROM directory_versions WHERE organization_id = \(bind: organizationID))"
     }
 
     /// How many members match, counting at most `cap` (past the most one bulk request may reset, the exact

@@ -147,6 +147,69 @@ struct SessionSecurityTests {
         }
     }
 
+    @Test("a session is marked seen after each answer, a wrong code's too, and a renewal keeps its own time")
+    func markedSeen() async throws {
+        try await Harness.withApp { h, client in
+            let (_, secret) = try await h.member("jane@acme.test", totp: true)
+            try await OrganizationModel.query(on: h.db).filter(\.$id == h.acme.organizationID)
+                .set(\.$idleTimeoutSeconds, to: 300).update()
+            func seen() async throws -> TimeInterval {
+                try #require(try await SessionModel.query(on: h.db).first()).lastSeenAt.timeIntervalSince1970
+            }
+            var (session, _) = try await client.login("jane@acme.test")
+            let opened = try await seen()
+            h.clock.advance(200)
+            let wrong = try await client.api(
+                .post, "/api/v1/auth/mfa", #"{"code":"\#(try h.code(secret!, offsetSteps: 40))"}"#, session: &session)
+            #expect(wrong.status == .unauthorized)
+            #expect(abs(try await seen() - (opened + 200)) < 0.01)  // marked seen by the refusal
+            h.clock.advance(200)  // 400 s after the password, 200 after the last answer: alive
+            // Count the writes of sessions' rows from here.
+            let sql = h.db as! any SQLDatabase
+            try await sql.raw("CREATE TABLE session_writes (n INTEGER)").run()
+            if TestDatabase.isPostgres {
+                try await sql.raw(
+                    """
+                    CREATE FUNCTION count_session_write() RETURNS trigger LANGUAGE plpgsql AS $$
+                    BEGIN INSERT INTO session_writes VALUES (1); RETURN NULL; END $$
+                    """
+                ).run()
+                try await sql.raw(
+                    """
+                    CREATE TRIGGER count_session_writes AFTER UPDATE ON sessions
+                    FOR EACH ROW EXECUTE FUNCTION count_session_write()
+                    """
+                ).run()
+            } else {
+                try await sql.raw(
+                    """
+                    CREATE TRIGGER count_session_writes AFTER UPDATE ON sessions
+                    BEGIN INSERT INTO session_writes VALUES (1); END
+                    """
+                ).run()
+            }
+            func writes() async throws -> Int {
+                try await sql.raw("SELECT COUNT(*) AS n FROM session_writes").first(decoding: [String: Int].self)?["n"]
+                    ?? -1
+            }
+            let right = try await client.api(
+                .post, "/api/v1/auth/mfa", #"{"code":"\#(try h.code(secret!))"}"#, session: &session)
+            #expect(right.status == .ok)
+            #expect(abs(try await seen() - (opened + 400)) < 0.01)  // the promotion's own time
+            #expect(try await writes() == 1)  // the promotion alone: the renewed session is not marked seen again
+            h.clock.advance(30)
+            #expect(try await client.api(.get, "/api/v1/auth/session", session: &session).status == .ok)
+            #expect(abs(try await seen() - (opened + 400)) < 0.01)  // within a minute: not written again
+            h.clock.advance(200)
+            #expect(try await client.api(.get, "/api/v1/auth/session", session: &session).status == .ok)
+            #expect(abs(try await seen() - (opened + 630)) < 0.01)
+            h.clock.advance(250)  // 480 s after the promotion, 250 after the last answer
+            #expect(try await client.api(.get, "/api/v1/auth/session", session: &session).status == .ok)
+            h.clock.advance(301)
+            #expect(try await client.api(.get, "/api/v1/auth/session", session: &session).status == .unauthorized)
+        }
+    }
+
     @Test("a role's permissions change on the next request, not the next sign-in")
     func permissionsLive() async throws {
         try await Harness.withApp { h, client in

@@ -27,6 +27,12 @@ extension Response {
     mutating func setCookie(_ header: String) {
         headers.append(HTTPField(name: .setCookie, value: header))
     }
+
+    /// The answer sets or clears the session cookie: the session was renewed (promoted under a new token, or a
+    /// new one opened) or ended.
+    var setsSessionCookie: Bool {
+        headers[values: .setCookie].contains { $0.hasPrefix(Cookies.session + "=") }
+    }
 }
 
 /// Loads the session named by the cookie and enforces CSRF on every state-changing request:
@@ -70,7 +76,17 @@ struct SessionMiddleware: RouterMiddleware {
         if request.method != .get, request.method != .head {
             try await checkCSRF(&request, context: context)
         }
-        return try await next(request, context)
+        guard let auth = context.auth else { return try await next(request, context) }
+        // The session is marked seen after the answer, error answers included, unless the answer renewed it.
+        let response: Response
+        do {
+            response = try await next(request, context)
+        } catch {
+            await services.sessions.markSeen(auth)
+            throw error
+        }
+        if !response.setsSessionCookie { await services.sessions.markSeen(auth) }
+        return response
     }
 
     private func checkCSRF(_ request: inout Request, context: Context) async throws {

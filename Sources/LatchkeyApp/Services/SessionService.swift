@@ -1,6 +1,7 @@
 import Foundation
 import LatchkeyCore
 import LatchkeyStore
+import Logging
 
 /// Server-side sessions: the cookie carries a random token, the table its SHA-256. The rules of their
 /// lifetimes live here; the rows in `SessionRepository`.
@@ -63,7 +64,7 @@ struct SessionService: Sendable {
     }
 
     /// Loads the live session for a cookie token with its member, role and organization as they are now;
-    /// expired sessions are deleted, suspended members have none.
+    /// expired sessions are deleted, suspended members have none. It is not marked seen here: see `markSeen`.
     func load(token: String) async throws -> AuthState? {
         guard token.utf8.count <= 128 else { return nil }
         let store = services.store
@@ -77,8 +78,24 @@ struct SessionService: Sendable {
             try await store.sessions.delete(session.sessionID)
             return nil
         }
-        if now.timeIntervalSince(session.lastSeenAt) > 60 { try await store.sessions.touch(session.sessionID, at: now) }
         return AuthState(session, demoMode: services.config.demoMode, mailDelivery: services.config.smtp != nil)
+    }
+
+    /// Marks a cookie session seen now (its idle timeout counts from there), once the request has been answered,
+    /// when it was last marked over a minute ago. `SessionMiddleware` skips this when the answer renewed the
+    /// session: a promotion or a new session writes its own time, so marking it again would be one more write on
+    /// every sign-in finished a minute or more after its password step.
+    func markSeen(_ auth: AuthState) async {
+        guard auth.token == nil else { return }
+        let now = services.now
+        guard now.timeIntervalSince(auth.lastSeenAt) > 60 else { return }
+        do {
+            try await services.store.sessions.touch(auth.sessionID, at: now)
+        } catch {
+            // The answer is given; the session then times out a minute or so early at worst.
+            services.logger.warning(
+                "session not marked seen", metadata: ["error": "\(String(reflecting: type(of: error)))"])
+        }
     }
 
     /// Signs a member out of this session.

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from axe_selenium_python import Axe
 from selenium import webdriver
-from selenium.common.exceptions import TimeoutException
+from selenium.common.exceptions import TimeoutException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -316,7 +316,10 @@ class Browser:
         """Does `act` (a click, a form's submission) and waits until the next page has replaced this one."""
         page = self.find("html")
         act()
-        self.wait(EC.staleness_of(page), timeout, "no new page loaded")
+        # While the old page goes, chromedriver can answer a question about its element with "unhandled inspector
+        # error" instead of "stale element": that is the navigation under way, so ask again.
+        WebDriverWait(self.driver, timeout, ignored_exceptions=(WebDriverException,)).until(
+            EC.staleness_of(page), "no new page loaded")
 
     def wait_for_path(self, prefix, timeout=10):
         """Waits until the page is at `prefix` (with any query or fragment), or below it when `prefix` ends with

@@ -165,33 +165,7 @@ struct SessionSecurityTests {
             #expect(abs(try await seen() - (opened + 200)) < 0.01)  // marked seen by the refusal
             h.clock.advance(200)  // 400 s after the password, 200 after the last answer: alive
             // Count the writes of sessions' rows from here.
-            let sql = h.db as! any SQLDatabase
-            try await sql.raw("CREATE TABLE session_writes (n INTEGER)").run()
-            if TestDatabase.isPostgres {
-                try await sql.raw(
-                    """
-                    CREATE FUNCTION count_session_write() RETURNS trigger LANGUAGE plpgsql AS $$
-                    BEGIN INSERT INTO session_writes VALUES (1); RETURN NULL; END $$
-                    """
-                ).run()
-                try await sql.raw(
-                    """
-                    CREATE TRIGGER count_session_writes AFTER UPDATE ON sessions
-                    FOR EACH ROW EXECUTE FUNCTION count_session_write()
-                    """
-                ).run()
-            } else {
-                try await sql.raw(
-                    """
-                    CREATE TRIGGER count_session_writes AFTER UPDATE ON sessions
-                    BEGIN INSERT INTO session_writes VALUES (1); END
-                    """
-                ).run()
-            }
-            func writes() async throws -> Int {
-                try await sql.raw("SELECT COUNT(*) AS n FROM session_writes").first(decoding: [String: Int].self)?["n"]
-                    ?? -1
-            }
+            let writes = try await Self.countingSessionWrites(h.db)
             let right = try await client.api(
                 .post, "/api/v1/auth/mfa", #"{"code":"\#(try h.code(secret!))"}"#, session: &session)
             #expect(right.status == .ok)
@@ -207,6 +181,67 @@ struct SessionSecurityTests {
             #expect(try await client.api(.get, "/api/v1/auth/session", session: &session).status == .ok)
             h.clock.advance(301)
             #expect(try await client.api(.get, "/api/v1/auth/session", session: &session).status == .unauthorized)
+        }
+    }
+
+    @Test("100 requests of one session answered together mark it seen once")
+    func markedSeenOnce() async throws {
+        try await Harness.withApp { h, client in
+            let (_, secret) = try await h.member("jane@acme.test", totp: true)
+            let session = try await client.signIn("jane@acme.test", code: try h.code(secret!))
+            let opened = try #require(try await SessionModel.query(on: h.db).first()).lastSeenAt
+            h.clock.advance(120)
+            let writes = try await Self.countingSessionWrites(h.db)
+            let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+                for _ in 0..<100 {
+                    group.addTask {
+                        var mine = session
+                        return try await client.api(.get, "/api/v1/auth/session", session: &mine).status.code
+                    }
+                }
+                return try await group.reduce(into: [Int]()) { $0.append($1) }
+            }
+            #expect(statuses == Array(repeating: 200, count: 100))
+            #expect(try await writes() == 1)
+            let seen = try #require(try await SessionModel.query(on: h.db).first()).lastSeenAt
+            #expect(abs(seen.timeIntervalSince(opened) - 120) < 0.01)
+            // A minute later the next answer marks it again.
+            h.clock.advance(61)
+            var again = session
+            #expect(try await client.api(.get, "/api/v1/auth/session", session: &again).status == .ok)
+            #expect(try await writes() == 2)
+        }
+    }
+
+    /// Starts counting the updates of `sessions` rows (a trigger writing to `session_writes`); the function returns
+    /// the count so far.
+    static func countingSessionWrites(_ db: any Database) async throws -> @Sendable () async throws -> Int {
+        let sql = db as! any SQLDatabase
+        try await sql.raw("CREATE TABLE session_writes (n INTEGER)").run()
+        if TestDatabase.isPostgres {
+            try await sql.raw(
+                """
+                CREATE FUNCTION count_session_write() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN INSERT INTO session_writes VALUES (1); RETURN NULL; END $$
+                """
+            ).run()
+            try await sql.raw(
+                """
+                CREATE TRIGGER count_session_writes AFTER UPDATE ON sessions
+                FOR EACH ROW EXECUTE FUNCTION count_session_write()
+                """
+            ).run()
+        } else {
+            try await sql.raw(
+                """
+                CREATE TRIGGER count_session_writes AFTER UPDATE ON sessions
+                BEGIN INSERT INTO session_writes VALUES (1); END
+                """
+            ).run()
+        }
+        return {
+            try await sql.raw("SELECT COUNT(*) AS n FROM session_writes").first(decoding: [String: Int].self)?["n"]
+                ?? -1
         }
     }
 

@@ -19,6 +19,8 @@ public struct AppServices: Sendable {
     public let draining = DrainState()
     /// What `/metrics` shows (see `AppMetrics`); audit events are counted once committed.
     public let metrics = AppMetrics()
+    /// The sessions marked seen in the last minute (`SessionService.markSeen`).
+    let seenMarks = SeenMarks()
     /// A bcrypt hash of a random password at the configured cost, checked for unknown emails so they take
     /// as long as known ones.
     let dummyPasswordHash: String

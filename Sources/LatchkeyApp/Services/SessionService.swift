@@ -2,6 +2,7 @@ import Foundation
 import LatchkeyCore
 import LatchkeyStore
 import Logging
+import Synchronization
 
 /// Server-side sessions: the cookie carries a random token, the table its SHA-256. The rules of their
 /// lifetimes live here; the rows in `SessionRepository`.
@@ -85,13 +86,19 @@ struct SessionService: Sendable {
     /// when it was last marked over a minute ago. `SessionMiddleware` skips this when the answer renewed the
     /// session: a promotion or a new session writes its own time, so marking it again would be one more write on
     /// every sign-in finished a minute or more after its password step.
+    ///
+    /// Requests of one session answered together (a script's 100 calls at once on its cookie) write the mark once:
+    /// the first claims it in `SeenMarks`, the others see the claim and write nothing.
     func markSeen(_ auth: AuthState) async {
         guard auth.token == nil else { return }
         let now = services.now
-        guard now.timeIntervalSince(auth.lastSeenAt) > 60 else { return }
+        guard now.timeIntervalSince(auth.lastSeenAt) > SeenMarks.interval,
+            services.seenMarks.claim(auth.sessionID, at: now)
+        else { return }
         do {
             try await services.store.sessions.touch(auth.sessionID, at: now)
         } catch {
+            services.seenMarks.release(auth.sessionID)
             // The answer is given; the session then times out a minute or so early at worst.
             services.logger.warning(
                 "session not marked seen", metadata: ["error": "\(String(reflecting: type(of: error)))"])
@@ -138,5 +145,33 @@ struct SessionService: Sendable {
                     reason: "session started \(DateText.short(session.createdAt)) from \(session.ip)", meta: meta),
                 at: now)
         }
+    }
+}
+
+/// The sessions this process marked seen (or is marking) in the last minute, so that a session's requests answered
+/// together mark it once. Entries older than a minute are dropped once there are many.
+final class SeenMarks: Sendable {
+    /// How long a mark stands before the session is marked again.
+    static let interval: TimeInterval = 60
+    /// Entries kept before the old ones are dropped.
+    static let pruneAbove = 4096
+    private let marks = Mutex<[UUID: Date]>([:])
+
+    /// True when `sessionID` was not marked in the last minute: the caller then marks it, and other callers are
+    /// refused until a minute has passed (or `release`).
+    func claim(_ sessionID: UUID, at now: Date) -> Bool {
+        marks.withLock { marks in
+            if let marked = marks[sessionID], abs(now.timeIntervalSince(marked)) <= Self.interval { return false }
+            if marks.count >= Self.pruneAbove {
+                marks = marks.filter { abs(now.timeIntervalSince($0.value)) <= Self.interval }
+            }
+            marks[sessionID] = now
+            return true
+        }
+    }
+
+    /// Withdraws a claim whose write failed, so that the next request tries again.
+    func release(_ sessionID: UUID) {
+        _ = marks.withLock { $0.removeValue(forKey: sessionID) }
     }
 }

@@ -84,8 +84,11 @@ public final class LatchkeyDatabase: Sendable {
     private let closed = Mutex<Bool>(false)
 
     /// Opens (but does not migrate) the database. `poolSize`: PostgreSQL connections per event loop (one loop per
-    /// core), for the writes and as many again for the hot reads.
-    public init(location: DatabaseLocation, logger: Logger, poolSize: Int = 8) throws {
+    /// core), for the writes and as many again for the hot reads; `poolTimeout`: how long a request waits for one
+    /// of them before it fails.
+    public init(
+        location: DatabaseLocation, logger: Logger, poolSize: Int = 8, poolTimeout: TimeAmount = .seconds(30)
+    ) throws {
         self.location = location
         // Drivers log every statement with its bind values at debug level: password hashes, token hashes
         // and sealed secrets must never reach the logs, whatever LOG_LEVEL says.
@@ -123,8 +126,7 @@ public final class LatchkeyDatabase: Sendable {
                 ("application_name", "latchkey-\(instanceTag)-writes"))
             databases.use(
                 .postgres(
-                    configuration: writes, maxConnectionsPerEventLoop: poolSize,
-                    connectionPoolTimeout: .seconds(30)),
+                    configuration: writes, maxConnectionsPerEventLoop: poolSize, connectionPoolTimeout: poolTimeout),
                 as: .psql)
             // The hot reads (`PostgresPreparedReads`) have a pool of their own, whose statements are planned for
             // any values, so that a prepared read is planned once per connection. Left to choose, PostgreSQL
@@ -144,7 +146,7 @@ public final class LatchkeyDatabase: Sendable {
                 ("application_name", "latchkey-\(instanceTag)-reads"))
             databases.use(
                 .postgres(
-                    configuration: reads, maxConnectionsPerEventLoop: poolSize, connectionPoolTimeout: .seconds(30)),
+                    configuration: reads, maxConnectionsPerEventLoop: poolSize, connectionPoolTimeout: poolTimeout),
                 as: .psqlReads, isDefault: false)
             var handles: [ObjectIdentifier: PostgresHandles] = [:]
             for loop in databases.eventLoopGroup.makeIterator() {

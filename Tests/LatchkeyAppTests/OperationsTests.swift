@@ -247,6 +247,7 @@ struct ConfigurationTests {
             "LATCHKEY_METRICS_TOKEN = <redacted> (file \(file))",
             "LATCHKEY_SMTP_URL = smtp://relay:<redacted>@mail.acme.test:587 (file \(file))",
             "LATCHKEY_SECRET_KEY = <redacted> (environment)", "LATCHKEY_DB_POOL_SIZE = (default: 8)",
+            "LATCHKEY_DB_POOL_TIMEOUT_SECONDS = (default: 30)",
         ] {
             #expect(layered.printed.contains(line), "\(line) not in \(layered.printed)")
         }
@@ -260,6 +261,10 @@ struct ConfigurationTests {
         for (arguments, environment, message) in [
             (["--port", "0"], [:], "--port (PORT) must be a number from 1 to 65535."),
             (["--db-pool-size=500"], [:], "--db-pool-size (LATCHKEY_DB_POOL_SIZE) must be a number from 1 to 100."),
+            (
+                [], ["LATCHKEY_DB_POOL_TIMEOUT_SECONDS": "0"],
+                "LATCHKEY_DB_POOL_TIMEOUT_SECONDS must be a number from 1 to 600."
+            ),
             ([], ["LATCHKEY_SECURE_COOKIES": "maybe"], "LATCHKEY_SECURE_COOKIES must be"),
             (["--colour", "blue"], [:], "--colour is not a Latchkey option"),
             (["--log-level"], [:], "--log-level needs a value."),

@@ -41,6 +41,9 @@ public struct AppConfig: Sendable {
     /// PostgreSQL connections per event loop (one loop per core), for the writes and again for the hot reads
     /// (`LATCHKEY_DB_POOL_SIZE`, 1 to 100): mind the server's `max_connections` across instances.
     public var databasePoolSize = 8
+    /// How long a request waits for a PostgreSQL connection of a busy pool before it fails
+    /// (`LATCHKEY_DB_POOL_TIMEOUT_SECONDS`, 1 to 600).
+    public var databasePoolTimeoutSeconds = 30
     /// The reverse proxies whose `Forwarded` / `X-Forwarded-For` and `X-Request-Id` are believed
     /// (`LATCHKEY_TRUSTED_PROXIES`, CIDRs); none by default, so the client is the connection's peer.
     public var trustedProxies = ProxyTrust.none
@@ -135,6 +138,9 @@ public struct AppConfig: Sendable {
             }
         }
         if let size = try settings.integer("LATCHKEY_DB_POOL_SIZE", 1...100) { config.databasePoolSize = size }
+        if let seconds = try settings.integer("LATCHKEY_DB_POOL_TIMEOUT_SECONDS", 1...600) {
+            config.databasePoolTimeoutSeconds = seconds
+        }
         if let token = env["LATCHKEY_METRICS_TOKEN"], !token.isEmpty {
             guard token.count >= 16 else {
                 throw LatchkeyError(

@@ -55,6 +55,9 @@ public struct ConfigOption: Sendable {
             "LATCHKEY_DB_POOL_SIZE", "PostgreSQL connections per core, writes and reads each (1-100)",
             default: "8"),
         .init(
+            "LATCHKEY_DB_POOL_TIMEOUT_SECONDS", "seconds a request waits for a busy pool's connection (1-600)",
+            default: "30"),
+        .init(
             "LATCHKEY_SHUTDOWN_DELAY_SECONDS", "seconds /readyz answers 503 after SIGTERM before stopping (0-300)",
             default: "0"),
         .init("LATCHKEY_TOKEN_REQUESTS_PER_MINUTE", "requests one API token may make a minute", default: "600"),

@@ -3,6 +3,7 @@ import HummingbirdBcrypt
 import LatchkeyCore
 import LatchkeyStore
 import Logging
+import NIOCore
 
 /// The shared dependencies of every handler and command: configuration, database, clock, randomness and
 /// keys. Tests build one with a controlled clock.
@@ -57,7 +58,8 @@ public struct AppServices: Sendable {
             throw LatchkeyError.schemaNotCurrent("No database at \(path).")
         }
         let database = try LatchkeyDatabase(
-            location: config.database, logger: logger, poolSize: config.databasePoolSize)
+            location: config.database, logger: logger, poolSize: config.databasePoolSize,
+            poolTimeout: .seconds(Int64(config.databasePoolTimeoutSeconds)))
         do {
             if readOnly { try await database.requireCurrentSchema() } else { try await database.migrate() }
             if !rotating, !readOnly, let target = try await database.store.instance.rotationTarget() {

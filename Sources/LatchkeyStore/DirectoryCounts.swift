@@ -45,6 +45,8 @@ public final class DirectoryCounts: Sendable {
         var pages: [PageKey: (stamp: DirectoryStamp, page: MemberDirectory.Page)] = [:]
         var pageHits = 0
         var pageMisses = 0
+        var pageReads: [PageRead: (id: UInt64, task: Task<MemberDirectory.Page, any Error>)] = [:]
+        var pagesJoined = 0
         var reading: [Key: (id: UInt64, task: Task<Read, any Error>)] = [:]
         var nextReading: UInt64 = 0
         var hits = 0
@@ -149,6 +151,57 @@ public final class DirectoryCounts: Sendable {
             state.pages[key] = (stamp, page)
         }
     }
+
+    /// A page being read now for `key` by a request whose session read `stamp`.
+    struct PageRead: Hashable {
+        var key: PageKey
+        var stamp: DirectoryStamp
+    }
+
+    /// The page for `key` at `stamp`: the one remembered, else the one another request that read the same stamp is
+    /// reading now, else `read`'s (the page and the stamp read with its rows, at which it is remembered), which
+    /// requests arriving with the same stamp meanwhile share. When a change moves the stamp (during a bulk job:
+    /// after every chunk), the 16 help-desk pages in flight would otherwise all read the same page again at once.
+    /// A read begun by a request with the same stamp began after that stamp was read, so it shows every change the
+    /// stamp does. When it fails, each request that joined it reads alone.
+    func page(
+        for key: PageKey, stamp: DirectoryStamp,
+        read: @escaping @Sendable () async throws -> (page: MemberDirectory.Page, stamp: DirectoryStamp?)
+    ) async throws -> MemberDirectory.Page {
+        if let page = page(for: key, stamp: stamp) { return page }
+        let flight = PageRead(key: key, stamp: stamp)
+        let readAndRemember = { @Sendable [self] () async throws -> MemberDirectory.Page in
+            let (page, read) = try await read()
+            if let read { remember(page, for: key, stamp: read) }
+            return page
+        }
+        let (task, joined) = state.withLock { state -> (Task<MemberDirectory.Page, any Error>, Bool) in
+            if let running = state.pageReads[flight] {
+                state.pagesJoined += 1
+                return (running.task, true)
+            }
+            state.nextReading += 1
+            let id = state.nextReading
+            let task = Task {
+                defer { self.finishPageRead(flight, id: id) }
+                return try await readAndRemember()
+            }
+            state.pageReads[flight] = (id, task)
+            return (task, false)
+        }
+        guard joined else { return try await task.value }
+        if let page = try? await task.value { return page }
+        return try await readAndRemember()
+    }
+
+    private func finishPageRead(_ flight: PageRead, id: UInt64) {
+        state.withLock { state in
+            if state.pageReads[flight]?.id == id { state.pageReads[flight] = nil }
+        }
+    }
+
+    /// How many pages were answered by a read another request had started (for tests and benchmarks).
+    var sharedPageReads: Int { state.withLock { $0.pagesJoined } }
 
     /// How many pages were answered from memory and how many were read (for tests and benchmarks).
     public var pageStatistics: (hits: Int, misses: Int) { state.withLock { ($0.pageHits, $0.pageMisses) } }

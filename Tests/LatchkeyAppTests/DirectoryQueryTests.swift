@@ -262,6 +262,67 @@ struct DirectoryQueryTests {
         #expect(counts.count(for: key, version: 7) == 44)
     }
 
+    @Test("pages missing at one stamp at once share one read; another stamp reads its own; a failed read is read alone")
+    func sharedPageReads() async throws {
+        let counts = DirectoryCounts()
+        let key = DirectoryCounts.PageKey(
+            organizationID: UUID(),
+            filter: try MemberDirectory.Filter(query: "ana", role: nil, mfa: nil, sort: nil, limit: nil), after: nil,
+            before: nil)
+        let page = { @Sendable (total: Int) in
+            MemberDirectory.Page(rows: [], total: total, nextCursor: nil, previousCursor: nil, version: 5)
+        }
+        let (s1, s2, s3) = (
+            DirectoryStamp(version: 5, activity: 1), DirectoryStamp(version: 5, activity: 2),
+            DirectoryStamp(version: 6, activity: 2)
+        )
+        let reads = GatedReads()
+        func joined(_ n: Int) async throws {
+            for _ in 0..<2_000 where counts.sharedPageReads < n { try await Task.sleep(for: .milliseconds(5)) }
+            #expect(counts.sharedPageReads == n)
+        }
+        func started(_ n: Int) async throws {
+            for _ in 0..<2_000 where reads.started < n { try await Task.sleep(for: .milliseconds(5)) }
+            #expect(reads.started == n)
+        }
+        // Sixteen requests at stamp s1 find no page: one reads, fifteen wait for its page.
+        let waiting = (0..<16).map { _ in
+            Task { try await counts.page(for: key, stamp: s1, read: reads.gated((page(42), s1))).total }
+        }
+        try await joined(15)
+        reads.open()
+        for _ in 1..<max(1, reads.started) { reads.open() }  // (each that read alone answers: no test hangs)
+        for request in waiting { #expect(try await request.value == 42) }
+        #expect(reads.started == 1)
+        #expect(counts.page(for: key, stamp: s1)?.total == 42)  // remembered at the stamp read with its rows
+        // A request that saw s3 does not join a read begun at s2: it reads its own.
+        let early = Task { try await counts.page(for: key, stamp: s2, read: reads.gated((page(43), s2))).total }
+        try await started(2)
+        let late = Task { try await counts.page(for: key, stamp: s3, read: reads.gated((page(44), s3))).total }
+        try await started(3)
+        #expect(counts.sharedPageReads == 15)
+        reads.open()
+        reads.open()
+        #expect(Set([try await early.value, try await late.value]) == [43, 44])
+        #expect(counts.page(for: key, stamp: s3)?.total == 44)
+        // The read the others joined fails: each of them reads alone.
+        let s4 = DirectoryStamp(version: 7, activity: 2)
+        let failed = Task {
+            try await counts.page(
+                for: key, stamp: s4, read: reads.failing(as: (MemberDirectory.Page, DirectoryStamp?).self))
+        }
+        try await started(4)
+        let alone = (0..<3).map { index in
+            Task { try await counts.page(for: key, stamp: s4) { (page(50 + index), s4) }.total }
+        }
+        try await joined(18)
+        reads.open()
+        await #expect(throws: CancellationError.self) { try await failed.value }
+        var totals: Set<Int> = []
+        for request in alone { totals.insert(try await request.value) }
+        #expect(totals == [50, 51, 52])
+    }
+
     @Test(
         "a remembered count is used while nothing changed and never once anything it depends on changed, on any instance"
     )
@@ -590,10 +651,24 @@ final class GatedReads: Sendable {
 
     /// A read that waits for `open()`, answering `count` at `version`.
     func read(_ count: Int, at version: Int64) -> @Sendable () async throws -> DirectoryCounts.Read {
+        gated(.init(count: count, version: version))
+    }
+
+    /// A read that waits for `open()`, answering `value`.
+    func gated<T: Sendable>(_ value: T) -> @Sendable () async throws -> T {
         { [self] in
             begun.withLock { $0 += 1 }
             for await _ in gate { break }
-            return .init(count: count, version: version)
+            return value
+        }
+    }
+
+    /// A read that waits for `open()`, then fails.
+    func failing<T: Sendable>(as: T.Type) -> @Sendable () async throws -> T {
+        { [self] in
+            begun.withLock { $0 += 1 }
+            for await _ in gate { break }
+            throw CancellationError()
         }
     }
 }

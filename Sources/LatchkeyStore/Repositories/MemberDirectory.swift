@@ -278,7 +278,21 @@ public struct MemberDirectory: Sendable {
         let before = before.flatMap { $0.isEmpty ? nil : $0 }
         let pages = filter.status == .locked ? nil : counts
         let key = DirectoryCounts.PageKey(organizationID: organizationID, filter: filter, after: after, before: before)
-        if let pages, let stamp, let page = pages.page(for: key, stamp: stamp) { return page.unlocking(at: now) }
+        guard let pages, let stamp else {
+            let (page, read) = try await read(
+                organizationID: organizationID, filter: filter, after: after, before: before, now: now)
+            if let pages, let read { pages.remember(page, for: key, stamp: read) }
+            return page
+        }
+        return try await pages.page(for: key, stamp: stamp) {
+            try await read(organizationID: organizationID, filter: filter, after: after, before: before, now: now)
+        }.unlocking(at: now)
+    }
+
+    /// A page read from the database, and the directory stamp read with its rows (nil when it has none).
+    private func read(organizationID: UUID, filter: Filter, after: String?, before: String?, now: Date) async throws
+        -> (page: Page, stamp: DirectoryStamp?)
+    {
         let backwards = before != nil
         let query = try pageStatement(
             organizationID: organizationID, filter: filter, cursor: after ?? before,
@@ -312,9 +326,7 @@ public struct MemberDirectory: Sendable {
             : try await count(
                 Source(filter), organizationID: organizationID, filter: filter, now: now,
                 cap: BulkLimits.maximumPerRequest + 1, knownVersion: version)
-        let page = Page(rows: rows, total: total, nextCursor: next, previousCursor: previous, version: version)
-        if let pages, let read { pages.remember(page, for: key, stamp: read) }
-        return page
+        return (Page(rows: rows, total: total, nextCursor: next, previousCursor: previous, version: version), read)
     }
 
     /// The page's statement: its 51 rows found in the search index (or the members table's own indexes) in key order

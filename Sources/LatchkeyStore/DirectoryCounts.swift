@@ -45,16 +45,13 @@ public final class DirectoryCounts: Sendable {
         var pages: [PageKey: (stamp: DirectoryStamp, page: MemberDirectory.Page)] = [:]
         var pageHits = 0
         var pageMisses = 0
-        var pageReads: [PageRead: (id: UInt64, task: Task<MemberDirectory.Page, any Error>)] = [:]
-        var pagesJoined = 0
-        var reading: [Key: (id: UInt64, task: Task<Read, any Error>)] = [:]
-        var nextReading: UInt64 = 0
         var hits = 0
         var misses = 0
-        var joined = 0
     }
 
     private let state = Mutex(State())
+    private let countReads = SharedReads<Key, Read>()
+    private let pageReads = SharedReads<PageRead, MemberDirectory.Page>()
     /// At most this many counts are kept; past it the memory starts again empty (a count costs one query).
     let capacity: Int
 
@@ -94,20 +91,7 @@ public final class DirectoryCounts: Sendable {
         async throws -> Int
     {
         if let count = count(for: key, version: version) { return count }
-        let (task, joined) = state.withLock { state -> (Task<Read, any Error>, Bool) in
-            if let running = state.reading[key] {
-                state.joined += 1
-                return (running.task, true)
-            }
-            state.nextReading += 1
-            let id = state.nextReading
-            let task = Task {
-                defer { self.finishReading(key, id: id) }
-                return try await self.readAndRemember(key, read)
-            }
-            state.reading[key] = (id, task)
-            return (task, false)
-        }
+        let (task, joined) = countReads.task(for: key) { try await self.readAndRemember(key, read) }
         guard joined else { return try await task.value.count }
         // A count that started before this caller's version was read may hold for an earlier one: read again.
         if let result = try? await task.value, let read = result.version, read >= version { return result.count }
@@ -119,12 +103,6 @@ public final class DirectoryCounts: Sendable {
         let result = try await read()
         if let version = result.version { remember(result.count, for: key, version: version) }
         return result
-    }
-
-    private func finishReading(_ key: Key, id: UInt64) {
-        state.withLock { state in
-            if state.reading[key]?.id == id { state.reading[key] = nil }
-        }
     }
 
     /// At most this many pages are kept (each at most 101 rows, some 30 KB): past it the memory starts again empty.
@@ -175,33 +153,14 @@ public final class DirectoryCounts: Sendable {
             if let read { remember(page, for: key, stamp: read) }
             return page
         }
-        let (task, joined) = state.withLock { state -> (Task<MemberDirectory.Page, any Error>, Bool) in
-            if let running = state.pageReads[flight] {
-                state.pagesJoined += 1
-                return (running.task, true)
-            }
-            state.nextReading += 1
-            let id = state.nextReading
-            let task = Task {
-                defer { self.finishPageRead(flight, id: id) }
-                return try await readAndRemember()
-            }
-            state.pageReads[flight] = (id, task)
-            return (task, false)
-        }
+        let (task, joined) = pageReads.task(for: flight, read: readAndRemember)
         guard joined else { return try await task.value }
         if let page = try? await task.value { return page }
         return try await readAndRemember()
     }
 
-    private func finishPageRead(_ flight: PageRead, id: UInt64) {
-        state.withLock { state in
-            if state.pageReads[flight]?.id == id { state.pageReads[flight] = nil }
-        }
-    }
-
     /// How many pages were answered by a read another request had started (for tests and benchmarks).
-    var sharedPageReads: Int { state.withLock { $0.pagesJoined } }
+    var sharedPageReads: Int { pageReads.joined }
 
     /// How many pages were answered from memory and how many were read (for tests and benchmarks).
     public var pageStatistics: (hits: Int, misses: Int) { state.withLock { ($0.pageHits, $0.pageMisses) } }
@@ -265,7 +224,47 @@ public final class DirectoryCounts: Sendable {
     public var statistics: (hits: Int, misses: Int) { state.withLock { ($0.hits, $0.misses) } }
 
     /// How many counts were answered by a read another request had started (for tests).
-    var sharedReads: Int { state.withLock { $0.joined } }
+    var sharedReads: Int { countReads.joined }
+}
+
+/// Reads in flight by key: a request that asks for a key being read joins that read instead of starting its own.
+final class SharedReads<Key: Hashable & Sendable, Value: Sendable>: Sendable {
+    private struct State {
+        var running: [Key: (id: UInt64, task: Task<Value, any Error>)] = [:]
+        var started: UInt64 = 0
+        var joined = 0
+    }
+
+    private let state = Mutex(State())
+
+    /// The read of `key` in flight (`joined`), else `read` started as it: the callers until it ends share it.
+    func task(for key: Key, read: @escaping @Sendable () async throws -> Value) -> (
+        task: Task<Value, any Error>, joined: Bool
+    ) {
+        state.withLock { state in
+            if let running = state.running[key] {
+                state.joined += 1
+                return (running.task, true)
+            }
+            state.started += 1
+            let id = state.started
+            let task = Task {
+                defer { self.finish(key, id: id) }
+                return try await read()
+            }
+            state.running[key] = (id, task)
+            return (task, false)
+        }
+    }
+
+    private func finish(_ key: Key, id: UInt64) {
+        state.withLock { state in
+            if state.running[key]?.id == id { state.running[key] = nil }
+        }
+    }
+
+    /// How many callers joined a read another had started.
+    var joined: Int { state.withLock { $0.joined } }
 }
 
 /// An organization's directory version (M020) and activity (M032), read together: while neither moves, the

@@ -456,7 +456,8 @@ struct DirectoryQueryTests {
             }
             let second = try await Store(h.db).directory.page(
                 organizationID: org, filter: asked[0].0, after: nil, before: nil, now: h.clock.now)
-            asked.append((asked[0].0, try #require(second.nextCursor)))
+            let cursor: String = try #require(second.nextCursor)
+            asked.append((asked[0].0, cursor))
             /// What the table shows, row by row, with the total and the cursors.
             func shown(_ page: MemberDirectory.Page) -> [String] {
                 page.rows.map {

@@ -164,6 +164,8 @@ final class SeenMarks: Sendable {
             if let marked = marks[sessionID], abs(now.timeIntervalSince(marked)) <= Self.interval { return false }
             if marks.count >= Self.pruneAbove {
                 marks = marks.filter { abs(now.timeIntervalSince($0.value)) <= Self.interval }
+                // Still crowded (thousands of sessions a minute): start again empty rather than scan on every claim.
+                if marks.count > Self.pruneAbove / 2 { marks.removeAll(keepingCapacity: true) }
             }
             marks[sessionID] = now
             return true

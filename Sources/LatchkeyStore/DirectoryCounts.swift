@@ -143,16 +143,18 @@ public final class DirectoryCounts: Sendable {
     /// A read begun by a request with the same stamp began after that stamp was read, so it shows every change the
     /// stamp does. When it fails, each request that joined it reads alone.
     func page(
-        for key: PageKey, stamp: DirectoryStamp,
+        for key: PageKey, stamp: DirectoryStamp?,
         read: @escaping @Sendable () async throws -> (page: MemberDirectory.Page, stamp: DirectoryStamp?)
     ) async throws -> MemberDirectory.Page {
-        if let page = page(for: key, stamp: stamp) { return page }
-        let flight = PageRead(key: key, stamp: stamp)
         let readAndRemember = { @Sendable [self] () async throws -> MemberDirectory.Page in
             let (page, read) = try await read()
             if let read { remember(page, for: key, stamp: read) }
             return page
         }
+        // A request that read no stamp (a caller without a session) reads alone, and its page is remembered.
+        guard let stamp else { return try await readAndRemember() }
+        if let page = page(for: key, stamp: stamp) { return page }
+        let flight = PageRead(key: key, stamp: stamp)
         let (task, joined) = pageReads.task(for: flight, read: readAndRemember)
         guard joined else { return try await task.value }
         if let page = try? await task.value { return page }

@@ -278,11 +278,11 @@ public struct MemberDirectory: Sendable {
         let before = before.flatMap { $0.isEmpty ? nil : $0 }
         let pages = filter.status == .locked ? nil : counts
         let key = DirectoryCounts.PageKey(organizationID: organizationID, filter: filter, after: after, before: before)
-        guard let pages, let stamp else {
-            let (page, read) = try await read(
-                organizationID: organizationID, filter: filter, after: after, before: before, now: now)
-            if let pages, let read { pages.remember(page, for: key, stamp: read) }
-            return page
+        guard let pages else {
+            return try await read(
+                organizationID: organizationID, filter: filter, after: after, before: before, now: now
+            )
+            .page
         }
         return try await pages.page(for: key, stamp: stamp) {
             try await read(organizationID: organizationID, filter: filter, after: after, before: before, now: now)
